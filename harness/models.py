@@ -1,0 +1,154 @@
+"""Models: a keras.applications backbone + unfreeze + head, or a plain conv net from scratch.
+
+Every model takes float images in 0..255 and does its own preprocessing, so a saved model is usable on
+raw pixels and the data pipeline does not depend on the backbone.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import keras
+import numpy as np
+from omegaconf import DictConfig
+
+from harness.backbones import BACKBONES
+from harness.errors import UserError
+
+
+@keras.saving.register_keras_serializable(package="harness")
+class PreprocessInput(keras.layers.Layer):
+    """The backbone's own keras.applications preprocess_input, as a layer (saved with the model)."""
+
+    def __init__(self, backbone: str, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self._fn = importlib.import_module(f"keras.applications.{BACKBONES[backbone].module}").preprocess_input
+
+    def call(self, inputs):
+        return self._fn(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "backbone": self.backbone}
+
+
+@keras.saving.register_keras_serializable(package="harness")
+class InferenceMode(keras.layers.Layer):
+    """Runs the wrapped backbone with training=False, whatever the outer call says.
+
+    The fine-tuning guidance is to call the base model with training=False, but Keras 3 functional
+    models replace a recorded training=False by the training flag of the outer call
+    (keras.src.models.functional.operation_fn), so BatchNormalization would update its statistics
+    during fit. Passing the flag inside a layer's own call is the way that keeps.
+    """
+
+    def __init__(self, backbone: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+
+    def call(self, inputs):
+        return self.backbone(inputs, training=False)
+
+    def get_config(self):
+        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(backbone=keras.saving.deserialize_keras_object(config.pop("backbone")), **config)
+
+
+def build_backbone(cfg: DictConfig, input_shape: tuple[int, int, int]) -> keras.Model:
+    spec = BACKBONES[cfg.model.backbone]
+    constructor = getattr(keras.applications, spec.app)
+    kwargs = {"include_top": False, "weights": cfg.model.weights, "input_shape": input_shape}
+    if spec.alphas:
+        kwargs["alpha"] = cfg.model.alpha
+    if spec.module == "mobilenet_v3":  # V3 and EfficientNet rescale inside; keep it out so preprocess is ours
+        kwargs["include_preprocessing"] = False
+    try:
+        return constructor(**kwargs)
+    except Exception as exc:
+        if cfg.model.weights == "imagenet" and "URL fetch failure" in str(exc):
+            from harness.data import OFFLINE_HINT
+
+            raise UserError(
+                f"ImageNet weights for {cfg.model.backbone} are not cached and cannot be downloaded (no network); {OFFLINE_HINT}"
+            ) from None
+        if isinstance(cfg.model.weights, str) and cfg.model.weights != "imagenet":
+            raise UserError(f"model.weights={cfg.model.weights!r} does not fit {cfg.model.backbone} (alpha {cfg.model.alpha}): {exc}") from None
+        raise
+
+
+def set_unfreeze(backbone: keras.Model, fraction: float) -> int:
+    """Make the top `fraction` of the backbone's layers trainable; returns how many layers that is.
+
+    The parent must stay trainable: a non-trainable parent hides every child's weights from the
+    optimizer, the classic bug where only the head trains whatever the layer flags say.
+    """
+    layers = [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
+    count = int(round(fraction * len(layers)))
+    backbone.trainable = True  # resets every child to trainable; the loop below decides
+    for i, layer in enumerate(layers):
+        layer.trainable = i >= len(layers) - count
+    return count
+
+
+def _head(x, cfg: DictConfig, num_classes: int):
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dense(cfg.model.head.units, activation="relu", name="head_dense")(x)
+    x = keras.layers.Dropout(cfg.model.head.dropout, name="head_dropout")(x)
+    # float32 output keeps the softmax stable under mixed precision.
+    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+
+
+def build_transfer(cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = PreprocessInput(cfg.model.backbone, name="preprocess")(inputs)
+    backbone = build_backbone(cfg, input_shape)
+    # With pretrained weights, training=False keeps BatchNormalization in inference mode even when its
+    # layer is unfrozen, so fine-tuning on small batches does not wreck the ImageNet statistics. A randomly
+    # initialised backbone has no statistics worth keeping: its BN layers must learn them.
+    pretrained = cfg.model.weights is not None
+    x = InferenceMode(backbone, name="backbone")(x) if pretrained else backbone(x)
+    model = keras.Model(inputs, _head(x, cfg, num_classes), name=f"{cfg.model.backbone}_transfer")
+    set_unfreeze(backbone, cfg.model.unfreeze)
+    if cfg.model.bn_momentum is not None:
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = cfg.model.bn_momentum
+    return model
+
+
+def build_scratch(cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
+    for block in range(cfg.model.depth):
+        filters = min(cfg.model.filters * 2**block, 1024)
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
+        x = keras.layers.BatchNormalization(momentum=cfg.model.bn_momentum or 0.99, name=f"block{block}_bn")(x)
+        x = keras.layers.ReLU(name=f"block{block}_relu")(x)
+        x = keras.layers.MaxPooling2D(name=f"block{block}_pool")(x)
+    return keras.Model(inputs, _head(x, cfg, num_classes), name="scratch")
+
+
+def build_model(cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
+    if cfg.model.kind == "transfer":
+        return build_transfer(cfg, num_classes, input_shape)
+    return build_scratch(cfg, num_classes, input_shape)
+
+
+def backbone_of(model: keras.Model) -> keras.Model | None:
+    """The keras.applications sub-model of a transfer model (None for scratch nets)."""
+    for layer in model.layers:
+        if isinstance(layer, InferenceMode):
+            return layer.backbone
+        if isinstance(layer, keras.Model):
+            return layer
+    return None
+
+
+def count_params(model: keras.Model) -> tuple[int, int]:
+    """(trainable, total) parameter counts, from the weights the optimizer will actually see."""
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    total = sum(int(np.prod(w.shape)) for w in model.weights)
+    return trainable, total

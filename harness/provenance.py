@@ -1,0 +1,45 @@
+"""What produced a result: library versions, the git commit, the host."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("tensorflow", "keras", "tensorflow-datasets", "keras-tuner", "hydra-core", "omegaconf", "numpy", "pandas", "tl-harness")
+
+
+@lru_cache(maxsize=1)
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+@lru_cache(maxsize=1)
+def git_state() -> dict[str, object]:
+    """Commit of the harness checkout and whether it had uncommitted changes (None outside git)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def host() -> dict[str, object]:
+    import os
+
+    return {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count()}

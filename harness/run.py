@@ -1,0 +1,131 @@
+"""One complete run: config in, result record out. Sweeps, the tuner and the CLI all call `run`."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.config import config_hash, target_hw, validate
+from harness.records import write_record
+
+log = logging.getLogger(__name__)
+
+# What a run owns in its directory; cleared when the run starts again (Hydra's .hydra/ and log stay).
+RUN_OUTPUTS = ("record.json", "tb", "model.keras")
+
+
+def run_dir_for(cfg: DictConfig) -> Path:
+    return Path(cfg.results_dir) / cfg.name / cfg.run_name
+
+
+def _clear_outputs(run_dir: Path) -> None:
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | None = None) -> dict:
+    """Validate, load data, build the model, train, evaluate; write TensorBoard events and record.json.
+
+    Raises UserError (bad config, no network) before anything is written. A failure during training
+    is not raised: it becomes a record with status `failed` (or `diverged` for a non-finite loss).
+    """
+    validate(cfg)
+    import keras
+
+    from harness import data, models, provenance, tensorboard, train
+
+    started = time.perf_counter()
+    keras.backend.clear_session()  # a sweep's earlier runs must not leak graphs, names or memory into this one
+    train.seed_everything(cfg.train.seed, cfg.train.deterministic)
+    splits = data.load_splits(cfg)
+    height, width = target_hw(cfg.data.image_size, cfg.data.aspect_ratio)
+    model = models.build_model(cfg, splits.num_classes, (height, width, 3))
+    trainable, total = models.count_params(model)
+
+    run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _clear_outputs(run_dir)
+    log_dir = run_dir / "tb"
+    record: dict = {
+        "name": cfg.name,
+        "run_name": cfg.run_name,
+        "status": "running",
+        "error": None,
+        "config_hash": config_hash(cfg),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "overrides": list(overrides or []),
+        "started_at": _now(),
+        "finished_at": None,
+        "num_classes": splits.num_classes,
+        "class_names": splits.class_names,
+        "num_train": len(splits.train),
+        "num_val": len(splits.val),
+        "num_test": len(splits.test) if splits.test is not None else 0,
+        "skipped_files": splits.skipped,
+        "data_notes": splits.notes,
+        "input_shape": [height, width, 3],
+        "trainable_params": trainable,
+        "total_params": total,
+        "versions": provenance.versions(),
+        "git": provenance.git_state(),
+        "host": provenance.host(),
+    }
+    write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
+    tensorboard.write_hparams(log_dir, tensorboard.flat_hparams(cfg), trial_id=f"{cfg.name}/{cfg.run_name}")
+    log.info(
+        "run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s",
+        cfg.name, cfg.run_name, model.name, cfg.dataset.name, len(splits.train), len(splits.val), height, width, run_dir,
+    )
+
+    result = train.TrainResult()
+    try:
+        train_ds = data.pipeline(splits.train, cfg, training=True)
+        val_ds = data.pipeline(splits.val, cfg, training=False)
+        test_ds = data.pipeline(splits.test, cfg, training=False) if splits.test is not None else None
+        result = train.fit(model, train_ds, val_ds, cfg, log_dir=log_dir, test_ds=test_ds)
+        status, error = ("diverged", f"loss became non-finite in epoch {result.epochs_run}") if result.diverged else ("completed", None)
+    except Exception as exc:  # recorded, not raised: one bad run must not take a sweep down
+        log.error("run %s/%s failed:\n%s", cfg.name, cfg.run_name, traceback.format_exc())
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+
+    summary = train.summarize(result.history)
+    record.update(
+        status=status,
+        error=error,
+        history=result.history,
+        epochs_run=result.epochs_run,
+        test_accuracy=result.test_accuracy,
+        test_loss=result.test_loss,
+        wall_seconds=time.perf_counter() - started,
+        finished_at=_now(),
+        **summary,
+    )
+    tensorboard.write_scalars(
+        log_dir, {"best_val_accuracy": summary["best_val_accuracy"], "test_accuracy": result.test_accuracy}
+    )
+    if cfg.train.save_model and status == "completed":
+        model.save(run_dir / "model.keras")
+    write_record(run_dir, record)
+    log.info(
+        "run %s/%s %s: best val accuracy %s at epoch %s, %.1fs",
+        cfg.name, cfg.run_name, status, _fmt(summary["best_val_accuracy"]), summary["best_epoch"], record["wall_seconds"],
+    )
+    return record
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

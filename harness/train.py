@@ -1,0 +1,159 @@
+"""Train: compile, fit (early stopping, NaN guard, TensorBoard), optionally a second fine-tuning phase."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+from omegaconf import DictConfig
+
+from harness.models import backbone_of, set_unfreeze
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Python, NumPy and TF seeds; op determinism on request (it slows some ops, notably on GPU)."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    if name == "momentum":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+        "adagrad": keras.optimizers.Adagrad,
+        "adadelta": keras.optimizers.Adadelta,
+        "adamax": keras.optimizers.Adamax,
+        "nadam": keras.optimizers.Nadam,
+    }
+    return classes[name](learning_rate)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training the moment the loss stops being finite and remembers that it did."""
+
+    def __init__(self):
+        super().__init__()
+        self.diverged = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged = True
+            self.model.stop_training = True
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Per-epoch history, including wall seconds and the learning rate in effect."""
+
+    def __init__(self, history: dict[str, list]):
+        super().__init__()
+        self.history = history
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = {
+            "epoch": epoch + 1,
+            "seconds": time.perf_counter() - self._start,
+            "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+        }
+        row.update({k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs})
+        for key in ("epoch",) + HISTORY_KEYS:
+            self.history.setdefault(key, []).append(row.get(key, float("nan")))
+
+
+@dataclass
+class TrainResult:
+    history: dict[str, list] = field(default_factory=dict)
+    diverged: bool = False
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("epoch", []))
+
+
+def _compile(model: keras.Model, cfg: DictConfig, learning_rate: float) -> None:
+    model.compile(
+        optimizer=make_optimizer(cfg.train.optimizer, learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=bool(cfg.train.jit_compile),
+    )
+
+
+def _callbacks(cfg: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | None) -> list:
+    callbacks: list = [guard, EpochLog(history)]
+    if cfg.train.patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", patience=cfg.train.patience, min_delta=1e-4, restore_best_weights=True
+            )
+        )
+    if log_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0))
+    return callbacks
+
+
+def fit(model: keras.Model, train_ds, val_ds, cfg: DictConfig, *, log_dir: Path | None = None, test_ds=None) -> TrainResult:
+    """Fits in one phase, or two with train.fine_tune (head first, then the unfrozen top of the backbone)."""
+    result = TrainResult()
+    guard = NaNGuard()
+    phases = [(cfg.train.learning_rate, cfg.train.epochs)]
+    backbone = backbone_of(model)
+    if cfg.train.fine_tune.enabled and backbone is not None:
+        set_unfreeze(backbone, 0.0)
+        phases.append((cfg.train.fine_tune.learning_rate, cfg.train.fine_tune.epochs))
+    done = 0
+    for phase, (learning_rate, epochs) in enumerate(phases):
+        if phase == 1:
+            set_unfreeze(backbone, cfg.model.unfreeze)
+        _compile(model, cfg, learning_rate)
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            initial_epoch=done,
+            epochs=done + epochs,
+            steps_per_epoch=cfg.train.steps_per_epoch,
+            callbacks=_callbacks(cfg, result.history, guard, log_dir),
+            verbose=cfg.train.verbose,
+            shuffle=False,  # the tf.data pipeline shuffles
+        )
+        done = result.epochs_run
+        if guard.diverged:
+            result.diverged = True
+            return result
+    if test_ds is not None:
+        result.test_loss, result.test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0))
+    return result
+
+
+def summarize(history: dict[str, list]) -> dict:
+    """Best/final val accuracy, best epoch (1-based) and steady-state seconds per epoch."""
+    val = np.asarray(history.get("val_accuracy", []), dtype=float)
+    seconds = np.asarray(history.get("seconds", []), dtype=float)
+    finite = np.isfinite(val)
+    out = {"best_val_accuracy": None, "final_val_accuracy": None, "best_epoch": None, "seconds_per_epoch": None}
+    if finite.any():
+        best = int(np.nanargmax(np.where(finite, val, -np.inf)))
+        out.update(best_val_accuracy=float(val[best]), best_epoch=best + 1)
+        out["final_val_accuracy"] = float(val[-1]) if finite[-1] else None
+    if len(seconds):
+        # The first epoch also traces the graph and fills the cache; later ones show the real pace.
+        out["seconds_per_epoch"] = float(seconds[1:].mean() if len(seconds) > 1 else seconds[0])
+    return out

@@ -77,8 +77,8 @@ class Splits:
 def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> list[np.ndarray]:
     """Split positions 0..n-1 into len(fractions)+1 sorted parts (the last gets the rest), stratified by label.
 
-    Each example gets a key = its rank within its class / class size (classes shuffled by `seed`), so
-    taking examples in key order takes every class in proportion, even when classes are tiny.
+    Each example gets a key = (its rank within its shuffled class + 0.5) / class size, so taking
+    examples in key order takes every class in proportion (within one example), even when classes are tiny.
     """
     rng = np.random.default_rng(seed)
     n = len(labels)
@@ -86,8 +86,8 @@ def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> l
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         rng.shuffle(members)
-        keys[members] = (np.arange(len(members)) + rng.random(len(members))) / len(members)
-    order = np.argsort(keys, kind="stable")
+        keys[members] = (np.arange(len(members)) + 0.5) / len(members)
+    order = np.lexsort((rng.random(n), keys))  # equal keys (classes of equal size) in seeded random order
     parts, start = [], 0
     for fraction in fractions:
         count = int(round(n * fraction))

@@ -65,9 +65,18 @@ def results_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def weights_file(tmp_path_factory) -> Path:
-    """A MobileNet alpha-0.25 backbone weights file (random values): exercises the model.weights=<file> path offline."""
+    """A MobileNet alpha-0.25 backbone weights file standing in for ImageNet weights, offline.
+
+    Random weights whose BatchNorm statistics were calibrated on one batch (momentum 0, training
+    mode), so the backbone behaves like a pretrained one in inference mode instead of collapsing to 0.
+    """
     import keras
 
     path = tmp_path_factory.mktemp("weights") / "mobilenet_025_no_top.weights.h5"
-    keras.applications.MobileNet(include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.25).save_weights(path)
+    backbone = keras.applications.MobileNet(include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.25)
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    backbone(np.random.default_rng(0).uniform(-1, 1, (32, 32, 32, 3)).astype("float32"), training=True)
+    backbone.save_weights(path)
     return path

@@ -1,0 +1,104 @@
+"""Models: unfreeze fractions counted in trainable weights, BatchNorm in inference mode, every backbone builds."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from harness import models
+from harness.backbones import BACKBONES
+from tests.conftest import make_cfg
+
+SMALL = ["model.alpha=0.25", "model.weights=null", "data.image_size=32"]
+
+
+def transfer(*overrides):
+    cfg = make_cfg(*SMALL, *overrides)
+    return models.build_model(cfg, 5, (32, 32, 3)), cfg
+
+
+def backbone_layers_with_weights(backbone):
+    return [layer for layer in backbone.layers if layer.weights]
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.25, 0.5, 1.0])
+def test_unfreeze_fraction_trains_exactly_the_top_layers(fraction):
+    model, _ = transfer(f"model.unfreeze={fraction}")
+    backbone = models.backbone_of(model)
+    layers = [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
+    top = layers[len(layers) - int(round(fraction * len(layers))) :]
+    expected = {id(w) for layer in top for w in layer.trainable_weights}
+    head = {id(w) for w in model.get_layer("head_dense").trainable_weights + model.get_layer("predictions").trainable_weights}
+    # Counted from the weights the optimizer sees, not from layer flags.
+    assert {id(w) for w in model.trainable_weights} == expected | head
+    assert len(backbone.trainable_weights) == len(expected)
+    if fraction == 0:
+        assert len(model.trainable_weights) == 4
+    if fraction == 1:
+        assert len(backbone.trainable_weights) == sum(len(layer.trainable_weights) for layer in layers)
+
+
+def test_more_unfreezing_means_more_trainable_parameters():
+    counts = [models.count_params(transfer(f"model.unfreeze={f}")[0])[0] for f in (0, 0.33, 0.66, 1.0)]
+    assert counts == sorted(counts) and len(set(counts)) == 4
+
+
+def test_pretrained_backbone_keeps_batchnorm_in_inference_mode_while_fine_tuning(weights_file):
+    model, cfg = transfer(f"model.weights={weights_file}", "model.unfreeze=1.0")
+    backbone = models.backbone_of(model)
+    bns = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    conv = backbone.get_layer("conv1")
+    before_stats = [np.array(bn.moving_mean) for bn in bns]
+    before_kernel = np.array(conv.kernel)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(np.random.rand(16, 32, 32, 3) * 255, np.random.randint(0, 5, 16), epochs=2, verbose=0)
+    assert all(np.array_equal(b, np.array(bn.moving_mean)) for b, bn in zip(before_stats, bns))
+    assert not np.array_equal(before_kernel, np.array(conv.kernel)), "unfrozen layers must still train"
+
+
+def test_random_init_backbone_learns_its_batchnorm_statistics():
+    model, _ = transfer("model.unfreeze=1.0")
+    bn = next(layer for layer in models.backbone_of(model).layers if isinstance(layer, keras.layers.BatchNormalization))
+    before = np.array(bn.moving_mean)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(np.random.rand(8, 32, 32, 3) * 255, np.random.randint(0, 5, 8), verbose=0)
+    assert not np.array_equal(before, np.array(bn.moving_mean))
+
+
+def test_weights_file_is_loaded(weights_file):
+    model, _ = transfer(f"model.weights={weights_file}")
+    reference = keras.applications.MobileNet(include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.25)
+    reference.load_weights(weights_file)
+    assert np.array_equal(np.array(models.backbone_of(model).get_layer("conv1").kernel), np.array(reference.get_layer("conv1").kernel))
+
+
+def test_saved_model_round_trips_with_its_preprocessing(tmp_path, weights_file):
+    model, _ = transfer(f"model.weights={weights_file}")
+    x = np.random.rand(2, 32, 32, 3).astype("float32") * 255
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_model_preprocesses_raw_pixels_like_the_backbone_expects():
+    layer = models.PreprocessInput("mobilenet")
+    np.testing.assert_allclose(np.array(layer(np.array([[0.0, 127.5, 255.0]]))), [[-1.0, 0.0, 1.0]])
+
+
+def test_scratch_net_depth_and_width_are_knobs():
+    cfg = make_cfg("model=scratch", "model.depth=2", "model.filters=8")
+    model = models.build_model(cfg, 3, (32, 32, 3))
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [8, 16]
+    assert model.output_shape == (None, 3)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_backbone_builds_at_its_smallest_input(name):
+    spec = BACKBONES[name]
+    size = spec.min_size
+    cfg = make_cfg(f"model.backbone={name}", "model.weights=null", f"model.alpha={spec.alphas[0] if spec.alphas else 1.0}")
+    model = models.build_model(cfg, 4, (size, size, 3))
+    out = model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0)
+    assert out.shape == (1, 4) and np.isclose(out.sum(), 1, atol=1e-4)

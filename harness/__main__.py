@@ -41,12 +41,15 @@ def _one_line(exc: Exception) -> str:
 
 
 def compose_cli(argv: list[str]) -> list[DictConfig] | None:
-    """Compose what the command line asks for, as Hydra will (one config per job); None = not a run."""
+    """Compose every job the command line asks for, as Hydra will (one config per job); None = not a run."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from harness.sweep import expand_jobs
 
     if any(a in _PASSTHROUGH for a in argv):
         return None
-    overrides, config_name, skip = [], "config", False
+    overrides, config_name, skip, multirun = [], "config", False, False
     for i, arg in enumerate(argv):
         if skip:
             skip = False
@@ -56,16 +59,24 @@ def compose_cli(argv: list[str]) -> list[DictConfig] | None:
             if arg in ("--config-name", "-cn"):
                 config_name = argv[i + 1]
             continue
-        if arg.startswith("--config-name="):
+        if arg in ("-m", "--multirun"):
+            multirun = True
+        elif arg.startswith("--config-name="):
             config_name = arg.split("=", 1)[1]
         elif not arg.startswith("-"):
             overrides.append(arg)
+    parser = OverridesParser.create()
+    fixed = [o for o in overrides if not parser.parse_override(o).is_sweep_override()]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return [compose(config_name, overrides=overrides)]
+        base = compose(config_name, overrides=fixed, return_hydra_config=True)
+        multirun = multirun or str(base.hydra.mode).endswith("MULTIRUN")
+        if not multirun:
+            return [compose(config_name, overrides=overrides)]
+        return [compose(config_name, overrides=job) for job in expand_jobs(base, overrides)]
 
 
 def preflight(argv: list[str]) -> None:
-    """Exit 2 with one line if the command line does not compose into valid configs."""
+    """Exit 2 with one line if the command line does not compose into valid configs (every job of a sweep)."""
     try:
         configs = compose_cli(argv)
         for cfg in configs or []:
@@ -96,25 +107,41 @@ def _discard_run_dir(run_dir: Path, results_dir: Path) -> None:
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    from harness.run import run
+    from harness.run import completed_record, record_failure, run
+    from harness.sweep import sweep_identity
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = list(hydra_cfg.overrides.task)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    identity = sweep_identity(cfg, dict(hydra_cfg.runtime.choices))
+    if multirun and not cfg.sweep.overwrite and completed_record(run_dir, cfg):
+        log.info("run %s/%s already completed with this config: skipped (sweep.overwrite=true re-runs it)", cfg.name, cfg.run_name)
+        return
     try:
-        record = run(cfg, run_dir=run_dir, overrides=list(hydra_cfg.overrides.task))
+        record = run(cfg, run_dir=run_dir, overrides=overrides, sweep=identity)
     except UserError as exc:
+        if multirun:  # one value a sweep cannot run is a failed row, not the end of the sweep
+            log.error("run %s/%s could not start: %s", cfg.name, cfg.run_name, exc)
+            record_failure(cfg, run_dir, str(exc), identity, overrides)
+            return
         _discard_run_dir(run_dir, Path(cfg.results_dir))
         print(exc, file=sys.stderr)
         sys.exit(exc.exit_code)
-    if record["status"] != "completed":
+    if not multirun and record["status"] != "completed":
         print(f"run {record['run_name']} did not complete: {record['status']}: {record['error']}", file=sys.stderr)
         sys.exit(1)
 
 
 def main() -> None:
+    from harness.sweep import OUTCOME
+
     preflight(sys.argv[1:])
     hydra_main()
+    if OUTCOME.get("incomplete"):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

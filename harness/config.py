@@ -27,7 +27,11 @@ def _path_name(path: Any) -> str:
     return Path(str(path)).resolve().name if path not in (None, "", "???") else "folder"
 
 
-for _name, _fn in {"path_name": _path_name}.items():
+def _join_name(*parts: Any) -> str:
+    return "_".join(str(p) for p in parts if p not in (None, ""))
+
+
+for _name, _fn in {"path_name": _path_name, "join_name": _join_name}.items():
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 
@@ -41,7 +45,8 @@ def target_hw(image_size: int, aspect_ratio: float) -> tuple[int, int]:
 def config_hash(cfg: DictConfig | dict) -> str:
     """Identity of a run: the hash of its resolved config, minus keys that only say where output goes."""
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    data = {k: v for k, v in data.items() if k not in ("hydra", "results_dir", "name", "run_name")}
+    # `sweep` only says how runs were generated; the knob's value is already in its own key.
+    data = {k: v for k, v in data.items() if k not in ("hydra", "results_dir", "name", "run_name", "sweep")}
     data.get("train", {}).pop("verbose", None)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -147,8 +152,6 @@ def _validate_model(cfg: DictConfig) -> int:
     if weights not in (None, "imagenet") and not (isinstance(weights, str) and Path(weights).expanduser().is_file()):
         raise ConfigError("model.weights", weights, "imagenet, null, or the path of an existing weights file")
     alpha = _number(cfg, "model.alpha", low=0, high=4, low_open=True)
-    if not spec.alphas and alpha != 1.0:
-        raise ConfigError("model.alpha", alpha, f"1.0 ({backbone} has no width multiplier)")
     if spec.alphas and weights == "imagenet" and alpha not in spec.alphas:
         allowed = ", ".join(f"{a:g}" for a in spec.alphas)
         raise ConfigError("model.alpha", alpha, f"one of {allowed} for {backbone} with ImageNet weights")

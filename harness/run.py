@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from harness.config import config_hash, target_hw, validate
-from harness.records import write_record
+from harness.records import RECORD, read_record, write_record
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,17 @@ def run_dir_for(cfg: DictConfig) -> Path:
     return Path(cfg.results_dir) / cfg.name / cfg.run_name
 
 
+def completed_record(run_dir: Path, cfg: DictConfig) -> dict | None:
+    """The run's record if it already completed with exactly this config (what a resumed sweep skips)."""
+    record = read_record(run_dir)
+    if record and record.get("status") == "completed" and record.get("config_hash") == config_hash(cfg):
+        return record
+    return None
+
+
 def _clear_outputs(run_dir: Path) -> None:
+    for stale in run_dir.glob(f".{RECORD}.*.tmp"):  # left by a process killed mid-write
+        stale.unlink()
     for name in RUN_OUTPUTS:
         path = run_dir / name
         if path.is_dir():
@@ -37,7 +47,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | None = None) -> dict:
+def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | None = None, sweep: dict | None = None) -> dict:
     """Validate, load data, build the model, train, evaluate; write TensorBoard events and record.json.
 
     Raises UserError (bad config, no network) before anything is written. A failure during training
@@ -47,6 +57,7 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     import keras
 
     from harness import data, models, provenance, tensorboard, train
+    from harness.sweep import sweep_identity
 
     started = time.perf_counter()
     keras.backend.clear_session()  # a sweep's earlier runs must not leak graphs, names or memory into this one
@@ -68,6 +79,7 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         "config_hash": config_hash(cfg),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "overrides": list(overrides or []),
+        "sweep": sweep or sweep_identity(cfg),
         "started_at": _now(),
         "finished_at": None,
         "num_classes": splits.num_classes,
@@ -85,7 +97,6 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         "host": provenance.host(),
     }
     write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
-    tensorboard.write_hparams(log_dir, tensorboard.flat_hparams(cfg), trial_id=f"{cfg.name}/{cfg.run_name}")
     log.info(
         "run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s",
         cfg.name, cfg.run_name, model.name, cfg.dataset.name, len(splits.train), len(splits.val), height, width, run_dir,
@@ -114,6 +125,9 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         finished_at=_now(),
         **summary,
     )
+    # The HParams session is written once the status is known, so the dashboard can filter on it.
+    session = {**tensorboard.flat_hparams(cfg), "status": status, "value": str(record["sweep"]["value"])}
+    tensorboard.write_hparams(log_dir, session, trial_id=f"{cfg.name}/{cfg.run_name}")
     tensorboard.write_scalars(
         log_dir, {"best_val_accuracy": summary["best_val_accuracy"], "test_accuracy": result.test_accuracy}
     )
@@ -124,6 +138,22 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         "run %s/%s %s: best val accuracy %s at epoch %s, %.1fs",
         cfg.name, cfg.run_name, status, _fmt(summary["best_val_accuracy"]), summary["best_epoch"], record["wall_seconds"],
     )
+    return record
+
+
+def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: dict, overrides: list[str] | None = None) -> dict:
+    """A `failed` record for a run that could not start (e.g. a value a sweep cannot load), so the sweep goes on."""
+    from harness import provenance
+
+    record = {
+        "name": cfg.name, "run_name": cfg.run_name, "status": "failed", "error": error,
+        "config_hash": config_hash(cfg), "config": OmegaConf.to_container(cfg, resolve=True),
+        "overrides": list(overrides or []), "sweep": sweep, "started_at": _now(), "finished_at": _now(),
+        "history": {}, "epochs_run": 0, "versions": provenance.versions(), "git": provenance.git_state(),
+    }
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    _clear_outputs(Path(run_dir))
+    write_record(Path(run_dir), record)
     return record
 
 

@@ -73,7 +73,6 @@ def test_folder_dataset_is_named_after_its_directory(image_folder):
         (["data.resize_mode=stretch"], "data.resize_mode"),
         (["data.samples_per_class=0"], "data.samples_per_class"),
         (["model.alpha=0.3"], "model.alpha"),
-        (["model.backbone=resnet50", "model.alpha=0.5"], "model.alpha"),
         (["model.weights=/no/such/file.h5"], "model.weights"),
         (["model.head.dropout=1.0"], "model.head.dropout"),
         (["train.patience=-1"], "train.patience"),

@@ -1,0 +1,128 @@
+"""Results as pandas: one row per run (`load_table`) or per run and epoch (`load_history`).
+
+Reads any results directory — one run, one experiment or many — from the record.json files alone, and
+normalizes each run's best val accuracy to the best completed run of its experiment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from harness.records import RECORD, read_record
+
+LEAD_COLUMNS = [
+    "name", "run", "knob", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy",
+    "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch", "wall_seconds", "error",
+]
+HISTORY_COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+
+
+def iter_records(path: str | Path) -> Iterator[tuple[Path, dict]]:
+    """(run directory, record) for every readable record under path (or path itself if it is a run)."""
+    path = Path(path)
+    candidates = [path / RECORD] if (path / RECORD).exists() else sorted(path.rglob(RECORD))
+    for file in candidates:
+        record = read_record(file.parent)
+        if record is not None:
+            yield file.parent, record
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: node if not isinstance(node, list) else str(node)}
+
+
+def _hyperparameters(config: dict) -> dict[str, Any]:
+    flat = {"dataset.name": config.get("dataset", {}).get("name")}
+    for section in ("data", "model", "train"):
+        flat.update(flatten(config.get(section, {}), section))
+    flat.pop("train.verbose", None)
+    return flat
+
+
+def _row(run_dir: Path, record: dict) -> dict[str, Any]:
+    sweep = record.get("sweep") or {}
+    config = record.get("config") or {}
+    row = {
+        "name": record.get("name"),
+        "run": record.get("run_name", run_dir.name),
+        "knob": sweep.get("name"),
+        "value": sweep.get("value"),
+        "seed": config.get("train", {}).get("seed"),
+        "status": record.get("status"),
+        "error": record.get("error"),
+        "normalized_accuracy": np.nan,
+        "knob_key": sweep.get("knob"),
+    }
+    for key in ("best_val_accuracy", "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch", "wall_seconds"):
+        value = record.get(key)
+        row[key] = np.nan if value is None else value
+    row.update({"num_train": record.get("num_train"), "num_val": record.get("num_val"), "config_hash": record.get("config_hash")})
+    row.update(_hyperparameters(config))
+    row["path"] = str(run_dir)
+    return row
+
+
+def normalize(table: pd.DataFrame) -> pd.DataFrame:
+    """normalized_accuracy = best_val_accuracy / the best completed run's of the same experiment.
+
+    Diverged, failed and unfinished runs are left out of the maximum and get NaN.
+    """
+    table = table.copy()
+    completed = table["status"] == "completed"
+    best = table[completed].groupby("name")["best_val_accuracy"].max()
+    denominator = table["name"].map(best)
+    table["normalized_accuracy"] = np.where(completed & (denominator > 0), table["best_val_accuracy"] / denominator, np.nan)
+    return table
+
+
+def _sort_key(values: pd.Series) -> pd.Series:
+    numeric = pd.to_numeric(values, errors="coerce")
+    return numeric.where(numeric.notna(), np.inf) if numeric.notna().any() else values.astype(str)
+
+
+def load_table(path: str | Path) -> pd.DataFrame:
+    """One row per run under `path`: identity, status, accuracies, normalized accuracy, timings, every hyperparameter."""
+    rows = [_row(run_dir, record) for run_dir, record in iter_records(path)]
+    if not rows:
+        return pd.DataFrame(columns=LEAD_COLUMNS)
+    table = normalize(pd.DataFrame(rows))
+    table = table.sort_values(["name", "value", "seed", "run"], key=_sort_key, kind="stable").reset_index(drop=True)
+    rest = [c for c in table.columns if c not in LEAD_COLUMNS]
+    return table[LEAD_COLUMNS + rest]
+
+
+def load_history(path: str | Path) -> pd.DataFrame:
+    """One row per run and epoch, with val accuracy normalized to the experiment's best run (as in load_table)."""
+    table = load_table(path)
+    best = table[table["status"] == "completed"].groupby("name")["best_val_accuracy"].max()
+    frames = []
+    for run_dir, record in iter_records(path):
+        history = record.get("history") or {}
+        if not history.get("epoch"):
+            continue
+        frame = pd.DataFrame({k: history.get(k) for k in ["epoch", *HISTORY_COLUMNS] if k in history})
+        sweep = record.get("sweep") or {}
+        frame.insert(0, "status", record.get("status"))
+        frame.insert(0, "seed", (record.get("config") or {}).get("train", {}).get("seed"))
+        frame.insert(0, "value", sweep.get("value"))
+        frame.insert(0, "knob", sweep.get("name"))
+        frame.insert(0, "run", record.get("run_name", run_dir.name))
+        frame.insert(0, "name", record.get("name"))
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["name", "run", "knob", "value", "seed", "status", "epoch", *HISTORY_COLUMNS])
+    history = pd.concat(frames, ignore_index=True)
+    for column in HISTORY_COLUMNS:
+        if column in history:
+            history[column] = pd.to_numeric(history[column], errors="coerce")
+    history["normalized_val_accuracy"] = history["val_accuracy"] / history["name"].map(best)
+    return history.sort_values(["name", "value", "seed", "run", "epoch"], key=_sort_key, kind="stable").reset_index(drop=True)

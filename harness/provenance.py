@@ -43,3 +43,21 @@ def host() -> dict[str, object]:
     import os
 
     return {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+def memory_mb() -> dict[str, float | None]:
+    """Resident memory now and at its peak, in MiB (peak over the whole process: in-process sweeps accumulate)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mb = peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    now_mb = None
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    now_mb = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return {"rss_mb": now_mb, "peak_rss_mb": peak_mb}

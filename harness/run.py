@@ -123,6 +123,7 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         test_loss=result.test_loss,
         wall_seconds=time.perf_counter() - started,
         finished_at=_now(),
+        memory=provenance.memory_mb(),
         **summary,
     )
     # The HParams session is written once the status is known, so the dashboard can filter on it.
@@ -134,6 +135,7 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     if cfg.train.save_model and status == "completed":
         model.save(run_dir / "model.keras")
     write_record(run_dir, record)
+    _release(model)
     log.info(
         "run %s/%s %s: best val accuracy %s at epoch %s, %.1fs",
         cfg.name, cfg.run_name, status, _fmt(summary["best_val_accuracy"]), summary["best_epoch"], record["wall_seconds"],
@@ -155,6 +157,17 @@ def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: dict, over
     _clear_outputs(Path(run_dir))
     write_record(Path(run_dir), record)
     return record
+
+
+def _release(model) -> None:
+    """Drop this run's graphs and tensors before the next run of an in-process sweep builds its own."""
+    import gc
+
+    import keras
+
+    del model
+    keras.backend.clear_session()
+    gc.collect()
 
 
 def _fmt(value: float | None) -> str:

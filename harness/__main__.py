@@ -58,11 +58,15 @@ def compose_cli(argv: list[str]) -> list[DictConfig] | None:
             skip = True
             if arg in ("--config-name", "-cn"):
                 config_name = argv[i + 1]
+            if arg in ("--config-dir", "-cd"):  # Hydra adds it to the search path; so does the check
+                overrides.append(f"hydra.searchpath=[file://{Path(argv[i + 1]).resolve()}]")
             continue
         if arg in ("-m", "--multirun"):
             multirun = True
         elif arg.startswith("--config-name="):
             config_name = arg.split("=", 1)[1]
+        elif arg.startswith("--config-dir="):
+            overrides.append(f"hydra.searchpath=[file://{Path(arg.split('=', 1)[1]).resolve()}]")
         elif not arg.startswith("-"):
             overrides.append(arg)
     parser = OverridesParser.create()
@@ -117,6 +121,9 @@ def hydra_main(cfg: DictConfig) -> None:
     overrides = list(hydra_cfg.overrides.task)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     identity = sweep_identity(cfg, dict(hydra_cfg.runtime.choices))
+    if cfg.get("tuner") is not None:
+        _search(cfg, run_dir, dict(hydra_cfg.runtime.choices))
+        return
     if multirun and not cfg.sweep.overwrite and completed_record(run_dir, cfg):
         log.info("run %s/%s already completed with this config: skipped (sweep.overwrite=true re-runs it)", cfg.name, cfg.run_name)
         return
@@ -132,6 +139,20 @@ def hydra_main(cfg: DictConfig) -> None:
         sys.exit(exc.exit_code)
     if not multirun and record["status"] != "completed":
         print(f"run {record['run_name']} did not complete: {record['status']}: {record['error']}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
+    from harness.tune import search
+
+    try:
+        summary = search(cfg, Path(cfg.results_dir) / cfg.name, choices)
+    except UserError as exc:
+        _discard_run_dir(run_dir, Path(cfg.results_dir))
+        print(exc, file=sys.stderr)
+        sys.exit(exc.exit_code)
+    if summary["role"] != "worker" and not summary.get("completed"):
+        print(f"search {cfg.name}: no trial completed", file=sys.stderr)
         sys.exit(1)
 
 

@@ -45,8 +45,8 @@ def target_hw(image_size: int, aspect_ratio: float) -> tuple[int, int]:
 def config_hash(cfg: DictConfig | dict) -> str:
     """Identity of a run: the hash of its resolved config, minus keys that only say where output goes."""
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    # `sweep` only says how runs were generated; the knob's value is already in its own key.
-    data = {k: v for k, v in data.items() if k not in ("hydra", "results_dir", "name", "run_name", "sweep")}
+    # `sweep`/`tuner` only say how runs were generated (the values are in their own keys); `preset` is a label.
+    data = {k: v for k, v in data.items() if k not in ("hydra", "results_dir", "name", "run_name", "sweep", "tuner", "preset")}
     data.get("train", {}).pop("verbose", None)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -159,6 +159,27 @@ def _validate_model(cfg: DictConfig) -> int:
     return spec.min_size
 
 
+def _validate_tuner(cfg: DictConfig) -> None:
+    algorithm = _choice(cfg, "tuner.algorithm", ("random", "hyperband", "bayesian"))
+    objective = _get(cfg, "tuner.objective")
+    if not isinstance(objective, str) or not objective:
+        raise ConfigError("tuner.objective", objective, "a metric name such as val_accuracy or val_loss")
+    _number(cfg, "tuner.executions_per_trial", low=1, integer=True)
+    _number(cfg, "tuner.max_consecutive_failed_trials", low=1, integer=True)
+    _bool(cfg, "tuner.overwrite")
+    if algorithm == "hyperband":
+        _number(cfg, "tuner.max_epochs", low=1, integer=True)
+        _number(cfg, "tuner.factor", low=2, integer=True)
+        _number(cfg, "tuner.hyperband_iterations", low=1, integer=True)
+    else:
+        _number(cfg, "tuner.max_trials", low=1, integer=True)
+    if algorithm == "bayesian":
+        _number(cfg, "tuner.num_initial_points", low=1, integer=True, nullable=True)
+    from harness.tune import check_space  # noqa: PLC0415 - tune imports this module
+
+    check_space(cfg)
+
+
 def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
     """Keys whose value is ??? (mandatory, unset), without resolving interpolations that point at them."""
     out = []
@@ -216,6 +237,9 @@ def validate(cfg: DictConfig) -> DictConfig:
             raise ConfigError("train.fine_tune.enabled", True, "false for model=scratch (nothing to fine-tune)")
         _number(cfg, "train.fine_tune.epochs", low=1, integer=True)
         _number(cfg, "train.fine_tune.learning_rate", low=0, high=10, low_open=True)
+
+    if _get(cfg, "tuner") is not None:
+        _validate_tuner(cfg)
 
     for key in ("name", "run_name"):
         value = _get(cfg, key)

@@ -47,11 +47,24 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | None = None, sweep: dict | None = None) -> dict:
+def run(
+    cfg: DictConfig,
+    run_dir: Path | None = None,
+    overrides: list[str] | None = None,
+    sweep: dict | None = None,
+    *,
+    splits=None,
+    model=None,
+    callbacks: list | tuple = (),
+    epochs: int | None = None,
+    initial_epoch: int = 0,
+) -> dict:
     """Validate, load data, build the model, train, evaluate; write TensorBoard events and record.json.
 
     Raises UserError (bad config, no network) before anything is written. A failure during training
     is not raised: it becomes a record with status `failed` (or `diverged` for a non-finite loss).
+    The tuner passes the data it loaded once (`splits`), the model Keras Tuner built from the same
+    builders (`model`), its callbacks and the epoch range of a Hyperband bracket.
     """
     validate(cfg)
     import keras
@@ -60,11 +73,14 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     from harness.sweep import sweep_identity
 
     started = time.perf_counter()
-    keras.backend.clear_session()  # a sweep's earlier runs must not leak graphs, names or memory into this one
-    train.seed_everything(cfg.train.seed, cfg.train.deterministic)
-    splits = data.load_splits(cfg)
     height, width = target_hw(cfg.data.image_size, cfg.data.aspect_ratio)
-    model = models.build_model(cfg, splits.num_classes, (height, width, 3))
+    if model is None:
+        keras.backend.clear_session()  # a sweep's earlier runs must not leak graphs, names or memory into this one
+        train.seed_everything(cfg.train.seed, cfg.train.deterministic)
+    if splits is None:
+        splits = data.load_splits(cfg)
+    if model is None:
+        model = models.build_model(cfg, splits.num_classes, (height, width, 3))
     trainable, total = models.count_params(model)
 
     run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
@@ -107,7 +123,10 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         train_ds = data.pipeline(splits.train, cfg, training=True)
         val_ds = data.pipeline(splits.val, cfg, training=False)
         test_ds = data.pipeline(splits.test, cfg, training=False) if splits.test is not None else None
-        result = train.fit(model, train_ds, val_ds, cfg, log_dir=log_dir, test_ds=test_ds)
+        result = train.fit(
+            model, train_ds, val_ds, cfg, log_dir=log_dir, test_ds=test_ds,
+            callbacks=callbacks, epochs=epochs, initial_epoch=initial_epoch,
+        )
         status, error = ("diverged", f"loss became non-finite in epoch {result.epochs_run}") if result.diverged else ("completed", None)
     except Exception as exc:  # recorded, not raised: one bad run must not take a sweep down
         log.error("run %s/%s failed:\n%s", cfg.name, cfg.run_name, traceback.format_exc())
@@ -135,7 +154,8 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     if cfg.train.save_model and status == "completed":
         model.save(run_dir / "model.keras")
     write_record(run_dir, record)
-    _release(model)
+    if not callbacks:  # the tuner still needs its model after this
+        _release(model)
     log.info(
         "run %s/%s %s: best val accuracy %s at epoch %s, %.1fs",
         cfg.name, cfg.run_name, status, _fmt(summary["best_val_accuracy"]), summary["best_epoch"], record["wall_seconds"],

@@ -97,8 +97,8 @@ def _compile(model: keras.Model, cfg: DictConfig, learning_rate: float) -> None:
     )
 
 
-def _callbacks(cfg: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | None) -> list:
-    callbacks: list = [guard, EpochLog(history)]
+def _callbacks(cfg: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | None, extra: list) -> list:
+    callbacks: list = [guard, EpochLog(history), *extra]
     if cfg.train.patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -110,17 +110,32 @@ def _callbacks(cfg: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | 
     return callbacks
 
 
-def fit(model: keras.Model, train_ds, val_ds, cfg: DictConfig, *, log_dir: Path | None = None, test_ds=None) -> TrainResult:
-    """Fits in one phase, or two with train.fine_tune (head first, then the unfrozen top of the backbone)."""
+def fit(
+    model: keras.Model,
+    train_ds,
+    val_ds,
+    cfg: DictConfig,
+    *,
+    log_dir: Path | None = None,
+    test_ds=None,
+    callbacks: list | tuple = (),
+    epochs: int | None = None,
+    initial_epoch: int = 0,
+) -> TrainResult:
+    """Fits in one phase, or two with train.fine_tune (head first, then the unfrozen top of the backbone).
+
+    `callbacks`, `epochs` and `initial_epoch` let a caller such as Keras Tuner (Hyperband brackets)
+    add its own callbacks and set the epoch range of the first phase.
+    """
     result = TrainResult()
     guard = NaNGuard()
-    phases = [(cfg.train.learning_rate, cfg.train.epochs)]
+    phases = [(cfg.train.learning_rate, epochs if epochs is not None else cfg.train.epochs)]
     backbone = backbone_of(model)
     if cfg.train.fine_tune.enabled and backbone is not None:
         set_unfreeze(backbone, 0.0)
         phases.append((cfg.train.fine_tune.learning_rate, cfg.train.fine_tune.epochs))
-    done = 0
-    for phase, (learning_rate, epochs) in enumerate(phases):
+    done = initial_epoch
+    for phase, (learning_rate, until) in enumerate(phases):
         if phase == 1:
             set_unfreeze(backbone, cfg.model.unfreeze)
         _compile(model, cfg, learning_rate)
@@ -128,13 +143,13 @@ def fit(model: keras.Model, train_ds, val_ds, cfg: DictConfig, *, log_dir: Path 
             train_ds,
             validation_data=val_ds,
             initial_epoch=done,
-            epochs=done + epochs,
+            epochs=until if phase == 0 else done + until,
             steps_per_epoch=cfg.train.steps_per_epoch,
-            callbacks=_callbacks(cfg, result.history, guard, log_dir),
+            callbacks=_callbacks(cfg, result.history, guard, log_dir, list(callbacks)),
             verbose=cfg.train.verbose,
             shuffle=False,  # the tf.data pipeline shuffles
         )
-        done = result.epochs_run
+        done = initial_epoch + result.epochs_run
         if guard.diverged:
             result.diverged = True
             return result

@@ -1,0 +1,238 @@
+"""Keras Tuner searches over the same config: a YAML space -> kt.HyperParameters -> config overrides -> `run`.
+
+The hypermodel builds with `harness.models` and trains with `harness.run.run`, so every trial is an
+ordinary run: a record, a row in `load_table` (knob `tuner`), TensorBoard scalars and HParams.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from harness.config import target_hw, validate
+from harness.errors import ConfigError, UserError
+
+log = logging.getLogger(__name__)
+
+TYPES = ("float", "int", "choice", "bool", "fixed")
+SAMPLINGS = ("linear", "log", "reverse_log")
+
+
+# --- the space: plain data -> kt.HyperParameters ---------------------------------------------------
+
+
+def check_space(cfg: DictConfig) -> dict[str, dict]:
+    """The search space as plain dicts; ConfigError for an unknown key or a malformed entry."""
+    space = OmegaConf.to_container(cfg.tuner.space, resolve=True) or {}
+    if not space:
+        raise ConfigError("tuner.space", space, "at least one config key to search")
+    for key, spec in space.items():
+        where = f"tuner.space.{key}"
+        if OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
+            raise ConfigError(where, spec, f"a key of the composed config ({key} is not one)")
+        if not isinstance(spec, dict) or spec.get("type") not in TYPES:
+            raise ConfigError(f"{where}.type", (spec or {}).get("type") if isinstance(spec, dict) else spec, "one of " + ", ".join(TYPES))
+        kind = spec["type"]
+        if kind in ("float", "int"):
+            if not all(isinstance(spec.get(b), (int, float)) and not isinstance(spec.get(b), bool) for b in ("min", "max")):
+                raise ConfigError(f"{where}.min", spec.get("min"), "numbers min < max")
+            if spec["min"] >= spec["max"]:
+                raise ConfigError(f"{where}.max", spec["max"], f"> min ({spec['min']})")
+            if spec.get("sampling", "linear") not in SAMPLINGS:
+                raise ConfigError(f"{where}.sampling", spec.get("sampling"), "one of " + ", ".join(SAMPLINGS))
+            if spec.get("sampling") in ("log", "reverse_log") and spec["min"] <= 0:
+                raise ConfigError(f"{where}.min", spec["min"], "> 0 with log sampling")
+        elif kind == "choice" and not (isinstance(spec.get("values"), list) and spec["values"]):
+            raise ConfigError(f"{where}.values", spec.get("values"), "a non-empty list")
+        elif kind == "fixed" and "value" not in spec:
+            raise ConfigError(f"{where}.value", None, "the value to hold fixed")
+    return space
+
+
+def declare(hp, space: dict[str, dict]) -> dict[str, Any]:
+    """Register every entry of the space on `hp` (a kt.HyperParameters); returns the values chosen."""
+    values = {}
+    for key, spec in space.items():
+        kind = spec["type"]
+        if kind == "float":
+            values[key] = hp.Float(key, spec["min"], spec["max"], step=spec.get("step"), sampling=spec.get("sampling", "linear"))
+        elif kind == "int":
+            values[key] = hp.Int(key, int(spec["min"]), int(spec["max"]), step=spec.get("step") or 1, sampling=spec.get("sampling", "linear"))
+        elif kind == "choice":
+            values[key] = hp.Choice(key, spec["values"])
+        elif kind == "bool":
+            values[key] = hp.Boolean(key)
+        else:
+            values[key] = hp.Fixed(key, spec["value"])
+    return values
+
+
+def trial_config(cfg: DictConfig, values: dict[str, Any]) -> DictConfig:
+    """The base config with a trial's values set on the keys they name."""
+    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    for key, value in values.items():
+        OmegaConf.update(out, key, value, merge=False)
+    return out
+
+
+# --- the hypermodel ----------------------------------------------------------------------------------
+
+
+def _hypermodel_class():
+    import keras_tuner as kt
+
+    class HarnessHyperModel(kt.HyperModel):
+        """build() = harness.models on the trial's config; fit() = harness.run.run with Keras Tuner's callbacks."""
+
+        def __init__(self, cfg: DictConfig, space: dict, splits, exp_dir: Path):
+            super().__init__(name="harness")
+            self.cfg, self.space, self.splits, self.exp_dir = cfg, space, splits, exp_dir
+            self.executions: dict[str, int] = {}
+
+        def _config(self, hp) -> DictConfig:
+            tcfg = trial_config(self.cfg, declare(hp, self.space))
+            try:
+                return validate(tcfg)
+            except ConfigError as exc:  # a combination the space allows but the harness does not
+                raise kt.errors.FailedTrialError(str(exc)) from None
+
+        def build(self, hp):
+            from harness import models, train
+
+            tcfg = self._config(hp)
+            train.seed_everything(tcfg.train.seed, tcfg.train.deterministic)
+            height, width = target_hw(tcfg.data.image_size, tcfg.data.aspect_ratio)
+            return models.build_model(tcfg, self.splits.num_classes, (height, width, 3))
+
+        def fit(self, hp, model, *args, callbacks=None, epochs=None, initial_epoch=0, **kwargs):
+            from harness.run import run
+
+            callbacks = list(callbacks or [])
+            trial = next((c.trial for c in callbacks if hasattr(c, "trial")), None)
+            trial_id = trial.trial_id if trial is not None else "0"
+            execution = self.executions.get(trial_id, 0)
+            self.executions[trial_id] = execution + 1
+            run_name = f"trial={trial_id}" + (f",exec={execution}" if self.cfg.tuner.executions_per_trial > 1 else "")
+            tcfg = self._config(hp)
+            with_name = OmegaConf.merge(tcfg, {"run_name": run_name})
+            identity = {"name": "tuner", "knob": "tuner", "value": trial_id, "seed": tcfg.train.seed,
+                        "hyperparameters": {k: hp.values[k] for k in self.space if k in hp.values}}
+            try:
+                record = run(with_name, run_dir=self.exp_dir / run_name, sweep=identity, splits=self.splits, model=model,
+                             callbacks=callbacks, epochs=epochs, initial_epoch=initial_epoch)
+            except UserError as exc:
+                raise kt.errors.FailedTrialError(str(exc)) from None
+            if record["status"] != "completed":
+                # Reported to the oracle as failed: never the best, and Bayesian optimization skips it.
+                raise kt.errors.FailedTrialError(f"{record['status']}: {record['error']}")
+            objective = self.cfg.tuner.objective
+            history = record["history"]
+            if objective not in history:
+                raise kt.errors.FatalError(f"tuner.objective={objective!r} is not logged; logged: {', '.join(history)}")
+            return {objective: (min if "loss" in objective else max)(v for v in history[objective] if v is not None)}
+
+    return HarnessHyperModel
+
+
+def _recording(tuner_class):
+    """The Keras Tuner class, plus a record for every trial that failed before it could write its own."""
+
+    class Recording(tuner_class):
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            from harness.records import read_record
+            from harness.run import record_failure
+
+            if trial.status == "COMPLETED":
+                return
+            hm = self.hypermodel
+            run_dir = hm.exp_dir / f"trial={trial.trial_id}"
+            if read_record(run_dir) is None:  # failed in build(): an invalid combination of the space
+                values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
+                tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
+                message = (trial.message or "failed").strip().splitlines()[-1]
+                identity = {"name": "tuner", "knob": "tuner", "value": trial.trial_id, "seed": tcfg.train.seed, "hyperparameters": values}
+                record_failure(tcfg, run_dir, message, identity)
+
+    Recording.__name__ = tuner_class.__name__
+    return Recording
+
+
+def make_tuner(cfg: DictConfig, hypermodel, exp_dir: Path):
+    import keras_tuner as kt
+
+    t = cfg.tuner
+    objective = kt.Objective(t.objective, direction="min" if "loss" in t.objective else "max")
+    common = dict(
+        hypermodel=hypermodel, objective=objective, directory=str(exp_dir), project_name="keras_tuner",
+        overwrite=bool(t.overwrite), seed=cfg.train.seed, executions_per_trial=t.executions_per_trial,
+        max_consecutive_failed_trials=t.max_consecutive_failed_trials,
+    )
+    if t.algorithm == "random":
+        return _recording(kt.RandomSearch)(max_trials=t.max_trials, **common)
+    if t.algorithm == "bayesian":
+        return _recording(kt.BayesianOptimization)(max_trials=t.max_trials, num_initial_points=t.num_initial_points, **common)
+    return _recording(kt.Hyperband)(max_epochs=t.max_epochs, factor=t.factor, hyperband_iterations=t.hyperband_iterations, **common)
+
+
+def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str, str] | None = None) -> Path:
+    """experiment/best.yaml under the experiment: a preset that retrains the best trial's config.
+
+    `python -m harness --config-dir <experiment dir> experiment=best`
+    """
+    tcfg = trial_config(cfg, {k: v for k, v in trial.hyperparameters.values.items() if k in cfg.tuner.space})
+    sections = {k: OmegaConf.to_container(tcfg[k], resolve=True) for k in ("dataset", "data", "model", "train")}
+    groups = [{f"override /{g}": choices[g]} for g in ("dataset", "model") if choices and choices.get(g)]
+    score = trial.score if trial.score is not None else float("nan")
+    header = (
+        "# @package _global_\n"
+        f"# Best trial {trial.trial_id} of {exp_dir.name}: {cfg.tuner.objective} = {score:.4f}\n"
+        f"# Retrain it: python -m harness --config-dir {exp_dir} experiment=best\n"
+    )
+    body = {"defaults": groups, "preset": "best", **sections} if groups else {"preset": "best", **sections}
+    path = exp_dir / "experiment" / "best.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from harness.records import write_atomic
+
+    write_atomic(path, header + yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+def role() -> str:
+    """single | chief | worker, from Keras Tuner's distribution environment variables."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "single"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run (or resume) the search; write the report and the best-config preset. Returns a summary."""
+    from harness import data
+    from harness.report import write_report
+
+    space = check_space(cfg)
+    exp_dir = Path(exp_dir)
+    if cfg.tuner.overwrite:
+        for old in exp_dir.glob("trial=*"):
+            shutil.rmtree(old)
+    splits = data.load_splits(cfg)  # once for every trial: same split, same subset
+    tuner = make_tuner(cfg, _hypermodel_class()(cfg, space, splits, exp_dir), exp_dir)
+    tuner.search(epochs=cfg.train.epochs, verbose=cfg.train.verbose)
+    summary: dict[str, Any] = {"experiment": str(exp_dir), "role": role()}
+    if role() in ("single", "chief"):  # workers only run trials; the chief (or a lone tuner) reports
+        tuner.results_summary(num_trials=5)
+        best = tuner.oracle.get_best_trials(1)
+        if best:
+            summary["best_trial"] = best[0].trial_id
+            summary["best_score"] = best[0].score
+            summary["best_config"] = str(best_overrides_file(cfg, best[0], exp_dir, choices))
+            print(f"best trial {best[0].trial_id}: {cfg.tuner.objective} = {best[0].score:.4f}; "
+                  f"retrain: python -m harness --config-dir {exp_dir} experiment=best", flush=True)
+        summary.update(write_report(exp_dir))
+    return summary

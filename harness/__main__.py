@@ -151,8 +151,8 @@ def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
         _discard_run_dir(run_dir, Path(cfg.results_dir))
         print(exc, file=sys.stderr)
         sys.exit(exc.exit_code)
-    if summary["role"] != "worker" and not summary.get("completed"):
-        print(f"search {cfg.name}: no trial completed", file=sys.stderr)
+    if summary["role"] != "worker" and (summary.get("stopped") or not summary.get("completed")):
+        print(f"search {cfg.name}: {summary.get('stopped') or 'no trial completed'}", file=sys.stderr)
         sys.exit(1)
 
 

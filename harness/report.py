@@ -130,9 +130,10 @@ def write_report(exp_dir: Path) -> dict[str, Any]:
                            "best_epoch", "epochs_run", "seconds_per_epoch", "error"] if c in table]
     write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
     knob = table["knob"].dropna().iloc[0] if table["knob"].notna().any() else "run"
+    best = pd.to_numeric(table["best_val_accuracy"][table["status"] == "completed"], errors="coerce").max()
     markdown = (
         f"# {exp_dir.name}\n\nknob: `{knob}`; normalized accuracy = best val accuracy / best completed run's "
-        f"({table['best_val_accuracy'][table['status'] == 'completed'].max():.4f})\n\n"
+        f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
         f"## Per value\n\n{summary.to_markdown(index=False, floatfmt='.4f')}\n\n"
         f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
     )

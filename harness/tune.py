@@ -27,9 +27,21 @@ SAMPLINGS = ("linear", "log", "reverse_log")
 # --- the space: plain data -> kt.HyperParameters ---------------------------------------------------
 
 
+def _flatten_space(node: dict, prefix: str = "") -> dict[str, Any]:
+    """{train: {learning_rate: {type: ...}}} -> {"train.learning_rate": {type: ...}}: an entry is a dict with a type."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and "type" not in value:
+            out.update(_flatten_space(value, path))
+        else:
+            out[path] = value
+    return out
+
+
 def check_space(cfg: DictConfig) -> dict[str, dict]:
     """The search space as plain dicts; ConfigError for an unknown key or a malformed entry."""
-    space = OmegaConf.to_container(cfg.tuner.space, resolve=True) or {}
+    space = _flatten_space(OmegaConf.to_container(cfg.tuner.space, resolve=True) or {})
     if not space:
         raise ConfigError("tuner.space", space, "at least one config key to search")
     for key, spec in space.items():
@@ -186,7 +198,7 @@ def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str
 
     `python -m harness --config-dir <experiment dir> experiment=best`
     """
-    tcfg = trial_config(cfg, {k: v for k, v in trial.hyperparameters.values.items() if k in cfg.tuner.space})
+    tcfg = trial_config(cfg, {k: v for k, v in trial.hyperparameters.values.items() if k in check_space(cfg)})
     sections = {k: OmegaConf.to_container(tcfg[k], resolve=True) for k in ("dataset", "data", "model", "train")}
     groups = [{f"override /{g}": choices[g]} for g in ("dataset", "model") if choices and choices.get(g)]
     score = trial.score if trial.score is not None else float("nan")
@@ -223,11 +235,19 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
             shutil.rmtree(old)
     splits = data.load_splits(cfg)  # once for every trial: same split, same subset
     tuner = make_tuner(cfg, _hypermodel_class()(cfg, space, splits, exp_dir), exp_dir)
-    tuner.search(epochs=cfg.train.epochs, verbose=cfg.train.verbose)
     summary: dict[str, Any] = {"experiment": str(exp_dir), "role": role()}
+    try:
+        tuner.search(epochs=cfg.train.epochs, verbose=cfg.train.verbose)
+    except RuntimeError as exc:  # Keras Tuner gives up after max_consecutive_failed_trials; report what ran
+        if "consecutive failures" not in str(exc):
+            raise
+        summary["stopped"] = f"{exc} (tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials})"
+        log.error("search stopped: %s", summary["stopped"])
     if role() in ("single", "chief"):  # workers only run trials; the chief (or a lone tuner) reports
         tuner.results_summary(num_trials=5)
-        best = tuner.oracle.get_best_trials(1)
+        # Keras Tuner ranks failed trials too (without a score); they are never the best.
+        ranked = tuner.oracle.get_best_trials(len(tuner.oracle.trials) or 1)
+        best = [t for t in ranked if t.status == "COMPLETED" and t.score is not None]
         if best:
             summary["best_trial"] = best[0].trial_id
             summary["best_score"] = best[0].score

@@ -167,6 +167,7 @@ def _validate_tuner(cfg: DictConfig) -> None:
     _number(cfg, "tuner.executions_per_trial", low=1, integer=True)
     _number(cfg, "tuner.max_consecutive_failed_trials", low=1, integer=True)
     _bool(cfg, "tuner.overwrite")
+    _bool(cfg, "tuner.isolate")
     if algorithm == "hyperband":
         _number(cfg, "tuner.max_epochs", low=1, integer=True)
         _number(cfg, "tuner.factor", low=2, integer=True)

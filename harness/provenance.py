@@ -42,7 +42,7 @@ def git_state() -> dict[str, object]:
 def host() -> dict[str, object]:
     import os
 
-    return {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    return {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "pid": os.getpid()}
 
 
 def memory_mb() -> dict[str, float | None]:

@@ -109,7 +109,7 @@ def test_random_search_from_the_command_line_records_trials_and_retrains_the_bes
 def search_in_process(results_dir, *overrides):
     # A whole new space replaces the default one: ~tuner.space +tuner.space={...}
     overrides = [o for o in overrides if not o.startswith("+tuner.space")] + ["~tuner.space"] + [o for o in overrides if o.startswith("+tuner.space")]
-    cfg = make_cfg(*SCRATCH, f"results_dir={results_dir}", *overrides)
+    cfg = make_cfg(*SCRATCH, f"results_dir={results_dir}", "tuner.isolate=false", *overrides)
     validate(cfg)
     exp = Path(cfg.results_dir) / cfg.name
     return tune.search(cfg, exp), exp
@@ -126,11 +126,12 @@ def test_a_resumed_search_does_not_redo_finished_trials(results_dir):
     assert len(trials(exp)) == 2 and summary["runs"] == 2
 
 
-def test_hyperband_runs_brackets_with_its_own_epochs(results_dir):
-    summary, exp = search_in_process(results_dir, "tuner=hyperband", "tuner.max_epochs=2", "tuner.factor=2", SCRATCH_SPACE)
+def test_hyperband_runs_brackets_with_its_own_epochs_one_process_per_trial(results_dir):
+    summary, exp = search_in_process(results_dir, "tuner=hyperband", "tuner.max_epochs=2", "tuner.factor=2", "tuner.isolate=true", SCRATCH_SPACE)
     recorded = trials(exp)
     assert len(recorded) >= 2 and summary["completed"] == len(recorded)
     assert {r["epochs_run"] for r in recorded.values()} <= {1, 2}
+    assert len({r["host"]["pid"] for r in recorded.values()}) == len(recorded)  # every trial in its own process
     assert (exp / "experiment" / "best.yaml").exists()
 
 

@@ -165,7 +165,8 @@ def _recording(tuner_class):
                 return
             hm = self.hypermodel
             run_dir = hm.exp_dir / f"trial={trial.trial_id}"
-            if read_record(run_dir) is None:  # failed in build(): an invalid combination of the space
+            executions = [run_dir, *hm.exp_dir.glob(f"trial={trial.trial_id},exec=*")]
+            if not any(read_record(d) for d in executions):  # failed in build(): an invalid combination of the space
                 values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
                 tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
                 message = (trial.message or "failed").strip().splitlines()[-1]

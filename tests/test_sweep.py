@@ -214,7 +214,7 @@ def test_a_run_that_cannot_load_does_not_stop_the_sweep(results_dir):
 
 
 def test_sweep_killed_with_sigkill_resumes_to_exactly_one_completed_record_per_value(results_dir):
-    args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001,0.0001]",
+    args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]",
             f"results_dir={results_dir}", *FAST, "train.epochs=2", "train.steps_per_epoch=null"]
     exp = results_dir / "quickstart_learning_rate_digits_mobilenet"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -238,10 +238,10 @@ def test_sweep_killed_with_sigkill_resumes_to_exactly_one_completed_record_per_v
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     final = records(exp)
-    assert sorted(final) == ["learning_rate=0.0001", "learning_rate=0.001", "learning_rate=0.01"]
+    assert sorted(final) == ["learning_rate=0.001", "learning_rate=0.01"]
     assert all(r["status"] == "completed" for r in final.values())
     assert final["learning_rate=0.01"]["finished_at"] == killed["learning_rate=0.01"]["finished_at"]  # not redone
-    assert not list(exp.rglob(".*.tmp")) and len(load_table(exp)) == 3
+    assert not list(exp.rglob(".*.tmp")) and len(load_table(exp)) == 2
 
 
 def test_joblib_launcher_with_two_workers_loses_no_run(results_dir):

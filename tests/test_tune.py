@@ -11,7 +11,6 @@ from pathlib import Path
 
 import keras_tuner as kt
 import pytest
-from omegaconf import OmegaConf
 
 from harness import tune
 from harness.config import config_hash, validate

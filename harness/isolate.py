@@ -14,7 +14,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
@@ -22,9 +22,21 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 log = logging.getLogger(__name__)
 
 
+def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any | None:
+    """fn(*args) in a new spawned interpreter; None if that process died (OOM kill, segfault).
+
+    One single-use pool per call: a dead child breaks only its own pool.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            return None
+
+
 def _child(payload: bytes) -> bytes:
-    from hydra_plugins.hydra_joblib_launcher._core import execute_job
     import cloudpickle
+    from hydra_plugins.hydra_joblib_launcher._core import execute_job
 
     return cloudpickle.dumps(execute_job(*cloudpickle.loads(payload)))
 
@@ -32,15 +44,13 @@ def _child(payload: bytes) -> bytes:
 def _run_one(payload: bytes, overrides: Sequence[str]) -> JobReturn:
     import cloudpickle
 
-    # One single-use pool per job: a fresh interpreter, and a dead child breaks only its own pool.
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        try:
-            return cloudpickle.loads(pool.submit(_child, payload).result())
-        except BrokenProcessPool:
-            log.error("the process running %s died; its run stays incomplete", " ".join(overrides))
-            ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
-            ret.return_value = None
-            return ret
+    result = in_fresh_process(_child, payload)
+    if result is not None:
+        return cloudpickle.loads(result)
+    log.error("the process running %s died; its run stays incomplete", " ".join(overrides))
+    ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
+    ret.return_value = None
+    return ret
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:

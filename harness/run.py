@@ -70,7 +70,6 @@ def run(
     import keras
 
     from harness import data, models, provenance, tensorboard, train
-    from harness.sweep import sweep_identity
 
     started = time.perf_counter()
     height, width = target_hw(cfg.data.image_size, cfg.data.aspect_ratio)
@@ -88,16 +87,7 @@ def run(
     _clear_outputs(run_dir)
     log_dir = run_dir / "tb"
     record: dict = {
-        "name": cfg.name,
-        "run_name": cfg.run_name,
-        "status": "running",
-        "error": None,
-        "config_hash": config_hash(cfg),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "overrides": list(overrides or []),
-        "sweep": sweep or sweep_identity(cfg),
-        "started_at": _now(),
-        "finished_at": None,
+        **_header(cfg, "running", None, overrides, sweep),
         "num_classes": splits.num_classes,
         "class_names": splits.class_names,
         "num_train": len(splits.train),
@@ -108,9 +98,6 @@ def run(
         "input_shape": [height, width, 3],
         "trainable_params": trainable,
         "total_params": total,
-        "versions": provenance.versions(),
-        "git": provenance.git_state(),
-        "host": provenance.host(),
     }
     write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
     log.info(
@@ -163,16 +150,31 @@ def run(
     return record
 
 
+def _header(cfg: DictConfig, status: str, error: str | None, overrides: list[str] | None, sweep: dict | None) -> dict:
+    """What every record starts with: identity, status, the resolved config and what produced it."""
+    from harness import provenance
+    from harness.sweep import sweep_identity
+
+    return {
+        "name": cfg.name,
+        "run_name": cfg.run_name,
+        "status": status,
+        "error": error,
+        "config_hash": config_hash(cfg),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "overrides": list(overrides or []),
+        "sweep": sweep or sweep_identity(cfg),
+        "started_at": _now(),
+        "finished_at": None,
+        "versions": provenance.versions(),
+        "git": provenance.git_state(),
+        "host": provenance.host(),
+    }
+
+
 def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: dict, overrides: list[str] | None = None) -> dict:
     """A `failed` record for a run that could not start (e.g. a value a sweep cannot load), so the sweep goes on."""
-    from harness import provenance
-
-    record = {
-        "name": cfg.name, "run_name": cfg.run_name, "status": "failed", "error": error,
-        "config_hash": config_hash(cfg), "config": OmegaConf.to_container(cfg, resolve=True),
-        "overrides": list(overrides or []), "sweep": sweep, "started_at": _now(), "finished_at": _now(),
-        "history": {}, "epochs_run": 0, "versions": provenance.versions(), "git": provenance.git_state(),
-    }
+    record = {**_header(cfg, "failed", error, overrides, sweep), "finished_at": _now(), "history": {}, "epochs_run": 0}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     _clear_outputs(Path(run_dir))
     write_record(Path(run_dir), record)

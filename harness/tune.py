@@ -96,6 +96,11 @@ def trial_config(cfg: DictConfig, values: dict[str, Any]) -> DictConfig:
 # --- the hypermodel ----------------------------------------------------------------------------------
 
 
+def _trial_identity(trial_id: str, tcfg: DictConfig, values: dict[str, Any]) -> dict[str, Any]:
+    """The `sweep` block of a trial's record: knob `tuner`, value = trial id, its hyperparameters."""
+    return {"name": "tuner", "knob": "tuner", "value": trial_id, "seed": tcfg.train.seed, "hyperparameters": values}
+
+
 def _hypermodel_class():
     import keras_tuner as kt
 
@@ -133,8 +138,7 @@ def _hypermodel_class():
             run_name = f"trial={trial_id}" + (f",exec={execution}" if self.cfg.tuner.executions_per_trial > 1 else "")
             tcfg = self._config(hp)
             with_name = OmegaConf.merge(tcfg, {"run_name": run_name})
-            identity = {"name": "tuner", "knob": "tuner", "value": trial_id, "seed": tcfg.train.seed,
-                        "hyperparameters": {k: hp.values[k] for k in self.space if k in hp.values}}
+            identity = _trial_identity(trial_id, tcfg, {k: hp.values[k] for k in self.space if k in hp.values})
             try:
                 record = run(with_name, run_dir=self.exp_dir / run_name, sweep=identity, splits=self.splits, model=model,
                              callbacks=callbacks, epochs=epochs, initial_epoch=initial_epoch)
@@ -170,8 +174,7 @@ def _recording(tuner_class):
                 values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
                 tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
                 message = (trial.message or "failed").strip().splitlines()[-1]
-                identity = {"name": "tuner", "knob": "tuner", "value": trial.trial_id, "seed": tcfg.train.seed, "hyperparameters": values}
-                record_failure(tcfg, run_dir, message, identity)
+                record_failure(tcfg, run_dir, message, _trial_identity(trial.trial_id, tcfg, values))
 
     Recording.__name__ = tuner_class.__name__
     return Recording
@@ -285,24 +288,14 @@ def _step_in_child(container: dict, exp_dir: str, choices, overwrite: bool, new_
                         new_trials=new_trials, report=report)
 
 
-def _in_fresh_process(*args) -> dict | None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        try:
-            return pool.submit(_step_in_child, *args).result()
-        except BrokenProcessPool:
-            return None
-
-
 def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
+    from harness.isolate import in_fresh_process
+
     container = OmegaConf.to_container(cfg, resolve=True)
     limit = cfg.tuner.max_trials if cfg.tuner.algorithm != "hyperband" else None
     overwrite, stopped = bool(cfg.tuner.overwrite), None
     while True:
-        step = _in_fresh_process(container, str(exp_dir), choices, overwrite, 1, False)
+        step = in_fresh_process(_step_in_child, container, str(exp_dir), choices, overwrite, 1, False)
         overwrite = False
         if step is None:
             stopped = "the process running a trial died; re-run the command to resume"
@@ -312,7 +305,7 @@ def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
             break
         if step["trials"] == step["trials_before"] or (limit and step["trials"] >= limit):
             break  # the oracle has nothing left to try
-    summary = _in_fresh_process(container, str(exp_dir), choices, False, 0, True) or {"role": "single"}
+    summary = in_fresh_process(_step_in_child, container, str(exp_dir), choices, False, 0, True) or {"role": "single"}
     if stopped:
         summary["stopped"] = stopped
     return summary

@@ -46,7 +46,7 @@ def config_hash(cfg: DictConfig | dict) -> str:
     """Identity of a run: the hash of its resolved config, minus keys that only say where output goes."""
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     # `sweep`/`tuner` only say how runs were generated (the values are in their own keys); `preset` is a label.
-    data = {k: v for k, v in data.items() if k not in ("hydra", "results_dir", "name", "run_name", "sweep", "tuner", "preset")}
+    data = {k: v for k, v in data.items() if k not in ("hydra", "results_dir", "cache_dir", "name", "run_name", "sweep", "tuner", "preset")}
     data.get("train", {}).pop("verbose", None)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -231,8 +231,14 @@ def validate(cfg: DictConfig) -> DictConfig:
     _number(cfg, "train.patience", low=0, integer=True, nullable=True)
     _number(cfg, "train.seed", low=0, high=2**31 - 1, integer=True)
     _number(cfg, "train.steps_per_epoch", low=1, integer=True, nullable=True)
-    for key in ("deterministic", "jit_compile", "save_model", "fine_tune.enabled"):
+    _number(cfg, "train.steps_per_execution", low=1, integer=True)
+    for key in ("deterministic", "jit_compile", "mixed_precision", "save_model", "fine_tune.enabled"):
         _bool(cfg, f"train.{key}")
+    _choice(cfg, "train.cache", ("auto", "off"))
+    _choice(cfg, "train.feature_dtype", ("float16", "float32"))
+    cache_dir = _get(cfg, "cache_dir")
+    if _get(cfg, "train.cache") == "auto" and (not isinstance(cache_dir, str) or not cache_dir):
+        raise ConfigError("cache_dir", cache_dir, "a directory path (or train.cache=off)")
     if _get(cfg, "train.fine_tune.enabled"):
         if _get(cfg, "model.kind") != "transfer":
             raise ConfigError("train.fine_tune.enabled", True, "false for model=scratch (nothing to fine-tune)")

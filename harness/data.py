@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 from omegaconf import DictConfig
 
+from harness import cache
 from harness.config import IMAGE_EXTENSIONS, class_dirs, folder_layout, target_hw
 from harness.errors import ConfigError, UserError
 
@@ -35,6 +36,7 @@ class Pool:
     ids: np.ndarray
     load: Callable[[np.ndarray], "tf.data.Dataset"]  # noqa: F821
     sizes: np.ndarray | None = None  # original (width, height) per example, where known without decoding twice
+    fingerprint: str = ""  # identity of the source content: part of every cache key built on this pool
 
 
 @dataclass
@@ -121,7 +123,7 @@ def _decode(contents):
     return image
 
 
-def _files_pool(paths: list[str], labels: list[int], sizes: list[tuple[int, int]]) -> Pool:
+def _files_pool(paths: list[str], labels: list[int], sizes: list[tuple[int, int]], fingerprint: str) -> Pool:
     import tensorflow as tf
 
     paths_arr = np.asarray(paths)
@@ -130,7 +132,8 @@ def _files_pool(paths: list[str], labels: list[int], sizes: list[tuple[int, int]
         ds = tf.data.Dataset.from_tensor_slices(paths_arr[index])
         return ds.map(lambda p: _decode(tf.io.read_file(p)), num_parallel_calls=tf.data.AUTOTUNE)
 
-    return Pool(np.asarray(labels, dtype=np.int64), paths_arr, load, np.asarray(sizes, dtype=np.int64).reshape(-1, 2))
+    sizes_arr = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
+    return Pool(np.asarray(labels, dtype=np.int64), paths_arr, load, sizes_arr, fingerprint)
 
 
 def _probe_image(path: Path) -> tuple[int, int] | None:
@@ -147,7 +150,12 @@ def _probe_image(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def _scan_folder(root: Path, class_names: list[str]) -> tuple[list[str], list[int], list[tuple[int, int]], int]:
+def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) -> tuple[list, list, list, int, str]:
+    """(paths, labels, (width, height) sizes, skipped count, fingerprint) of one split folder.
+
+    Checking that every file decodes costs a full decode; with a cache the result is kept, keyed by
+    every file's path, size and modification time, so only a changed folder is checked again.
+    """
     candidates: list[tuple[Path, int]] = []
     skipped = 0
     for label, name in enumerate(class_names):
@@ -159,6 +167,15 @@ def _scan_folder(root: Path, class_names: list[str]) -> tuple[list[str], list[in
                 candidates.append((f, label))
             elif f.is_file() and not f.name.startswith("."):
                 skipped += 1
+    fingerprint = cache.digest("folder", cache.file_listing(f for f, _ in candidates), class_names, skipped)
+    if cache_root is None:
+        return (*_probe_all(candidates, skipped), fingerprint)
+    entry = cache_root / "scans" / f"{fingerprint}.json"
+    scanned, _ = cache.json_entry(entry, lambda: _probe_all(candidates, skipped))
+    return (*scanned, fingerprint)
+
+
+def _probe_all(candidates: list[tuple[Path, int]], skipped: int) -> tuple[list, list, list, int]:
     # Pillow releases the GIL while decoding, so threads check files in parallel.
     with ThreadPoolExecutor(max_workers=8) as pool:
         probed = list(pool.map(_probe_image, [f for f, _ in candidates]))
@@ -169,7 +186,7 @@ def _scan_folder(root: Path, class_names: list[str]) -> tuple[list[str], list[in
             continue
         paths.append(str(f))
         labels.append(label)
-        sizes.append(size)
+        sizes.append(list(size))
     return paths, labels, sizes, skipped
 
 
@@ -177,17 +194,19 @@ def _load_folder(cfg: DictConfig) -> Splits:
     path = Path(str(cfg.dataset.path)).expanduser()
     train_root, others = folder_layout(path)
     class_names = [d.name for d in class_dirs(train_root)]
-    scanned = {"train": _scan_folder(train_root, class_names)}
+    cache_root = cache.root(cfg) if cache.enabled(cfg) else None
+    scanned = {"train": _scan_folder(train_root, class_names, cache_root)}
     for split, root in others.items():
-        scanned[split] = _scan_folder(root, class_names)
+        scanned[split] = _scan_folder(root, class_names, cache_root)
     skipped = sum(s[3] for s in scanned.values())
     if skipped:
         log.warning("skipped %d unreadable or non-image file(s) under %s", skipped, path)
-    pools = {split: _files_pool(*s[:3]) for split, s in scanned.items()}
+    pools = {split: _files_pool(*s[:3], s[4]) for split, s in scanned.items()}
     return _assemble(cfg, pools, class_names, skipped)
 
 
 def _load_digits(cfg: DictConfig) -> Splits:
+    import sklearn
     import tensorflow as tf
     from sklearn.datasets import load_digits
 
@@ -200,7 +219,8 @@ def _load_digits(cfg: DictConfig) -> Splits:
         return tf.data.Dataset.from_tensor_slices(rgb[index])
 
     ids = np.asarray([f"digits:{i}" for i in range(len(rgb))])
-    pool = Pool(digits.target.astype(np.int64), ids, load, np.full((len(rgb), 2), 8, dtype=np.int64))
+    sizes = np.full((len(rgb), 2), 8, dtype=np.int64)
+    pool = Pool(digits.target.astype(np.int64), ids, load, sizes, f"digits:{sklearn.__version__}")
     return _assemble(cfg, {"train": pool}, [str(c) for c in digits.target_names])
 
 
@@ -231,7 +251,8 @@ def _tfds_pool(builder, split: str) -> Pool:
         ds = source().enumerate().filter(lambda i, xy: mask[i])
         return ds.map(lambda i, xy: _decode(xy[0]), num_parallel_calls=tf.data.AUTOTUNE)
 
-    return Pool(labels, ids, load)
+    data_dir = str(Path(builder.data_dir).resolve())
+    return Pool(labels, ids, load, fingerprint=cache.digest("tfds", builder.name, str(builder.version), data_dir, split))
 
 
 def _load_tfds(cfg: DictConfig) -> Splits:
@@ -333,15 +354,43 @@ def augmenter(cfg: DictConfig, seed: int):
     return keras.Sequential(layers, name="augment") if layers else None
 
 
-def pipeline(split: Split, cfg: DictConfig, *, training: bool):
-    """Batched (float32 images in 0..255, int labels): decode+resize once, cache, then shuffle/batch/augment."""
+def _resized(split: Split, cfg: DictConfig):
     import tensorflow as tf
 
     height, width = target_hw(cfg.data.image_size, cfg.data.aspect_ratio)
-    images = split.images().map(
-        lambda im: resize(im, height, width, cfg.data.resize_mode), num_parallel_calls=tf.data.AUTOTUNE
-    )
-    ds = tf.data.Dataset.zip(images, tf.data.Dataset.from_tensor_slices(split.labels)).cache()
+    return split.images().map(lambda im: resize(im, height, width, cfg.data.resize_mode), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def image_key(split: Split, cfg: DictConfig) -> str:
+    """Identity of a split's decoded+resized images: source content, which examples, geometry, code versions."""
+    height, width = target_hw(cfg.data.image_size, cfg.data.aspect_ratio)
+    return cache.digest("images", split.pool.fingerprint, split.index, height, width, cfg.data.resize_mode, cache.versions())
+
+
+def image_array(split: Split, cfg: DictConfig) -> tuple[np.ndarray, bool]:
+    """The split's uint8 images at the configured geometry, from the preprocessing cache (built on first use)."""
+    height, width = target_hw(cfg.data.image_size, cfg.data.aspect_ratio)
+
+    def fill(out: np.ndarray) -> None:
+        start = 0
+        for batch in _resized(split, cfg).batch(256).as_numpy_iterator():
+            out[start : start + len(batch)] = batch
+            start += len(batch)
+
+    path = cache.root(cfg) / "images" / f"{image_key(split, cfg)}.npy"
+    return cache.array_entry(path, (len(split), height, width, 3), "uint8", fill)
+
+
+def pipeline(split: Split, cfg: DictConfig, *, training: bool, array: np.ndarray | None = None):
+    """Batched (float32 inputs, int labels). Inputs come from `array` (cached images or frozen-prefix features,
+    one row per example of `split`) or are decoded+resized once and kept in memory; then shuffle, batch, augment.
+    """
+    import tensorflow as tf
+
+    if array is not None:
+        ds = tf.data.Dataset.from_tensor_slices((np.asarray(array), split.labels))
+    else:
+        ds = tf.data.Dataset.zip(_resized(split, cfg), tf.data.Dataset.from_tensor_slices(split.labels)).cache()
     if training:
         ds = ds.shuffle(min(cfg.data.shuffle_buffer, len(split)), seed=cfg.train.seed, reshuffle_each_iteration=True)
     ds = ds.batch(cfg.train.batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))

@@ -132,6 +132,9 @@ def build_scratch(cfg: DictConfig, num_classes: int, input_shape: tuple[int, int
 
 
 def build_model(cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
+    # Keras reads the dtype policy when layers are created, so it is set here, for this model, every time
+    # (an in-process sweep or tuner must not inherit the previous run's policy).
+    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
     if cfg.model.kind == "transfer":
         return build_transfer(cfg, num_classes, input_shape)
     return build_scratch(cfg, num_classes, input_shape)

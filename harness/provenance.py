@@ -45,8 +45,18 @@ def host() -> dict[str, object]:
     return {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "pid": os.getpid()}
 
 
+def reset_peak_memory() -> bool:
+    """Start a new resident-memory peak (Linux: VmHWM), so a process that runs many jobs reports each job's own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def memory_mb() -> dict[str, float | None]:
-    """Resident memory now and at its peak, in MiB (peak over the whole process: in-process sweeps accumulate)."""
+    """Resident memory now and its peak, in MiB: since reset_peak_memory() where Linux allows, else process lifetime."""
     import resource
     import sys
 
@@ -58,6 +68,8 @@ def memory_mb() -> dict[str, float | None]:
             for line in f:
                 if line.startswith("VmRSS:"):
                     now_mb = int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    peak_mb = int(line.split()[1]) / 1024
     except OSError:
         pass
     return {"rss_mb": now_mb, "peak_rss_mb": peak_mb}

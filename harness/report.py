@@ -85,19 +85,22 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
 
 def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> None:
     """Normalized curves under each run's tb/normalized (so runs overlay on one chart) and the HParams columns."""
-    import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    from harness.tensorboard import scalar, write_events
 
     for row in table.itertuples():
         log_dir = Path(row.path) / "tb" / "normalized"
         shutil.rmtree(log_dir, ignore_errors=True)  # a report re-run replaces, never duplicates
         runs = history[history["run"] == row.run] if not history.empty else history
-        with tf.summary.create_file_writer(str(log_dir)).as_default():
-            for epoch, value in zip(runs.get("epoch", []), runs.get("normalized_val_accuracy", [])):
-                if np.isfinite(value):
-                    tf.summary.scalar("normalized_val_accuracy", float(value), step=int(epoch))
-            if np.isfinite(row.normalized_accuracy):
-                tf.summary.scalar("normalized_accuracy", float(row.normalized_accuracy), step=0)
+        events = [
+            (int(epoch), scalar("normalized_val_accuracy", value))
+            for epoch, value in zip(runs.get("epoch", []), runs.get("normalized_val_accuracy", []))
+            if np.isfinite(value)
+        ]
+        if np.isfinite(row.normalized_accuracy):
+            events.append((0, scalar("normalized_accuracy", row.normalized_accuracy)))
+        write_events(log_dir, events)
 
     knob_key = next((k for k in table.get("knob_key", []) if isinstance(k, str)), None)
     first = [k for k in (knob_key, "value", "train.seed", "status") if k]
@@ -110,8 +113,7 @@ def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> N
     ]
     config_dir = exp_dir / "hparams"
     shutil.rmtree(config_dir, ignore_errors=True)
-    with tf.summary.create_file_writer(str(config_dir)).as_default():
-        hp.hparams_config(hparams=hparams, metrics=metrics)
+    write_events(config_dir, [(0, hp.hparams_config_pb(hparams=hparams, metrics=metrics))])
 
 
 def write_report(exp_dir: Path) -> dict[str, Any]:

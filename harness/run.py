@@ -69,9 +69,10 @@ def run(
     validate(cfg)
     import keras
 
-    from harness import data, models, provenance, tensorboard, train
+    from harness import data, features, models, provenance, tensorboard, train
 
     started = time.perf_counter()
+    provenance.reset_peak_memory()
     height, width = target_hw(cfg.data.image_size, cfg.data.aspect_ratio)
     if model is None:
         keras.backend.clear_session()  # a sweep's earlier runs must not leak graphs, names or memory into this one
@@ -98,6 +99,8 @@ def run(
         "input_shape": [height, width, 3],
         "trainable_params": trainable,
         "total_params": total,
+        "feature_cache": "none",
+        "cache": {},
     }
     write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
     log.info(
@@ -107,12 +110,16 @@ def run(
 
     result = train.TrainResult()
     try:
-        train_ds = data.pipeline(splits.train, cfg, training=True)
-        val_ds = data.pipeline(splits.val, cfg, training=False)
-        test_ds = data.pipeline(splits.test, cfg, training=False) if splits.test is not None else None
+        fit_model, arrays, record["cache"] = _inputs(cfg, splits, model)
+        record["feature_cache"] = record["cache"]["feature_cache"]
+        train_ds = data.pipeline(splits.train, cfg, training=True, array=arrays["train"])
+        val_ds = data.pipeline(splits.val, cfg, training=False, array=arrays["val"])
+        test_ds = data.pipeline(splits.test, cfg, training=False, array=arrays["test"]) if splits.test is not None else None
+        if fit_model is not model:  # callbacks (Keras Tuner's) save and reload weights in the full model's layout
+            callbacks = [features.OnFullModel(cb, model) for cb in callbacks]
         result = train.fit(
-            model, train_ds, val_ds, cfg, log_dir=log_dir, test_ds=test_ds,
-            callbacks=callbacks, epochs=epochs, initial_epoch=initial_epoch,
+            fit_model, train_ds, val_ds, cfg, log_dir=log_dir, test_ds=test_ds,
+            callbacks=callbacks, epochs=epochs, initial_epoch=initial_epoch, backbone=models.backbone_of(model),
         )
         status, error = ("diverged", f"loss became non-finite in epoch {result.epochs_run}") if result.diverged else ("completed", None)
     except Exception as exc:  # recorded, not raised: one bad run must not take a sweep down
@@ -148,6 +155,43 @@ def run(
         cfg.name, cfg.run_name, status, _fmt(summary["best_val_accuracy"]), summary["best_epoch"], record["wall_seconds"],
     )
     return record
+
+
+def _inputs(cfg: DictConfig, splits, model) -> tuple:
+    """(model to fit, {split: array or None}, cache report): cached frozen-prefix features, cached images, or neither.
+
+    Features are used only where they provably give the same model (features.plan decides); images are
+    cached whenever train.cache=auto, since they are the very bytes the uncached pipeline makes.
+    """
+    from harness import cache, data, features
+
+    named = {"train": splits.train, "val": splits.val, "test": splits.test}
+    if not cache.enabled(cfg):
+        return model, dict.fromkeys(named), {"feature_cache": "none", "images": "off"}
+    plan = features.plan(model, cfg)
+    arrays: dict = {"test": None}
+    report: dict = {"feature_cache": plan.kind if plan else "none", "images": {}}
+    if plan:
+        report.update(cut=plan.cut, features={}, feature_dtype=cfg.train.feature_dtype)
+    for name, split in named.items():
+        if split is None:
+            continue
+        if plan is None:
+            arrays[name], built = data.image_array(split, cfg)
+            report["images"][name] = "built" if built else "hit"
+            continue
+        report["images"][name] = "unused"  # a feature hit never decodes an image
+
+        def images(split=split, name=name):
+            array, built = data.image_array(split, cfg)
+            report["images"][name] = "built" if built else "hit"
+            return array
+
+        arrays[name], built = features.feature_array(plan, data.image_key(split, cfg), len(split), images, cfg)
+        report["features"][name] = "built" if built else "hit"
+    if plan:
+        report["feature_shape"] = list(arrays["train"].shape[1:])
+    return (plan.trainer if plan else model), arrays, report
 
 
 def _header(cfg: DictConfig, status: str, error: str | None, overrides: list[str] | None, sweep: dict | None) -> dict:

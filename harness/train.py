@@ -94,6 +94,7 @@ def _compile(model: keras.Model, cfg: DictConfig, learning_rate: float) -> None:
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=bool(cfg.train.jit_compile),
+        steps_per_execution=int(cfg.train.steps_per_execution),
     )
 
 
@@ -121,16 +122,18 @@ def fit(
     callbacks: list | tuple = (),
     epochs: int | None = None,
     initial_epoch: int = 0,
+    backbone: keras.Model | None = None,
 ) -> TrainResult:
     """Fits in one phase, or two with train.fine_tune (head first, then the unfrozen top of the backbone).
 
     `callbacks`, `epochs` and `initial_epoch` let a caller such as Keras Tuner (Hyperband brackets)
-    add its own callbacks and set the epoch range of the first phase.
+    add its own callbacks and set the epoch range of the first phase. `backbone` is the full backbone
+    whose layers `model` trains when `model` is the part above a cached frozen prefix.
     """
     result = TrainResult()
     guard = NaNGuard()
     phases = [(cfg.train.learning_rate, epochs if epochs is not None else cfg.train.epochs)]
-    backbone = backbone_of(model)
+    backbone = backbone if backbone is not None else backbone_of(model)
     if cfg.train.fine_tune.enabled and backbone is not None:
         set_unfreeze(backbone, 0.0)
         phases.append((cfg.train.fine_tune.learning_rate, cfg.train.fine_tune.epochs))

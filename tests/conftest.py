@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "HARNESS_CACHE_DIR" not in os.environ:  # never the user's cache; inherited by every CLI subprocess
+    import tempfile
+
+    os.environ["HARNESS_CACHE_DIR"] = tempfile.mkdtemp(prefix="harness-test-cache-")
 
 import subprocess
 import sys

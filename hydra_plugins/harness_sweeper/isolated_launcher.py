@@ -1,4 +1,4 @@
-"""A Hydra launcher that runs every job in a fresh process (Hydra loads launchers only from hydra_plugins)."""
+"""A Hydra launcher that runs jobs in worker processes, replaced as their memory grows (Hydra loads launchers only from hydra_plugins)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from omegaconf import DictConfig
 
 
 class IsolatedLauncher(Launcher):
-    def __init__(self, n_jobs: int = 1) -> None:
+    def __init__(self, n_jobs: int = 1, max_rss_growth: Optional[float] = 0.05, runs_per_process: Optional[int] = None) -> None:
         self.n_jobs = n_jobs
+        self.max_rss_growth, self.runs_per_process = max_rss_growth, runs_per_process
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None

@@ -1,0 +1,123 @@
+"""On-disk caches shared by the runs of a sweep: folder scans, decoded+resized images, frozen-prefix features.
+
+Every entry is named by a content hash of exactly what determines it, is written to a temporary file
+and renamed into place (so two processes building the same entry at once both end up reading one
+complete file), and is read back memory-mapped. Nothing here changes a number: a cached image array is
+the bytes the uncached pipeline would produce, a feature array is the frozen prefix's output on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+# Bump when the code that fills an entry changes meaning (resize, feature extraction), so old entries are not reused.
+FORMAT = 1
+
+
+def enabled(cfg: DictConfig) -> bool:
+    return cfg.train.cache == "auto"
+
+
+def root(cfg: DictConfig) -> Path:
+    return Path(str(cfg.cache_dir)).expanduser()
+
+
+def digest(*parts: Any) -> str:
+    """A short, stable hash of JSON-able parts (numpy arrays hashed by their bytes)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(str((part.dtype.str, part.shape)).encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:24]
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def json_entry(path: Path, build: Callable[[], Any]) -> tuple[Any, bool]:
+    """The JSON stored at `path`, building and storing it first if absent. Returns (value, built)."""
+    if path.exists():
+        try:
+            return json.loads(path.read_text()), False
+        except ValueError:  # only a foreign writer could leave this; rebuild it
+            log.warning("cache entry %s is unreadable; rebuilding it", path)
+    value = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+    return value, True
+
+
+def array_entry(
+    path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[np.ndarray], None]
+) -> tuple[np.ndarray, bool]:
+    """A read-only memory map of the .npy at `path`, filled by `fill(out)` on first use. Returns (array, built).
+
+    The builder writes into its own temporary .npy and renames it over `path` only when complete, so a
+    killed builder leaves no entry and concurrent builders of the same entry cannot see each other's halves.
+    """
+    if path.exists():
+        try:
+            array = np.load(path, mmap_mode="r")
+            if array.shape == tuple(shape) and array.dtype == np.dtype(dtype):
+                return array, False
+        except (ValueError, OSError):
+            pass
+        log.warning("cache entry %s does not match what it should hold; rebuilding it", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
+        fill(out)
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return np.load(path, mmap_mode="r"), True
+
+
+def file_listing(files: Iterable[Path]) -> list[tuple[str, int, int]]:
+    """(path, size, mtime) per file: changes whenever a file is added, removed, replaced or edited."""
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append((str(f), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def versions() -> dict[str, str]:
+    """What the cached bytes also depend on: the code that made them."""
+    import keras
+    import tensorflow as tf
+
+    return {"format": FORMAT, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def weights_digest(layers: Iterable) -> str:
+    """Hash of the values of every weight in `layers`: the identity of what a frozen prefix computes."""
+    h = hashlib.sha256()
+    for layer in layers:
+        for w in layer.weights:
+            value = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
+            h.update(f"{layer.name}/{w.name}:{value.dtype.str}{value.shape}".encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()[:24]

@@ -1,0 +1,170 @@
+"""Frozen-prefix feature caching: train only the part of a transfer model above its frozen bottom.
+
+When the bottom of a backbone is frozen and the input is not augmented, its output for an image never
+changes during training, so it is computed once (per images, backbone, weights, cut) and the run trains a
+`trainer` model — the unfrozen rest of the backbone plus the same head layers, the very same layer objects —
+on the stored activations. Trained weights therefore land in the full model, which is what gets saved,
+evaluated and analysed. A cut is only made where the backbone's graph is a single tensor (between
+blocks of MobileNetV2/ResNet, anywhere in a plain chain), at or below the first trainable layer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from omegaconf import DictConfig
+
+from harness import cache
+from harness.models import InferenceMode, backbone_of
+
+log = logging.getLogger(__name__)
+
+# Layers whose output in training mode is random even when frozen; a random-init backbone (called with the
+# outer training flag) cannot have them in a cached prefix. Pretrained backbones always run in inference mode.
+STOCHASTIC = ("Dropout", "SpatialDropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "StochasticDepth")
+
+
+def _producers(layer) -> list:
+    node = layer._inbound_nodes[0]  # node 0 is the backbone's own graph; later nodes come from calling it
+    return [parent.operation for parent in node.parent_nodes]
+
+
+def cut_points(backbone: keras.Model) -> list[int]:
+    """Every i such that backbone.layers[:i] hands exactly one tensor to the rest (layers are topologically sorted).
+
+    i == len(layers) is the whole backbone. Index 1 (the input alone) is left out: nothing to cache.
+    """
+    layers = backbone.layers
+    position = {id(layer): i for i, layer in enumerate(layers)}
+    last_use = list(range(len(layers)))  # a tensor not consumed inside the backbone must be its output
+    last_use[-1] = len(layers)
+    for j, layer in enumerate(layers):
+        for producer in _producers(layer) if j else []:
+            k = position[id(producer)]
+            last_use[k] = max(last_use[k], j)
+    cuts = []
+    for i in range(2, len(layers) + 1):
+        crossing = sum(1 for k in range(i) if last_use[k] >= i)
+        if crossing == 1 and last_use[i - 1] >= i:
+            cuts.append(i)
+    return cuts
+
+
+def frozen_cut(backbone: keras.Model, pretrained: bool) -> int | None:
+    """The highest cut point below every trainable layer (and, without inference mode, every random layer)."""
+    layers = backbone.layers
+    limit = len(layers)
+    for i, layer in enumerate(layers[1:], start=1):
+        random_in_training = not pretrained and any(name in type(layer).__name__ for name in STOCHASTIC)
+        if (layer.trainable and layer.weights) or random_in_training:
+            limit = i
+            break
+    usable = [i for i in cut_points(backbone) if i <= limit]
+    return max(usable) if usable else None
+
+
+@dataclass
+class Plan:
+    kind: str  # "full": the whole backbone is frozen; "prefix": its bottom part is
+    cut: str  # name of the last backbone layer in the cached part
+    prefix: keras.Model  # raw image -> activations at the cut
+    trainer: keras.Model  # activations -> class probabilities (shares every layer with the full model)
+    identity: str  # what the features depend on besides the images: architecture, cut, weights, dtype
+
+
+def plan(model: keras.Model, cfg: DictConfig) -> Plan | None:
+    """How to train `model` on cached activations, or None when results could change (augmentation, no frozen part)."""
+    backbone = backbone_of(model)
+    if backbone is None or cfg.data.augment:
+        return None
+    wrapper = next((layer for layer in model.layers if layer is backbone or getattr(layer, "backbone", None) is backbone), None)
+    pretrained = isinstance(wrapper, InferenceMode)
+    cut = frozen_cut(backbone, pretrained)
+    if cut is None:
+        return None
+    layers = model.layers
+    at = layers.index(wrapper)
+    boundary = backbone.layers[cut - 1].output
+    full = cut == len(backbone.layers)
+
+    image = keras.Input(shape=model.input_shape[1:], name="image")
+    x = image
+    for layer in layers[1:at]:  # preprocessing
+        x = layer(x)
+    prefix = keras.Model(image, keras.Model(backbone.input, boundary, name="frozen_prefix")(x), name="prefix")
+
+    features = keras.Input(shape=tuple(boundary.shape[1:]), name="features")
+    y = features
+    if not full:
+        rest = keras.Model(boundary, backbone.output, name=f"{backbone.name}_rest")
+        y = InferenceMode(rest, name="backbone_rest")(y) if pretrained else rest(y)
+    for layer in layers[at + 1 :]:  # the head, in order (it is a chain)
+        y = layer(y)
+    trainer = keras.Model(features, y, name=f"{model.name}_on_features")
+
+    identity = cache.digest(
+        "features", cfg.model.backbone, model.input_shape, backbone.layers[cut - 1].name, cut, pretrained,
+        cfg.train.feature_dtype, keras.mixed_precision.global_policy().name,
+        cache.weights_digest(backbone.layers[:cut]), cache.versions(),
+    )
+    return Plan("full" if full else "prefix", backbone.layers[cut - 1].name, prefix, trainer, identity)
+
+
+def feature_array(plan: Plan, image_key: str, count: int, images, cfg: DictConfig) -> tuple[np.ndarray, bool]:
+    """The prefix's activations for one split's `count` images, from the cache or computed once in batches.
+
+    `images` is a callable returning the split's uint8 image array, so a cache hit never touches the images.
+    """
+    import tensorflow as tf
+
+    shape = tuple(int(d) for d in plan.prefix.output.shape[1:])
+    path = cache.root(cfg) / "features" / f"{cache.digest(plan.identity, image_key)}.npy"
+
+    def fill(out: np.ndarray) -> None:
+        array = images()
+        forward = tf.function(lambda x: plan.prefix(tf.cast(x, tf.float32), training=False))
+        batch = 64
+        for start in range(0, len(array), batch):
+            out[start : start + batch] = forward(np.asarray(array[start : start + batch])).numpy().astype(out.dtype)
+
+    return cache.array_entry(path, (count, *shape), cfg.train.feature_dtype, fill)
+
+
+_HOOKS = (
+    "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
+    "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
+    "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end",
+)
+
+
+class OnFullModel(keras.callbacks.Callback):
+    """Shows a caller's callback the full model while the trainer model fits.
+
+    Keras Tuner's callbacks save and reload weights by the model they are given; the full model holds the
+    same trained weights in the layout the tuner's freshly built models have. A stop request is passed on.
+    """
+
+    def __init__(self, inner: keras.callbacks.Callback, full: keras.Model):
+        super().__init__()
+        self.inner, self.full = inner, full
+        for hook in _HOOKS:
+            setattr(self, hook, self._forward(hook))
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.inner.set_model(self.full)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.inner.set_params(params)
+
+    def _forward(self, hook):
+        def call(*args, **kwargs):
+            getattr(self.inner, hook)(*args, **kwargs)
+            if getattr(self.full, "stop_training", False):
+                self.model.stop_training = True
+
+        return call

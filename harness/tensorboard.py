@@ -52,9 +52,14 @@ def write_events(log_dir: Path, summaries: list[tuple[int, Any]]) -> None:
 
 
 def scalar(tag: str, value: float):
-    from tensorboard.plugins.scalar import summary as scalar_summary
+    """A scalar summary tagged exactly `tag`, as tf.summary.scalar writes it (the v1 pb() appends '/scalar_summary')."""
+    import numpy as np
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.plugins.scalar import metadata
+    from tensorboard.util import tensor_util
 
-    return scalar_summary.pb(tag, float(value))
+    tensor = tensor_util.make_tensor_proto(np.float32(value))
+    return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata("", ""), tensor=tensor)])
 
 
 def write_hparams(log_dir: Path, hparams: dict, trial_id: str) -> None:

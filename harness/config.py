@@ -46,7 +46,7 @@ def config_hash(cfg: DictConfig | dict) -> str:
     """Identity of a run: the hash of its resolved config, minus keys that only say where output goes."""
     data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     # `sweep`/`tuner` only say how runs were generated (the values are in their own keys); `preset` is a label.
-    data = {k: v for k, v in data.items() if k not in ("hydra", "results_dir", "cache_dir", "name", "run_name", "sweep", "tuner", "preset")}
+    data = {k: v for k, v in data.items() if k not in ("hydra", "results_dir", "cache_dir", "analysis", "name", "run_name", "sweep", "tuner", "preset")}
     data.get("train", {}).pop("verbose", None)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -234,6 +234,7 @@ def validate(cfg: DictConfig) -> DictConfig:
     _number(cfg, "train.steps_per_execution", low=1, integer=True)
     for key in ("deterministic", "jit_compile", "mixed_precision", "save_model", "fine_tune.enabled"):
         _bool(cfg, f"train.{key}")
+    _bool(cfg, "analysis")
     _choice(cfg, "train.cache", ("auto", "off"))
     _choice(cfg, "train.feature_dtype", ("float16", "float32"))
     cache_dir = _get(cfg, "cache_dir")

@@ -145,6 +145,10 @@ def write_report(exp_dir: Path) -> dict[str, Any]:
         _tensorboard(exp_dir, table, history)
     except Exception:  # the tables and plot are written; TensorBoard extras must not lose them
         log.exception("could not write the TensorBoard views for %s", exp_dir)
+    if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
+        from harness.analyze import experiment_tables
+
+        experiment_tables(exp_dir)
     not_done = ", ".join(f"{s}: {counts[s]}" for s in INCOMPLETE if counts.get(s))
     line = f"sweep {exp_dir.name}: {len(table)} runs, {counts.get('completed', 0)} completed"
     line += f", {outcome['incomplete']} did not complete ({not_done})" if outcome["incomplete"] else ", all completed"

@@ -126,3 +126,21 @@ def load_history(path: str | Path) -> pd.DataFrame:
             history[column] = pd.to_numeric(history[column], errors="coerce")
     history["normalized_val_accuracy"] = history["val_accuracy"] / history["name"].map(best)
     return history.sort_values(["name", "value", "seed", "run", "epoch"], key=_sort_key, kind="stable").reset_index(drop=True)
+
+
+def load_predictions(path: str | Path) -> pd.DataFrame:
+    """Per-image predictions of every analysed run under path (a run or an experiment), one row per image.
+
+    Columns: `run`, `value` (the sweep value), then those of analysis/predictions.parquet: `id`, `true`,
+    `predicted`, `true_index`, `predicted_index`, `probability`, `probability_true`, `correct`, `width`,
+    `height`, `aspect_ratio`. Empty when no run has been analysed (python -m harness.analyze PATH).
+    """
+    frames = []
+    for run_dir, record in iter_records(path):
+        file = run_dir / "analysis" / "predictions.parquet"
+        if file.exists():
+            frame = pd.read_parquet(file)
+            frame.insert(0, "value", str((record.get("sweep") or {}).get("value")))
+            frame.insert(0, "run", record.get("run_name", run_dir.name))
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

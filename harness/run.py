@@ -17,7 +17,7 @@ from harness.records import RECORD, read_record, write_record
 log = logging.getLogger(__name__)
 
 # What a run owns in its directory; cleared when the run starts again (Hydra's .hydra/ and log stay).
-RUN_OUTPUTS = ("record.json", "tb", "model.keras")
+RUN_OUTPUTS = ("record.json", "tb", "model.keras", "analysis")
 
 
 def run_dir_for(cfg: DictConfig) -> Path:
@@ -145,8 +145,16 @@ def run(
     tensorboard.write_scalars(
         log_dir, {"best_val_accuracy": summary["best_val_accuracy"], "test_accuracy": result.test_accuracy}
     )
-    if cfg.train.save_model and status == "completed":
+    if (cfg.train.save_model or cfg.analysis) and status == "completed":
         model.save(run_dir / "model.keras")
+    if cfg.analysis and status == "completed":
+        try:  # a failed analysis must not turn a finished run into a failed one
+            from harness.analyze import analyze_run
+
+            record["analysis"] = analyze_run(run_dir, "val", model=model, splits=splits, record=record)
+        except Exception as exc:
+            log.error("analysis of %s failed:\n%s", run_dir, traceback.format_exc())
+            record["analysis"] = {"error": f"{type(exc).__name__}: {exc}"}
     write_record(run_dir, record)
     if not callbacks:  # the tuner still needs its model after this
         _release(model)

@@ -102,3 +102,27 @@ def test_every_backbone_builds_at_its_smallest_input(name):
     model = models.build_model(cfg, 4, (size, size, 3))
     out = model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0)
     assert out.shape == (1, 4) and np.isclose(out.sum(), 1, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_backbone_has_cut_points_where_its_graph_is_one_tensor(name):
+    from harness import features
+
+    spec = BACKBONES[name]
+    size = max(spec.min_size, 32)
+    alpha = spec.alphas[0] if spec.alphas else 1.0
+    backbone = models.build_backbone(make_cfg(f"model.backbone={name}", "model.weights=null", f"model.alpha={alpha}"), (size, size, 3))
+    cuts = features.cut_points(backbone)
+    assert cuts[-1] == len(backbone.layers), "the whole backbone is always a cut"
+    # A cut halfway up: the two halves composed compute exactly what the backbone computes.
+    models.set_unfreeze(backbone, 0.5)
+    cut = features.frozen_cut(backbone, pretrained=True)
+    assert cut is not None and 1 < cut < len(backbone.layers)
+    assert not any(layer.trainable and layer.weights for layer in backbone.layers[1:cut]), "the prefix is frozen"
+    boundary = backbone.layers[cut - 1].output
+    prefix, rest = keras.Model(backbone.input, boundary), keras.Model(boundary, backbone.output)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype("float32")
+    np.testing.assert_allclose(rest(prefix(x)), backbone(x), rtol=1e-4, atol=1e-4)
+    if name == "resnet50":  # residual blocks are never split: every inner cut ends a block
+        inner = [backbone.layers[i - 1].name for i in cuts[:-1] if "block" in backbone.layers[i - 1].name]
+        assert inner and all(n.endswith("_out") for n in inner), inner

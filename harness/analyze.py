@@ -127,8 +127,8 @@ def gradcam(model, images: np.ndarray, class_index: np.ndarray | int) -> np.ndar
 
     The feature map is what enters the head's global pooling layer (`pool`: the backbone's output, or the
     scratch net's last block). Channel weights are the spatially averaged gradients of the class score;
-    the map is ReLU(sum of weighted channels), scaled so its maximum is 1 (all zeros where nothing is positive),
-    then resized to the input size.
+    the map is ReLU(sum of weighted channels), resized to the input size and scaled so its maximum is 1
+    (all zeros where nothing is positive).
     """
     import keras
     import tensorflow as tf
@@ -148,10 +148,9 @@ def gradcam(model, images: np.ndarray, class_index: np.ndarray | int) -> np.ndar
     grads = tape.gradient(score, fmap)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(fmap, weights.dtype), axis=-1))
-    peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
-    cam = tf.math.divide_no_nan(cam, peak)
     cam = tf.image.resize(cam[..., None], tf.shape(x)[1:3], method="bilinear")[..., 0]
-    return tf.clip_by_value(cam, 0.0, 1.0).numpy()
+    peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
+    return tf.clip_by_value(tf.math.divide_no_nan(cam, peak), 0.0, 1.0).numpy()
 
 
 def overlay(image: np.ndarray, cam: np.ndarray, strength: float = 0.45) -> np.ndarray:

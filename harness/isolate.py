@@ -75,9 +75,9 @@ class Worker:
             self.close()
         return result
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=wait)
             self._pool = None
 
 
@@ -124,7 +124,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         try:
             return [(i, _run_one(workers[w], payloads[i], job_overrides[i])) for i in shares[w]]
         finally:
-            workers[w].close()
+            workers[w].close(wait=False)  # its exit (TensorFlow teardown, ~1 s) overlaps the report
 
     with ThreadPoolExecutor(max_workers=n_jobs) as threads:
         done = dict(pair for share in threads.map(drive, range(n_jobs)) for pair in share)

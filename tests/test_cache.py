@@ -149,7 +149,7 @@ def test_a_saved_model_from_cached_features_predicts_like_the_trained_one(image_
     import keras
 
     record = fitted(image_folder, tmp_path, weights_file, "saved", "model.unfreeze=0", "train.save_model=true", "train.epochs=2",
-                    "train.feature_dtype=float32")  # float16 features could flip a borderline prediction
+                    "train.feature_dtype=float32")
     assert record["feature_cache"] == "full"
     model = keras.saving.load_model(tmp_path / "results" / record["name"] / "saved" / "model.keras")
     cfg = folder_cfg(image_folder, tmp_path, "train.cache=off")

@@ -227,7 +227,6 @@ def main(argv: list[str] | None = None) -> None:
                     "dataset": str(Path(args.dataset_path).resolve()), "image_size": args.image_size,
                     "epochs": args.epochs, "alpha": args.alpha, "weights": args.weights, "work_dir": str(work),
                     "comparisons": []}
-    values = ",".join(map(str, LEARNING_RATES))
     report["harness_args"] = args.harness_args
     previous = json.loads(Path(args.reuse_baseline).read_text()) if args.reuse_baseline else None
 
@@ -238,23 +237,20 @@ def main(argv: list[str] | None = None) -> None:
                     return {**c["baseline"], "reused_from": args.reuse_baseline}
         return run_baseline(args, *a)
 
+    def sweep(name, knob, sweep_values, alpha, weights, tag):
+        """One comparison: the plain loop over sweep_values against `python -m harness sweep=<knob>`."""
+        plain = baseline(name, knob, sweep_values, alpha, weights, args.epochs, work)
+        listed = ",".join(map(str, sweep_values))
+        ours = run_harness(args, [f"sweep={knob}", f"sweep.values=[{listed}]"], alpha, weights, args.epochs, work, tag)
+        report["comparisons"].append(compare(name, plain, ours))
+
     if "lr" in sections:
-        name = f"learning-rate sweep, MobileNet {args.alpha:g}"
-        plain = baseline(name, "learning_rate", LEARNING_RATES, args.alpha, args.weights, args.epochs, work)
-        ours = run_harness(args, ["sweep=learning_rate", f"sweep.values=[{values}]"], args.alpha, args.weights, args.epochs, work, "lr")
-        report["comparisons"].append(compare(name, plain, ours))
+        sweep(f"learning-rate sweep, MobileNet {args.alpha:g}", "learning_rate", LEARNING_RATES, args.alpha, args.weights, "lr")
         if args.accuracy_weights:
-            name = f"learning-rate sweep, MobileNet {args.accuracy_alpha:g} ImageNet"
-            plain = baseline(name, "learning_rate", LEARNING_RATES, args.accuracy_alpha, args.accuracy_weights, args.epochs, work)
-            ours = run_harness(args, ["sweep=learning_rate", f"sweep.values=[{values}]"], args.accuracy_alpha,
-                               args.accuracy_weights, args.epochs, work, "lr_imagenet")
-            report["comparisons"].append(compare(name, plain, ours))
+            sweep(f"learning-rate sweep, MobileNet {args.accuracy_alpha:g} ImageNet", "learning_rate", LEARNING_RATES,
+                  args.accuracy_alpha, args.accuracy_weights, "lr_imagenet")
     if "unfreeze" in sections:
-        name = f"unfreeze sweep, MobileNet {args.alpha:g}"
-        plain = baseline(name, "unfreeze", UNFREEZE, args.alpha, args.weights, args.epochs, work)
-        ours = run_harness(args, ["sweep=unfreeze", f"sweep.values=[{','.join(map(str, UNFREEZE))}]"], args.alpha,
-                           args.weights, args.epochs, work, "unfreeze")
-        report["comparisons"].append(compare(name, plain, ours))
+        sweep(f"unfreeze sweep, MobileNet {args.alpha:g}", "unfreeze", UNFREEZE, args.alpha, args.weights, "unfreeze")
     if "overhead" in sections:
         plain = run_baseline(args, "learning_rate", [0.001], args.alpha, args.weights, args.overhead_epochs, work)
         ours = run_harness(args, ["train.cache=off"], args.alpha, args.weights, args.overhead_epochs, work, "overhead")

@@ -263,7 +263,7 @@ def analyze_run(
     import keras
     from omegaconf import OmegaConf
 
-    from harness import data
+    from harness import data, models  # noqa: F401 - models registers the custom layers load_model needs
 
     run_dir = Path(run_dir)
     record = record or read_record(run_dir)

@@ -116,7 +116,7 @@ def test_an_entry_of_the_wrong_shape_is_rebuilt(tmp_path):
 
 def fitted(folder, tmp_path, weights, name, *overrides):
     cfg = folder_cfg(
-        folder, tmp_path, "model.alpha=0.25", f"model.weights={weights}", "train.epochs=3", "train.steps_per_epoch=null",
+        folder, tmp_path, "model.alpha=0.25", f"model.weights={weights}", "train.epochs=2", "train.steps_per_epoch=null",
         "train.batch_size=4", f"results_dir={tmp_path / 'results'}", f"run_name={name}", "train.patience=null", *overrides,
     )
     return run(cfg)
@@ -139,9 +139,10 @@ def test_training_on_cached_features_gives_the_uncached_model(image_folder, tmp_
 
 
 def test_augmentation_or_a_fully_trainable_backbone_trains_on_cached_images_only(image_folder, tmp_path, weights_file):
-    augmented = fitted(image_folder, tmp_path, weights_file, "aug", "model.unfreeze=0", "data.augment=true", "train.epochs=1")
+    augmented = fitted(image_folder, tmp_path, weights_file, "aug", "model.unfreeze=0", "data.augment=true", "train.epochs=1",
+                        "train.steps_per_epoch=1")
     assert augmented["feature_cache"] == "none" and augmented["cache"]["images"]["train"] == "built"
-    everything = fitted(image_folder, tmp_path, weights_file, "all", "model.unfreeze=1.0", "train.epochs=1")
+    everything = fitted(image_folder, tmp_path, weights_file, "all", "model.unfreeze=1.0", "train.epochs=1", "train.steps_per_epoch=1")
     assert everything["feature_cache"] == "none" and everything["cache"]["images"]["train"] == "hit"
 
 

@@ -279,8 +279,7 @@ def analyze_run(
     if split is None:
         raise UserError(f"run {run_dir.name} has no {split_name} split; use --split val")
 
-    ds = data.pipeline(split, cfg, training=False)
-    images = np.concatenate([x for x, _ in ds.as_numpy_iterator()]).astype(np.uint8)
+    images = data.split_images(split, cfg)  # the bytes the model saw, decoded once (or not at all, when cached)
     probabilities = model.predict(images.astype(np.float32), batch_size=cfg.train.batch_size, verbose=0)
     table = prediction_table(probabilities, split.labels, splits.class_names, split.ids, _original_sizes(split))
 
@@ -326,16 +325,13 @@ def analyze_run(
 
 
 def _tensorboard_images(log_dir: Path, out: Path) -> None:
-    """The confusion matrix, aspect-ratio chart and Grad-CAM grid as TensorBoard images (Images tab)."""
+    """The confusion matrix, aspect-ratio chart, grids and Grad-CAM as TensorBoard images (Images tab)."""
     import shutil
 
-    import tensorflow as tf
+    from harness.tensorboard import image, write_events
 
     shutil.rmtree(log_dir, ignore_errors=True)  # re-analysing replaces, never duplicates
-    with tf.summary.create_file_writer(str(log_dir)).as_default():
-        for name in ("confusion_matrix", "aspect_ratio", "gradcam", *KINDS):
-            image = tf.io.decode_png(tf.io.read_file(str(out / f"{name}.png")), channels=3)
-            tf.summary.image(name, image[None], step=0)
+    write_events(log_dir, [(0, image(name, out / f"{name}.png")) for name in ("confusion_matrix", "aspect_ratio", "gradcam", *KINDS)])
 
 
 # --- an experiment ----------------------------------------------------------------------------------------

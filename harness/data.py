@@ -381,6 +381,13 @@ def image_array(split: Split, cfg: DictConfig) -> tuple[np.ndarray, bool]:
     return cache.array_entry(path, (len(split), height, width, 3), "uint8", fill)
 
 
+def split_images(split: Split, cfg: DictConfig) -> np.ndarray:
+    """The split's uint8 images at the configured geometry: from the preprocessing cache, or decoded now."""
+    if cache.enabled(cfg):
+        return np.asarray(image_array(split, cfg)[0])
+    return np.concatenate(list(_resized(split, cfg).batch(256).as_numpy_iterator()))
+
+
 def pipeline(split: Split, cfg: DictConfig, *, training: bool, array: np.ndarray | None = None):
     """Batched (float32 inputs, int labels). Inputs come from `array` (cached images or frozen-prefix features,
     one row per example of `split`) or are decoded+resized once and kept in memory; then shuffle, batch, augment.

@@ -68,6 +68,20 @@ def scalar(tag: str, value: float):
     return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata("", ""), tensor=tensor)])
 
 
+def image(tag: str, png: Path):
+    """An image summary of a PNG file, as tf.summary.image writes it: [width, height, encoded bytes]."""
+    from PIL import Image
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.plugins.image import metadata
+    from tensorboard.util import tensor_util
+
+    with Image.open(png) as im:
+        width, height = im.size
+    tensor = tensor_util.make_tensor_proto([str(width).encode(), str(height).encode(), Path(png).read_bytes()])
+    meta = metadata.create_summary_metadata(display_name=tag, description="")
+    return Summary(value=[Summary.Value(tag=tag, metadata=meta, tensor=tensor)])
+
+
 def write_hparams(log_dir: Path, hparams: dict, trial_id: str) -> None:
     from tensorboard.plugins.hparams import summary_v2
 

@@ -104,6 +104,15 @@ def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_pa
     for name in ("predictions.parquet", "predictions.csv", "selections.csv", "per_class.csv", "confusion_matrix.png",
                  "aspect_ratio.csv", "aspect_ratio.png", "gradcam.png", *(f"{k}.png" for k in analyze.KINDS)):
         assert (out / name).exists(), name
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tensorboard.util import tensor_util
+
+    board = EventAccumulator(str(run_dir / "tb" / "analysis"), size_guidance={"tensors": 0}).Reload()
+    images = {t for t in board.Tags()["tensors"] if board.SummaryMetadata(t).plugin_data.plugin_name == "images"}
+    assert {"confusion_matrix", "gradcam", "aspect_ratio"} <= images
+    width, height, png = tensor_util.make_ndarray(board.Tensors("gradcam")[0].tensor_proto)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int(width) > 0 and int(height) > 0
     predictions = load_predictions(run_dir)
     assert len(predictions) == record["num_val"] == 9
     assert set(predictions["true"]) == {"red", "green", "blue"} and (predictions["width"] == 40).all()

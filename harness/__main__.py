@@ -18,8 +18,11 @@ from pathlib import Path  # noqa: E402
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from harness.config import CONF_DIR, validate  # noqa: E402
 from harness.errors import ConfigError, UserError  # noqa: E402
+from harness.records import read_record  # noqa: E402
+from harness.schema import CONF_DIR  # noqa: E402 - also registers the schemas that conf/ builds on
+from harness.sweep import expand_jobs, sweep_identity  # noqa: E402
+from harness.validate import validate  # noqa: E402
 
 log = logging.getLogger("harness")
 
@@ -28,24 +31,31 @@ _PASSTHROUGH = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "
 _WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p", "--experimental-rerun"}
 
 
-def _one_line(exc: Exception) -> str:
+def _one_line(exc: Exception, argv: list[str]) -> str:
     from hydra.errors import MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
 
+    from harness.validate import schema_error
+
+    cause = exc.__cause__
+    if isinstance(cause, OmegaConfBaseException) and cause.full_key:
+        given = {a.split("=", 1)[0].lstrip("+~"): a.split("=", 1)[1] for a in argv if "=" in a}
+        error = schema_error(cause, given.get(cause.full_key, getattr(cause, "value", None)))
+        if error is not None:
+            return str(error)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
         group, _, option = exc.missing_cfg_file.rpartition("/")
         return str(ConfigError(group, option, "one of " + ", ".join(o for o in exc.options if not o.startswith("_"))))
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    cause = exc.__cause__
     detail = f" ({str(cause).splitlines()[0]})" if cause is not None and str(cause) else ""
     return f"config error: {' '.join(lines[:2])}{detail}"
 
 
-def compose_cli(argv: list[str]) -> list[DictConfig] | None:
-    """Compose every job the command line asks for, as Hydra will (one config per job); None = not a run."""
+def compose_cli(argv: list[str]) -> tuple[list[DictConfig], bool] | None:
+    """(the config of every job the command line asks for, as Hydra will compose it; whether it is a
+    multirun), or None when the command line is not a run (--help, --cfg, ...)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from harness.sweep import expand_jobs
 
     if any(a in _PASSTHROUGH for a in argv):
         return None
@@ -75,21 +85,23 @@ def compose_cli(argv: list[str]) -> list[DictConfig] | None:
         base = compose(config_name, overrides=fixed, return_hydra_config=True)
         multirun = multirun or str(base.hydra.mode).endswith("MULTIRUN")
         if not multirun:
-            return [compose(config_name, overrides=overrides)]
-        return [compose(config_name, overrides=job) for job in expand_jobs(base, overrides)]
+            return [compose(config_name, overrides=overrides)], False
+        return [compose(config_name, overrides=job) for job in expand_jobs(base, overrides)], True
 
 
-def preflight(argv: list[str]) -> None:
-    """Exit 2 with one line if the command line does not compose into valid configs (every job of a sweep)."""
+def preflight(argv: list[str]) -> list[DictConfig]:
+    """The config of every job of a multirun (none for a single run or --help); exit 2 with one line if the
+    command line does not compose into valid configs."""
     try:
-        configs = compose_cli(argv)
-        for cfg in configs or []:
+        configs, multirun = compose_cli(argv) or ([], False)
+        for cfg in configs:
             validate(cfg)
+        return configs if multirun else []
     except UserError as exc:
         print(exc, file=sys.stderr)
         sys.exit(exc.exit_code)
     except Exception as exc:  # Hydra's own composition errors: unknown group option, key, syntax
-        print(_one_line(exc), file=sys.stderr)
+        print(_one_line(exc, argv), file=sys.stderr)
         sys.exit(2)
 
 
@@ -114,7 +126,6 @@ def hydra_main(cfg: DictConfig) -> None:
     from hydra.types import RunMode
 
     from harness.run import completed_record, record_failure, run
-    from harness.sweep import sweep_identity
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -128,7 +139,7 @@ def hydra_main(cfg: DictConfig) -> None:
         log.info("run %s/%s already completed with this config: skipped (sweep.overwrite=true re-runs it)", cfg.name, cfg.run_name)
         return
     try:
-        record = run(cfg, run_dir=run_dir, overrides=overrides, sweep=identity)
+        record = run(cfg, run_dir=run_dir, overrides=overrides, sweep=identity, after=_analysis(cfg))
     except UserError as exc:
         if multirun:  # one value a sweep cannot run is a failed row, not the end of the sweep
             log.error("run %s/%s could not start: %s", cfg.name, cfg.run_name, exc)
@@ -137,9 +148,18 @@ def hydra_main(cfg: DictConfig) -> None:
         _discard_run_dir(run_dir, Path(cfg.results_dir))
         print(exc, file=sys.stderr)
         sys.exit(exc.exit_code)
-    if not multirun and record["status"] != "completed":
-        print(f"run {record['run_name']} did not complete: {record['status']}: {record['error']}", file=sys.stderr)
+    if not multirun and record.status != "completed":
+        print(f"run {record.run_name} did not complete: {record.status}: {record.error}", file=sys.stderr)
         sys.exit(1)
+
+
+def _analysis(cfg: DictConfig):
+    """The after-run step for analysis=true (loaded only then: it brings matplotlib and pandas)."""
+    if not cfg.analysis:
+        return None
+    from harness.analyze.runs import after_run
+
+    return after_run
 
 
 def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
@@ -156,12 +176,18 @@ def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
         sys.exit(1)
 
 
-def main() -> None:
-    from harness.sweep import OUTCOME
+def incomplete_runs(configs: list[DictConfig]) -> list[str]:
+    """The jobs of a multirun that have no completed record (a search sets its own exit status)."""
+    if any(cfg.get("tuner") is not None for cfg in configs):
+        return []
+    dirs = [Path(cfg.results_dir) / cfg.name / cfg.run_name for cfg in configs]
+    return [d.name for d in dirs if (read_record(d) or {}).get("status") != "completed"]
 
-    preflight(sys.argv[1:])
+
+def main() -> None:
+    configs = preflight(sys.argv[1:])
     hydra_main()
-    if OUTCOME.get("incomplete"):
+    if incomplete_runs(configs):
         sys.exit(1)
 
 

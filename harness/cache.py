@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
-from omegaconf import DictConfig
+
+from harness.atomic import replacing
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +24,9 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 
 
-def enabled(cfg: DictConfig) -> bool:
-    return cfg.train.cache == "auto"
-
-
-def root(cfg: DictConfig) -> Path:
-    return Path(str(cfg.cache_dir)).expanduser()
+def root(cache_dir: str | None, mode: str) -> Path | None:
+    """The cache folder for `train.cache` = mode (auto | off) and `cache_dir`; None when caching is off."""
+    return Path(str(cache_dir)).expanduser() if mode == "auto" else None
 
 
 def digest(*parts: Any) -> str:
@@ -46,10 +42,6 @@ def digest(*parts: Any) -> str:
     return h.hexdigest()[:24]
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
 def json_entry(path: Path, build: Callable[[], Any]) -> tuple[Any, bool]:
     """The JSON stored at `path`, building and storing it first if absent. Returns (value, built)."""
     if path.exists():
@@ -58,10 +50,8 @@ def json_entry(path: Path, build: Callable[[], Any]) -> tuple[Any, bool]:
         except ValueError:  # only a foreign writer could leave this; rebuild it
             log.warning("cache entry %s is unreadable; rebuilding it", path)
     value = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(value))
     return value, True
 
 
@@ -81,17 +71,11 @@ def array_entry(
         except (ValueError, OSError):
             pass
         log.warning("cache entry %s does not match what it should hold; rebuilding it", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
+    with replacing(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
         fill(out)
         out.flush()
         del out
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return np.load(path, mmap_mode="r"), True
 
 

@@ -1,5 +1,10 @@
 """Errors that are the user's to fix: the CLI prints them as one line and exits with status 2."""
 
+OFFLINE_HINT = (
+    "offline options: experiment=quickstart (bundled digits), dataset=folder dataset.path=DIR (your images), "
+    "dataset.data_dir=DIR (a prepared TFDS store), model.weights=<file> (local ImageNet weights)"
+)
+
 
 class UserError(Exception):
     """Bad input or an unmet precondition (no network, missing file). Never a bug in the harness."""

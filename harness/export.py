@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.records import write_atomic
+from harness.atomic import replacing, write_atomic
 from harness.results import load_history, load_table
 
 FORMATS = ("csv", "parquet", "markdown", "json")
@@ -32,9 +32,8 @@ def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> str | None:
     """Write `frame` to `out` in `fmt` (atomically); return the text instead when there is no `out`."""
     if fmt == "parquet":
         assert out is not None
-        tmp = out.with_name(f".{out.name}.tmp")
-        _arrow_safe(frame).to_parquet(tmp, index=False)
-        tmp.replace(out)
+        with replacing(out) as tmp:
+            _arrow_safe(frame).to_parquet(tmp, index=False)
         return None
     if fmt == "csv":
         text = frame.to_csv(index=False)

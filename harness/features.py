@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
-from omegaconf import DictConfig
 
 from harness import cache
 from harness.models import InferenceMode, backbone_of
@@ -27,9 +28,24 @@ log = logging.getLogger(__name__)
 STOCHASTIC = ("Dropout", "SpatialDropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "StochasticDepth")
 
 
-def _producers(layer) -> list:
-    node = layer._inbound_nodes[0]  # node 0 is the backbone's own graph; later nodes come from calling it
-    return [parent.operation for parent in node.parent_nodes]
+def _tensor_sources(node: Any) -> list[str]:
+    """Names of the operations whose outputs a serialized call reads (Keras's `__keras_tensor__` entries)."""
+    if isinstance(node, dict):
+        if node.get("class_name") == "__keras_tensor__":
+            return [node["config"]["keras_history"][0]]
+        return [name for value in node.values() for name in _tensor_sources(value)]
+    if isinstance(node, (list, tuple)):
+        return [name for value in node for name in _tensor_sources(value)]
+    return []
+
+
+def producers(backbone: keras.Model) -> dict[str, list[str]]:
+    """For each operation of the backbone's graph, the operations it reads, from the model's public config
+    (the format Keras saves models in): the first inbound node is the call inside this graph."""
+    return {
+        entry["name"]: _tensor_sources(entry["inbound_nodes"][0]) if entry.get("inbound_nodes") else []
+        for entry in backbone.get_config()["layers"]
+    }
 
 
 def _operations(backbone: keras.Model) -> list:
@@ -44,12 +60,13 @@ def cut_points(backbone: keras.Model) -> list[int]:
     i == len(operations) is the whole backbone. Index 1 (the input alone) is left out: nothing to cache.
     """
     layers = _operations(backbone)
-    position = {id(layer): i for i, layer in enumerate(layers)}
+    position = {layer.name: i for i, layer in enumerate(layers)}
+    reads = producers(backbone)
     last_use = list(range(len(layers)))  # a tensor not consumed inside the backbone must be its output
     last_use[-1] = len(layers)
     for j, layer in enumerate(layers):
-        for producer in _producers(layer) if j else []:
-            k = position[id(producer)]
+        for producer in reads[layer.name] if j else []:
+            k = position[producer]
             last_use[k] = max(last_use[k], j)
     cuts = []
     for i in range(2, len(layers) + 1):
@@ -79,12 +96,14 @@ class Plan:
     prefix: keras.Model  # raw image -> activations at the cut
     trainer: keras.Model  # activations -> class probabilities (shares every layer with the full model)
     identity: str  # what the features depend on besides the images: architecture, cut, weights, dtype
+    dtype: str  # how the activations are stored
 
 
-def plan(model: keras.Model, cfg: DictConfig) -> Plan | None:
-    """How to train `model` on cached activations, or None when results could change (augmentation, no frozen part)."""
+def plan(model: keras.Model, feature_dtype: str, augment: bool) -> Plan | None:
+    """How to train `model` on cached activations stored as `feature_dtype`, or None when results could change
+    (augmented inputs, no frozen part). The frozen part is read from the layers' trainable flags as built."""
     backbone = backbone_of(model)
-    if backbone is None or cfg.data.augment:
+    if backbone is None or augment:
         return None
     wrapper = next((layer for layer in model.layers if layer is backbone or getattr(layer, "backbone", None) is backbone), None)
     pretrained = isinstance(wrapper, InferenceMode)
@@ -113,14 +132,14 @@ def plan(model: keras.Model, cfg: DictConfig) -> Plan | None:
     trainer = keras.Model(features, y, name=f"{model.name}_on_features")
 
     identity = cache.digest(
-        "features", cfg.model.backbone, model.input_shape, operations[cut - 1].name, cut, pretrained,
-        cfg.train.feature_dtype, keras.mixed_precision.global_policy().name,
+        "features", backbone.name, model.input_shape, operations[cut - 1].name, cut, pretrained,
+        feature_dtype, keras.mixed_precision.global_policy().name,
         cache.weights_digest(operations[:cut]), cache.versions(),
     )
-    return Plan("full" if full else "prefix", operations[cut - 1].name, prefix, trainer, identity)
+    return Plan("full" if full else "prefix", operations[cut - 1].name, prefix, trainer, identity, feature_dtype)
 
 
-def feature_array(plan: Plan, image_key: str, count: int, images, cfg: DictConfig) -> tuple[np.ndarray, bool]:
+def feature_array(plan: Plan, image_key: str, count: int, images, cache_root: Path) -> tuple[np.ndarray, bool]:
     """The prefix's activations for one split's `count` images, from the cache or computed once in batches.
 
     `images` is a callable returning the split's uint8 image array, so a cache hit never touches the images.
@@ -128,7 +147,7 @@ def feature_array(plan: Plan, image_key: str, count: int, images, cfg: DictConfi
     import tensorflow as tf
 
     shape = tuple(int(d) for d in plan.prefix.output.shape[1:])
-    path = cache.root(cfg) / "features" / f"{cache.digest(plan.identity, image_key)}.npy"
+    path = cache_root / "features" / f"{cache.digest(plan.identity, image_key)}.npy"
 
     def fill(out: np.ndarray) -> None:
         array = images()
@@ -137,7 +156,7 @@ def feature_array(plan: Plan, image_key: str, count: int, images, cfg: DictConfi
         for start in range(0, len(array), batch):
             out[start : start + batch] = forward(np.asarray(array[start : start + batch])).numpy().astype(out.dtype)
 
-    return cache.array_entry(path, (count, *shape), cfg.train.feature_dtype, fill)
+    return cache.array_entry(path, (count, *shape), plan.dtype, fill)
 
 
 _HOOKS = (

@@ -19,8 +19,11 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +84,22 @@ class Worker:
             self._pool = None
 
 
+def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext, config: DictConfig,
+                task_function: TaskFunction, singleton_state: dict[Any, Any]) -> JobReturn:
+    """One Hydra job in this process, as Hydra's launchers run one: its own sweep config, job id and folder."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+        sweep_config.hydra.job.num = idx
+    HydraConfig.instance().set_config(sweep_config)
+    return run_job(hydra_context=hydra_context, config=sweep_config, task_function=task_function,
+                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+
+
 def _child(payload: bytes) -> bytes:
     import cloudpickle
-    from hydra_plugins.hydra_joblib_launcher._core import execute_job
 
     return cloudpickle.dumps(execute_job(*cloudpickle.loads(payload)))
 

@@ -13,7 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from harness.backbones import BACKBONES
-from harness.errors import UserError
+from harness.errors import OFFLINE_HINT, UserError
 
 
 @keras.saving.register_keras_serializable(package="harness")
@@ -57,25 +57,23 @@ class InferenceMode(keras.layers.Layer):
         return cls(backbone=keras.saving.deserialize_keras_object(config.pop("backbone")), **config)
 
 
-def build_backbone(cfg: DictConfig, input_shape: tuple[int, int, int]) -> keras.Model:
-    spec = BACKBONES[cfg.model.backbone]
+def build_backbone(model_cfg: DictConfig, input_shape: tuple[int, int, int]) -> keras.Model:
+    spec = BACKBONES[model_cfg.backbone]
     constructor = getattr(keras.applications, spec.app)
-    kwargs = {"include_top": False, "weights": cfg.model.weights, "input_shape": input_shape}
+    kwargs = {"include_top": False, "weights": model_cfg.weights, "input_shape": input_shape}
     if spec.alphas:
-        kwargs["alpha"] = cfg.model.alpha
+        kwargs["alpha"] = model_cfg.alpha
     if spec.module == "mobilenet_v3":  # V3 and EfficientNet rescale inside; keep it out so preprocess is ours
         kwargs["include_preprocessing"] = False
     try:
         return constructor(**kwargs)
     except Exception as exc:
-        if cfg.model.weights == "imagenet" and "URL fetch failure" in str(exc):
-            from harness.data import OFFLINE_HINT
-
+        if model_cfg.weights == "imagenet" and "URL fetch failure" in str(exc):
             raise UserError(
-                f"ImageNet weights for {cfg.model.backbone} are not cached and cannot be downloaded (no network); {OFFLINE_HINT}"
+                f"ImageNet weights for {model_cfg.backbone} are not cached and cannot be downloaded (no network); {OFFLINE_HINT}"
             ) from None
-        if isinstance(cfg.model.weights, str) and cfg.model.weights != "imagenet":
-            raise UserError(f"model.weights={cfg.model.weights!r} does not fit {cfg.model.backbone} (alpha {cfg.model.alpha}): {exc}") from None
+        if isinstance(model_cfg.weights, str) and model_cfg.weights != "imagenet":
+            raise UserError(f"model.weights={model_cfg.weights!r} does not fit {model_cfg.backbone} (alpha {model_cfg.alpha}): {exc}") from None
         raise
 
 
@@ -93,51 +91,54 @@ def set_unfreeze(backbone: keras.Model, fraction: float) -> int:
     return count
 
 
-def _head(x, cfg: DictConfig, num_classes: int):
+def _head(x, head: DictConfig, num_classes: int):
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    x = keras.layers.Dense(cfg.model.head.units, activation="relu", name="head_dense")(x)
-    x = keras.layers.Dropout(cfg.model.head.dropout, name="head_dropout")(x)
+    x = keras.layers.Dense(head.units, activation="relu", name="head_dense")(x)
+    x = keras.layers.Dropout(head.dropout, name="head_dropout")(x)
     # float32 output keeps the softmax stable under mixed precision.
     return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
 
 
-def build_transfer(cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
+def build_transfer(model_cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="image")
-    x = PreprocessInput(cfg.model.backbone, name="preprocess")(inputs)
-    backbone = build_backbone(cfg, input_shape)
+    x = PreprocessInput(model_cfg.backbone, name="preprocess")(inputs)
+    backbone = build_backbone(model_cfg, input_shape)
     # With pretrained weights, training=False keeps BatchNormalization in inference mode even when its
     # layer is unfrozen, so fine-tuning on small batches does not wreck the ImageNet statistics. A randomly
     # initialised backbone has no statistics worth keeping: its BN layers must learn them.
-    pretrained = cfg.model.weights is not None
+    pretrained = model_cfg.weights is not None
     x = InferenceMode(backbone, name="backbone")(x) if pretrained else backbone(x)
-    model = keras.Model(inputs, _head(x, cfg, num_classes), name=f"{cfg.model.backbone}_transfer")
-    set_unfreeze(backbone, cfg.model.unfreeze)
-    if cfg.model.bn_momentum is not None:
+    model = keras.Model(inputs, _head(x, model_cfg.head, num_classes), name=f"{model_cfg.backbone}_transfer")
+    set_unfreeze(backbone, model_cfg.unfreeze)
+    if model_cfg.bn_momentum is not None:
         for layer in backbone.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = cfg.model.bn_momentum
+                layer.momentum = model_cfg.bn_momentum
     return model
 
 
-def build_scratch(cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
+def build_scratch(model_cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
-    for block in range(cfg.model.depth):
-        filters = min(cfg.model.filters * 2**block, 1024)
+    for block in range(model_cfg.depth):
+        filters = min(model_cfg.filters * 2**block, 1024)
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
-        x = keras.layers.BatchNormalization(momentum=cfg.model.bn_momentum or 0.99, name=f"block{block}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=model_cfg.bn_momentum or 0.99, name=f"block{block}_bn")(x)
         x = keras.layers.ReLU(name=f"block{block}_relu")(x)
         x = keras.layers.MaxPooling2D(name=f"block{block}_pool")(x)
-    return keras.Model(inputs, _head(x, cfg, num_classes), name="scratch")
+    return keras.Model(inputs, _head(x, model_cfg.head, num_classes), name="scratch")
 
 
-def build_model(cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
+def build_model(
+    model_cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int], mixed_precision: bool = False
+) -> keras.Model:
+    """The `model` section as a Keras model on `input_shape` images (0..255 floats) with `num_classes` outputs."""
     # Keras reads the dtype policy when layers are created, so it is set here, for this model, every time
     # (an in-process sweep or tuner must not inherit the previous run's policy).
-    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
-    if cfg.model.kind == "transfer":
-        return build_transfer(cfg, num_classes, input_shape)
-    return build_scratch(cfg, num_classes, input_shape)
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+    if model_cfg.kind == "transfer":
+        return build_transfer(model_cfg, num_classes, input_shape)
+    return build_scratch(model_cfg, num_classes, input_shape)
 
 
 def backbone_of(model: keras.Model) -> keras.Model | None:
@@ -148,6 +149,26 @@ def backbone_of(model: keras.Model) -> keras.Model | None:
         if isinstance(layer, keras.Model):
             return layer
     return None
+
+
+class FrozenBackbone:
+    """Within `with FrozenBackbone(backbone):` every backbone layer is frozen; on exit each gets back the flag
+    it had, so a phase that trains only the head never needs to know how much of the backbone was unfrozen."""
+
+    def __init__(self, backbone: keras.Model | None):
+        self.backbone = backbone
+        self.flags: list[tuple[keras.layers.Layer, bool]] = []
+
+    def __enter__(self) -> "FrozenBackbone":
+        if self.backbone is not None:
+            self.flags = [(layer, layer.trainable) for layer in self.backbone.layers]
+            for layer, _ in self.flags:
+                layer.trainable = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for layer, flag in self.flags:
+            layer.trainable = flag
 
 
 def count_params(model: keras.Model) -> tuple[int, int]:

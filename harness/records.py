@@ -1,16 +1,97 @@
-"""Result records: one JSON file per run, written atomically so a crash never leaves half a record."""
+"""The run record: one typed `RunRecord` per run, stored as record.json (atomically) and read back as a dict.
+
+Everything that reads results (pandas tables, reports, TensorBoard HParams, resume) reads these files,
+so any process on any machine can write them and nothing needs a server.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
+
+from harness.atomic import write_atomic
+from harness.schema import HYPERPARAMETER_SECTIONS, flatten
 
 RECORD = "record.json"
 STATUSES = ("running", "completed", "diverged", "failed")
+INCOMPLETE = tuple(s for s in STATUSES if s != "completed")
+# Per-epoch series every run records (besides `epoch`, 1-based), in this order.
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+
+@dataclass
+class SweepIdentity:
+    """Where a run sits in its experiment: the sweep's name, the config key it varies, the value, the seed."""
+
+    name: Optional[str] = None
+    knob: Optional[str] = None
+    value: Any = None
+    seed: Optional[int] = None
+    hyperparameters: Optional[dict[str, Any]] = None  # a tuner trial's searched values
+
+
+@dataclass
+class RunRecord:
+    """record.json. Built by harness.run (one run) and harness.run.record_failure (a run that never started)."""
+
+    name: str
+    run_name: str
+    status: str
+    config_hash: str
+    config: dict[str, Any]
+    sweep: SweepIdentity
+    started_at: str
+    versions: dict[str, Any]
+    git: dict[str, Any]
+    host: dict[str, Any]
+    error: Optional[str] = None
+    overrides: list[str] = field(default_factory=list)
+    finished_at: Optional[str] = None
+    num_classes: Optional[int] = None
+    class_names: list[str] = field(default_factory=list)
+    num_train: Optional[int] = None
+    num_val: Optional[int] = None
+    num_test: int = 0
+    skipped_files: int = 0
+    data_notes: list[str] = field(default_factory=list)
+    input_shape: Optional[list[int]] = None
+    trainable_params: Optional[int] = None
+    total_params: Optional[int] = None
+    feature_cache: str = "none"  # none | full | prefix
+    cache: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list] = field(default_factory=dict)
+    epochs_run: int = 0
+    best_val_accuracy: Optional[float] = None
+    final_val_accuracy: Optional[float] = None
+    best_epoch: Optional[int] = None
+    seconds_per_epoch: Optional[float] = None
+    test_accuracy: Optional[float] = None
+    test_loss: Optional[float] = None
+    wall_seconds: Optional[float] = None
+    memory: dict[str, Any] = field(default_factory=dict)
+    analysis: Optional[dict[str, Any]] = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if out["sweep"]["hyperparameters"] is None:
+            del out["sweep"]["hyperparameters"]
+        return out
+
+
+def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's hyperparameters as flat dotted keys: the dataset's name and every data/model/train value."""
+    flat: dict[str, Any] = {"dataset.name": (config.get("dataset") or {}).get("name")}
+    for section in HYPERPARAMETER_SECTIONS:
+        flat.update(flatten(config.get(section) or {}, section))
+    flat.pop("train.verbose", None)
+    return flat
 
 
 def _clean(value: Any) -> Any:
@@ -26,26 +107,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_record(run_dir: Path, record: dict) -> Path:
+def write_record(run_dir: Path, record: RunRecord) -> Path:
     path = Path(run_dir) / RECORD
-    write_atomic(path, json.dumps(_clean(record), indent=2, sort_keys=False))
+    write_atomic(path, json.dumps(_clean(record.as_dict()), indent=2, sort_keys=False))
     return path
 
 

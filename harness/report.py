@@ -1,6 +1,6 @@
 """The end-of-sweep report for one experiment directory: tables, a plot, normalized TensorBoard views.
 
-Runs as Hydra's multirun-end callback and on its own: `python -m harness.report results/<name>`.
+Runs as Hydra's multirun-end callback (`SweepReport`) and on its own: `python -m harness.report results/<name>`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
-from harness.records import write_atomic
+from harness.analyze.experiment import experiment_tables
+from harness.atomic import replacing, write_atomic
+from harness.records import INCOMPLETE
 from harness.results import load_history, load_table
+from harness.tensorboard import scalar, write_events
 
 log = logging.getLogger(__name__)
-
-INCOMPLETE = ("diverged", "failed", "running")
 
 
 def value_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -62,7 +65,7 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
                                 color=line.get_color(), alpha=0.15)
     curves.set(xlabel="epoch", ylabel="val accuracy / best run's best", title="normalized val accuracy per epoch")
     curves.grid(alpha=0.3)
-    curves.legend(title=str(table["knob"].iloc[0] or "run"), fontsize=8)
+    curves.legend(title=str(table["sweep"].iloc[0] or "run"), fontsize=8)
 
     labels = summary["value"].astype(str)
     x = np.arange(len(summary))
@@ -77,17 +80,14 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
     speed.set_xticklabels(labels, rotation=30, ha="right")
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> None:
     """Normalized curves under each run's tb/normalized (so runs overlay on one chart) and the HParams columns."""
     from tensorboard.plugins.hparams import summary_v2 as hp
-
-    from harness.tensorboard import scalar, write_events
 
     for row in table.itertuples():
         log_dir = Path(row.path) / "tb" / "normalized"
@@ -102,7 +102,7 @@ def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> N
             events.append((0, scalar("normalized_accuracy", row.normalized_accuracy)))
         write_events(log_dir, events)
 
-    knob_key = next((k for k in table.get("knob_key", []) if isinstance(k, str)), None)
+    knob_key = next((k for k in table.get("config_key", []) if isinstance(k, str)), None)
     first = [k for k in (knob_key, "value", "train.seed", "status") if k]
     hparams = [hp.HParam(k) for k in first]
     metrics = [
@@ -131,7 +131,7 @@ def write_report(exp_dir: Path) -> dict[str, Any]:
     columns = [c for c in ["run", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy", "test_accuracy",
                            "best_epoch", "epochs_run", "seconds_per_epoch", "error"] if c in table]
     write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
-    knob = table["knob"].dropna().iloc[0] if table["knob"].notna().any() else "run"
+    knob = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
     best = pd.to_numeric(table["best_val_accuracy"][table["status"] == "completed"], errors="coerce").max()
     markdown = (
         f"# {exp_dir.name}\n\nknob: `{knob}`; normalized accuracy = best val accuracy / best completed run's "
@@ -146,14 +146,19 @@ def write_report(exp_dir: Path) -> dict[str, Any]:
     except Exception:  # the tables and plot are written; TensorBoard extras must not lose them
         log.exception("could not write the TensorBoard views for %s", exp_dir)
     if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
-        from harness.analyze import experiment_tables
-
         experiment_tables(exp_dir)
     not_done = ", ".join(f"{s}: {counts[s]}" for s in INCOMPLETE if counts.get(s))
     line = f"sweep {exp_dir.name}: {len(table)} runs, {counts.get('completed', 0)} completed"
     line += f", {outcome['incomplete']} did not complete ({not_done})" if outcome["incomplete"] else ", all completed"
     print(f"summary: {exp_dir / 'summary.md'}\n{line}", flush=True)
     return outcome
+
+
+class SweepReport(Callback):
+    """Hydra callback: when a multirun ends, normalize the experiment and write its tables, plot and TB views."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        write_report(Path(config.hydra.sweep.dir))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,13 +12,16 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from harness.records import RECORD, read_record
+from harness.records import HISTORY_KEYS, RECORD, hyperparameters, read_record
 
+# `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
 LEAD_COLUMNS = [
-    "name", "run", "knob", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy",
+    "name", "run", "sweep", "config_key", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy",
     "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch", "wall_seconds", "error",
 ]
-HISTORY_COLUMNS = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+# Old names of renamed columns, kept for one release (0.2 drops them): old name -> new name.
+ALIASES = {"knob": "sweep", "knob_key": "config_key"}
+HISTORY_COLUMNS = list(HISTORY_KEYS)
 
 
 def iter_records(path: str | Path) -> Iterator[tuple[Path, dict]]:
@@ -31,42 +34,25 @@ def iter_records(path: str | Path) -> Iterator[tuple[Path, dict]]:
             yield file.parent, record
 
 
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: node if not isinstance(node, list) else str(node)}
-
-
-def _hyperparameters(config: dict) -> dict[str, Any]:
-    flat = {"dataset.name": config.get("dataset", {}).get("name")}
-    for section in ("data", "model", "train"):
-        flat.update(flatten(config.get(section, {}), section))
-    flat.pop("train.verbose", None)
-    return flat
-
-
 def _row(run_dir: Path, record: dict) -> dict[str, Any]:
     sweep = record.get("sweep") or {}
     config = record.get("config") or {}
     row = {
         "name": record.get("name"),
         "run": record.get("run_name", run_dir.name),
-        "knob": sweep.get("name"),
+        "sweep": sweep.get("name"),
+        "config_key": sweep.get("knob"),
         "value": sweep.get("value"),
         "seed": config.get("train", {}).get("seed"),
         "status": record.get("status"),
         "error": record.get("error"),
         "normalized_accuracy": np.nan,
-        "knob_key": sweep.get("knob"),
     }
     for key in ("best_val_accuracy", "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch", "wall_seconds"):
         value = record.get(key)
         row[key] = np.nan if value is None else value
     row.update({"num_train": record.get("num_train"), "num_val": record.get("num_val"), "config_hash": record.get("config_hash")})
-    row.update(_hyperparameters(config))
+    row.update({k: str(v) if isinstance(v, list) else v for k, v in hyperparameters(config).items()})
     row["path"] = str(run_dir)
     return row
 
@@ -93,11 +79,13 @@ def load_table(path: str | Path) -> pd.DataFrame:
     """One row per run under `path`: identity, status, accuracies, normalized accuracy, timings, every hyperparameter."""
     rows = [_row(run_dir, record) for run_dir, record in iter_records(path)]
     if not rows:
-        return pd.DataFrame(columns=LEAD_COLUMNS)
+        return pd.DataFrame(columns=LEAD_COLUMNS + list(ALIASES))
     table = normalize(pd.DataFrame(rows))
     table = table.sort_values(["name", "value", "seed", "run"], key=_sort_key, kind="stable").reset_index(drop=True)
-    rest = [c for c in table.columns if c not in LEAD_COLUMNS]
-    return table[LEAD_COLUMNS + rest]
+    for old, new in ALIASES.items():
+        table[old] = table[new]
+    rest = [c for c in table.columns if c not in LEAD_COLUMNS and c not in ALIASES]
+    return table[LEAD_COLUMNS + rest + list(ALIASES)]
 
 
 def load_history(path: str | Path) -> pd.DataFrame:
@@ -114,17 +102,18 @@ def load_history(path: str | Path) -> pd.DataFrame:
         frame.insert(0, "status", record.get("status"))
         frame.insert(0, "seed", (record.get("config") or {}).get("train", {}).get("seed"))
         frame.insert(0, "value", sweep.get("value"))
-        frame.insert(0, "knob", sweep.get("name"))
+        frame.insert(0, "sweep", sweep.get("name"))
         frame.insert(0, "run", record.get("run_name", run_dir.name))
         frame.insert(0, "name", record.get("name"))
         frames.append(frame)
     if not frames:
-        return pd.DataFrame(columns=["name", "run", "knob", "value", "seed", "status", "epoch", *HISTORY_COLUMNS])
+        return pd.DataFrame(columns=["name", "run", "sweep", "value", "seed", "status", "epoch", *HISTORY_COLUMNS])
     history = pd.concat(frames, ignore_index=True)
     for column in HISTORY_COLUMNS:
         if column in history:
             history[column] = pd.to_numeric(history[column], errors="coerce")
     history["normalized_val_accuracy"] = history["val_accuracy"] / history["name"].map(best)
+    history["knob"] = history["sweep"]  # old name, kept for one release
     return history.sort_values(["name", "value", "seed", "run", "epoch"], key=_sort_key, kind="stable").reset_index(drop=True)
 
 

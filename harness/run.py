@@ -1,4 +1,10 @@
-"""One complete run: config in, result record out. Sweeps, the tuner and the CLI all call `run`."""
+"""One complete run: config in, result record out. The CLI, sweeps and the tuner all call `run`.
+
+    prepare (data, geometry, model) -> fit (cached inputs, train.fit) -> finish (TensorBoard, model, record)
+
+The record is written when the run starts (status `running`: a killed run is resumable and never looks
+done) and again when it ends; nothing of an earlier attempt in the same folder survives the start.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,24 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import config_hash, target_hw, validate
-from harness.records import RECORD, read_record, write_record
+from harness import cache, provenance
+from harness.atomic import is_temporary
+from harness.data.splits import Splits
+from harness.inputs import Prepared, training_inputs
+from harness.records import RunRecord, SweepIdentity, hyperparameters, read_record, write_record
+from harness.schema import config_hash, geometry
+from harness.validate import validate
 
 log = logging.getLogger(__name__)
 
 # What a run owns in its directory; cleared when the run starts again (Hydra's .hydra/ and log stay).
 RUN_OUTPUTS = ("record.json", "tb", "model.keras", "analysis")
+# Called at the end of a completed run with (run_dir, prepared, record); returns what the record keeps of it.
+AfterRun = Callable[[Path, Prepared, RunRecord], dict]
 
 
 def run_dir_for(cfg: DictConfig) -> Path:
@@ -32,8 +46,39 @@ def completed_record(run_dir: Path, cfg: DictConfig) -> dict | None:
     return None
 
 
+def cache_root(cfg: DictConfig) -> Path | None:
+    return cache.root(cfg.cache_dir, cfg.train.cache)
+
+
+def load_data(cfg: DictConfig) -> Splits:
+    from harness.data.sources import load_splits
+
+    return load_splits(cfg.dataset, cfg.data, cache_root(cfg))
+
+
+def build(cfg: DictConfig, splits: Splits, *, fresh: bool = True):
+    """The run's seeded model. `fresh` clears Keras's session first (Keras Tuner clears it itself)."""
+    import keras
+
+    from harness import models, train
+
+    if fresh:
+        keras.backend.clear_session()  # a sweep's earlier runs must not leak graphs, names or memory into this one
+    train.seed_everything(cfg.train.seed, cfg.train.deterministic)
+    return models.build_model(cfg.model, splits.num_classes, geometry(cfg.data).shape, cfg.train.mixed_precision)
+
+
+def prepare(cfg: DictConfig) -> Prepared:
+    splits = load_data(cfg)
+    return Prepared(splits, geometry(cfg.data), build(cfg, splits), cache_root(cfg))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def _clear_outputs(run_dir: Path) -> None:
-    for stale in run_dir.glob(f".{RECORD}.*.tmp"):  # left by a process killed mid-write
+    for stale in (p for p in run_dir.glob(".*") if is_temporary(p)):  # left by a process killed mid-write
         stale.unlink()
     for name in RUN_OUTPUTS:
         path = run_dir / name
@@ -43,203 +88,126 @@ def _clear_outputs(run_dir: Path) -> None:
             path.unlink()
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def run(
-    cfg: DictConfig,
-    run_dir: Path | None = None,
-    overrides: list[str] | None = None,
-    sweep: dict | None = None,
-    *,
-    splits=None,
-    model=None,
-    callbacks: list | tuple = (),
-    epochs: int | None = None,
-    initial_epoch: int = 0,
-) -> dict:
-    """Validate, load data, build the model, train, evaluate; write TensorBoard events and record.json.
-
-    Raises UserError (bad config, no network) before anything is written. A failure during training
-    is not raised: it becomes a record with status `failed` (or `diverged` for a non-finite loss).
-    The tuner passes the data it loaded once (`splits`), the model Keras Tuner built from the same
-    builders (`model`), its callbacks and the epoch range of a Hyperband bracket.
-    """
-    validate(cfg)
-    import keras
-
-    from harness import data, features, models, provenance, tensorboard, train
-
-    started = time.perf_counter()
-    provenance.reset_peak_memory()
-    height, width = target_hw(cfg.data.image_size, cfg.data.aspect_ratio)
-    if model is None:
-        keras.backend.clear_session()  # a sweep's earlier runs must not leak graphs, names or memory into this one
-        train.seed_everything(cfg.train.seed, cfg.train.deterministic)
-    if splits is None:
-        splits = data.load_splits(cfg)
-    if model is None:
-        model = models.build_model(cfg, splits.num_classes, (height, width, 3))
-    trainable, total = models.count_params(model)
-
-    run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _clear_outputs(run_dir)
-    log_dir = run_dir / "tb"
-    record: dict = {
-        **_header(cfg, "running", None, overrides, sweep),
-        "num_classes": splits.num_classes,
-        "class_names": splits.class_names,
-        "num_train": len(splits.train),
-        "num_val": len(splits.val),
-        "num_test": len(splits.test) if splits.test is not None else 0,
-        "skipped_files": splits.skipped,
-        "data_notes": splits.notes,
-        "input_shape": [height, width, 3],
-        "trainable_params": trainable,
-        "total_params": total,
-        "feature_cache": "none",
-        "cache": {},
-    }
-    write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
-    log.info(
-        "run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s",
-        cfg.name, cfg.run_name, model.name, cfg.dataset.name, len(splits.train), len(splits.val), height, width, run_dir,
+def new_record(cfg: DictConfig, status: str, sweep: SweepIdentity, overrides: list[str] | None = None, **fields) -> RunRecord:
+    """The one place a record is made: identity, status, the resolved config and what produced it."""
+    return RunRecord(
+        name=cfg.name, run_name=cfg.run_name, status=status, config_hash=config_hash(cfg),
+        config=OmegaConf.to_container(cfg, resolve=True), sweep=sweep, overrides=list(overrides or []),
+        started_at=_now(), versions=provenance.versions(), git=provenance.git_state(), host=provenance.host(), **fields,
     )
+
+
+def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, overrides: list[str] | None) -> RunRecord:
+    from harness import models
+
+    splits = prepared.splits
+    trainable, total = models.count_params(prepared.model)
+    return new_record(
+        cfg, "running", sweep, overrides, num_classes=splits.num_classes, class_names=splits.class_names,
+        num_train=len(splits.train), num_val=len(splits.val), num_test=len(splits.test) if splits.test is not None else 0,
+        skipped_files=splits.skipped, data_notes=splits.notes, input_shape=list(prepared.geometry.shape),
+        trainable_params=trainable, total_params=total,
+    )
+
+
+def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, options):
+    """Train on the cheapest inputs that give the same model; (TrainResult, status, error). Never raises:
+    one bad run must not take a sweep down."""
+    from harness import data, features, models, train
 
     result = train.TrainResult()
     try:
-        fit_model, arrays, record["cache"] = _inputs(cfg, splits, model)
-        record["feature_cache"] = record["cache"]["feature_cache"]
-        train_ds = data.pipeline(splits.train, cfg, training=True, array=arrays["train"])
-        val_ds = data.pipeline(splits.val, cfg, training=False, array=arrays["val"])
-        test_ds = data.pipeline(splits.test, cfg, training=False, array=arrays["test"]) if splits.test is not None else None
-        if fit_model is not model:  # callbacks (Keras Tuner's) save and reload weights in the full model's layout
-            callbacks = [features.OnFullModel(cb, model) for cb in callbacks]
-        result = train.fit(
-            fit_model, train_ds, val_ds, cfg, log_dir=log_dir, test_ds=test_ds,
-            callbacks=callbacks, epochs=epochs, initial_epoch=initial_epoch, backbone=models.backbone_of(model),
-        )
-        status, error = ("diverged", f"loss became non-finite in epoch {result.epochs_run}") if result.diverged else ("completed", None)
-    except Exception as exc:  # recorded, not raised: one bad run must not take a sweep down
+        fit_model, arrays, record.cache = training_inputs(cfg, prepared)
+        record.feature_cache = record.cache["feature_cache"]
+        splits, geo = prepared.splits, prepared.geometry
+
+        def ds(split, name, training=False):
+            return data.pipeline(split, geo, cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
+                                 training=training, array=arrays[name])
+
+        test_ds = ds(splits.test, "test") if splits.test is not None else None
+        if fit_model is not prepared.model:  # callbacks (Keras Tuner's) save and reload weights in the full model's layout
+            options.callbacks = [features.OnFullModel(cb, prepared.model) for cb in options.callbacks]
+        result = train.fit(fit_model, ds(splits.train, "train", True), ds(splits.val, "val"), cfg.train, log_dir=log_dir,
+                           test_ds=test_ds, options=options, backbone=models.backbone_of(prepared.model))
+        if result.diverged:
+            return result, "diverged", f"loss became non-finite in epoch {result.epochs_run}"
+        return result, "completed", None
+    except Exception as exc:
         log.error("run %s/%s failed:\n%s", cfg.name, cfg.run_name, traceback.format_exc())
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        return result, "failed", f"{type(exc).__name__}: {exc}"
 
-    summary = train.summarize(result.history)
-    record.update(
-        status=status,
-        error=error,
-        history=result.history,
-        epochs_run=result.epochs_run,
-        test_accuracy=result.test_accuracy,
-        test_loss=result.test_loss,
-        wall_seconds=time.perf_counter() - started,
-        finished_at=_now(),
-        memory=provenance.memory_mb(),
-        **summary,
-    )
+
+def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Path, after: AfterRun | None) -> None:
+    """TensorBoard's HParams session and summary scalars, the saved model, the caller's after-run step."""
+    from harness import tensorboard
+
+    log_dir = run_dir / "tb"
     # The HParams session is written once the status is known, so the dashboard can filter on it.
-    session = {**tensorboard.flat_hparams(cfg), "status": status, "value": str(record["sweep"]["value"])}
+    session = {**tensorboard.hparam_values(hyperparameters(record.config)), "status": record.status,
+               "value": str(record.sweep.value)}
     tensorboard.write_hparams(log_dir, session, trial_id=f"{cfg.name}/{cfg.run_name}")
-    tensorboard.write_scalars(
-        log_dir, {"best_val_accuracy": summary["best_val_accuracy"], "test_accuracy": result.test_accuracy}
-    )
-    if (cfg.train.save_model or cfg.analysis) and status == "completed":
-        model.save(run_dir / "model.keras")
-    if cfg.analysis and status == "completed":
+    tensorboard.write_scalars(log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy})
+    if (cfg.train.save_model or cfg.analysis) and record.status == "completed":
+        prepared.model.save(run_dir / "model.keras")
+    if after is not None and record.status == "completed":
         try:  # a failed analysis must not turn a finished run into a failed one
-            from harness.analyze import analyze_run
-
-            record["analysis"] = analyze_run(run_dir, "val", model=model, splits=splits, record=record)
+            record.analysis = after(run_dir, prepared, record)
         except Exception as exc:
-            log.error("analysis of %s failed:\n%s", run_dir, traceback.format_exc())
-            record["analysis"] = {"error": f"{type(exc).__name__}: {exc}"}
+            log.error("after run %s:\n%s", run_dir, traceback.format_exc())
+            record.analysis = {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | None = None,
+        sweep: SweepIdentity | None = None, *, prepared: Prepared | None = None, options=None,
+        after: AfterRun | None = None) -> RunRecord:
+    """Validate, prepare, train, evaluate; write TensorBoard events and record.json; return the record.
+
+    Raises UserError (bad config, no network) before anything is written. A failure during training
+    is not raised: it becomes a record with status `failed` (or `diverged` for a non-finite loss).
+    The tuner passes what it prepared (its data and the model Keras Tuner built) and its fit options.
+    """
+    from harness import train
+
+    validate(cfg)
+    started = time.perf_counter()
+    provenance.reset_peak_memory()
+    prepared = prepared or prepare(cfg)
+    run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _clear_outputs(run_dir)
+    record = _started(cfg, prepared, sweep or SweepIdentity(seed=cfg.train.seed), overrides)
+    write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
+    log.info("run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s", cfg.name, cfg.run_name, prepared.model.name,
+             cfg.dataset.name, record.num_train, record.num_val, *prepared.geometry.shape[:2], run_dir)
+    result, record.status, record.error = _fit(cfg, prepared, record, run_dir / "tb", options or train.FitOptions())
+    record.history, record.epochs_run = result.history, result.epochs_run
+    record.test_accuracy, record.test_loss = result.test_accuracy, result.test_loss
+    for key, value in train.summarize(result.history).items():
+        setattr(record, key, value)
+    record.wall_seconds, record.finished_at, record.memory = time.perf_counter() - started, _now(), provenance.memory_mb()
+    _finish(cfg, prepared, record, run_dir, after)
     write_record(run_dir, record)
-    if not callbacks:  # the tuner still needs its model after this
-        _release(model)
-    log.info(
-        "run %s/%s %s: best val accuracy %s at epoch %s, %.1fs",
-        cfg.name, cfg.run_name, status, _fmt(summary["best_val_accuracy"]), summary["best_epoch"], record["wall_seconds"],
-    )
+    if prepared.release:
+        _release(prepared)
+    log.info("run %s/%s %s: best val accuracy %s at epoch %s, %.1fs", cfg.name, cfg.run_name, record.status,
+             "n/a" if record.best_val_accuracy is None else f"{record.best_val_accuracy:.4f}", record.best_epoch, record.wall_seconds)
     return record
 
 
-def _inputs(cfg: DictConfig, splits, model) -> tuple:
-    """(model to fit, {split: array or None}, cache report): cached frozen-prefix features, cached images, or neither.
-
-    Features are used only where they provably give the same model (features.plan decides); images are
-    cached whenever train.cache=auto, since they are the very bytes the uncached pipeline makes.
-    """
-    from harness import cache, data, features
-
-    named = {"train": splits.train, "val": splits.val, "test": splits.test}
-    if not cache.enabled(cfg):
-        return model, dict.fromkeys(named), {"feature_cache": "none", "images": "off"}
-    plan = features.plan(model, cfg)
-    arrays: dict = {"test": None}
-    report: dict = {"feature_cache": plan.kind if plan else "none", "images": {}}
-    if plan:
-        report.update(cut=plan.cut, features={}, feature_dtype=cfg.train.feature_dtype)
-    for name, split in named.items():
-        if split is None:
-            continue
-        if plan is None:
-            arrays[name], built = data.image_array(split, cfg)
-            report["images"][name] = "built" if built else "hit"
-            continue
-        report["images"][name] = "unused"  # a feature hit never decodes an image
-
-        def images(split=split, name=name):
-            array, built = data.image_array(split, cfg)
-            report["images"][name] = "built" if built else "hit"
-            return array
-
-        arrays[name], built = features.feature_array(plan, data.image_key(split, cfg), len(split), images, cfg)
-        report["features"][name] = "built" if built else "hit"
-    if plan:
-        report["feature_shape"] = list(arrays["train"].shape[1:])
-    return (plan.trainer if plan else model), arrays, report
-
-
-def _header(cfg: DictConfig, status: str, error: str | None, overrides: list[str] | None, sweep: dict | None) -> dict:
-    """What every record starts with: identity, status, the resolved config and what produced it."""
-    from harness import provenance
-    from harness.sweep import sweep_identity
-
-    return {
-        "name": cfg.name,
-        "run_name": cfg.run_name,
-        "status": status,
-        "error": error,
-        "config_hash": config_hash(cfg),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "overrides": list(overrides or []),
-        "sweep": sweep or sweep_identity(cfg),
-        "started_at": _now(),
-        "finished_at": None,
-        "versions": provenance.versions(),
-        "git": provenance.git_state(),
-        "host": provenance.host(),
-    }
-
-
-def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: dict, overrides: list[str] | None = None) -> dict:
+def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: SweepIdentity, overrides: list[str] | None = None) -> RunRecord:
     """A `failed` record for a run that could not start (e.g. a value a sweep cannot load), so the sweep goes on."""
-    record = {**_header(cfg, "failed", error, overrides, sweep), "finished_at": _now(), "history": {}, "epochs_run": 0}
+    record = new_record(cfg, "failed", sweep, overrides, error=error)
+    record.finished_at = record.started_at
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     _clear_outputs(Path(run_dir))
     write_record(Path(run_dir), record)
     return record
 
 
-def _release(model) -> None:
+def _release(prepared: Prepared) -> None:
     """Drop this run's graphs and tensors before the next run of an in-process sweep builds its own."""
     import keras
 
-    del model
+    prepared.model = None
     keras.backend.clear_session()  # runs gc.collect() itself; a second collect cost another 0.26 s per run
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"

@@ -1,4 +1,4 @@
-"""One-knob sweeps on Hydra's multirun: which jobs a sweep has, what each run is called, and the report at the end.
+"""One-knob sweeps on Hydra's multirun: which jobs a sweep has, what each run is called, where each run sits.
 
 `python -m harness sweep=learning_rate` selects conf/sweep/learning_rate.yaml, which sets
 `sweep.knob`/`sweep.values` and `hydra.mode: MULTIRUN`. The KnobSweeper (hydra_plugins/) turns those
@@ -8,16 +8,16 @@ and names every run after its value. `-m key=a,b,c` works the same way without a
 
 from __future__ import annotations
 
-import logging
+import itertools
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
-from hydra.experimental.callback import Callback
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
-log = logging.getLogger(__name__)
-
-OUTCOME: dict[str, Any] = {}  # the last report's counts, for the CLI's exit status
+from harness.errors import ConfigError
+from harness.records import SweepIdentity
 
 
 def hydra_value(value: Any) -> str:
@@ -39,14 +39,14 @@ def _key_of(argument: str) -> str:
 
 
 def _is_sweep(argument: str) -> bool:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     return OverridesParser.create().parse_override(argument).is_sweep_override()
 
 
 def knob_arguments(config: DictConfig, arguments: list[str]) -> list[str]:
     """The command line's overrides plus the sweep's own: knob values, seeds, and a fixed experiment name."""
     arguments = list(arguments)
+    if "sweep" not in config:  # an app without the harness's sweep section: a plain Hydra multirun
+        return arguments
     keys = {_key_of(a) for a in arguments}
     swept = [_key_of(a) for a in arguments if _is_sweep(a)]
     sweep = config.sweep
@@ -54,8 +54,6 @@ def knob_arguments(config: DictConfig, arguments: list[str]) -> list[str]:
     if sweep.knob and sweep.knob not in swept:
         values = list(sweep["values"] or [])
         if not values:
-            from harness.errors import ConfigError
-
             raise ConfigError("sweep.values", values, f"a non-empty list of values for {sweep.knob}")
         extra.append(f"{sweep.knob}={','.join(hydra_value(v) for v in values)}")
     elif not sweep.knob and len(swept) == 1:
@@ -86,22 +84,38 @@ def run_label(job: Iterable[str], swept: list[str], config: DictConfig) -> str:
 
 
 def label_jobs(batch: list[list[str]], swept: list[str], config: DictConfig) -> list[list[str]]:
+    """Each job plus its run_name (an app without the harness's sweep and run_name keys keeps its jobs as they are)."""
+    if "sweep" not in config or "run_name" not in config:
+        return batch
     return [job + [f"run_name={hydra_value(run_label(job, swept, config))}"] for job in batch]
+
+
+def job_batches(overrides: Sequence[Override], max_batch_size: int | None) -> list[list[list[str]]]:
+    """Every combination of the overrides' values (the last one varying fastest; a key given twice keeps its
+    first place and its last value), each job a list of `key=value` strings, in batches of max_batch_size."""
+    choices: dict[str, list[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        if override.is_sweep_override() and not override.is_discrete_sweep():
+            raise ConfigError(key, override.input_line, "a list of values (a,b,c), range() or choice(); intervals need a tuner")
+        if override.is_sweep_override():
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+    jobs = [list(job) for job in itertools.product(*choices.values())]
+    size = max_batch_size or len(jobs) or 1
+    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
 
 
 def expand_jobs(config: DictConfig, arguments: list[str]) -> list[list[str]]:
     """The override list of every job a multirun command will launch, as the KnobSweeper makes them."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     overrides = OverridesParser.create().parse_overrides(knob_arguments(config, arguments))
     swept = [o.get_key_element() for o in overrides if o.is_sweep_override()]
-    jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-    return label_jobs(jobs, swept, config)
+    return label_jobs([job for batch in job_batches(overrides, None) for job in batch], swept, config)
 
 
-def sweep_identity(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any]:
-    """knob / value / seed of a run, for its record and the tables (knob None outside a sweep)."""
+def sweep_identity(cfg: DictConfig, choices: dict[str, Any] | None = None) -> SweepIdentity:
+    """The sweep's name, the config key it varies, this run's value and seed (knob None outside a sweep)."""
     knob = cfg.sweep.knob
     value = None
     if knob:
@@ -110,17 +124,4 @@ def sweep_identity(cfg: DictConfig, choices: dict[str, Any] | None = None) -> di
             value = (choices or {}).get(knob) or node.get("name")
         else:
             value = node
-    return {"name": cfg.sweep.name or knob, "knob": knob, "value": value, "seed": cfg.train.seed}
-
-
-class SweepReport(Callback):
-    """Hydra callback: when a multirun ends, normalize the experiment and write its tables, plot and TB views."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from pathlib import Path
-
-        from harness.report import write_report
-
-        outcome = write_report(Path(config.hydra.sweep.dir))
-        OUTCOME.clear()
-        OUTCOME.update(outcome)
+    return SweepIdentity(name=cfg.sweep.name or knob, knob=knob, value=value, seed=cfg.train.seed)

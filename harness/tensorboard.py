@@ -1,4 +1,4 @@
-"""TensorBoard side effects beyond Keras' own callback: HParams session info and summary scalars."""
+"""TensorBoard files beyond Keras's own callback (HParams sessions, summary scalars, images), written without TensorFlow."""
 
 from __future__ import annotations
 
@@ -6,27 +6,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
 
-
-def flat_hparams(cfg: DictConfig) -> dict[str, bool | int | float | str]:
-    """The run's knobs as HParams values (dotted keys; the plugin takes only bool, number and string)."""
-    container = OmegaConf.to_container(cfg, resolve=True)
-    out: dict[str, Any] = {"dataset": container["dataset"]["name"]}
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else key, value)
-        elif isinstance(node, (bool, int, float, str)):
-            out[prefix] = node
-        elif node is None:
-            out[prefix] = "null"
+def hparam_values(values: dict[str, Any]) -> dict[str, bool | int | float | str]:
+    """Values as the HParams plugin takes them (bool, number or string; null as "null", lists as text)."""
+    out: dict[str, bool | int | float | str] = {}
+    for key, value in values.items():
+        if isinstance(value, (bool, int, float, str)):
+            out[key] = value
         else:
-            out[prefix] = str(node)
-
-    for section in ("data", "model", "train"):
-        walk(section, container[section])
+            out[key] = "null" if value is None else str(value)
     return out
 
 

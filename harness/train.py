@@ -11,9 +11,8 @@ import keras
 import numpy as np
 from omegaconf import DictConfig
 
-from harness.models import backbone_of, set_unfreeze
-
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+from harness.models import FrozenBackbone, backbone_of
+from harness.records import HISTORY_KEYS
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -88,22 +87,22 @@ class TrainResult:
         return len(self.history.get("epoch", []))
 
 
-def _compile(model: keras.Model, cfg: DictConfig, learning_rate: float) -> None:
+def _compile(model: keras.Model, train: DictConfig, learning_rate: float) -> None:
     model.compile(
-        optimizer=make_optimizer(cfg.train.optimizer, learning_rate),
+        optimizer=make_optimizer(train.optimizer, learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        jit_compile=bool(cfg.train.jit_compile),
-        steps_per_execution=int(cfg.train.steps_per_execution),
+        jit_compile=bool(train.jit_compile),
+        steps_per_execution=int(train.steps_per_execution),
     )
 
 
-def _callbacks(cfg: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | None, extra: list) -> list:
+def _callbacks(train: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | None, extra: list) -> list:
     callbacks: list = [guard, EpochLog(history), *extra]
-    if cfg.train.patience is not None:
+    if train.patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", mode="max", patience=cfg.train.patience, min_delta=1e-4, restore_best_weights=True
+                monitor="val_accuracy", mode="max", patience=train.patience, min_delta=1e-4, restore_best_weights=True
             )
         )
     if log_dir is not None:
@@ -111,48 +110,57 @@ def _callbacks(cfg: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | 
     return callbacks
 
 
+@dataclass
+class FitOptions:
+    """What a caller such as Keras Tuner adds to a run: its callbacks and the epoch range of the first phase."""
+
+    callbacks: list = field(default_factory=list)
+    epochs: int | None = None  # None: train.epochs
+    initial_epoch: int = 0
+
+
 def fit(
     model: keras.Model,
     train_ds,
     val_ds,
-    cfg: DictConfig,
+    train: DictConfig,
     *,
     log_dir: Path | None = None,
     test_ds=None,
-    callbacks: list | tuple = (),
-    epochs: int | None = None,
-    initial_epoch: int = 0,
+    options: FitOptions | None = None,
     backbone: keras.Model | None = None,
 ) -> TrainResult:
-    """Fits in one phase, or two with train.fine_tune (head first, then the unfrozen top of the backbone).
+    """Fits by the `train` section in one phase, or two with train.fine_tune: the head first with the backbone
+    frozen, then the backbone's trainable layers as the model was built.
 
-    `callbacks`, `epochs` and `initial_epoch` let a caller such as Keras Tuner (Hyperband brackets)
-    add its own callbacks and set the epoch range of the first phase. `backbone` is the full backbone
-    whose layers `model` trains when `model` is the part above a cached frozen prefix.
+    `backbone` is the full backbone whose layers `model` trains when `model` is the part above a cached
+    frozen prefix.
     """
+    options = options or FitOptions()
     result = TrainResult()
     guard = NaNGuard()
-    phases = [(cfg.train.learning_rate, epochs if epochs is not None else cfg.train.epochs)]
     backbone = backbone if backbone is not None else backbone_of(model)
-    if cfg.train.fine_tune.enabled and backbone is not None:
-        set_unfreeze(backbone, 0.0)
-        phases.append((cfg.train.fine_tune.learning_rate, cfg.train.fine_tune.epochs))
-    done = initial_epoch
-    for phase, (learning_rate, until) in enumerate(phases):
-        if phase == 1:
-            set_unfreeze(backbone, cfg.model.unfreeze)
-        _compile(model, cfg, learning_rate)
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            initial_epoch=done,
-            epochs=until if phase == 0 else done + until,
-            steps_per_epoch=cfg.train.steps_per_epoch,
-            callbacks=_callbacks(cfg, result.history, guard, log_dir, list(callbacks)),
-            verbose=cfg.train.verbose,
-            shuffle=False,  # the tf.data pipeline shuffles
-        )
-        done = initial_epoch + result.epochs_run
+    first_epochs = options.epochs if options.epochs is not None else train.epochs
+    # (learning rate, epochs, what stays frozen): the head alone first when fine-tuning, then the model as built.
+    phases = [(train.learning_rate, first_epochs, FrozenBackbone(None))]
+    if train.fine_tune.enabled and backbone is not None:
+        phases = [(train.learning_rate, first_epochs, FrozenBackbone(backbone)),
+                  (train.fine_tune.learning_rate, train.fine_tune.epochs, FrozenBackbone(None))]
+    done = options.initial_epoch
+    for phase, (learning_rate, until, freezing) in enumerate(phases):
+        with freezing:
+            _compile(model, train, learning_rate)
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                initial_epoch=done,
+                epochs=until if phase == 0 else done + until,
+                steps_per_epoch=train.steps_per_epoch,
+                callbacks=_callbacks(train, result.history, guard, log_dir, list(options.callbacks)),
+                verbose=train.verbose,
+                shuffle=False,  # the tf.data pipeline shuffles
+            )
+        done = options.initial_epoch + result.epochs_run
         if guard.diverged:
             result.diverged = True
             return result

@@ -12,177 +12,101 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import keras_tuner as kt
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import target_hw, validate
+from harness.atomic import write_atomic
 from harness.errors import ConfigError, UserError
+from harness.inputs import Prepared
+from harness.isolate import in_fresh_process
+from harness.records import SweepIdentity, read_record
+from harness.report import write_report
+from harness.run import build, cache_root, load_data, record_failure, run
+from harness.schema import HYPERPARAMETER_SECTIONS, geometry
+from harness.space import check_space, declare, trial_config
+from harness.train import FitOptions
+from harness.validate import typed, validate
 
 log = logging.getLogger(__name__)
 
-TYPES = ("float", "int", "choice", "bool", "fixed")
-SAMPLINGS = ("linear", "log", "reverse_log")
+
+def _trial_identity(trial_id: str, tcfg: DictConfig, values: dict[str, Any]) -> SweepIdentity:
+    """Where a trial sits: knob `tuner`, value = trial id, its searched hyperparameters."""
+    return SweepIdentity(name="tuner", knob="tuner", value=trial_id, seed=tcfg.train.seed, hyperparameters=values)
 
 
-# --- the space: plain data -> kt.HyperParameters ---------------------------------------------------
+class HarnessHyperModel(kt.HyperModel):
+    """build() = harness.run.build on the trial's config; fit() = harness.run.run with Keras Tuner's callbacks."""
+
+    def __init__(self, cfg: DictConfig, space: dict, splits, exp_dir: Path):
+        super().__init__(name="harness")
+        self.cfg, self.space, self.splits, self.exp_dir = cfg, space, splits, exp_dir
+        self.executions: dict[str, int] = {}
+
+    def trial_config(self, hp) -> DictConfig:
+        try:
+            return validate(typed(OmegaConf.to_container(trial_config(self.cfg, declare(hp, self.space)))))
+        except ConfigError as exc:  # a combination the space allows but the harness does not
+            raise kt.errors.FailedTrialError(str(exc)) from None
+
+    def build(self, hp):
+        return build(self.trial_config(hp), self.splits, fresh=False)
+
+    def fit(self, hp, model, *args, callbacks=None, epochs=None, initial_epoch=0, **kwargs):
+        callbacks = list(callbacks or [])
+        trial = next((c.trial for c in callbacks if hasattr(c, "trial")), None)
+        trial_id = trial.trial_id if trial is not None else "0"
+        execution = self.executions.get(trial_id, 0)
+        self.executions[trial_id] = execution + 1
+        run_name = f"trial={trial_id}" + (f",exec={execution}" if self.cfg.tuner.executions_per_trial > 1 else "")
+        tcfg = OmegaConf.merge(self.trial_config(hp), {"run_name": run_name})
+        identity = _trial_identity(trial_id, tcfg, {k: hp.values[k] for k in self.space if k in hp.values})
+        prepared = Prepared(self.splits, geometry(tcfg.data), model, cache_root(tcfg), release=False)
+        try:
+            record = run(tcfg, run_dir=self.exp_dir / run_name, sweep=identity, prepared=prepared,
+                         options=FitOptions(callbacks, epochs, initial_epoch))
+        except UserError as exc:
+            raise kt.errors.FailedTrialError(str(exc)) from None
+        if record.status != "completed":
+            # Reported to the oracle as failed: never the best, and Bayesian optimization skips it.
+            raise kt.errors.FailedTrialError(f"{record.status}: {record.error}")
+        objective = self.cfg.tuner.objective
+        if objective not in record.history:
+            raise kt.errors.FatalError(f"tuner.objective={objective!r} is not logged; logged: {', '.join(record.history)}")
+        return {objective: (min if "loss" in objective else max)(v for v in record.history[objective] if v is not None)}
 
 
-def _flatten_space(node: dict, prefix: str = "") -> dict[str, Any]:
-    """{train: {learning_rate: {type: ...}}} -> {"train.learning_rate": {type: ...}}: an entry is a dict with a type."""
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and "type" not in value:
-            out.update(_flatten_space(value, path))
-        else:
-            out[path] = value
-    return out
+class RecordsFailedTrials:
+    """Mixed into a Keras Tuner class: a record for every trial that failed before it could write its own."""
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if trial.status == "COMPLETED":
+            return
+        hm = self.hypermodel
+        run_dir = hm.exp_dir / f"trial={trial.trial_id}"
+        executions = [run_dir, *hm.exp_dir.glob(f"trial={trial.trial_id},exec=*")]
+        if not any(read_record(d) for d in executions):  # failed in build(): an invalid combination of the space
+            values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
+            tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
+            message = (trial.message or "failed").strip().splitlines()[-1]
+            record_failure(tcfg, run_dir, message, _trial_identity(trial.trial_id, tcfg, values))
 
 
-def check_space(cfg: DictConfig) -> dict[str, dict]:
-    """The search space as plain dicts; ConfigError for an unknown key or a malformed entry."""
-    space = _flatten_space(OmegaConf.to_container(cfg.tuner.space, resolve=True) or {})
-    if not space:
-        raise ConfigError("tuner.space", space, "at least one config key to search")
-    for key, spec in space.items():
-        where = f"tuner.space.{key}"
-        if OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
-            raise ConfigError(where, spec, f"a key of the composed config ({key} is not one)")
-        if not isinstance(spec, dict) or spec.get("type") not in TYPES:
-            raise ConfigError(f"{where}.type", (spec or {}).get("type") if isinstance(spec, dict) else spec, "one of " + ", ".join(TYPES))
-        kind = spec["type"]
-        if kind in ("float", "int"):
-            if not all(isinstance(spec.get(b), (int, float)) and not isinstance(spec.get(b), bool) for b in ("min", "max")):
-                raise ConfigError(f"{where}.min", spec.get("min"), "numbers min < max")
-            if spec["min"] >= spec["max"]:
-                raise ConfigError(f"{where}.max", spec["max"], f"> min ({spec['min']})")
-            if spec.get("sampling", "linear") not in SAMPLINGS:
-                raise ConfigError(f"{where}.sampling", spec.get("sampling"), "one of " + ", ".join(SAMPLINGS))
-            if spec.get("sampling") in ("log", "reverse_log") and spec["min"] <= 0:
-                raise ConfigError(f"{where}.min", spec["min"], "> 0 with log sampling")
-        elif kind == "choice" and not (isinstance(spec.get("values"), list) and spec["values"]):
-            raise ConfigError(f"{where}.values", spec.get("values"), "a non-empty list")
-        elif kind == "fixed" and "value" not in spec:
-            raise ConfigError(f"{where}.value", None, "the value to hold fixed")
-    return space
+class RandomSearch(RecordsFailedTrials, kt.RandomSearch):
+    pass
 
 
-def declare(hp, space: dict[str, dict]) -> dict[str, Any]:
-    """Register every entry of the space on `hp` (a kt.HyperParameters); returns the values chosen."""
-    values = {}
-    for key, spec in space.items():
-        kind = spec["type"]
-        if kind == "float":
-            values[key] = hp.Float(key, spec["min"], spec["max"], step=spec.get("step"), sampling=spec.get("sampling", "linear"))
-        elif kind == "int":
-            values[key] = hp.Int(key, int(spec["min"]), int(spec["max"]), step=spec.get("step") or 1, sampling=spec.get("sampling", "linear"))
-        elif kind == "choice":
-            values[key] = hp.Choice(key, spec["values"])
-        elif kind == "bool":
-            values[key] = hp.Boolean(key)
-        else:
-            values[key] = hp.Fixed(key, spec["value"])
-    return values
+class BayesianOptimization(RecordsFailedTrials, kt.BayesianOptimization):
+    pass
 
 
-def trial_config(cfg: DictConfig, values: dict[str, Any]) -> DictConfig:
-    """The base config with a trial's values set on the keys they name."""
-    out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    for key, value in values.items():
-        OmegaConf.update(out, key, value, merge=False)
-    return out
-
-
-# --- the hypermodel ----------------------------------------------------------------------------------
-
-
-def _trial_identity(trial_id: str, tcfg: DictConfig, values: dict[str, Any]) -> dict[str, Any]:
-    """The `sweep` block of a trial's record: knob `tuner`, value = trial id, its hyperparameters."""
-    return {"name": "tuner", "knob": "tuner", "value": trial_id, "seed": tcfg.train.seed, "hyperparameters": values}
-
-
-def _hypermodel_class():
-    import keras_tuner as kt
-
-    class HarnessHyperModel(kt.HyperModel):
-        """build() = harness.models on the trial's config; fit() = harness.run.run with Keras Tuner's callbacks."""
-
-        def __init__(self, cfg: DictConfig, space: dict, splits, exp_dir: Path):
-            super().__init__(name="harness")
-            self.cfg, self.space, self.splits, self.exp_dir = cfg, space, splits, exp_dir
-            self.executions: dict[str, int] = {}
-
-        def _config(self, hp) -> DictConfig:
-            tcfg = trial_config(self.cfg, declare(hp, self.space))
-            try:
-                return validate(tcfg)
-            except ConfigError as exc:  # a combination the space allows but the harness does not
-                raise kt.errors.FailedTrialError(str(exc)) from None
-
-        def build(self, hp):
-            from harness import models, train
-
-            tcfg = self._config(hp)
-            train.seed_everything(tcfg.train.seed, tcfg.train.deterministic)
-            height, width = target_hw(tcfg.data.image_size, tcfg.data.aspect_ratio)
-            return models.build_model(tcfg, self.splits.num_classes, (height, width, 3))
-
-        def fit(self, hp, model, *args, callbacks=None, epochs=None, initial_epoch=0, **kwargs):
-            from harness.run import run
-
-            callbacks = list(callbacks or [])
-            trial = next((c.trial for c in callbacks if hasattr(c, "trial")), None)
-            trial_id = trial.trial_id if trial is not None else "0"
-            execution = self.executions.get(trial_id, 0)
-            self.executions[trial_id] = execution + 1
-            run_name = f"trial={trial_id}" + (f",exec={execution}" if self.cfg.tuner.executions_per_trial > 1 else "")
-            tcfg = self._config(hp)
-            with_name = OmegaConf.merge(tcfg, {"run_name": run_name})
-            identity = _trial_identity(trial_id, tcfg, {k: hp.values[k] for k in self.space if k in hp.values})
-            try:
-                record = run(with_name, run_dir=self.exp_dir / run_name, sweep=identity, splits=self.splits, model=model,
-                             callbacks=callbacks, epochs=epochs, initial_epoch=initial_epoch)
-            except UserError as exc:
-                raise kt.errors.FailedTrialError(str(exc)) from None
-            if record["status"] != "completed":
-                # Reported to the oracle as failed: never the best, and Bayesian optimization skips it.
-                raise kt.errors.FailedTrialError(f"{record['status']}: {record['error']}")
-            objective = self.cfg.tuner.objective
-            history = record["history"]
-            if objective not in history:
-                raise kt.errors.FatalError(f"tuner.objective={objective!r} is not logged; logged: {', '.join(history)}")
-            return {objective: (min if "loss" in objective else max)(v for v in history[objective] if v is not None)}
-
-    return HarnessHyperModel
-
-
-def _recording(tuner_class):
-    """The Keras Tuner class, plus a record for every trial that failed before it could write its own."""
-
-    class Recording(tuner_class):
-        def on_trial_end(self, trial):
-            super().on_trial_end(trial)
-            from harness.records import read_record
-            from harness.run import record_failure
-
-            if trial.status == "COMPLETED":
-                return
-            hm = self.hypermodel
-            run_dir = hm.exp_dir / f"trial={trial.trial_id}"
-            executions = [run_dir, *hm.exp_dir.glob(f"trial={trial.trial_id},exec=*")]
-            if not any(read_record(d) for d in executions):  # failed in build(): an invalid combination of the space
-                values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
-                tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
-                message = (trial.message or "failed").strip().splitlines()[-1]
-                record_failure(tcfg, run_dir, message, _trial_identity(trial.trial_id, tcfg, values))
-
-    Recording.__name__ = tuner_class.__name__
-    return Recording
+class Hyperband(RecordsFailedTrials, kt.Hyperband):
+    pass
 
 
 def make_tuner(cfg: DictConfig, hypermodel, exp_dir: Path):
-    import keras_tuner as kt
-
     t = cfg.tuner
     objective = kt.Objective(t.objective, direction="min" if "loss" in t.objective else "max")
     common = dict(
@@ -191,10 +115,10 @@ def make_tuner(cfg: DictConfig, hypermodel, exp_dir: Path):
         max_consecutive_failed_trials=t.max_consecutive_failed_trials,
     )
     if t.algorithm == "random":
-        return _recording(kt.RandomSearch)(max_trials=t.max_trials, **common)
+        return RandomSearch(max_trials=t.max_trials, **common)
     if t.algorithm == "bayesian":
-        return _recording(kt.BayesianOptimization)(max_trials=t.max_trials, num_initial_points=t.num_initial_points, **common)
-    return _recording(kt.Hyperband)(max_epochs=t.max_epochs, factor=t.factor, hyperband_iterations=t.hyperband_iterations, **common)
+        return BayesianOptimization(max_trials=t.max_trials, num_initial_points=t.num_initial_points, **common)
+    return Hyperband(max_epochs=t.max_epochs, factor=t.factor, hyperband_iterations=t.hyperband_iterations, **common)
 
 
 def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str, str] | None = None) -> Path:
@@ -203,7 +127,7 @@ def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str
     `python -m harness --config-dir <experiment dir> experiment=best`
     """
     tcfg = trial_config(cfg, {k: v for k, v in trial.hyperparameters.values.items() if k in check_space(cfg)})
-    sections = {k: OmegaConf.to_container(tcfg[k], resolve=True) for k in ("dataset", "data", "model", "train")}
+    sections = {k: OmegaConf.to_container(tcfg[k], resolve=True) for k in ("dataset", *HYPERPARAMETER_SECTIONS)}
     groups = [{f"override /{g}": choices[g]} for g in ("dataset", "model") if choices and choices.get(g)]
     score = trial.score if trial.score is not None else float("nan")
     header = (
@@ -213,9 +137,6 @@ def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str
     )
     body = {"defaults": groups, "preset": "best", **sections} if groups else {"preset": "best", **sections}
     path = exp_dir / "experiment" / "best.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from harness.records import write_atomic
-
     write_atomic(path, header + yaml.safe_dump(body, sort_keys=False))
     return path
 
@@ -247,12 +168,9 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
 def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, new_trials: int | None = None,
                  report: bool = True) -> dict[str, Any]:
     """Build the tuner (reloading its oracle), run up to `new_trials` more trials (None: to the end), report."""
-    from harness import data
-    from harness.report import write_report
-
     cfg = OmegaConf.merge(cfg, {"tuner": {"overwrite": overwrite}})
-    splits = data.load_splits(cfg)  # once for every trial: same split, same subset
-    tuner = make_tuner(cfg, _hypermodel_class()(cfg, check_space(cfg), splits, exp_dir), exp_dir)
+    splits = load_data(cfg)  # once for every trial: same split, same subset
+    tuner = make_tuner(cfg, HarnessHyperModel(cfg, check_space(cfg), splits, exp_dir), exp_dir)
     trials = lambda: len(getattr(tuner.oracle, "trials", {}))  # noqa: E731 - a worker's oracle is a gRPC client without them
     summary: dict[str, Any] = {"experiment": str(exp_dir), "role": role(), "trials_before": trials()}
     if new_trials is not None:
@@ -284,13 +202,11 @@ def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, ne
 
 def _step_in_child(container: dict, exp_dir: str, choices, overwrite: bool, new_trials: int, report: bool) -> dict:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    return _search_step(OmegaConf.create(container), Path(exp_dir), choices, overwrite=overwrite,
+    return _search_step(typed(container), Path(exp_dir), choices, overwrite=overwrite,
                         new_trials=new_trials, report=report)
 
 
 def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
-    from harness.isolate import in_fresh_process
-
     container = OmegaConf.to_container(cfg, resolve=True)
     limit = cfg.tuner.max_trials if cfg.tuner.algorithm != "hyperband" else None
     overwrite, stopped = bool(cfg.tuner.overwrite), None

@@ -1,4 +1,4 @@
-"""Shared fixtures: composing configs like the CLI does, tiny generated image folders, fast-mode overrides."""
+"""Fixtures: a private cache folder, tiny generated image folders, an offline stand-in for ImageNet weights."""
 
 from __future__ import annotations
 
@@ -10,45 +10,12 @@ if "HARNESS_CACHE_DIR" not in os.environ:  # never the user's cache; inherited b
 
     os.environ["HARNESS_CACHE_DIR"] = tempfile.mkdtemp(prefix="harness-test-cache-")
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from PIL import Image
 
-from harness.config import CONF_DIR
-
-ROOT = Path(__file__).resolve().parent.parent
-
-# Fast mode: tiny images, one training step, one epoch. Validation still sees the whole split.
-FAST = ["data.image_size=32", "train.epochs=1", "train.steps_per_epoch=1", "train.verbose=0", "train.batch_size=8"]
-
-
-def make_cfg(*overrides: str):
-    """The config `python -m harness <overrides>` would run."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def write_images(folder: Path, count: int, size: tuple[int, int] = (40, 30), seed: int = 0, color: int = 0) -> None:
-    """`count` small JPEG/PNG images whose dominant channel depends on `color`, so classes are learnable."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        pixels = rng.integers(0, 80, size=(size[1], size[0], 3), dtype=np.uint8)
-        pixels[..., color % 3] += 150
-        ext = "png" if i % 2 else "jpg"
-        Image.fromarray(pixels).save(folder / f"img_{i:03d}.{ext}")
+from tests.helpers import write_images
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ import pytest
 
 from harness import models
 from harness.backbones import BACKBONES
-from tests.conftest import make_cfg
+from tests.helpers import make_cfg
 
 SMALL = ["model.alpha=0.25", "model.weights=null", "data.image_size=32"]
 
 
 def transfer(*overrides):
     cfg = make_cfg(*SMALL, *overrides)
-    return models.build_model(cfg, 5, (32, 32, 3)), cfg
+    return models.build_model(cfg.model, 5, (32, 32, 3)), cfg
 
 
 def backbone_layers_with_weights(backbone):
@@ -88,7 +88,7 @@ def test_model_preprocesses_raw_pixels_like_the_backbone_expects():
 
 def test_scratch_net_depth_and_width_are_knobs():
     cfg = make_cfg("model=scratch", "model.depth=2", "model.filters=8")
-    model = models.build_model(cfg, 3, (32, 32, 3))
+    model = models.build_model(cfg.model, 3, (32, 32, 3))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [8, 16]
     assert model.output_shape == (None, 3)
@@ -99,7 +99,7 @@ def test_every_backbone_builds_at_its_smallest_input_and_can_be_cut_for_caching(
     spec = BACKBONES[name]
     size = spec.min_size
     cfg = make_cfg(f"model.backbone={name}", "model.weights=null", f"model.alpha={spec.alphas[0] if spec.alphas else 1.0}")
-    model = models.build_model(cfg, 4, (size, size, 3))
+    model = models.build_model(cfg.model, 4, (size, size, 3))
     out = model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0)
     assert out.shape == (1, 4) and np.isclose(out.sum(), 1, atol=1e-4)
     cuts_are_single_tensors(name, models.backbone_of(model), size)
@@ -124,3 +124,12 @@ def cuts_are_single_tensors(name, backbone, size):
     if name == "resnet50":  # residual blocks are never split: every inner cut is a block's sum or its ReLU
         inner = [operations[i - 1].name for i in cuts[:-1] if "block" in operations[i - 1].name]
         assert inner and all(n.endswith(("_add", "_out")) for n in inner), inner
+
+
+def test_a_frozen_backbone_gets_its_own_trainable_flags_back():
+    model, _ = transfer("model.unfreeze=0.5")
+    backbone = models.backbone_of(model)
+    before = [layer.trainable for layer in backbone.layers]
+    with models.FrozenBackbone(backbone):
+        assert models.count_params(model)[0] == models.count_params(transfer("model.unfreeze=0")[0])[0]
+    assert [layer.trainable for layer in backbone.layers] == before

@@ -1,4 +1,4 @@
-"""Looking inside a trained run: prediction table, the three selections, confusion matrix, aspect ratio, Grad-CAM."""
+"""Analysis tables: one row per image, the three selections, confusion counts, aspect-ratio buckets."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import analyze
-from harness.results import load_predictions
-from tests.conftest import FAST, make_cfg
+from harness.analyze import tables as analyze
+
 
 CLASSES = ["cat", "dog", "fox"]
 
@@ -70,55 +69,3 @@ def test_aspect_ratio_edges_belong_to_the_bucket_above():
     assert buckets.loc["0.75-0.95", "count"] == 2 and buckets.loc["0.75-0.95", "accuracy"] == 0  # 0.75 and 0.94, both wrong
     assert buckets.loc[">=1.8", "count"] == 2 and buckets.loc[">=1.8", "accuracy"] == 1  # 1.8 and 2.0
     assert buckets.loc["<0.75", "count"] == 0 and np.isnan(buckets.loc["<0.75", "accuracy"])
-
-
-def test_gradcam_is_a_normalized_map_per_image_that_follows_the_input():
-    from harness import models
-
-    import keras
-
-    keras.utils.set_random_seed(0)  # an untrained net: fixed weights, so the maps are the same in any test order
-    cfg = make_cfg("model=scratch", "data.image_size=32")
-    model = models.build_model(cfg, 3, (32, 32, 3))
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (3, 32, 32, 3)).astype("float32")
-    images[1, 8:16, 8:16] = 255  # a bright patch
-    predicted = model.predict(images, verbose=0).argmax(-1)
-    cams = analyze.gradcam(model, images, predicted)
-    assert cams.shape == (3, 32, 32) and cams.min() >= 0 and cams.max() <= 1
-    for cam in cams:
-        assert cam.max() == pytest.approx(1.0, abs=1e-5), "the strongest evidence for the predicted class is 1"
-    assert not np.allclose(cams[0], cams[1])
-    shifted = analyze.gradcam(model, np.roll(images[:1], 10, axis=2), predicted[0])
-    assert not np.allclose(shifted[0], cams[0]), "the map moves when the image does"
-
-
-def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_path, weights_file):
-    from harness.run import run
-
-    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", *FAST, "model.alpha=0.25", f"model.weights={weights_file}",
-                   "analysis=true", f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}")
-    record = run(cfg)
-    run_dir = tmp_path / "results" / record["name"] / "baseline"
-    out = run_dir / "analysis"
-    for name in ("predictions.parquet", "predictions.csv", "selections.csv", "per_class.csv", "confusion_matrix.png",
-                 "aspect_ratio.csv", "aspect_ratio.png", "gradcam.png", *(f"{k}.png" for k in analyze.KINDS)):
-        assert (out / name).exists(), name
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    from tensorboard.util import tensor_util
-
-    board = EventAccumulator(str(run_dir / "tb" / "analysis"), size_guidance={"tensors": 0}).Reload()
-    images = {t for t in board.Tags()["tensors"] if board.SummaryMetadata(t).plugin_data.plugin_name == "images"}
-    assert {"confusion_matrix", "gradcam", "aspect_ratio"} <= images
-    width, height, png = tensor_util.make_ndarray(board.Tensors("gradcam")[0].tensor_proto)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int(width) > 0 and int(height) > 0
-    predictions = load_predictions(run_dir)
-    assert len(predictions) == record["num_val"] == 9
-    assert set(predictions["true"]) == {"red", "green", "blue"} and (predictions["width"] == 40).all()
-    assert record["analysis"]["images"] == 9 and (run_dir / "model.keras").exists()
-    # From the command line, on the experiment: the same per run, plus per-value tables.
-    assert analyze.main([str(run_dir.parent), "--top", "2"]) == 0
-    by_class = pd.read_csv(run_dir.parent / "analysis" / "accuracy_by_class.csv")
-    assert set(by_class.columns) >= {"run", "value", "images", "accuracy", "red", "green", "blue"}
-    assert analyze.main([str(tmp_path / "nowhere")]) == 2

@@ -1,0 +1,46 @@
+"""Files appear whole or not at all: every writer fills a temporary sibling and renames it into place."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A unique hidden name beside `path` with the same suffix (tools pick the format from it)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Yields a temporary path to write; on success it replaces `path`, on any error it is removed.
+
+    Readers (and concurrent writers of the same content) only ever see a complete file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text durably and atomically, readable by everyone the umask allows (results are meant to be shared)."""
+    with replacing(Path(path)) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+
+
+def is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and ".tmp" in path.name

@@ -1,0 +1,13 @@
+"""Data: a source split (tfds | folder | digits) -> carve val/test -> subset -> decode+resize (cached) -> batch -> augment.
+
+splits   carving and subsetting, pure numpy (Pool, Split, Splits)
+sources  the three sources, each reduced to a Pool
+images   decoded+resized images as one cached array per split
+pipeline the tf.data pipeline a model trains on
+"""
+
+from harness.data.pipeline import pipeline
+from harness.data.sources import load_splits
+from harness.data.splits import Split, Splits
+
+__all__ = ["Split", "Splits", "load_splits", "pipeline"]

@@ -1,0 +1,79 @@
+"""The tf.data pipeline a model trains on: inputs (decoded now, or a cached array) -> shuffle -> batch -> augment."""
+
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import DictConfig
+
+from harness.data.splits import Split
+from harness.schema import Geometry
+
+
+def resize(image, height: int, width: int, mode: str):
+    """uint8 HxWx3 (any size) -> uint8 height x width x 3 by squash | pad | crop."""
+    import tensorflow as tf
+
+    if mode == "squash":
+        out = tf.image.resize(image, (height, width), antialias=True)
+    elif mode == "pad":
+        out = tf.image.resize_with_pad(tf.cast(image, tf.float32), height, width, antialias=True)
+    else:  # crop: scale so the image covers the target, then take the centre
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        scale = tf.maximum(height / shape[0], width / shape[1])
+        size = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+        out = tf.image.resize(image, size, antialias=True)
+        out = tf.image.resize_with_crop_or_pad(out, height, width)
+    # uint8 keeps the in-memory cache 4x smaller than float32; the model rescales anyway.
+    return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+
+
+def resized(split: Split, geometry: Geometry):
+    """The split's images decoded and fitted to the geometry, in split order."""
+    import tensorflow as tf
+
+    height, width, mode = geometry
+    return split.images().map(lambda im: resize(im, height, width, mode), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def augmenter(data: DictConfig, seed: int):
+    """A Keras preprocessing stack applied to whole batches (vectorized), or None when data.augment is off."""
+    if not data.augment:
+        return None
+    import keras
+
+    a = data.augmentation
+    layers = []
+    if a.flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if a.brightness:
+        layers.append(keras.layers.RandomBrightness(a.brightness, value_range=(0, 255), seed=seed + 1))
+    if a.contrast:
+        layers.append(keras.layers.RandomContrast(a.contrast, value_range=(0, 255), seed=seed + 2))
+    if a.rotation:
+        layers.append(keras.layers.RandomRotation(a.rotation, seed=seed + 3))
+    if a.shift:
+        layers.append(keras.layers.RandomTranslation(a.shift, a.shift, seed=seed + 4))
+    if a.zoom:
+        layers.append(keras.layers.RandomZoom(a.zoom, seed=seed + 5))
+    return keras.Sequential(layers, name="augment") if layers else None
+
+
+def pipeline(split: Split, geometry: Geometry, data: DictConfig, *, batch_size: int, seed: int, training: bool,
+             array: np.ndarray | None = None):
+    """Batched (float32 inputs, int labels). Inputs come from `array` (cached images or frozen-prefix features,
+    one row per example of `split`) or are decoded+resized once and kept in memory; then shuffle (seeded),
+    batch, and augment by the `data` section when training.
+    """
+    import tensorflow as tf
+
+    if array is not None:
+        ds = tf.data.Dataset.from_tensor_slices((np.asarray(array), split.labels))
+    else:
+        ds = tf.data.Dataset.zip(resized(split, geometry), tf.data.Dataset.from_tensor_slices(split.labels)).cache()
+    if training:
+        ds = ds.shuffle(min(data.shuffle_buffer, len(split)), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    augment = augmenter(data, seed) if training else None
+    if augment is not None:
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

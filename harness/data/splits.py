@@ -1,0 +1,123 @@
+"""Splits as index arrays into a source: carving val/test from train and the samples_per_class subset.
+
+Every source is reduced to a Pool (labels + a way to load images by index), so this seeded, pure-numpy
+code is the same for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from omegaconf import DictConfig
+
+from harness.errors import ConfigError, UserError
+
+
+@dataclass
+class Pool:
+    """All examples of one source split. `load(sorted indices)` yields uint8 HxWx3 images in that order."""
+
+    labels: np.ndarray
+    ids: np.ndarray
+    load: Callable[[np.ndarray], "tf.data.Dataset"]  # noqa: F821
+    sizes: np.ndarray | None = None  # original (width, height) per example, where known without decoding twice
+    fingerprint: str = ""  # identity of the source content: part of every cache key built on this pool
+
+
+@dataclass
+class Split:
+    pool: Pool
+    index: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.pool.labels[self.index]
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.pool.ids[self.index]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def images(self):
+        return self.pool.load(self.index)
+
+
+@dataclass
+class Splits:
+    train: Split
+    val: Split
+    test: Split | None
+    class_names: list[str]
+    skipped: int = 0  # unreadable files left out of a folder dataset
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> list[np.ndarray]:
+    """Split positions 0..n-1 into len(fractions)+1 sorted parts (the last gets the rest), stratified by label.
+
+    Each example gets a key = (its rank within its shuffled class + 0.5) / class size, so taking
+    examples in key order takes every class in proportion (within one example), even when classes are tiny.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    keys = np.empty(n)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        keys[members] = (np.arange(len(members)) + 0.5) / len(members)
+    order = np.lexsort((rng.random(n), keys))  # equal keys (classes of equal size) in seeded random order
+    parts, start = [], 0
+    for fraction in fractions:
+        count = int(round(n * fraction))
+        parts.append(np.sort(order[start : start + count]))
+        start += count
+    parts.append(np.sort(order[start:]))
+    return parts
+
+
+def per_class_subset(labels: np.ndarray, k: int, seed: int, class_names: list[str]) -> np.ndarray:
+    """Positions of a seeded subset with exactly k examples of every class present in `labels`."""
+    rng = np.random.default_rng(seed)
+    present, counts = np.unique(labels, return_counts=True)
+    if k > counts.min():
+        smallest = present[np.argmin(counts)]
+        raise ConfigError(
+            "data.samples_per_class", k, f"at most {counts.min()} (class {class_names[smallest]!r} has that many training images)"
+        )
+    chosen = [rng.permutation(np.flatnonzero(labels == label))[:k] for label in present]
+    return np.sort(np.concatenate(chosen))
+
+
+def assemble(dataset: DictConfig, data: DictConfig, pools: dict[str, Pool], class_names: list[str], skipped: int = 0) -> Splits:
+    """Carve missing val/test from train (seeded, stratified), then subset train to data.samples_per_class."""
+    train_pool = pools["train"]
+    carve = []
+    if "val" not in pools:
+        carve.append(("val", dataset.val_fraction))
+    if "test" not in pools and dataset.test_fraction > 0:
+        carve.append(("test", dataset.test_fraction))
+    parts = stratified_split(train_pool.labels, [f for _, f in carve], data.seed)
+    splits = {"train": Split(train_pool, parts[-1])}
+    for (split, _), index in zip(carve, parts):
+        splits[split] = Split(train_pool, index)
+    for split in ("val", "test"):
+        if split in pools:
+            splits[split] = Split(pools[split], np.arange(len(pools[split].labels)))
+    notes = [f"carved {split} from train ({fraction:.0%})" for split, fraction in carve]
+
+    if data.samples_per_class is not None:
+        train = splits["train"]
+        train.index = train.index[per_class_subset(train.labels, data.samples_per_class, data.seed, class_names)]
+    for split in ("train", "val"):
+        if len(splits[split]) == 0:
+            raise UserError(f"dataset {dataset.name!r} has no {split} images after splitting; add images or raise dataset.val_fraction")
+    test = splits.get("test")
+    return Splits(splits["train"], splits["val"], test if test is not None and len(test) else None, class_names, skipped, notes)

@@ -1,0 +1,36 @@
+"""The plugins' configs in Hydra's ConfigStore: `hydra/launcher=isolated` and `hydra/sweeper=knob`.
+
+Hydra imports every module under hydra_plugins when it starts, so these are registered wherever the
+harness is installed, for any app (which is also how Hydra's own launcher test suites find them).
+"""
+
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class IsolatedLauncherConf:
+    """Runs a sweep's jobs in worker processes, not in the process that launched them: a worker is reused
+    (TensorFlow imported once) until its resident memory has grown by max_rss_growth over what it held after
+    its first job, then replaced, so memory stays flat; a crashed run cannot take the sweep down."""
+
+    _target_: str = "hydra_plugins.harness_sweeper.isolated_launcher.IsolatedLauncher"
+    n_jobs: int = 1  # workers running jobs at once
+    max_rss_growth: Optional[float] = 0.05  # replace a worker whose memory grew by this fraction; null = never
+    runs_per_process: Optional[int] = None  # replace a worker after this many jobs; 1 = a fresh process per job
+
+
+@dataclass
+class KnobSweeperConf:
+    """Hydra's grid sweep, plus sweep.knob x sweep.values x sweep.seeds for apps with the harness's sweep section."""
+
+    _target_: str = "hydra_plugins.harness_sweeper.knob_sweeper.KnobSweeper"
+    max_batch_size: Optional[int] = None  # jobs handed to the launcher at once; null = all
+    params: Optional[Dict[str, str]] = field(default=None)  # extra sweep overrides, as Hydra's basic sweeper takes
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="isolated", node=IsolatedLauncherConf, provider="harness")
+ConfigStore.instance().store(group="hydra/sweeper", name="knob", node=KnobSweeperConf, provider="harness")

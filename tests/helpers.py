@@ -1,0 +1,90 @@
+"""Helpers shared by the tests: compose like the CLI, run the CLI, generate images, fake records, read TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from harness.records import RunRecord, SweepIdentity, write_record
+from harness.schema import CONF_DIR, geometry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Fast mode: tiny images, one training step, one epoch. Validation still sees the whole split.
+FAST = ["data.image_size=32", "train.epochs=1", "train.steps_per_epoch=1", "train.verbose=0", "train.batch_size=8"]
+
+
+def make_cfg(*overrides: str, searchpath: Path | None = None):
+    """The config `python -m harness <overrides>` would run (the CLI composes with the same API)."""
+    extra = [f"hydra.searchpath=[file://{searchpath}]"] if searchpath else []
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=[*extra, *overrides])
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def splits_of(cfg):
+    from harness.run import load_data
+
+    return load_data(cfg)
+
+
+def batches(split, cfg, training: bool):
+    """The pipeline a run of `cfg` trains (training=True) or validates on."""
+    from harness.data.pipeline import pipeline
+
+    return pipeline(split, geometry(cfg.data), cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed, training=training)
+
+
+def write_images(folder: Path, count: int, size: tuple[int, int] = (40, 30), seed: int = 0, color: int = 0) -> None:
+    """`count` small JPEG/PNG images whose dominant channel depends on `color`, so classes are learnable."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        pixels = rng.integers(0, 80, size=(size[1], size[0], 3), dtype=np.uint8)
+        pixels[..., color % 3] += 150
+        ext = "png" if i % 2 else "jpg"
+        Image.fromarray(pixels).save(folder / f"img_{i:03d}.{ext}")
+
+
+def fake_run(exp: Path, run: str, value, best: float | None, status: str = "completed", seed: int = 42, curve=None) -> None:
+    """A record as a learning-rate sweep's run would leave it, with a chosen best val accuracy and curve."""
+    curve = curve if curve is not None else ([best / 2, best] if best is not None else [0.1])
+    config = {"dataset": {"name": "d"}, "data": {"image_size": 32}, "model": {"unfreeze": 0.5},
+              "train": {"learning_rate": value, "seed": seed}}
+    write_record(exp / run, RunRecord(
+        name=exp.name, run_name=run, status=status, error=None if status == "completed" else "boom", config_hash="h",
+        config=config, sweep=SweepIdentity("learning_rate", "train.learning_rate", value, seed), started_at="t",
+        versions={}, git={}, host={}, best_val_accuracy=best, final_val_accuracy=curve[-1], best_epoch=2,
+        epochs_run=len(curve), seconds_per_epoch=1.5, wall_seconds=5.0,
+        history={"epoch": list(range(1, len(curve) + 1)), "val_accuracy": curve, "seconds": [2.0] * len(curve)},
+    ))
+
+
+def records(exp: Path, pattern: str = "*") -> dict[str, dict]:
+    """{run folder: record} of every run under an experiment folder."""
+    return {p.parent.name: json.loads(p.read_text()) for p in exp.glob(f"{pattern}/record.json")}
+
+
+def tb_tags(log_dir: Path) -> dict[str, set[str]]:
+    """{subdir: tags} of every TensorBoard event file under log_dir (plugin tags included), read with TensorBoard."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    out: dict[str, set[str]] = {}
+    for events in log_dir.rglob("events.out.tfevents.*"):
+        tags = out.setdefault(str(events.parent.relative_to(log_dir)), set())
+        for event in EventFileLoader(str(events)).Load():
+            tags.update(v.tag for v in event.summary.value)
+    return out

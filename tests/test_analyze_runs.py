@@ -1,0 +1,39 @@
+"""Analysing a run: every table and picture written, TensorBoard images, the CLI on an experiment."""
+
+from __future__ import annotations
+
+import pandas as pd
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.util import tensor_util
+
+from harness.analyze.__main__ import main
+from harness.analyze.runs import after_run
+from harness.analyze.tables import KINDS
+from harness.results import load_predictions
+from harness.run import run
+from tests.helpers import FAST, make_cfg
+
+
+def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_path, weights_file):
+    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", *FAST, "model.alpha=0.25", f"model.weights={weights_file}",
+                   "analysis=true", f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}")
+    record = run(cfg, after=after_run)  # what the CLI passes for analysis=true
+    run_dir = tmp_path / "results" / record.name / "baseline"
+    out = run_dir / "analysis"
+    for name in ("predictions.parquet", "predictions.csv", "selections.csv", "per_class.csv", "confusion_matrix.png",
+                 "aspect_ratio.csv", "aspect_ratio.png", "gradcam.png", *(f"{k}.png" for k in KINDS)):
+        assert (out / name).exists(), name
+    board = EventAccumulator(str(run_dir / "tb" / "analysis"), size_guidance={"tensors": 0}).Reload()
+    images = {t for t in board.Tags()["tensors"] if board.SummaryMetadata(t).plugin_data.plugin_name == "images"}
+    assert {"confusion_matrix", "gradcam", "aspect_ratio"} <= images
+    width, height, png = tensor_util.make_ndarray(board.Tensors("gradcam")[0].tensor_proto)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int(width) > 0 and int(height) > 0
+    predictions = load_predictions(run_dir)
+    assert len(predictions) == record.num_val == 9
+    assert set(predictions["true"]) == {"red", "green", "blue"} and (predictions["width"] == 40).all()
+    assert record.analysis["images"] == 9 and (run_dir / "model.keras").exists()
+    # From the command line, on the experiment: the same per run, plus per-value tables.
+    assert main([str(run_dir.parent), "--top", "2"]) == 0
+    by_class = pd.read_csv(run_dir.parent / "analysis" / "accuracy_by_class.csv")
+    assert set(by_class.columns) >= {"run", "value", "images", "accuracy", "red", "green", "blue"}
+    assert main([str(tmp_path / "nowhere")]) == 2

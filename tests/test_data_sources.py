@@ -1,0 +1,115 @@
+"""Sources: image folders (with corrupt files), scikit-learn's digits, TensorFlow Datasets (mocked, offline)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from harness.data import sources
+from harness.errors import ConfigError, UserError
+from tests.helpers import FAST, batches, make_cfg, splits_of
+
+
+def labels_of(split):
+    return np.bincount(split.labels, minlength=3)
+
+
+def test_folder_with_train_val_test(image_folder):
+    splits = splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}"))
+    assert splits.class_names == ["blue", "green", "red"]
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (18, 9, 6)
+    assert splits.skipped == 0 and splits.train.pool.sizes.tolist()[0] == [40, 30]
+
+
+def test_folder_without_val_is_split_by_val_fraction(image_folder):
+    import shutil
+
+    shutil.rmtree(image_folder / "val")
+    shutil.rmtree(image_folder / "test")
+    splits = splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}", "dataset.val_fraction=0.33"))
+    assert len(splits.val) == 6 and len(splits.train) == 12 and splits.test is None
+    assert labels_of(splits.val).tolist() == [2, 2, 2]
+    assert not set(splits.val.ids) & set(splits.train.ids)
+
+
+def test_a_plain_directory_of_class_folders_is_split_too(image_folder):
+    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder / 'train'}", "dataset.val_fraction=0.5")
+    splits = splits_of(cfg)
+    assert (len(splits.train), len(splits.val)) == (9, 9)
+
+
+def test_corrupt_and_non_image_files_are_skipped_and_counted(image_folder, caplog):
+    (image_folder / "train" / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (image_folder / "train" / "red" / "notes.txt").write_text("hello")
+    (image_folder / "train" / "blue" / "truncated.png").write_bytes((image_folder / "train" / "blue" / "img_001.png").read_bytes()[:60])
+    with caplog.at_level("WARNING"):
+        splits = splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}"))
+    assert splits.skipped == 3 and len(splits.train) == 18
+    assert sum("skipped 3 unreadable" in r.getMessage() for r in caplog.records) == 1
+    batched = list(batches(splits.train, make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32"), True))
+    assert sum(len(y) for _, y in batched) == 18
+
+
+def test_digits_are_real_rgb_images_split_80_10_10():
+    splits = splits_of(make_cfg("experiment=quickstart"))
+    assert splits.num_classes == 10 and len(splits.train) + len(splits.val) + len(splits.test) == 1797
+    assert abs(len(splits.val) - 180) <= 1 and abs(len(splits.test) - 180) <= 1
+    image = next(iter(splits.val.images()))
+    assert image.shape == (8, 8, 3) and image.dtype == tf.uint8 and int(tf.reduce_max(image)) == 255
+
+
+@pytest.fixture
+def offline_tfds(monkeypatch, tmp_path):
+    """TFDS mock data; the download probe is told the network is up, as the mock downloads nothing."""
+    monkeypatch.setattr(sources, "network_available", lambda *a, **k: True)
+    with tfds.testing.mock_data(num_examples=40):
+        yield
+
+
+def test_tfds_dataset_with_its_own_validation_and_test_splits(offline_tfds):
+    splits = splits_of(make_cfg("dataset=oxford_flowers102"))
+    assert splits.num_classes == 102 and len(splits.class_names) == 102
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (40, 40, 40)
+    assert splits.notes == []
+    batch_x, batch_y = next(iter(batches(splits.val, make_cfg("data.image_size=32", "train.batch_size=8"), False)))
+    assert batch_x.shape == (8, 32, 32, 3) and batch_x.dtype == tf.float32
+
+
+def test_tfds_dataset_with_only_train_gets_val_and_test_carved(offline_tfds):
+    splits = splits_of(make_cfg("dataset=tf_flowers"))
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (32, 4, 4)
+    assert splits.notes == ["carved val from train (10%)", "carved test from train (10%)"]
+    assert not set(splits.val.ids) & set(splits.train.ids)
+    assert len(list(splits.val.images())) == 4
+
+
+def test_tfds_dataset_without_network_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(sources, "network_available", lambda *a, **k: False)
+    with pytest.raises(UserError, match="cannot be downloaded.*experiment=quickstart.*dataset=folder.*model.weights="):
+        splits_of(make_cfg("dataset=beans", f"dataset.data_dir={tmp_path}"))
+
+
+def test_unknown_tfds_name_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="dataset.name"):
+        splits_of(make_cfg("dataset=tfds", "dataset.name=no_such_dataset_xyz", f"dataset.data_dir={tmp_path}"))
+
+
+def folder_cfg(folder: Path, tmp_path: Path, *overrides: str):
+    return make_cfg("dataset=folder", f"dataset.path={folder}", f"cache_dir={tmp_path / 'cache'}", *FAST, *overrides)
+
+
+def test_a_folder_is_checked_by_decoding_once_per_state(image_folder, tmp_path, monkeypatch):
+    probed = []
+    real = sources._probe_image
+    monkeypatch.setattr(sources, "_probe_image", lambda path: probed.append(path) or real(path))
+    cfg = folder_cfg(image_folder, tmp_path)
+    first = splits_of(cfg)
+    count = len(probed)
+    assert count == len(first.train) + len(first.val) + len(first.test)
+    second = splits_of(cfg)
+    assert len(probed) == count, "the scan was served from the cache"
+    assert list(second.train.ids) == list(first.train.ids) and (second.train.pool.sizes == first.train.pool.sizes).all()
+    splits_of(folder_cfg(image_folder, tmp_path, "train.cache=off"))
+    assert len(probed) == 2 * count, "train.cache=off checks every file again"

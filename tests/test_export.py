@@ -1,0 +1,31 @@
+"""Export: the results table round-trips through every format, and prints as markdown."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from harness import export
+from harness.results import load_table
+from tests.helpers import fake_run
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_round_trips_through_pandas(tmp_path, fmt):
+    fake_run(tmp_path / "a", "x", 0.01, 0.5)
+    fake_run(tmp_path / "b", "y", "adam", 0.7)  # a string value next to a number: mixed column across experiments
+    out = tmp_path / f"table.{fmt}"
+    assert export.main([str(tmp_path), "--format", fmt, "--out", str(out)]) == 0
+    back = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, orient="records"), "parquet": pd.read_parquet}[fmt](out)
+    table = load_table(tmp_path)
+    assert back.shape == table.shape and list(back.columns) == list(table.columns)
+    assert back["normalized_accuracy"].tolist() == table["normalized_accuracy"].tolist()
+    assert back["run"].tolist() == ["x", "y"]
+
+
+def test_export_markdown_prints_the_table(tmp_path, capsys):
+    fake_run(tmp_path / "a", "x", 0.01, 0.5)
+    assert export.main([str(tmp_path), "--format", "markdown", "--columns", "run,status,normalized_accuracy"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [c.strip() for c in lines[0].split("|")[1:4]] == ["run", "status", "normalized_accuracy"]
+    assert [c.strip() for c in lines[2].split("|")[1:4]] == ["x", "completed", "1.0000"]

@@ -1,0 +1,61 @@
+"""Frozen-prefix features: training on them gives the model training on images gives, and they are used only then."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.run import run
+from tests.helpers import FAST, batches, make_cfg, splits_of
+
+
+def folder_cfg(folder: Path, tmp_path: Path, *overrides: str):
+    return make_cfg("dataset=folder", f"dataset.path={folder}", f"cache_dir={tmp_path / 'cache'}", *FAST, *overrides)
+
+
+def fitted(folder, tmp_path, weights, name, *overrides):
+    cfg = folder_cfg(
+        folder, tmp_path, "model.alpha=0.25", f"model.weights={weights}", "train.epochs=2", "train.steps_per_epoch=null",
+        "train.batch_size=4", f"results_dir={tmp_path / 'results'}", f"run_name={name}", "train.patience=null", *overrides,
+    )
+    return run(cfg)
+
+
+@pytest.mark.parametrize("unfreeze, kind", [(0.0, "full"), (0.5, "prefix")])
+def test_training_on_cached_features_gives_the_uncached_model(image_folder, tmp_path, weights_file, unfreeze, kind):
+    plain = fitted(image_folder, tmp_path, weights_file, "off", f"model.unfreeze={unfreeze}", "train.cache=off")
+    cached = fitted(image_folder, tmp_path, weights_file, "on", f"model.unfreeze={unfreeze}", "train.feature_dtype=float32")
+    assert plain.feature_cache == "none" and cached.feature_cache == kind
+    assert cached.cache["features"] == {"train": "built", "val": "built", "test": "built"}
+    # Same initial weights, same batches, same head: the same numbers, epoch by epoch.
+    np.testing.assert_allclose(cached.history["loss"], plain.history["loss"], rtol=1e-4)
+    np.testing.assert_allclose(cached.history["val_accuracy"], plain.history["val_accuracy"])
+    assert cached.test_accuracy == pytest.approx(plain.test_accuracy)
+    assert cached.trainable_params == plain.trainable_params
+    again = fitted(image_folder, tmp_path, weights_file, "again", f"model.unfreeze={unfreeze}", "train.feature_dtype=float32")
+    assert again.cache["features"]["train"] == "hit" and again.cache["images"]["train"] == "unused"
+    np.testing.assert_allclose(again.history["loss"], cached.history["loss"], rtol=1e-6)
+
+
+def test_augmentation_or_a_fully_trainable_backbone_trains_on_cached_images_only(image_folder, tmp_path, weights_file):
+    augmented = fitted(image_folder, tmp_path, weights_file, "aug", "model.unfreeze=0", "data.augment=true", "train.epochs=1",
+                        "train.steps_per_epoch=1")
+    assert augmented.feature_cache == "none" and augmented.cache["images"]["train"] == "built"
+    everything = fitted(image_folder, tmp_path, weights_file, "all", "model.unfreeze=1.0", "train.epochs=1", "train.steps_per_epoch=1")
+    assert everything.feature_cache == "none" and everything.cache["images"]["train"] == "hit"
+
+
+def test_a_saved_model_from_cached_features_predicts_like_the_trained_one(image_folder, tmp_path, weights_file):
+    import keras
+
+    record = fitted(image_folder, tmp_path, weights_file, "saved", "model.unfreeze=0", "train.save_model=true", "train.epochs=2",
+                    "train.feature_dtype=float32")
+    assert record.feature_cache == "full"
+    model = keras.saving.load_model(tmp_path / "results" / record.name / "saved" / "model.keras")
+    cfg = folder_cfg(image_folder, tmp_path, "train.cache=off")
+    splits = splits_of(cfg)
+    images = np.concatenate([x for x, _ in batches(splits.val, cfg, False).as_numpy_iterator()])
+    accuracy = (model.predict(images, verbose=0).argmax(-1) == splits.val.labels).mean()
+    assert accuracy == pytest.approx(record.history["val_accuracy"][-1])  # no early stopping: the last epoch's weights

@@ -1,0 +1,53 @@
+"""The run record: one typed RunRecord, written atomically as JSON every reader can parse."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.atomic import replacing, write_atomic
+from harness.records import RECORD, STATUSES, RunRecord, SweepIdentity, hyperparameters, read_record, write_record
+
+
+def record(**fields) -> RunRecord:
+    base = dict(name="exp", run_name="run", status="running", config_hash="h", config={}, sweep=SweepIdentity(seed=1),
+                started_at="t", versions={}, git={}, host={})
+    return RunRecord(**{**base, **fields})
+
+
+def test_a_status_outside_the_four_is_refused():
+    assert STATUSES == ("running", "completed", "diverged", "failed")
+    with pytest.raises(ValueError, match="status 'done'"):
+        record(status="done")
+
+
+def test_a_record_round_trips_with_non_finite_numbers_as_null(tmp_path):
+    write_record(tmp_path, record(status="diverged", history={"loss": [1.0, float("nan")]}, best_val_accuracy=float("inf")))
+    back = read_record(tmp_path)
+    assert back["status"] == "diverged" and back["history"]["loss"] == [1.0, None] and back["best_val_accuracy"] is None
+    assert back["sweep"] == {"name": None, "knob": None, "value": None, "seed": 1}  # no tuner hyperparameters: no key
+    assert json.loads((tmp_path / RECORD).read_text()) == back
+
+
+def test_an_unreadable_record_reads_as_none(tmp_path):
+    assert read_record(tmp_path) is None
+    (tmp_path / RECORD).write_text("{half a rec")
+    assert read_record(tmp_path) is None
+
+
+def test_hyperparameters_are_the_data_model_and_train_values_as_dotted_keys():
+    config = {"dataset": {"name": "d", "path": "/x"}, "data": {"image_size": 32, "augmentation": {"flip": True}},
+              "model": {"unfreeze": 0.5}, "train": {"learning_rate": 0.1, "verbose": 2}, "results_dir": "r"}
+    assert hyperparameters(config) == {"dataset.name": "d", "data.image_size": 32, "data.augmentation.flip": True,
+                                       "model.unfreeze": 0.5, "train.learning_rate": 0.1}
+
+
+def test_a_writer_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "summary.md"
+    write_atomic(target, "old")
+    with pytest.raises(RuntimeError):
+        with replacing(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.md"]

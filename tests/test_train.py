@@ -1,0 +1,25 @@
+"""Training: the fine-tuning phases and the per-run summary of a history."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import train
+from harness.run import run
+from tests.helpers import FAST, make_cfg
+
+
+def quick(results_dir, *extra):
+    return make_cfg("experiment=quickstart", f"results_dir={results_dir}", *FAST, *extra)
+
+
+def test_fine_tune_trains_the_head_first_then_the_unfrozen_top(results_dir, weights_file):
+    cfg = quick(results_dir, f"model.weights={weights_file}", "model.unfreeze=0.5", "train.fine_tune.enabled=true", "train.fine_tune.epochs=1")
+    record = run(cfg)
+    assert record.status == "completed" and record.epochs_run == 2
+    assert record.history["learning_rate"] == pytest.approx([1e-3, 1e-5])
+
+
+def test_seconds_per_epoch_skips_the_first_epoch_that_traces_the_graph():
+    summary = train.summarize({"val_accuracy": [0.2, float("nan"), 0.5, 0.4], "seconds": [9.0, 1.0, 2.0, 3.0]})
+    assert summary == {"best_val_accuracy": 0.5, "final_val_accuracy": 0.4, "best_epoch": 3, "seconds_per_epoch": 2.0}

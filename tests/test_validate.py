@@ -1,0 +1,96 @@
+"""Validation: one ConfigError naming the key for every value, key or type that is not allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.validate import typed, validate
+from tests.helpers import make_cfg
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["train.learning_rate=-0.1"], "train.learning_rate"),
+        (["model.unfreeze=1.5"], "model.unfreeze"),
+        (["train.optimizer=adamw2"], "train.optimizer"),
+        (["model.backbone=resnet9000"], "model.backbone"),
+        (["model.backbone=xception", "data.image_size=64"], "data.image_size"),
+        (["data.image_size=16"], "data.image_size"),
+        (["data.aspect_ratio=20"], "data.aspect_ratio"),
+        (["data.aspect_ratio=3.0", "data.image_size=48"], "data.aspect_ratio"),
+        (["train.batch_size=0"], "train.batch_size"),
+        (["data.resize_mode=stretch"], "data.resize_mode"),
+        (["data.samples_per_class=0"], "data.samples_per_class"),
+        (["model.alpha=0.3"], "model.alpha"),
+        (["model.weights=/no/such/file.h5"], "model.weights"),
+        (["model.head.dropout=1.0"], "model.head.dropout"),
+        (["train.patience=-1"], "train.patience"),
+        (["dataset.val_fraction=0"], "dataset.val_fraction"),
+        (["model=scratch", "model.depth=0"], "model.depth"),
+        (["model=scratch", "train.fine_tune.enabled=true"], "train.fine_tune.enabled"),
+        (["dataset=folder"], "dataset.path"),
+        (["dataset=folder", "dataset.path=/no/such/dir"], "dataset.path"),
+    ],
+)
+def test_bad_values_name_the_key(overrides, key):
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg(*overrides))
+    assert err.value.key == key
+    message = str(err.value)
+    assert "\n" not in message and key in message
+
+
+def test_samples_per_class_larger_than_the_smallest_class_is_rejected(image_folder):
+    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.samples_per_class=7")
+    with pytest.raises(ConfigError, match="at most 6"):
+        validate(cfg)
+
+
+def test_folder_with_fewer_than_two_classes_is_rejected(tmp_path, image_folder):
+    lonely = tmp_path / "lonely"
+    (lonely / "only").mkdir(parents=True)
+    (image_folder / "train" / "red").rename(lonely / "only" / "red")
+    with pytest.raises(ConfigError, match="at least 2 class folders"):
+        validate(make_cfg("dataset=folder", f"dataset.path={lonely}"))
+
+
+@pytest.mark.parametrize(
+    "plain, key, allowed",
+    [
+        ({"train": {"learning_rate": "abc"}}, "train.learning_rate", "a number"),
+        ({"train": {"batch_size": 8.5}}, "train.batch_size", "an integer"),
+        ({"train": {"seed": True}}, "train.seed", "an integer"),
+        ({"data": {"augment": "maybe"}}, "data.augment", "true or false"),
+        ({"sweep": {"values": "abc"}}, "sweep.values", "a list"),
+        ({"train": {"lerning_rate": 0.1}}, "train.lerning_rate", "a key of train (known: optimizer, learning_rate,"),
+        ({"foo": 1}, "foo", "a top-level key"),
+        ({"model": {"kind": "scratch", "blocks": 3}}, "model.blocks", "a key of model (known: kind, name, depth"),
+        ({"model": {"kind": "transfer", "depth": 3}}, "model.depth", "a key of model (known: kind, name, backbone"),
+    ],
+)
+def test_keys_and_types_are_the_schemas(plain, key, allowed):
+    with pytest.raises(ConfigError) as err:
+        typed(plain)
+    assert err.value.key == key and allowed in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("added", ["+train.lerning_rate=0.1", "+foo=1", "+model.head.size=3"])
+def test_keys_added_with_plus_are_rejected_too(added):
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg("experiment=quickstart", added))
+    assert err.value.key == added[1:].split("=")[0]
+
+
+def test_a_searched_value_of_the_wrong_type_is_a_config_error_naming_its_key():
+    cfg = make_cfg("experiment=quickstart", "tuner=random")
+    assert typed({**_plain(cfg), "train": {**_plain(cfg)["train"], "learning_rate": 1}}).train.learning_rate == 1.0
+    with pytest.raises(ConfigError, match="data.image_size"):
+        typed({**_plain(cfg), "data": {**_plain(cfg)["data"], "image_size": 0.5}})
+
+
+def _plain(cfg):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)

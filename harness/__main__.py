@@ -22,7 +22,8 @@ from harness.errors import ConfigError, UserError  # noqa: E402
 from harness.records import read_record  # noqa: E402
 from harness.schema import CONF_DIR  # noqa: E402 - also registers the schemas that conf/ builds on
 from harness.sweep import expand_jobs, sweep_identity  # noqa: E402
-from harness.validate import validate  # noqa: E402
+from harness.run import completed_record, record_failure, run  # noqa: E402
+from harness.validate import schema_error, validate  # noqa: E402
 
 log = logging.getLogger("harness")
 
@@ -31,12 +32,28 @@ _PASSTHROUGH = {"--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "
 _WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p", "--experimental-rerun"}
 
 
+def _unparsable(argv: list[str]) -> str | None:
+    """The first command-line override Hydra's grammar cannot parse, with its parser's complaint."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for arg in (a for a in argv if "=" in a and not a.startswith("-")):
+        try:
+            parser.parse_override(arg)
+        except HydraException as exc:  # Hydra's grammar errors (OverrideParseException is one of its subclasses)
+            reason = str(exc).splitlines()[0].strip()
+            return f"config error: {arg!r} is not a valid override ({reason[:80]}); write key=value, e.g. train.learning_rate=0.1"
+    return None
+
+
 def _one_line(exc: Exception, argv: list[str]) -> str:
     from hydra.errors import MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
 
-    from harness.validate import schema_error
-
+    unparsable = _unparsable(argv)  # Hydra raises its grammar errors as several exception types
+    if unparsable:
+        return unparsable
     cause = exc.__cause__
     if isinstance(cause, OmegaConfBaseException) and cause.full_key:
         given = {a.split("=", 1)[0].lstrip("+~"): a.split("=", 1)[1] for a in argv if "=" in a}
@@ -125,8 +142,6 @@ def hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from harness.run import completed_record, record_failure, run
-
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
@@ -163,7 +178,7 @@ def _analysis(cfg: DictConfig):
 
 
 def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
-    from harness.tune import search
+    from harness.tune import search  # Keras Tuner brings TensorFlow: loaded only for a search
 
     try:
         summary = search(cfg, Path(cfg.results_dir) / cfg.name, choices)

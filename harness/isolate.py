@@ -25,6 +25,8 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
+from harness.provenance import memory_mb
+
 log = logging.getLogger(__name__)
 
 
@@ -41,8 +43,6 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any | None:
 
 
 def _rss_mb() -> float:
-    from harness.provenance import memory_mb
-
     return memory_mb()["rss_mb"] or 0.0
 
 

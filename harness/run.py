@@ -4,6 +4,8 @@
 
 The record is written when the run starts (status `running`: a killed run is resumable and never looks
 done) and again when it ends; nothing of an earlier attempt in the same folder survives the start.
+The modules that import Keras (models, train, features) are imported inside the functions that train,
+so a process that only checks or skips a run never loads TensorFlow (5 s on 2 cores).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness import cache, provenance
+from harness import cache, data, provenance, tensorboard
 from harness.atomic import is_temporary
+from harness.data.sources import load_splits
 from harness.data.splits import Splits
 from harness.inputs import Prepared, training_inputs
 from harness.records import RunRecord, SweepIdentity, hyperparameters, read_record, write_record
@@ -51,8 +54,6 @@ def cache_root(cfg: DictConfig) -> Path | None:
 
 
 def load_data(cfg: DictConfig) -> Splits:
-    from harness.data.sources import load_splits
-
     return load_splits(cfg.dataset, cfg.data, cache_root(cfg))
 
 
@@ -113,7 +114,7 @@ def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, override
 def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, options):
     """Train on the cheapest inputs that give the same model; (TrainResult, status, error). Never raises:
     one bad run must not take a sweep down."""
-    from harness import data, features, models, train
+    from harness import features, models, train
 
     result = train.TrainResult()
     try:
@@ -140,8 +141,6 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
 
 def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Path, after: AfterRun | None) -> None:
     """TensorBoard's HParams session and summary scalars, the saved model, the caller's after-run step."""
-    from harness import tensorboard
-
     log_dir = run_dir / "tb"
     # The HParams session is written once the status is known, so the dashboard can filter on it.
     session = {**tensorboard.hparam_values(hyperparameters(record.config)), "status": record.status,

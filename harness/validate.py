@@ -24,6 +24,8 @@ from harness.schema import (
 )
 from harness.space import check_space
 
+# What a run logs per epoch that a search can optimize (val_loss and loss are minimized, the rest maximized).
+OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 _TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "bool": "true or false", "String": "a string",
                "ListConfig": "a list such as [a,b]"}
 
@@ -182,8 +184,7 @@ def _train(cfg: DictConfig) -> None:
 
 def _tuner(cfg: DictConfig) -> None:
     algorithm = _choice(cfg, "tuner.algorithm", ALGORITHMS)
-    if not _get(cfg, "tuner.objective"):
-        raise ConfigError("tuner.objective", _get(cfg, "tuner.objective"), "a metric name such as val_accuracy or val_loss")
+    _choice(cfg, "tuner.objective", OBJECTIVES)
     _range(cfg, "tuner.executions_per_trial", low=1, integer=True)
     _range(cfg, "tuner.max_consecutive_failed_trials", low=1, integer=True)
     if algorithm == "hyperband":
@@ -229,6 +230,7 @@ def validate(cfg: DictConfig) -> DictConfig:
     _train(checked)
     if checked.tuner is not None:
         _tuner(checked)
+    _range(checked, "sweep.seeds", low=1, integer=True)
     for key in ("name", "run_name"):
         value = _get(checked, key)
         if not value or os.sep in value or value in (".", ".."):

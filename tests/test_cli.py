@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from harness.__main__ import preflight
 from tests.helpers import FAST, run_cli, tb_tags
 
 RECORD_FIELDS = {
@@ -14,9 +15,8 @@ RECORD_FIELDS = {
     "seconds_per_epoch", "versions", "git",
 }
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, expected",
     [
@@ -35,6 +35,7 @@ def test_cli_rejects_bad_input_with_one_line_exit_2_and_no_files(tmp_path, args,
     assert "Traceback" not in done.stderr and not results.exists()
 
 
+@pytest.mark.slow
 def test_quickstart_runs_from_the_command_line_and_records_everything(results_dir):
     done = run_cli("experiment=quickstart", f"results_dir={results_dir}", *FAST, "train.epochs=2")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -55,6 +56,7 @@ def test_quickstart_runs_from_the_command_line_and_records_everything(results_di
     assert "quickstart_digits_mobilenet/baseline" in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_offline_dataset_download_exits_2_with_the_offline_options(tmp_path, results_dir):
     done = run_cli("experiment=chapter5", f"results_dir={results_dir}", f"dataset.data_dir={tmp_path / 'tfds'}", *FAST, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
@@ -63,8 +65,37 @@ def test_offline_dataset_download_exits_2_with_the_offline_options(tmp_path, res
     assert "Traceback" not in done.stderr and not results_dir.exists()
 
 
+@pytest.mark.slow
 def test_offline_imagenet_weights_exit_2_with_the_offline_options(results_dir):
     done = run_cli("experiment=quickstart", f"results_dir={results_dir}", *FAST, "model.weights=imagenet", "data.image_size=128", timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "ImageNet weights" in done.stderr.strip().splitlines()[-1] and "model.weights=<file>" in done.stderr
     assert not results_dir.exists()
+
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["+train.lerning_rate=0.1"], "config error: train.lerning_rate=0.1 is not allowed: a key of train (known: optimizer,"),
+        (["+foo=1"], "config error: foo=1 is not allowed: a top-level key"),
+        (["train.seed=abc"], "config error: train.seed='abc' is not allowed: an integer"),
+        (["sweep=learning_rate", "sweep.seeds=0"], "config error: sweep.seeds=0 is not allowed: an integer >= 1"),
+        (["sweep.values=abc"], "config error: sweep.values='abc' is not allowed: a list"),
+        (["sweep=learning_rate", "hydra.launcher.n_jobs=abc"], "config error: hydra.launcher.n_jobs='abc' is not allowed: an integer"),
+        (["tuner=random", "tuner.objective=val_f1"], "config error: tuner.objective='val_f1' is not allowed: one of val_accuracy"),
+        (["train.learning_rate=[0.1"], "config error: 'train.learning_rate=[0.1' is not a valid override"),
+        (["model=nope"], "config error: model='nope' is not allowed: one of scratch, transfer"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_key_with_exit_status_2(capsys, args, expected):
+    with pytest.raises(SystemExit) as done:
+        preflight(["experiment=quickstart", *args])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert done.value.code == 2 and len(lines) == 1 and lines[0].startswith(expected), lines
+
+
+def test_a_typed_value_is_coerced_not_refused():
+    assert preflight(["experiment=quickstart", "train.learning_rate=1"]) == []  # a single run: nothing to track
+    jobs = preflight(["experiment=quickstart", "sweep=learning_rate", "sweep.values=[10,0.01]"])
+    assert [j.train.learning_rate for j in jobs] == [10.0, 0.01]

@@ -14,6 +14,10 @@ from harness.data import sources
 from harness.run import run
 from tests.helpers import FAST, make_cfg
 
+# A small scratch net where what is tested does not depend on the backbone.
+SMALL_NET = ["model=scratch", "model.depth=2", "model.filters=8"]
+
+
 def quick(results_dir, *extra):
     return make_cfg("experiment=quickstart", f"results_dir={results_dir}", *FAST, *extra)
 
@@ -70,9 +74,9 @@ def test_an_error_during_training_is_recorded_as_failed(monkeypatch, results_dir
 def test_model_is_saved_only_when_asked(results_dir):
     import keras
 
-    record = run(quick(results_dir, "run_name=nosave"))
+    record = run(quick(results_dir, "run_name=nosave", *SMALL_NET))
     assert not (Path(results_dir) / record.name / "nosave" / "model.keras").exists()
-    record = run(quick(results_dir, "run_name=save", "train.save_model=true"))
+    record = run(quick(results_dir, "run_name=save", "train.save_model=true", *SMALL_NET))
     model = keras.saving.load_model(Path(results_dir) / record.name / "save" / "model.keras")
     assert model.predict(np.zeros((1, 32, 32, 3)), verbose=0).shape == (1, 10)
 

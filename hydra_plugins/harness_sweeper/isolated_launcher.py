@@ -22,6 +22,6 @@ class IsolatedLauncher(Launcher):
         self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from harness.isolate import launch
+        from harness.isolate import launch  # Hydra imports every plugin module at start-up: keep that cheap
 
         return launch(self, job_overrides, initial_job_idx)

@@ -34,7 +34,7 @@ class KnobSweeper(Sweeper):
         )
 
     def sweep(self, arguments: List[str]) -> List[Sequence[JobReturn]]:
-        from harness.sweep import job_batches, knob_arguments, label_jobs
+        from harness.sweep import job_batches, knob_arguments, label_jobs  # Hydra imports every plugin module at start-up: keep that cheap
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         params = [f"{key}={value}" for key, value in self.params.items()]

@@ -123,7 +123,7 @@ def test_a_run_that_cannot_load_does_not_stop_the_sweep(results_dir):
 @pytest.mark.slow
 def test_sweep_killed_with_sigkill_resumes_to_exactly_one_completed_record_per_value(results_dir):
     args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]",
-            f"results_dir={results_dir}", *FAST, "train.epochs=2", "train.steps_per_epoch=null"]
+            f"results_dir={results_dir}", *FAST, "train.steps_per_epoch=60"]
     exp = results_dir / "quickstart_learning_rate_digits_mobilenet"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env,

@@ -57,7 +57,7 @@ def load_data(cfg: DictConfig) -> Splits:
     return load_splits(cfg.dataset, cfg.data, cache_root(cfg))
 
 
-def build(cfg: DictConfig, splits: Splits, *, fresh: bool = True):
+def build(cfg: DictConfig, splits: Splits, input_shape: tuple[int, int, int], *, fresh: bool = True):
     """The run's seeded model. `fresh` clears Keras's session first (Keras Tuner clears it itself)."""
     import keras
 
@@ -66,12 +66,12 @@ def build(cfg: DictConfig, splits: Splits, *, fresh: bool = True):
     if fresh:
         keras.backend.clear_session()  # a sweep's earlier runs must not leak graphs, names or memory into this one
     train.seed_everything(cfg.train.seed, cfg.train.deterministic)
-    return models.build_model(cfg.model, splits.num_classes, geometry(cfg.data).shape, cfg.train.mixed_precision)
+    return models.build_model(cfg.model, splits.num_classes, input_shape, cfg.train.mixed_precision)
 
 
 def prepare(cfg: DictConfig) -> Prepared:
-    splits = load_data(cfg)
-    return Prepared(splits, geometry(cfg.data), build(cfg, splits), cache_root(cfg))
+    splits, geo = load_data(cfg), geometry(cfg.data)
+    return Prepared(splits, geo, build(cfg, splits, geo.shape), cache_root(cfg))
 
 
 def _now() -> str:

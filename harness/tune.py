@@ -51,7 +51,8 @@ class HarnessHyperModel(kt.HyperModel):
             raise kt.errors.FailedTrialError(str(exc)) from None
 
     def build(self, hp):
-        return build(self.trial_config(hp), self.splits, fresh=False)
+        tcfg = self.trial_config(hp)
+        return build(tcfg, self.splits, geometry(tcfg.data).shape, fresh=False)
 
     def fit(self, hp, model, *args, callbacks=None, epochs=None, initial_epoch=0, **kwargs):
         callbacks = list(callbacks or [])

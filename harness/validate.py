@@ -71,7 +71,8 @@ def _get(cfg: DictConfig, key: str) -> Any:
 
 
 def _range(cfg, key, *, low=None, high=None, low_open=False, high_open=False, nullable=False, integer=False):
-    """The value of a numeric key (its type is the schema's); ConfigError when it is outside the range."""
+    """The value of a numeric key; ConfigError when it is null (unless allowed), NaN or outside the range.
+    Its type is already the schema's (`typed`): `integer` only words the message."""
     value = _get(cfg, key)
     if value is None and nullable:
         return None
@@ -79,9 +80,7 @@ def _range(cfg, key, *, low=None, high=None, low_open=False, high_open=False, nu
     hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
     allowed = f"{'an integer' if integer else 'a number'} {' and '.join(x for x in (lo, hi) if x)}".strip()
     allowed += " or null" if nullable else ""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or (isinstance(value, float) and math.isnan(value)):
-        raise ConfigError(key, value, allowed)
-    if (low is not None and (value < low or (low_open and value == low))) or (
+    if value is None or math.isnan(value) or (low is not None and (value < low or (low_open and value == low))) or (
         high is not None and (value > high or (high_open and value == high))
     ):
         raise ConfigError(key, value, allowed)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.atomic import replacing, write_atomic
-from harness.results import load_history, load_table
+from harness.results import CONCISE_COLUMNS, load_history, load_table
 
 FORMATS = ("csv", "parquet", "markdown", "json")
 
@@ -26,6 +26,13 @@ def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
         if len(kinds) > 1:
             frame[column] = frame[column].map(lambda v: None if v is None or v != v else str(v))
     return frame
+
+
+def concise_columns(table: pd.DataFrame) -> list[str]:
+    """What a reader needs: identity, status, accuracies, chance, convergence and timing, then every
+    hyperparameter that differs between the runs shown."""
+    varying = [c for c in table.columns if "." in c and c not in ("dataset.name", "train.seed") and table[c].astype(str).nunique() > 1]
+    return [c for c in CONCISE_COLUMNS if c in table.columns] + varying
 
 
 def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> str | None:
@@ -53,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=FORMATS, default="markdown")
     parser.add_argument("--out", type=Path, help="output file (default: standard output; required for parquet)")
     parser.add_argument("--history", action="store_true", help="one row per run and epoch instead of one per run")
-    parser.add_argument("--columns", help="comma-separated columns to keep (default: all)")
+    parser.add_argument("--columns", help="comma-separated columns to keep, `concise` or `all` (default: concise for "
+                                          "markdown, all for csv, json and parquet)")
     args = parser.parse_args(argv)
     if not args.path.exists():
         print(f"export: path={str(args.path)!r} does not exist", file=sys.stderr)
@@ -62,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         print("export: --format parquet needs --out FILE (it is binary)", file=sys.stderr)
         return 2
     frame = load_history(args.path) if args.history else load_table(args.path)
-    if args.columns:
-        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
+    choice = args.columns or ("concise" if args.format == "markdown" else "all")
+    if choice == "concise" and not args.history:
+        frame = frame[concise_columns(frame)]
+    elif choice not in ("all", "concise"):
+        wanted = [c.strip() for c in choice.split(",") if c.strip()]
         unknown = [c for c in wanted if c not in frame.columns]
         if unknown:
             print(f"export: --columns {','.join(unknown)} not in the table; known: {', '.join(frame.columns)}", file=sys.stderr)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -23,9 +25,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.provenance import memory_mb
+from harness.quiet import import_tensorflow
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,21 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any | None:
 
     One single-use pool per call: a dead child breaks only its own pool.
     """
+    import cloudpickle
+
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         try:
-            return pool.submit(fn, *args).result()
+            return pool.submit(_call_quietly, cloudpickle.dumps((fn, args))).result()
         except BrokenProcessPool:
             return None
+
+
+def _call_quietly(payload: bytes) -> Any:
+    import cloudpickle
+
+    import_tensorflow()  # before unpickling fn imports its module, which may bring TensorFlow in
+    fn, args = cloudpickle.loads(payload)
+    return fn(*args)
 
 
 def _rss_mb() -> float:
@@ -101,13 +114,53 @@ def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext,
 def _child(payload: bytes) -> bytes:
     import cloudpickle
 
+    import_tensorflow()  # before the job's task function brings it in, without the start-up noise
     return cloudpickle.dumps(execute_job(*cloudpickle.loads(payload)))
 
 
-def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str]) -> JobReturn:
+def clock(seconds: float) -> str:
+    """1h02m, 3m05s, 42s."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class Progress:
+    """`run k/N <label> · 1m02s elapsed · ETA 3m10s` as each job starts, ETA from the jobs finished so far."""
+
+    def __init__(self, total: int, seed: Any = None):
+        self.total, self.seed = total, seed
+        self.started = self.finished = 0
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+
+    def start(self, overrides: Sequence[str]) -> None:
+        values = dict(o.split("=", 1) for o in overrides if "=" in o)
+        label = values.get("run_name", " ".join(filter_overrides(overrides))).strip("'")
+        if "seed=" not in label and self.seed is not None:
+            label += f" seed={values.get('train.seed', self.seed)}"
+        with self.lock:
+            self.started += 1
+            elapsed = time.monotonic() - self.t0
+            eta = f"ETA {clock(elapsed / self.finished * (self.total - self.finished))}" if self.finished else "ETA after the first run"
+            log.info("run %d/%d %s · %s elapsed · %s", self.started, self.total, label.replace(",", " "), clock(elapsed), eta)
+
+    def finish(self) -> None:
+        with self.lock:
+            self.finished += 1
+
+
+def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str], progress: Progress | None = None) -> JobReturn:
     import cloudpickle
 
-    result = worker.call(_child, payload)
+    if progress is not None:
+        progress.start(overrides)
+    try:
+        result = worker.call(_child, payload)
+    finally:
+        if progress is not None:
+            progress.finish()
     if result is not None:
         return cloudpickle.loads(result)
     log.error("the process running %s died; its run stays incomplete", " ".join(overrides))
@@ -124,8 +177,6 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     log.info("Launching %d jobs, each in its own process (%d at a time)", len(job_overrides), launcher.n_jobs)
-    for idx, overrides in enumerate(job_overrides):
-        log.info("\t#%d : %s", initial_job_idx + idx, " ".join(filter_overrides(overrides)))
     state = Singleton.get_state()
     payloads = [
         cloudpickle.dumps((initial_job_idx + i, list(o), launcher.hydra_context, config, launcher.task_function, state))
@@ -136,9 +187,11 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     # Job i goes to worker i % n_jobs; each thread drives one worker through its share, in order.
     shares = [list(range(w, len(payloads), n_jobs)) for w in range(n_jobs)]
 
+    progress = Progress(len(payloads), seed=OmegaConf.select(config, "train.seed", default=None))
+
     def drive(w: int) -> list[tuple[int, JobReturn]]:
         try:
-            return [(i, _run_one(workers[w], payloads[i], job_overrides[i])) for i in shares[w]]
+            return [(i, _run_one(workers[w], payloads[i], job_overrides[i], progress)) for i in shares[w]]
         finally:
             workers[w].close(wait=False)  # its exit (TensorFlow teardown, ~1 s) overlaps the report
 

@@ -73,3 +73,23 @@ def memory_mb() -> dict[str, float | None]:
     except OSError:
         pass
     return {"rss_mb": now_mb, "peak_rss_mb": peak_mb}
+
+
+_STARTUP_COUNTED = False
+
+
+def startup_seconds() -> float:
+    """How long this process ran before its first run began (interpreter, TensorFlow and Hydra start-up);
+    0 for every later call, so a reused worker counts it once. 0 where /proc is unavailable."""
+    global _STARTUP_COUNTED
+    if _STARTUP_COUNTED:
+        return 0.0
+    _STARTUP_COUNTED = True
+    try:
+        import os
+
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -70,7 +70,8 @@ class RunRecord:
     seconds_per_epoch: Optional[float] = None
     test_accuracy: Optional[float] = None
     test_loss: Optional[float] = None
-    wall_seconds: Optional[float] = None
+    wall_seconds: Optional[float] = None  # data, model, training and test: what the run itself took
+    total_seconds: Optional[float] = None  # plus the TensorBoard/model/analysis finish, and the process's start-up for its first run
     memory: dict[str, Any] = field(default_factory=dict)
     analysis: Optional[dict[str, Any]] = None
 
@@ -92,6 +93,29 @@ def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
         flat.update(flatten(config.get(section) or {}, section))
     flat.pop("train.verbose", None)
     return flat
+
+
+def knob_and_value(record: dict[str, Any]) -> tuple[str, str]:
+    """What a run varies and to what, as text: (`learning_rate`, `0.01`) in a sweep, (`tuner`,
+    `learning_rate=0.01,units=64`) for a trial, (`run`, its run name) for a single run."""
+    sweep = record.get("sweep") or {}
+    searched = sweep.get("hyperparameters")
+    if searched:
+        return "tuner", ",".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in searched.items())
+    if sweep.get("knob"):
+        return str(sweep.get("name") or sweep["knob"]), str(sweep.get("value"))
+    return "run", str(record.get("run_name"))
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def session_hparams(record: dict[str, Any]) -> dict[str, Any]:
+    """A run's HParams session: `Knob` and `Value` (capitalized so TensorBoard, which orders columns by
+    name, puts them first), its status and every hyperparameter."""
+    knob, value = knob_and_value(record)
+    return {"Knob": knob, "Value": value, "status": record.get("status"), **hyperparameters(record.get("config") or {})}
 
 
 def _clean(value: Any) -> Any:

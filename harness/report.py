@@ -19,65 +19,92 @@ from omegaconf import DictConfig
 
 from harness.analyze.experiment import experiment_tables
 from harness.atomic import replacing, write_atomic
+from harness.hparams import tensorboard_command, write_hparams_experiment
 from harness.records import INCOMPLETE
-from harness.results import load_history, load_table
+from harness.results import load_history, load_table, summarize
 from harness.tensorboard import scalar, write_events
 
 log = logging.getLogger(__name__)
 
 
 def value_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per value of the knob: mean ± std over seeds of normalized and raw best accuracy, and seconds per epoch."""
-    table = table.assign(value=table["value"].astype(str))
-    grouped = table.groupby("value", sort=False)
-    summary = pd.DataFrame(
-        {
-            "runs": grouped.size(),
-            "completed": grouped["status"].apply(lambda s: int((s == "completed").sum())),
-            "normalized_accuracy_mean": grouped["normalized_accuracy"].mean(),
-            "normalized_accuracy_std": grouped["normalized_accuracy"].std(ddof=0),
-            "best_val_accuracy_mean": grouped["best_val_accuracy"].mean(),
-            "best_val_accuracy_std": grouped["best_val_accuracy"].std(ddof=0),
-            "best_epoch_mean": grouped["best_epoch"].mean(),
-            "seconds_per_epoch_mean": grouped["seconds_per_epoch"].mean(),
-            "statuses": grouped["status"].apply(lambda s: ",".join(sorted(set(s)))),
-        }
-    )
-    return summary.reset_index()
+    """Per value of one experiment's knob: harness.results.summarize without the experiment's columns."""
+    return summarize(table).drop(columns=["name", "sweep"])
+
+
+FAILED = ("failed", "diverged")
+
+
+def _number(value: float, digits: int = 4) -> str:
+    return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def per_value_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The per-value summary as a reader wants it: mean, 95% interval over seeds (empty for one seed),
+    whether it beats chance, and convergence speed."""
+    interval = [f"[{_number(lo, 3)}, {_number(hi, 3)}]" if pd.notna(lo) else ""
+                for lo, hi in zip(summary["normalized_accuracy_ci_low"], summary["normalized_accuracy_ci_high"])]
+    spread = [f"{_number(m)} ± {_number(s)}" if pd.notna(s) else _number(m)
+              for m, s in zip(summary["best_val_accuracy_mean"], summary["best_val_accuracy_std"])]
+    chance = ["" if c is None else "yes" if c else "no (chance level)" for c in summary["above_chance"]]
+    return pd.DataFrame({
+        "value": summary["value"], "runs": summary["runs"], "completed": summary["completed"],
+        "normalized accuracy": summary["normalized_accuracy_mean"].map(_number), "95% interval": interval,
+        "best val accuracy (± std)": spread, "above chance": chance,
+        "epochs to 95% of best": summary["epochs_to_95pct_mean"].map(lambda v: _number(v, 1)),
+        "s/epoch": summary["seconds_per_epoch_mean"].map(lambda v: _number(v, 1)), "statuses": summary["statuses"],
+    })
 
 
 def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, title: str, path: Path) -> None:
+    """Normalized val accuracy per epoch, best normalized accuracy per value (95% interval over seeds) and
+    convergence speed (epochs to 95% and 99% of each run's best), with chance level marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (curves, bars, speed) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [2, 1.2, 1.2]})
+    best = table.loc[table["status"] == "completed", "best_val_accuracy"].max()
+    chance = table["chance"].dropna().mean() / best if table["chance"].notna().any() and best > 0 else np.nan
     history = history.assign(value=history["value"].astype(str))
     for value, rows in history.groupby("value", sort=False):
         status = ",".join(sorted(set(rows["status"])))
         per_epoch = rows.groupby("epoch")["normalized_val_accuracy"].agg(["mean", "std"])
-        failed = status != "completed"
-        label = f"{value}" + (f" ({status})" if failed else "")
+        failed = any(s in FAILED for s in rows["status"])
+        label = f"{value}" + (f" ({status})" if status != "completed" else "")
         line = curves.plot(per_epoch.index, per_epoch["mean"], marker="o", ms=3, ls="--" if failed else "-", label=label)[0]
         if rows["seed"].nunique() > 1:
             curves.fill_between(per_epoch.index, per_epoch["mean"] - per_epoch["std"], per_epoch["mean"] + per_epoch["std"],
                                 color=line.get_color(), alpha=0.15)
     curves.set(xlabel="epoch", ylabel="val accuracy / best run's best", title="normalized val accuracy per epoch")
+    curves.xaxis.set_major_locator(MaxNLocator(integer=True))
     curves.grid(alpha=0.3)
-    curves.legend(title=str(table["sweep"].iloc[0] or "run"), fontsize=8)
 
     labels = summary["value"].astype(str)
     x = np.arange(len(summary))
-    colors = ["tab:blue" if c == r else "tab:red" for c, r in zip(summary["completed"], summary["runs"])]
-    bars.bar(x, summary["normalized_accuracy_mean"].fillna(0), yerr=summary["normalized_accuracy_std"].fillna(0), color=colors, capsize=3)
-    for xi, (value, statuses) in enumerate(zip(summary["normalized_accuracy_mean"], summary["statuses"])):
+    broken = [any(s in FAILED for s in statuses.split(",")) for statuses in summary["statuses"]]
+    mean = summary["normalized_accuracy_mean"]
+    error = np.vstack([mean - summary["normalized_accuracy_ci_low"], summary["normalized_accuracy_ci_high"] - mean])
+    bars.bar(x, mean.fillna(0), yerr=np.nan_to_num(error), color=["tab:red" if b else "tab:blue" for b in broken], capsize=3)
+    for xi, value in enumerate(mean):
         bars.text(xi, (0 if np.isnan(value) else value) + 0.02, "n/a" if np.isnan(value) else f"{value:.3f}", ha="center", fontsize=8)
-    bars.set(xticks=x, ylim=(0, 1.15), ylabel="best normalized accuracy", title="accuracy (red: some runs did not complete)")
+    bars.set(xticks=x, ylim=(0, 1.15), ylabel="best normalized accuracy",
+             title="accuracy, 95% interval" + (" (red: a run failed or diverged)" if any(broken) else ""))
     bars.set_xticklabels(labels, rotation=30, ha="right")
-    speed.bar(x, summary["seconds_per_epoch_mean"].fillna(0), color="tab:gray")
-    speed.set(xticks=x, ylabel="seconds per epoch", title="convergence speed")
+    if np.isfinite(chance):
+        for axis in (curves, bars):
+            axis.axhline(chance, color="gray", ls=":", lw=1, label="chance")
+    curves.legend(title=str(table["sweep"].iloc[0] or "run"), fontsize=8)
+
+    width = 0.4
+    speed.bar(x - width / 2, summary["epochs_to_95pct_mean"].fillna(0), width, color="tab:green", label="95% of best")
+    speed.bar(x + width / 2, summary["epochs_to_99pct_mean"].fillna(0), width, color="tab:olive", label="99% of best")
+    speed.set(xticks=x, ylabel="epochs", title="convergence: epochs to reach the run's best")
+    speed.yaxis.set_major_locator(MaxNLocator(integer=True))
     speed.set_xticklabels(labels, rotation=30, ha="right")
+    speed.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     with replacing(path) as tmp:
@@ -86,15 +113,13 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
 
 
 def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> None:
-    """Normalized curves under each run's tb/normalized (so runs overlay on one chart) and the HParams columns."""
-    from tensorboard.plugins.hparams import summary_v2 as hp
-
+    """Normalized curves under each run's tb/normalized (so runs overlay on one chart), on Keras's epoch steps."""
     for row in table.itertuples():
         log_dir = Path(row.path) / "tb" / "normalized"
         shutil.rmtree(log_dir, ignore_errors=True)  # a report re-run replaces, never duplicates
         runs = history[history["run"] == row.run] if not history.empty else history
         events = [
-            (int(epoch), scalar("normalized_val_accuracy", value))
+            (int(epoch) - 1, scalar("normalized_val_accuracy", value))  # Keras logs epoch 1 at step 0
             for epoch, value in zip(runs.get("epoch", []), runs.get("normalized_val_accuracy", []))
             if np.isfinite(value)
         ]
@@ -102,18 +127,6 @@ def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> N
             events.append((0, scalar("normalized_accuracy", row.normalized_accuracy)))
         write_events(log_dir, events)
 
-    knob_key = next((k for k in table.get("config_key", []) if isinstance(k, str)), None)
-    first = [k for k in (knob_key, "value", "train.seed", "status") if k]
-    hparams = [hp.HParam(k) for k in first]
-    metrics = [
-        hp.Metric("normalized_accuracy", group="normalized", display_name="normalized accuracy"),
-        hp.Metric("best_val_accuracy", display_name="best val accuracy"),
-        hp.Metric("test_accuracy", display_name="test accuracy"),
-        hp.Metric("epoch_accuracy", group="validation", display_name="val accuracy (last epoch)"),
-    ]
-    config_dir = exp_dir / "hparams"
-    shutil.rmtree(config_dir, ignore_errors=True)
-    write_events(config_dir, [(0, hp.hparams_config_pb(hparams=hparams, metrics=metrics))])
 
 
 def write_report(exp_dir: Path) -> dict[str, Any]:
@@ -127,22 +140,27 @@ def write_report(exp_dir: Path) -> dict[str, Any]:
         print(f"sweep {exp_dir.name}: no runs recorded", flush=True)
         return outcome
     history = load_history(exp_dir)
+    if (table["sweep"] == "tuner").all():  # a search: trials shown by their hyperparameters, not their numbers
+        labels = dict(zip(table["run"], table["label"]))
+        table, history = table.assign(value=table["label"]), history.assign(value=history["run"].map(labels))
     summary = value_summary(table)
     columns = [c for c in ["run", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy", "test_accuracy",
-                           "best_epoch", "epochs_run", "seconds_per_epoch", "error"] if c in table]
+                           "above_chance", "best_epoch", "epochs_to_95pct", "epochs_run", "seconds_per_epoch", "error"] if c in table]
     write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
     knob = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
     best = pd.to_numeric(table["best_val_accuracy"][table["status"] == "completed"], errors="coerce").max()
     markdown = (
         f"# {exp_dir.name}\n\nknob: `{knob}`; normalized accuracy = best val accuracy / best completed run's "
         f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
-        f"## Per value\n\n{summary.to_markdown(index=False, floatfmt='.4f')}\n\n"
+        f"## Per value\n\n{per_value_table(summary).to_markdown(index=False)}\n\n"
         f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
     )
     write_atomic(exp_dir / "summary.md", markdown)
     _plot(table, history, summary, f"{exp_dir.name}: {knob}", exp_dir / "normalized_accuracy.png")
     try:
         _tensorboard(exp_dir, table, history)
+        shutil.rmtree(exp_dir / "hparams", ignore_errors=True)  # would compete with the folder's one
+        write_hparams_experiment(exp_dir.parent)
     except Exception:  # the tables and plot are written; TensorBoard extras must not lose them
         log.exception("could not write the TensorBoard views for %s", exp_dir)
     if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
@@ -150,7 +168,8 @@ def write_report(exp_dir: Path) -> dict[str, Any]:
     not_done = ", ".join(f"{s}: {counts[s]}" for s in INCOMPLETE if counts.get(s))
     line = f"sweep {exp_dir.name}: {len(table)} runs, {counts.get('completed', 0)} completed"
     line += f", {outcome['incomplete']} did not complete ({not_done})" if outcome["incomplete"] else ", all completed"
-    print(f"summary: {exp_dir / 'summary.md'}\n{line}", flush=True)
+    print(f"{line}\nsummary: {exp_dir / 'summary.md'}\nplot: {exp_dir / 'normalized_accuracy.png'}\n"
+          f"compare: {tensorboard_command(exp_dir.parent)}", flush=True)
     return outcome
 
 

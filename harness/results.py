@@ -12,13 +12,20 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from harness.records import HISTORY_KEYS, RECORD, hyperparameters, read_record
+from harness.records import HISTORY_KEYS, RECORD, hyperparameters, knob_and_value, read_record
 
 # `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
 LEAD_COLUMNS = [
-    "name", "run", "sweep", "config_key", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy",
-    "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch", "wall_seconds", "error",
+    "name", "run", "sweep", "config_key", "value", "label", "seed", "status", "normalized_accuracy", "best_val_accuracy",
+    "final_val_accuracy", "test_accuracy", "chance", "above_chance", "best_epoch", "epochs_to_95pct", "epochs_to_99pct",
+    "epochs_run", "seconds_per_epoch", "wall_seconds", "total_seconds", "error",
 ]
+# What `python -m harness.export` shows unless asked for --columns all.
+CONCISE_COLUMNS = [
+    "name", "run", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy", "test_accuracy", "above_chance",
+    "best_epoch", "epochs_to_95pct", "seconds_per_epoch", "total_seconds",
+]
+CONFIDENCE = 0.95
 # Old names of renamed columns, kept for one release (0.2 drops them): old name -> new name.
 ALIASES = {"knob": "sweep", "knob_key": "config_key"}
 HISTORY_COLUMNS = list(HISTORY_KEYS)
@@ -43,18 +50,43 @@ def _row(run_dir: Path, record: dict) -> dict[str, Any]:
         "sweep": sweep.get("name"),
         "config_key": sweep.get("knob"),
         "value": sweep.get("value"),
+        "label": knob_and_value(record)[1],
         "seed": config.get("train", {}).get("seed"),
         "status": record.get("status"),
         "error": record.get("error"),
         "normalized_accuracy": np.nan,
     }
-    for key in ("best_val_accuracy", "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch", "wall_seconds"):
+    for key in ("best_val_accuracy", "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch",
+                "wall_seconds", "total_seconds"):
         value = record.get(key)
         row[key] = np.nan if value is None else value
+    row.update(_chance(record))
+    curve = (record.get("history") or {}).get("val_accuracy") or []
+    row["epochs_to_95pct"], row["epochs_to_99pct"] = epochs_to(curve, 0.95), epochs_to(curve, 0.99)
     row.update({"num_train": record.get("num_train"), "num_val": record.get("num_val"), "config_hash": record.get("config_hash")})
     row.update({k: str(v) if isinstance(v, list) else v for k, v in hyperparameters(config).items()})
     row["path"] = str(run_dir)
     return row
+
+
+def epochs_to(curve: list, fraction: float) -> float:
+    """Convergence speed: the first epoch (1-based) whose val accuracy reaches `fraction` of the run's best."""
+    values = np.array([np.nan if v is None else v for v in curve], dtype=float)
+    if not np.isfinite(values).any():
+        return np.nan
+    return float(np.argmax(values >= fraction * np.nanmax(values)) + 1)
+
+
+def _chance(record: dict) -> dict[str, Any]:
+    """Chance accuracy (1 / classes) and whether the best val accuracy is clearly above it: more than two
+    binomial standard errors of a chance-level guesser on this many val images."""
+    classes, n_val, best = record.get("num_classes"), record.get("num_val"), record.get("best_val_accuracy")
+    if not classes:
+        return {"chance": np.nan, "above_chance": None}
+    chance = 1 / classes
+    if best is None or not n_val:
+        return {"chance": chance, "above_chance": None}
+    return {"chance": chance, "above_chance": bool(best > chance + 2 * np.sqrt(chance * (1 - chance) / n_val))}
 
 
 def normalize(table: pd.DataFrame) -> pd.DataFrame:
@@ -86,6 +118,29 @@ def load_table(path: str | Path) -> pd.DataFrame:
         table[old] = table[new]
     rest = [c for c in table.columns if c not in LEAD_COLUMNS and c not in ALIASES]
     return table[LEAD_COLUMNS + rest + list(ALIASES)]
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (experiment, sweep, value): how many runs and how many completed, then for the normalized,
+    best-val and test accuracy the mean, the standard deviation over seeds (ddof=1) and a 95% t interval
+    of the mean — std and interval empty where one run completed — and the mean convergence speed."""
+    from scipy import stats
+
+    table = table.assign(value=table["value"].astype(str), sweep=table["sweep"].fillna("run"))
+    grouped = table.groupby(["name", "sweep", "value"], sort=False)
+    out = grouped.agg(runs=("status", "size"), completed=("status", lambda s: int((s == "completed").sum())),
+                      statuses=("status", lambda s: ",".join(sorted(set(s)))))
+    for metric in ("normalized_accuracy", "best_val_accuracy", "test_accuracy"):
+        values = grouped[metric]
+        n, mean, std = values.count(), values.mean(), values.std(ddof=1)
+        half = pd.Series(stats.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(n - 1, 1)), index=n.index) * std / np.sqrt(n)
+        half = half.where(n > 1)
+        out[f"{metric}_mean"], out[f"{metric}_std"] = mean, std.where(n > 1)
+        out[f"{metric}_ci_low"], out[f"{metric}_ci_high"] = mean - half, mean + half
+    for column in ("best_epoch", "epochs_to_95pct", "epochs_to_99pct", "seconds_per_epoch", "chance"):
+        out[f"{column}_mean"] = grouped[column].mean()
+    out["above_chance"] = grouped["above_chance"].agg(lambda s: bool(s.dropna().all()) if s.notna().any() else None)
+    return out.reset_index()
 
 
 def load_history(path: str | Path) -> pd.DataFrame:

@@ -25,7 +25,8 @@ from harness.atomic import is_temporary
 from harness.data.sources import load_splits
 from harness.data.splits import Splits
 from harness.inputs import Prepared, training_inputs
-from harness.records import RunRecord, SweepIdentity, hyperparameters, read_record, write_record
+from harness.hparams import write_session
+from harness.records import RunRecord, SweepIdentity, read_record, write_record
 from harness.schema import config_hash, geometry
 from harness.validate import validate
 
@@ -142,10 +143,7 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
 def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Path, after: AfterRun | None) -> None:
     """TensorBoard's HParams session and summary scalars, the saved model, the caller's after-run step."""
     log_dir = run_dir / "tb"
-    # The HParams session is written once the status is known, so the dashboard can filter on it.
-    session = {**tensorboard.hparam_values(hyperparameters(record.config)), "status": record.status,
-               "value": str(record.sweep.value)}
-    tensorboard.write_hparams(log_dir, session, trial_id=f"{cfg.name}/{cfg.run_name}")
+    write_session(log_dir, record.as_dict())
     tensorboard.write_scalars(log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy})
     if (cfg.train.save_model or cfg.analysis) and record.status == "completed":
         prepared.model.save(run_dir / "model.keras")
@@ -169,7 +167,7 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     from harness import train
 
     validate(cfg)
-    started = time.perf_counter()
+    started, startup = time.perf_counter(), provenance.startup_seconds()
     provenance.reset_peak_memory()
     prepared = prepared or prepare(cfg)
     run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
@@ -186,11 +184,13 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         setattr(record, key, value)
     record.wall_seconds, record.finished_at, record.memory = time.perf_counter() - started, _now(), provenance.memory_mb()
     _finish(cfg, prepared, record, run_dir, after)
+    record.total_seconds = startup + time.perf_counter() - started
     write_record(run_dir, record)
     if prepared.release:
         _release(prepared)
-    log.info("run %s/%s %s: best val accuracy %s at epoch %s, %.1fs", cfg.name, cfg.run_name, record.status,
-             "n/a" if record.best_val_accuracy is None else f"{record.best_val_accuracy:.4f}", record.best_epoch, record.wall_seconds)
+    log.info("run %s/%s %s: best val accuracy %s at epoch %s, %.1fs (%.1fs in all)", cfg.name, cfg.run_name, record.status,
+             "n/a" if record.best_val_accuracy is None else f"{record.best_val_accuracy:.4f}", record.best_epoch,
+             record.wall_seconds, record.total_seconds)
     return record
 
 

@@ -18,7 +18,10 @@ from typing import Any, Callable, NamedTuple, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# An installed wheel carries the configs as harness/conf; a checkout keeps them at its top (conf/, with
+# experiments/ as its `experiment` group), which is also where an editable install finds them.
+_PACKAGED_CONF = Path(__file__).resolve().parent / "conf"
+CONF_DIR = _PACKAGED_CONF if _PACKAGED_CONF.is_dir() else Path(__file__).resolve().parent.parent / "conf"
 
 OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
 RESIZE_MODES = ("squash", "pad", "crop")
@@ -28,7 +31,7 @@ ALGORITHMS = ("random", "hyperband", "bayesian")
 # Sections whose values decide what a run computes: its hyperparameters, its identity, its HParams columns.
 HYPERPARAMETER_SECTIONS = ("data", "model", "train")
 # Keys that say where output goes or how runs were generated, not what a run computes.
-NOT_IDENTITY = ("hydra", "results_dir", "cache_dir", "analysis", "name", "run_name", "sweep", "tuner", "preset")
+NOT_IDENTITY = ("hydra", "results_dir", "cache_dir", "analysis", "name", "run_name", "overwrite", "sweep", "tuner", "preset")
 
 
 @dataclass
@@ -138,7 +141,6 @@ class SweepConfig:
     knob: Optional[str] = None  # the config key (or group) the sweep varies
     values: list[Any] = field(default_factory=list)
     seeds: int = 1  # repeat every value with train.seed, train.seed+1, ...
-    overwrite: bool = False  # re-run runs that already completed with the same config
 
 
 @dataclass
@@ -146,15 +148,15 @@ class TunerConfig:
     name: str = MISSING
     algorithm: str = MISSING  # random | hyperband | bayesian
     objective: str = "val_accuracy"
-    max_trials: int = 10  # random, bayesian
+    max_trials: Optional[int] = None  # random, bayesian (their presets set 10); null for hyperband
     executions_per_trial: int = 1
     max_consecutive_failed_trials: int = 3
     overwrite: bool = False
     isolate: bool = True  # every trial in a fresh process
     num_initial_points: Optional[int] = None  # bayesian
-    max_epochs: int = 20  # hyperband
-    factor: int = 3  # hyperband
-    hyperband_iterations: int = 1  # hyperband
+    max_epochs: Optional[int] = None  # hyperband (its preset sets 20)
+    factor: Optional[int] = None  # hyperband (3)
+    hyperband_iterations: Optional[int] = None  # hyperband (1)
     space: dict[str, Any] = field(default_factory=dict)  # harness.space: config keys -> hyperparameters
 
 
@@ -171,7 +173,8 @@ class Config:
     preset: str = "baseline"
     results_dir: str = "results"
     name: str = MISSING
-    run_name: str = "baseline"
+    run_name: str = "baseline"  # a single run's default: its command line's overrides (harness.sweep.override_label)
+    overwrite: bool = False  # re-run a run whose folder already holds a record (same config or not)
     analysis: bool = False
     cache_dir: Optional[str] = None
 

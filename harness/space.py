@@ -14,8 +14,17 @@ from omegaconf import DictConfig, OmegaConf
 from harness.errors import ConfigError
 from harness.schema import flatten
 
-TYPES = ("float", "int", "choice", "bool", "fixed")
 SAMPLINGS = ("linear", "log", "reverse_log")
+CONDITION = ("parent_name", "parent_values")
+# The keys each type takes: the arguments of Keras Tuner's hp.Float/Int/Choice/Boolean/Fixed.
+KEYS = {
+    "float": ("min", "max", "step", "sampling", "default", *CONDITION),
+    "int": ("min", "max", "step", "sampling", "default", *CONDITION),
+    "choice": ("values", "ordered", "default", *CONDITION),
+    "bool": ("default", *CONDITION),
+    "fixed": ("value", *CONDITION),
+}
+TYPES = tuple(KEYS)
 
 
 def _is_entry(node: Any) -> bool:
@@ -39,6 +48,19 @@ def _check_bounds(where: str, spec: dict) -> None:
         raise ConfigError(f"{where}.min", spec["min"], "> 0 with log sampling")
 
 
+def _check_condition(where: str, spec: dict, space: dict) -> None:
+    if ("parent_name" in spec) != ("parent_values" in spec):
+        raise ConfigError(f"{where}.parent_values" if "parent_name" in spec else f"{where}.parent_name", None,
+                          "given together: parent_name (a searched key) and parent_values (a list of its values)")
+    if "parent_name" not in spec:
+        return
+    parent = spec["parent_name"]
+    if parent not in space or parent == where.removeprefix("tuner.space."):
+        raise ConfigError(f"{where}.parent_name", parent, f"another searched key: one of {', '.join(space)}")
+    if not isinstance(spec["parent_values"], list) or not spec["parent_values"]:
+        raise ConfigError(f"{where}.parent_values", spec["parent_values"], "a non-empty list of the parent's values")
+
+
 def check_space(cfg: DictConfig) -> dict[str, dict]:
     """The search space of cfg.tuner as flat entries; ConfigError for an unknown key or a malformed entry."""
     space = entries(cfg.tuner.space)
@@ -51,6 +73,10 @@ def check_space(cfg: DictConfig) -> dict[str, dict]:
         if not isinstance(spec, dict) or spec.get("type") not in TYPES:
             raise ConfigError(f"{where}.type", (spec or {}).get("type") if isinstance(spec, dict) else spec, "one of " + ", ".join(TYPES))
         kind = spec["type"]
+        unknown = sorted(set(spec) - {"type", *KEYS[kind]})
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}", spec[unknown[0]], f"a key of a {kind} entry: one of {', '.join(KEYS[kind])}")
+        _check_condition(where, spec, space)
         if kind in ("float", "int"):
             _check_bounds(where, spec)
         elif kind == "choice" and not (isinstance(spec.get("values"), list) and spec["values"]):
@@ -60,21 +86,58 @@ def check_space(cfg: DictConfig) -> dict[str, dict]:
     return space
 
 
+def searchable(cfg: DictConfig, space: dict[str, dict]) -> tuple[dict[str, dict], dict[str, str]]:
+    """(the entries worth searching on this config, {left-out key: why}). How much of a backbone to
+    freeze means nothing when its weights are random (frozen random layers stay random, and their
+    BatchNorm statistics never settle: such trials score at chance) or when the model has no backbone."""
+    why = {}
+    if "model.unfreeze" in space:
+        if cfg.model.get("kind") == "scratch":
+            why["model.unfreeze"] = "model=scratch has no backbone to freeze"
+        elif cfg.model.get("weights") is None:
+            why["model.unfreeze"] = "model.weights=null: a randomly initialized backbone is trained whole"
+    return {k: v for k, v in space.items() if k not in why}, why
+
+
+def _parents_first(space: dict[str, dict]) -> list[str]:
+    """Keras Tuner needs a parent declared before its conditional children."""
+    ordered: list[str] = []
+
+    def visit(key: str, seen: tuple[str, ...] = ()) -> None:
+        if key in ordered:
+            return
+        parent = space[key].get("parent_name")
+        if parent in seen:
+            raise ConfigError(f"tuner.space.{key}.parent_name", parent, "a parent that does not depend on this key (a cycle)")
+        if parent:
+            visit(parent, (*seen, key))
+        ordered.append(key)
+
+    for key in space:
+        visit(key)
+    return ordered
+
+
 def declare(hp, space: dict[str, dict]) -> dict[str, Any]:
-    """Register every entry of the space on `hp` (a kt.HyperParameters); returns the values chosen."""
+    """Register every entry of the space on `hp` (a kt.HyperParameters); returns the values of the active
+    ones (a conditional entry whose parent has another value is left out: the base config's value holds)."""
     values = {}
-    for key, spec in space.items():
-        kind = spec["type"]
+    for key in _parents_first(space):
+        spec = dict(space[key])
+        kind = spec.pop("type")
+        condition = {k: spec.pop(k) for k in CONDITION if k in spec}
         if kind == "float":
-            values[key] = hp.Float(key, spec["min"], spec["max"], step=spec.get("step"), sampling=spec.get("sampling", "linear"))
+            value = hp.Float(key, spec.pop("min"), spec.pop("max"), **spec, **condition)
         elif kind == "int":
-            values[key] = hp.Int(key, int(spec["min"]), int(spec["max"]), step=spec.get("step") or 1, sampling=spec.get("sampling", "linear"))
+            value = hp.Int(key, int(spec.pop("min")), int(spec.pop("max")), **{"step": 1, **spec}, **condition)
         elif kind == "choice":
-            values[key] = hp.Choice(key, spec["values"])
+            value = hp.Choice(key, spec.pop("values"), **spec, **condition)
         elif kind == "bool":
-            values[key] = hp.Boolean(key)
+            value = hp.Boolean(key, **spec, **condition)
         else:
-            values[key] = hp.Fixed(key, spec["value"])
+            value = hp.Fixed(key, spec["value"], **condition)
+        if hp.is_active(key):
+            values[key] = value
     return values
 
 

@@ -8,6 +8,7 @@ and names every run after its value. `-m key=a,b,c` works the same way without a
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from typing import Any, Iterable, Sequence
@@ -42,8 +43,54 @@ def _is_sweep(argument: str) -> bool:
     return OverridesParser.create().parse_override(argument).is_sweep_override()
 
 
+# Config sections whose command-line overrides change what a run computes, and so its folder's name.
+_LABELLED_SECTIONS = ("dataset", "data", "model", "train")
+_UNLABELLED = {"dataset.path", "dataset.name", "model.name", "train.verbose"}  # in the experiment's name, or not identity
+_ABSENT = object()
+
+
+def folder_safe(label: str, limit: int = 120) -> str:
+    """A label as one folder name: odd characters become `_`; a long one is cut and keeps a hash of the whole."""
+    label = re.sub(r"[^\w.,=+\-~]", "_", label)
+    if len(label) <= limit:
+        return label
+    return f"{label[: limit - 9]}~{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+
+
+def _short_key(key: str, config: DictConfig) -> str:
+    """`train.learning_rate` -> `learning_rate`, unless another section has that key too (`train.seed`, `data.seed`)."""
+    section, _, rest = key.partition(".")
+    clash = any(
+        OmegaConf.select(config, f"{other}.{rest}", default=_ABSENT) is not _ABSENT
+        for other in _LABELLED_SECTIONS
+        if other != section
+    )
+    return key if clash else rest
+
+
+def override_label(arguments: Iterable[str], config: DictConfig) -> str:
+    """The fixed hyperparameter overrides of a command line as a stable folder name ('' for none):
+    `train.learning_rate=0.01 train.epochs=3` -> `epochs=3,learning_rate=0.01`."""
+    parts: dict[str, str] = {}  # a key given twice keeps its last value, as Hydra does
+    for argument in arguments:
+        key = _key_of(argument)
+        if "." not in key or key.split(".")[0] not in _LABELLED_SECTIONS or key in _UNLABELLED or _is_sweep(argument):
+            continue
+        short = _short_key(key, config)
+        parts[short] = f"~{short}" if argument.startswith("~") else f"{short}={argument.split('=', 1)[1].strip(chr(39))}"
+    return folder_safe(",".join(sorted(parts.values())))
+
+
+def _short_name(key: str) -> str:
+    return "seed" if key == "train.seed" else key.split(".")[-1]
+
+
 def knob_arguments(config: DictConfig, arguments: list[str]) -> list[str]:
-    """The command line's overrides plus the sweep's own: knob values, seeds, and a fixed experiment name."""
+    """The command line's overrides plus the sweep's own: knob values, seeds, and the experiment's name.
+
+    The name is the preset's name with the sweep's (`-m train.optimizer=sgd,adam` is the `optimizer`
+    sweep) and the command line's fixed overrides (`,epochs=3`): a sweep over another baseline is
+    another experiment, and never shares run folders with this one."""
     arguments = list(arguments)
     if "sweep" not in config:  # an app without the harness's sweep section: a plain Hydra multirun
         return arguments
@@ -56,15 +103,27 @@ def knob_arguments(config: DictConfig, arguments: list[str]) -> list[str]:
         if not values:
             raise ConfigError("sweep.values", values, f"a non-empty list of values for {sweep.knob}")
         extra.append(f"{sweep.knob}={','.join(hydra_value(v) for v in values)}")
-    elif not sweep.knob and len(swept) == 1:
-        extra.append(f"sweep.knob={swept[0]}")
+    elif not sweep.knob and swept:
+        if len(swept) == 1:
+            extra.append(f"sweep.knob={swept[0]}")
+        if not sweep.name and "sweep.name" not in keys:
+            extra.append(f"sweep.name={hydra_value('+'.join(_short_name(k) for k in swept))}")
     if sweep.seeds > 1 and "train.seed" not in swept:
         base = config.train.seed
         extra.append("train.seed=" + ",".join(str(base + i) for i in range(sweep.seeds)))
     if "name" not in keys:
-        # Every run of one sweep belongs to one experiment, even when the knob changes the default name.
-        extra.append(f"name={hydra_value(config.name)}")
+        extra.append(f"name={hydra_value(experiment_name(config, arguments + extra))}")
     return arguments + extra
+
+
+def experiment_name(config: DictConfig, arguments: list[str]) -> str:
+    """The name every run of this multirun shares: the default name given the sweep's name, plus the
+    command line's fixed overrides."""
+    named = [a for a in arguments if _key_of(a) == "sweep.name"]
+    if named:
+        config = OmegaConf.merge(config, {"sweep": {"name": named[-1].split("=", 1)[1].strip(chr(39))}})
+    label = override_label(arguments, config)
+    return f"{config.name},{label}" if label else str(config.name)
 
 
 def run_label(job: Iterable[str], swept: list[str], config: DictConfig) -> str:
@@ -77,10 +136,9 @@ def run_label(job: Iterable[str], swept: list[str], config: DictConfig) -> str:
         elif key == config.sweep.knob and config.sweep.name:
             short = config.sweep.name
         else:
-            short = key.split(".")[-1] if len(swept) > 1 else key
+            short = _short_key(key, config) if "." in key else key
         parts.append(f"{short}={values[key].strip(chr(39))}")
-    label = ",".join(parts) or "baseline"
-    return re.sub(r"[^\w.,=+\-]", "_", label)
+    return folder_safe(",".join(parts)) or "baseline"
 
 
 def label_jobs(batch: list[list[str]], swept: list[str], config: DictConfig) -> list[list[str]]:

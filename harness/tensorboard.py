@@ -7,15 +7,48 @@ from pathlib import Path
 from typing import Any
 
 
+# A number column with at most this many distinct values gets them as its domain; more, an interval.
+DISCRETE_LIMIT = 12
+
+
 def hparam_values(values: dict[str, Any]) -> dict[str, bool | int | float | str]:
-    """Values as the HParams plugin takes them (bool, number or string; null as "null", lists as text)."""
+    """Values as the HParams plugin takes them: bool, number or string (lists as text); a null is left
+    out, so each key keeps one type across runs and TensorBoard shows an empty cell."""
     out: dict[str, bool | int | float | str] = {}
     for key, value in values.items():
-        if isinstance(value, (bool, int, float, str)):
-            out[key] = value
-        else:
-            out[key] = "null" if value is None else str(value)
+        if value is None:
+            continue
+        out[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
     return out
+
+
+def hparam_domain(values: list[Any]):
+    """The HParams domain of one column given every run's value: the distinct values (strings,
+    booleans, a few numbers) or the interval they span. Mixed types fall back to text."""
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    kinds = {bool if isinstance(v, bool) else float if isinstance(v, (int, float)) else str for v in values}
+    if kinds == {float}:
+        numbers = sorted({float(v) for v in values})
+        if len(numbers) <= DISCRETE_LIMIT:
+            return hp.Discrete(numbers)
+        return hp.RealInterval(numbers[0], numbers[-1])
+    if kinds == {bool}:
+        return hp.Discrete(sorted(set(values)))
+    return hp.Discrete(sorted({str(v) for v in values}))
+
+
+def hparams_experiment(sessions: list[dict[str, Any]], columns: list[str], metrics: list[tuple[str, str, str]]):
+    """The experiment-level HParams summary: a typed column per key in `columns` (in that order) with
+    the domain its sessions' values span, and metrics given as (tag, run group, display name)."""
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    hparams = []
+    for key in columns:
+        values = [s[key] for s in sessions if s.get(key) is not None]
+        if values:
+            hparams.append(hp.HParam(key, hparam_domain(values), display_name=key.lower() if key[0].isupper() else None))
+    return hp.hparams_config_pb(hparams=hparams, metrics=[hp.Metric(t, group=g or None, display_name=d) for t, g, d in metrics])
 
 
 def write_events(log_dir: Path, summaries: list[tuple[int, Any]]) -> None:

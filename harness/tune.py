@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,16 +25,26 @@ from harness.records import SweepIdentity, read_record
 from harness.report import write_report
 from harness.run import build, cache_root, load_data, record_failure, run
 from harness.schema import HYPERPARAMETER_SECTIONS, geometry
-from harness.space import check_space, declare, trial_config
+from harness.space import check_space, declare, searchable, trial_config
 from harness.train import FitOptions
 from harness.validate import typed, validate
 
 log = logging.getLogger(__name__)
 
 
+def trial_number(trial_id: str) -> int:
+    """The number Keras Tuner prints for a trial ("Running Trial #3" is trial id 2)."""
+    return int(trial_id) + 1
+
+
+def trial_folder(trial_id: str, execution: int | None = None) -> str:
+    """`trial=003`: numbered as Keras Tuner prints trials, padded so folders and tables sort in order."""
+    return f"trial={trial_number(trial_id):03d}" + (f",exec={execution}" if execution is not None else "")
+
+
 def _trial_identity(trial_id: str, tcfg: DictConfig, values: dict[str, Any]) -> SweepIdentity:
-    """Where a trial sits: knob `tuner`, value = trial id, its searched hyperparameters."""
-    return SweepIdentity(name="tuner", knob="tuner", value=trial_id, seed=tcfg.train.seed, hyperparameters=values)
+    """Where a trial sits: knob `tuner`, value = its number, its searched hyperparameters."""
+    return SweepIdentity(name="tuner", knob="tuner", value=trial_number(trial_id), seed=tcfg.train.seed, hyperparameters=values)
 
 
 class HarnessHyperModel(kt.HyperModel):
@@ -60,9 +71,9 @@ class HarnessHyperModel(kt.HyperModel):
         trial_id = trial.trial_id if trial is not None else "0"
         execution = self.executions.get(trial_id, 0)
         self.executions[trial_id] = execution + 1
-        run_name = f"trial={trial_id}" + (f",exec={execution}" if self.cfg.tuner.executions_per_trial > 1 else "")
+        run_name = trial_folder(trial_id, execution if self.cfg.tuner.executions_per_trial > 1 else None)
         tcfg = OmegaConf.merge(self.trial_config(hp), {"run_name": run_name})
-        identity = _trial_identity(trial_id, tcfg, {k: hp.values[k] for k in self.space if k in hp.values})
+        identity = _trial_identity(trial_id, tcfg, {k: hp.values[k] for k in self.space if k in hp.values and hp.is_active(k)})
         prepared = Prepared(self.splits, geometry(tcfg.data), model, cache_root(tcfg), release=False)
         try:
             record = run(tcfg, run_dir=self.exp_dir / run_name, sweep=identity, prepared=prepared,
@@ -86,8 +97,8 @@ class RecordsFailedTrials:
         if trial.status == "COMPLETED":
             return
         hm = self.hypermodel
-        run_dir = hm.exp_dir / f"trial={trial.trial_id}"
-        executions = [run_dir, *hm.exp_dir.glob(f"trial={trial.trial_id},exec=*")]
+        run_dir = hm.exp_dir / trial_folder(trial.trial_id)
+        executions = [run_dir, *hm.exp_dir.glob(f"{trial_folder(trial.trial_id)},exec=*")]
         if not any(read_record(d) for d in executions):  # failed in build(): an invalid combination of the space
             values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
             tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
@@ -123,9 +134,10 @@ def make_tuner(cfg: DictConfig, hypermodel, exp_dir: Path):
 
 
 def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str, str] | None = None) -> Path:
-    """experiment/best.yaml under the experiment: a preset that retrains the best trial's config.
+    """experiment/best.yaml under the experiment: a preset that retrains the best trial's config, into the
+    same results folder, as an experiment named after the search (`<search>_best`).
 
-    `python -m harness --config-dir <experiment dir> experiment=best`
+    `harness --config-dir <experiment dir> experiment=best`
     """
     tcfg = trial_config(cfg, {k: v for k, v in trial.hyperparameters.values.items() if k in check_space(cfg)})
     sections = {k: OmegaConf.to_container(tcfg[k], resolve=True) for k in ("dataset", *HYPERPARAMETER_SECTIONS)}
@@ -133,13 +145,18 @@ def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str
     score = trial.score if trial.score is not None else float("nan")
     header = (
         "# @package _global_\n"
-        f"# Best trial {trial.trial_id} of {exp_dir.name}: {cfg.tuner.objective} = {score:.4f}\n"
-        f"# Retrain it: python -m harness --config-dir {exp_dir} experiment=best\n"
+        f"# Best trial #{trial_number(trial.trial_id)} of {exp_dir.name}: {cfg.tuner.objective} = {score:.4f}\n"
+        f"# Retrain it: {retrain_command(exp_dir)}\n"
     )
-    body = {"defaults": groups, "preset": "best", **sections} if groups else {"preset": "best", **sections}
+    placed = {"preset": "best", "results_dir": str(Path(cfg.results_dir).resolve()), "name": f"{exp_dir.name}_best"}
+    body = {"defaults": groups, **placed, **sections} if groups else {**placed, **sections}
     path = exp_dir / "experiment" / "best.yaml"
     write_atomic(path, header + yaml.safe_dump(body, sort_keys=False))
     return path
+
+
+def retrain_command(exp_dir: Path) -> str:
+    return f"python -m harness --config-dir {shlex.quote(str(exp_dir))} experiment=best"
 
 
 def role() -> str:
@@ -156,7 +173,8 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
     search, resumed from its saved oracle one trial at a time. In one process, resident memory grows by
     about 40 MB per trial although Keras Tuner clears the session before each build.
     """
-    check_space(cfg)
+    for key, why in searchable(cfg, check_space(cfg))[1].items():
+        log.warning("tuner.space.%s is not searched: %s (remove it with ~tuner.space.%s)", key, why, key)
     exp_dir = Path(exp_dir)
     if cfg.tuner.overwrite:
         for old in exp_dir.glob("trial=*"):
@@ -171,9 +189,10 @@ def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, ne
     """Build the tuner (reloading its oracle), run up to `new_trials` more trials (None: to the end), report."""
     cfg = OmegaConf.merge(cfg, {"tuner": {"overwrite": overwrite}})
     splits = load_data(cfg)  # once for every trial: same split, same subset
-    tuner = make_tuner(cfg, HarnessHyperModel(cfg, check_space(cfg), splits, exp_dir), exp_dir)
+    space, left_out = searchable(cfg, check_space(cfg))
+    tuner = make_tuner(cfg, HarnessHyperModel(cfg, space, splits, exp_dir), exp_dir)
     trials = lambda: len(getattr(tuner.oracle, "trials", {}))  # noqa: E731 - a worker's oracle is a gRPC client without them
-    summary: dict[str, Any] = {"experiment": str(exp_dir), "role": role(), "trials_before": trials()}
+    summary: dict[str, Any] = {"experiment": str(exp_dir), "role": role(), "trials_before": trials(), "not_searched": left_out}
     if new_trials is not None:
         cap = trials() + new_trials
         tuner.oracle.max_trials = min(cap, tuner.oracle.max_trials) if tuner.oracle.max_trials else cap
@@ -195,8 +214,8 @@ def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, ne
             summary["best_trial"] = best[0].trial_id
             summary["best_score"] = best[0].score
             summary["best_config"] = str(best_overrides_file(cfg, best[0], exp_dir, choices))
-            print(f"best trial {best[0].trial_id}: {cfg.tuner.objective} = {best[0].score:.4f}; "
-                  f"retrain: python -m harness --config-dir {exp_dir} experiment=best", flush=True)
+            print(f"best trial #{trial_number(best[0].trial_id)} ({trial_folder(best[0].trial_id)}): "
+                  f"{cfg.tuner.objective} = {best[0].score:.4f}\nretrain: {retrain_command(exp_dir)}", flush=True)
         summary.update(write_report(exp_dir))
     return summary
 

@@ -181,6 +181,13 @@ def _train(cfg: DictConfig) -> None:
         _range(cfg, "train.fine_tune.learning_rate", low=0, high=10, low_open=True)
 
 
+# Settings of one algorithm: set for another, they would be silently ignored by Keras Tuner.
+TUNER_SETTINGS = {
+    "max_trials": ("random", "bayesian"), "num_initial_points": ("bayesian",),
+    "max_epochs": ("hyperband",), "factor": ("hyperband",), "hyperband_iterations": ("hyperband",),
+}
+
+
 def _tuner(cfg: DictConfig) -> None:
     algorithm = _choice(cfg, "tuner.algorithm", ALGORITHMS)
     _choice(cfg, "tuner.objective", OBJECTIVES)
@@ -194,6 +201,10 @@ def _tuner(cfg: DictConfig) -> None:
         _range(cfg, "tuner.max_trials", low=1, integer=True)
     if algorithm == "bayesian":
         _range(cfg, "tuner.num_initial_points", low=1, integer=True, nullable=True)
+    for key, users in TUNER_SETTINGS.items():
+        value = _get(cfg, f"tuner.{key}")
+        if algorithm not in users and value is not None:
+            raise ConfigError(f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {' and '.join(users)} do)")
     check_space(cfg)
 
 

@@ -35,6 +35,29 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
     )
 
 
+def experiment_dir(*args: str) -> Path:
+    """The experiment folder a command line's runs go to (args include results_dir=...), as the CLI names it."""
+    from harness.__main__ import compose_cli
+
+    cfg = compose_cli(list(args)).configs[0]
+    return Path(cfg.results_dir) / cfg.name
+
+
+def single_run_dir(*args: str) -> Path:
+    """The folder a single run's command line writes, as the CLI names it."""
+    from harness.__main__ import compose_cli, single_run_name
+
+    command = compose_cli(list(args))
+    single_run_name(list(args), command)
+    cfg = command.configs[0]
+    return Path(cfg.results_dir) / cfg.name / cfg.run_name
+
+
+def sweep_line(stdout: str) -> str:
+    """The line a sweep ends with: `sweep <name>: N runs, ...`."""
+    return next(line for line in stdout.splitlines() if line.startswith("sweep "))
+
+
 def splits_of(cfg):
     from harness.run import load_data
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.__main__ import preflight
-from tests.helpers import FAST, run_cli, tb_tags
+from tests.helpers import FAST, run_cli, single_run_dir, tb_tags
 
 RECORD_FIELDS = {
     "status", "error", "config", "config_hash", "history", "best_val_accuracy", "final_val_accuracy", "best_epoch",
@@ -37,9 +37,11 @@ def test_cli_rejects_bad_input_with_one_line_exit_2_and_no_files(tmp_path, args,
 
 @pytest.mark.slow
 def test_quickstart_runs_from_the_command_line_and_records_everything(results_dir):
-    done = run_cli("experiment=quickstart", f"results_dir={results_dir}", *FAST, "train.epochs=2")
+    args = ["experiment=quickstart", f"results_dir={results_dir}", *FAST, "train.epochs=2"]
+    done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-2000:]
-    run_dir = results_dir / "quickstart_digits_mobilenet" / "baseline"
+    run_dir = single_run_dir(*args)
+    assert run_dir.parent.name == "quickstart_digits_mobilenet" and run_dir.name.startswith("batch_size=8,epochs=2,")
     record = json.loads((run_dir / "record.json").read_text())
     assert RECORD_FIELDS <= set(record)
     assert record["status"] == "completed" and record["epochs_run"] == 2
@@ -53,7 +55,8 @@ def test_quickstart_runs_from_the_command_line_and_records_everything(results_di
     assert "_hparams_/session_start_info" in tags["."] and "best_val_accuracy" in tags["."]
     assert {"epoch_accuracy", "epoch_loss", "epoch_learning_rate"} <= tags["train"]
     assert {"epoch_accuracy", "epoch_loss"} <= tags["validation"]
-    assert "quickstart_digits_mobilenet/baseline" in done.stdout + done.stderr
+    assert f"results: {run_dir.resolve()}" in done.stdout and f"compare: tensorboard --logdir {results_dir}" in done.stdout
+    assert "cuInit" not in done.stderr and "cudart_stub" not in done.stderr  # no TensorFlow start-up noise
 
 
 @pytest.mark.slow
@@ -96,6 +99,7 @@ def test_bad_input_is_one_line_naming_the_key_with_exit_status_2(capsys, args, e
 
 
 def test_a_typed_value_is_coerced_not_refused():
-    assert preflight(["experiment=quickstart", "train.learning_rate=1"]) == []  # a single run: nothing to track
-    jobs = preflight(["experiment=quickstart", "sweep=learning_rate", "sweep.values=[10,0.01]"])
+    single = preflight(["experiment=quickstart", "train.learning_rate=1"])
+    assert not single.multirun and single.configs[0].train.learning_rate == 1.0
+    jobs = preflight(["experiment=quickstart", "sweep=learning_rate", "sweep.values=[10,0.01]"]).configs
     assert [j.train.learning_rate for j in jobs] == [10.0, 0.01]

@@ -29,3 +29,14 @@ def test_export_markdown_prints_the_table(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [c.strip() for c in lines[0].split("|")[1:4]] == ["run", "status", "normalized_accuracy"]
     assert [c.strip() for c in lines[2].split("|")[1:4]] == ["x", "completed", "1.0000"]
+
+
+def test_markdown_is_concise_by_default_and_whole_with_columns_all(tmp_path, capsys):
+    fake_run(tmp_path / "a", "x", 0.01, 0.5)
+    fake_run(tmp_path / "a", "y", 0.1, 0.7)
+    assert export.main([str(tmp_path), "--format", "markdown"]) == 0
+    header = [c.strip() for c in capsys.readouterr().out.splitlines()[0].split("|")[1:-1]]
+    assert header[:3] == ["name", "run", "value"] and "train.learning_rate" in header  # it differs
+    assert "model.unfreeze" not in header and "config_hash" not in header and len(header) < 20
+    assert export.main([str(tmp_path), "--format", "markdown", "--columns", "all"]) == 0
+    assert "config_hash" in capsys.readouterr().out.splitlines()[0]

@@ -17,6 +17,36 @@ def test_report_writes_tables_plot_and_tensorboard_views(tmp_path):
     assert "| lr=0.1 " in (exp / "summary.md").read_text()
     assert (exp / "normalized_accuracy.png").stat().st_size > 10_000
     assert {"normalized_val_accuracy", "normalized_accuracy"} <= tb_tags(exp / "lr=0.01" / "tb")["normalized"]
-    assert "_hparams_/experiment" in tb_tags(exp / "hparams")["."]
+    assert "_hparams_/experiment" in tb_tags(tmp_path / "_hparams")["."]  # one for the whole results folder
+    assert not (exp / "hparams").exists()
+    markdown = (exp / "summary.md").read_text()
+    assert "95% interval" in markdown and "epochs to 95% of best" in markdown
     report.write_report(exp)  # a second report replaces the TensorBoard views instead of adding to them
     assert len(list((exp / "lr=0.01" / "tb" / "normalized").iterdir())) == 1
+
+
+def test_normalized_curves_sit_on_keras_epoch_steps(tmp_path):
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    exp = tmp_path / "exp"
+    fake_run(exp, "lr=0.01", 0.01, 0.8, curve=[0.4, 0.6, 0.8])
+    report.write_report(exp)
+    steps = sorted(
+        event.step
+        for events in (exp / "lr=0.01" / "tb" / "normalized").glob("events.*")
+        for event in EventFileLoader(str(events)).Load()
+        if any(v.tag == "normalized_val_accuracy" for v in event.summary.value)
+    )
+    assert steps == [0, 1, 2]  # Keras's TensorBoard callback logs epoch 1 at step 0
+
+
+def test_per_value_table_shows_intervals_only_with_seeds(tmp_path):
+    exp = tmp_path / "exp"
+    fake_run(exp, "lr=0.01,seed=42", 0.01, 0.8)
+    fake_run(exp, "lr=0.01,seed=43", 0.01, 0.6, seed=43)
+    fake_run(exp, "lr=0.1", 0.1, 0.7)
+    from harness.results import load_table
+
+    shown = report.per_value_table(report.value_summary(load_table(exp))).set_index("value")
+    assert shown.loc["0.1", "95% interval"] == "" and "±" not in shown.loc["0.1", "best val accuracy (± std)"]
+    assert shown.loc["0.01", "95% interval"].startswith("[") and "±" in shown.loc["0.01", "best val accuracy (± std)"]

@@ -26,7 +26,7 @@ def test_normalization_ties_diverged_failed_and_seeds(tmp_path):
     assert np.isnan(norm["lr=10"]) and np.isnan(norm["lr=5"])
     summary = report.value_summary(table).set_index("value")
     assert summary.loc["0.01", "normalized_accuracy_mean"] == pytest.approx(0.875)
-    assert summary.loc["0.01", "normalized_accuracy_std"] == pytest.approx(0.125)
+    assert summary.loc["0.01", "normalized_accuracy_std"] == pytest.approx(0.125 * 2**0.5)  # ddof=1 over two seeds
     assert summary.loc["10.0", "statuses"] == "diverged"
     history = load_history(exp)
     assert len(history) == 11
@@ -50,3 +50,36 @@ def test_columns_say_what_they_hold_and_old_names_remain_for_one_release(tmp_pat
     assert list(table.columns[2:4]) == ["sweep", "config_key"] and list(table.columns[-2:]) == ["knob", "knob_key"]
     assert (row["knob"], row["knob_key"]) == (row["sweep"], row["config_key"])
     assert load_history(tmp_path)["knob"].tolist() == ["learning_rate"] * 2
+
+
+def test_summarize_gives_mean_std_and_a_t_interval_per_experiment_knob_and_value(tmp_path):
+    from scipy import stats
+
+    from harness.results import summarize
+
+    exp = tmp_path / "exp"
+    for seed, best in zip((42, 43, 44), (0.7, 0.8, 0.9)):
+        fake_run(exp, f"lr=0.01,seed={seed}", 0.01, best, seed=seed)
+    fake_run(exp, "lr=0.1", 0.1, 0.5)
+    summary = summarize(load_table(tmp_path)).set_index(["name", "sweep", "value"])
+    three = summary.loc[("exp", "learning_rate", "0.01")]
+    assert three["runs"] == 3 and three["completed"] == 3
+    assert three["best_val_accuracy_mean"] == pytest.approx(0.8) and three["best_val_accuracy_std"] == pytest.approx(0.1)
+    half = stats.t.ppf(0.975, 2) * 0.1 / 3**0.5
+    assert (three["best_val_accuracy_ci_low"], three["best_val_accuracy_ci_high"]) == pytest.approx((0.8 - half, 0.8 + half))
+    one = summary.loc[("exp", "learning_rate", "0.1")]
+    assert np.isnan(one["best_val_accuracy_std"]) and np.isnan(one["best_val_accuracy_ci_low"])  # one seed: no spread
+
+
+def test_convergence_speed_and_chance_level_per_run(tmp_path):
+    from harness.records import RunRecord, SweepIdentity, write_record
+    from harness.results import epochs_to
+
+    assert epochs_to([0.2, 0.5, 0.78, 0.8], 0.95) == 3 and epochs_to([0.2, 0.5, 0.78, 0.8], 0.99) == 4
+    for run, best in (("good", 0.6), ("chance", 0.12)):
+        write_record(tmp_path / "exp" / run, RunRecord(
+            name="exp", run_name=run, status="completed", config_hash=run, config={}, sweep=SweepIdentity(),
+            started_at="t", versions={}, git={}, host={}, best_val_accuracy=best, num_classes=10, num_val=180))
+    table = load_table(tmp_path).set_index("run")
+    assert table.loc["good", "chance"] == pytest.approx(0.1)
+    assert bool(table.loc["good", "above_chance"]) and not bool(table.loc["chance", "above_chance"])

@@ -56,9 +56,56 @@ def test_default_space_covers_the_chapter_knobs_and_validates():
         ("tuner.space.train.learning_rate={type:float,min:0,max:0.1,sampling:log}", "tuner.space.train.learning_rate.min"),
         ("tuner.space.train.optimizer={type:choice,values:[]}", "tuner.space.train.optimizer.values"),
         ("tuner.max_trials=0", "tuner.max_trials"),
+        ("+tuner.space.data.image_size={type:int,min:32,max:64,sampeling:log}", "tuner.space.data.image_size.sampeling"),
+        ("+tuner.space.data.image_size={type:choice,values:[32],step:2}", "tuner.space.data.image_size.step"),
+        ("+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.optimizer}",
+         "tuner.space.data.image_size.parent_values"),
+        ("+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.nope,parent_values:[a]}",
+         "tuner.space.data.image_size.parent_name"),
     ],
 )
 def test_a_malformed_space_is_a_config_error(override, key):
     with pytest.raises(ConfigError) as err:
         validate(make_cfg("experiment=quickstart", "tuner=random", override))
     assert err.value.key == key
+
+
+def test_a_typo_in_an_entry_names_the_key_and_what_is_allowed():
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg("experiment=quickstart", "tuner=random", "+tuner.space.data.image_size={type:int,min:32,max:64,sampeling:log}"))
+    assert "one of min, max, step, sampling, default, parent_name, parent_values" in str(err.value)
+
+
+def test_default_ordered_and_conditional_entries_are_keras_tuners_own():
+    space = {
+        "train.learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log", "default": 1e-3,
+                                "parent_name": "train.optimizer", "parent_values": ["adam"]},
+        "train.optimizer": {"type": "choice", "values": ["sgd", "adam"], "default": "sgd"},
+        "model.head.units": {"type": "choice", "values": [32, 64, 128], "ordered": True},
+    }
+    hp = kt.HyperParameters()
+    values = tune.declare(hp, space)  # the parent is declared first although it comes second
+    assert values == {"train.optimizer": "sgd", "model.head.units": 32}  # learning_rate inactive under sgd
+    by_name = {p.name: p for p in hp.space}
+    assert by_name["model.head.units"].ordered and by_name["train.learning_rate"].default == 1e-3
+    active = kt.HyperParameters()
+    active.values["train.optimizer"] = "adam"
+    assert tune.declare(active, space)["train.learning_rate"] == 1e-3
+
+
+@pytest.mark.parametrize(
+    "tuner, setting",
+    [("hyperband", "+tuner.max_trials=5"), ("random", "+tuner.max_epochs=5"), ("random", "+tuner.num_initial_points=2")],
+)
+def test_a_setting_the_chosen_tuner_ignores_is_rejected_not_dropped(tuner, setting):
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg("experiment=quickstart", f"tuner={tuner}", setting))
+    assert err.value.key == setting.lstrip("+").split("=")[0] and f"tuner={tuner} does not use it" in str(err.value)
+
+
+def test_freezing_a_random_backbone_is_not_searched_and_says_why():
+    cfg = make_cfg("experiment=quickstart", "tuner=random")  # weights=null
+    space, left_out = tune.searchable(cfg, tune.check_space(cfg))
+    assert "model.unfreeze" not in space and "randomly initialized" in left_out["model.unfreeze"]
+    cfg = make_cfg("experiment=quickstart", "tuner=random", "model.weights=imagenet")
+    assert "model.unfreeze" in tune.searchable(cfg, tune.check_space(cfg))[0]

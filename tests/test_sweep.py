@@ -16,7 +16,7 @@ from harness.results import load_table
 from harness.__main__ import compose_cli
 from harness.schema import CONF_DIR
 from harness.validate import validate
-from tests.helpers import FAST, ROOT, records, run_cli
+from tests.helpers import FAST, ROOT, experiment_dir, records, run_cli, sweep_line
 
 
 DOCUMENTED = {
@@ -36,9 +36,9 @@ DOCUMENTED = {
 
 def jobs_of(*arguments: str) -> list:
     """The composed config of every job `python -m harness <arguments>` launches, composed by the CLI's own code."""
-    configs, multirun = compose_cli(list(arguments))
-    assert multirun
-    return configs
+    command = compose_cli(list(arguments))
+    assert command.multirun
+    return command.configs
 
 
 def test_every_shipped_sweep_is_documented_here():
@@ -65,7 +65,7 @@ def test_values_are_overridable_in_one_short_form():
 def test_any_key_can_be_swept_with_sweep_knob():
     jobs = jobs_of("experiment=quickstart", "sweep.knob=model.head.dropout", "sweep.values=[0.1,0.3,0.5]", "hydra.mode=MULTIRUN")
     assert [j.model.head.dropout for j in jobs] == [0.1, 0.3, 0.5]
-    assert jobs[0].run_name == "model.head.dropout=0.1"
+    assert jobs[0].run_name == "head.dropout=0.1"  # the section left out, as in a single run's name
 
 
 def test_plain_hydra_multirun_syntax_works_too():
@@ -96,8 +96,11 @@ def test_quickstart_learning_rate_sweep_end_to_end_and_resume(results_dir):
     args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]", f"results_dir={results_dir}", *FAST]
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
-    exp = results_dir / "quickstart_learning_rate_digits_mobilenet"
-    assert done.stdout.strip().splitlines()[-1] == f"sweep {exp.name}: 2 runs, 2 completed, all completed"
+    exp = experiment_dir(*args)
+    assert exp.name.startswith("quickstart_learning_rate_digits_mobilenet,") and "epochs=1" in exp.name
+    assert sweep_line(done.stdout) == f"sweep {exp.name}: 2 runs, 2 completed, all completed"
+    assert "run 1/2 learning_rate=0.01 seed=42" in done.stdout + done.stderr and "ETA" in done.stdout + done.stderr
+    assert f"plot: {exp / 'normalized_accuracy.png'}" in done.stdout and f"tensorboard --logdir {results_dir}" in done.stdout
     first = records(exp)
     assert sorted(first) == ["learning_rate=0.001", "learning_rate=0.01"]
     assert all(r["status"] == "completed" and r["sweep"]["knob"] == "train.learning_rate" for r in first.values())
@@ -114,7 +117,7 @@ def test_quickstart_learning_rate_sweep_end_to_end_and_resume(results_dir):
 def test_a_run_that_cannot_load_does_not_stop_the_sweep(results_dir):
     done = run_cli("experiment=quickstart", "sweep=samples_per_class", "sweep.values=[2,1000]", f"results_dir={results_dir}", *FAST)
     assert done.returncode == 1
-    assert done.stdout.strip().splitlines()[-1].endswith("2 runs, 1 completed, 1 did not complete (failed: 1)")
+    assert sweep_line(done.stdout).endswith("2 runs, 1 completed, 1 did not complete (failed: 1)")
     table = load_table(results_dir)
     assert table.set_index("value")["status"].to_dict() == {2: "completed", 1000: "failed"}
     assert "data.samples_per_class" in table.set_index("value").loc[1000, "error"]
@@ -124,7 +127,7 @@ def test_a_run_that_cannot_load_does_not_stop_the_sweep(results_dir):
 def test_sweep_killed_with_sigkill_resumes_to_exactly_one_completed_record_per_value(results_dir):
     args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]",
             f"results_dir={results_dir}", *FAST, "train.steps_per_epoch=60"]
-    exp = results_dir / "quickstart_learning_rate_digits_mobilenet"
+    exp = experiment_dir(*args)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -150,3 +153,14 @@ def test_sweep_killed_with_sigkill_resumes_to_exactly_one_completed_record_per_v
     assert all(r["status"] == "completed" for r in final.values())
     assert final["learning_rate=0.01"]["finished_at"] == killed["learning_rate=0.01"]["finished_at"]  # not redone
     assert not list(exp.rglob(".*.tmp")) and len(load_table(exp)) == 2
+
+
+def test_fixed_overrides_name_another_experiment_and_a_plain_multirun_its_own():
+    base = experiment_dir("experiment=quickstart", "sweep=learning_rate").name
+    other = experiment_dir("experiment=quickstart", "sweep=learning_rate", "train.epochs=3", "train.epochs=2").name
+    assert base == "quickstart_learning_rate_digits_mobilenet" and other == f"{base},epochs=2"
+    plain = compose_cli(["experiment=quickstart", "-m", "train.optimizer=sgd,adam"])
+    assert {c.name for c in plain.configs} == {"quickstart_optimizer_digits_mobilenet"}
+    assert [c.run_name for c in plain.configs] == ["optimizer=sgd", "optimizer=adam"]
+    grid = compose_cli(["experiment=quickstart", "-m", "train.optimizer=sgd,adam", "train.learning_rate=0.1,0.01"])
+    assert {c.name for c in grid.configs} == {"quickstart_optimizer+learning_rate_digits_mobilenet"}

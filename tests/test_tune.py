@@ -39,13 +39,15 @@ def test_random_search_from_the_command_line_records_trials_and_retrains_the_bes
     assert set(table["sweep"]) == {"tuner"} and table["normalized_accuracy"].max() == 1.0
     assert {"train.learning_rate", "model.unfreeze", "train.batch_size"} <= set(table.columns)
     assert all("_hparams_/session_start_info" in tb_tags(exp / run / "tb")["."] for run in recorded)
-    assert "_hparams_/experiment" in tb_tags(exp / "hparams")["."]
+    assert "_hparams_/experiment" in tb_tags(results_dir / "_hparams")["."]
+    assert sorted(recorded) == ["trial=001", "trial=002"]  # numbered as Keras Tuner prints them
     best = exp / "experiment" / "best.yaml"
     assert "retrain" in done.stdout.lower() and best.exists()
-    # The preset retrains exactly the best trial's config.
+    # The preset retrains exactly the best trial's config, beside the search, under a name tied to it.
     retrain = make_cfg("experiment=best", searchpath=exp)
-    best_id = best.read_text().split("Best trial ")[1].split()[0]
-    assert config_hash(retrain) == recorded[f"trial={best_id}"]["config_hash"]
+    best_number = int(best.read_text().split("Best trial #")[1].split()[0])
+    assert config_hash(retrain) == recorded[f"trial={best_number:03d}"]["config_hash"]
+    assert retrain.name == f"{exp.name}_best" and Path(retrain.results_dir) == results_dir.resolve()
 
 
 def search_in_process(results_dir, *overrides):
@@ -90,7 +92,7 @@ def test_failed_trials_are_recorded_never_best_and_do_not_stop_bayesian_search(r
     assert all(r["config"]["data"]["image_size"] != 32 and "data.image_size" in r["error"] for r in failed)
     assert all(r["config"]["data"]["image_size"] == 32 for r in completed)
     assert len(recorded) == 5, "the search went on after its failures"
-    assert recorded[f"trial={summary['best_trial']}"]["status"] == "completed"
+    assert recorded[tune.trial_folder(summary["best_trial"])]["status"] == "completed"
 
 
 def test_a_diverged_trial_is_a_failed_trial_and_recorded(monkeypatch, results_dir):

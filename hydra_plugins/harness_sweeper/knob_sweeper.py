@@ -16,7 +16,7 @@ from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 
 
 class KnobSweeper(Sweeper):
@@ -40,6 +40,12 @@ class KnobSweeper(Sweeper):
         params = [f"{key}={value}" for key, value in self.params.items()]
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(knob_arguments(self.config, params + list(arguments)))
+        named = [o for o in overrides if o.get_key_element() == "name"]
+        if named and "name" in self.config:
+            # The launcher and the callbacks read hydra.sweep.dir from this same config object: point it at
+            # the experiment's folder that the sweep's name decides.
+            with read_write(self.config):
+                self.config.name = named[-1].value()
         swept = [o.get_key_element() for o in overrides if o.is_sweep_override()]
         batches = [label_jobs(batch, swept, self.config) for batch in job_batches(overrides, self.max_batch_size)]
 

@@ -1,0 +1,148 @@
+"""One HParams experiment per results folder: TensorBoard's own backend, asked as its frontend asks,
+shows a typed column for every swept knob and tuner hyperparameter of a sweep, a search and a single
+run side by side, Knob and Value first, and no column empty for every row."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from harness.hparams import FOLDER, columns, tensorboard_command, write_hparams_experiment, write_session
+from harness.records import RunRecord, SweepIdentity, read_record, session_hparams, write_record
+from harness.tensorboard import hparam_values, write_scalars
+
+BASE = {"dataset": {"name": "digits"}, "data": {"image_size": 48},
+        "model": {"backbone": "mobilenet", "head": {"units": 64}, "unfreeze": 1.0},
+        "train": {"optimizer": "adam", "learning_rate": 0.001, "seed": 42, "steps_per_epoch": None}}
+
+
+def _run(run_dir: Path, identity: SweepIdentity, best: float, **changes) -> None:
+    config = json.loads(json.dumps(BASE))
+    for key, value in changes.items():
+        section, _, leaf = key.partition("__")
+        node = config[section]
+        *parents, last = leaf.split("__")
+        for parent in parents:
+            node = node[parent]
+        node[last] = value
+    write_record(run_dir, RunRecord(
+        name=run_dir.parent.name, run_name=run_dir.name, status="completed", config_hash=run_dir.name, config=config,
+        sweep=identity, started_at="t", versions={}, git={}, host={}, best_val_accuracy=best, num_classes=10,
+    ))
+    write_session(run_dir / "tb", read_record(run_dir))
+    write_scalars(run_dir / "tb", {"best_val_accuracy": best})
+
+
+def mixed_results(root: Path) -> Path:
+    """A learning-rate sweep, a two-trial tuner search and a single run in one results folder."""
+    sweep = root / "quickstart_learning_rate_digits_mobilenet"
+    for lr, best in ((0.1, 0.4), (0.01, 0.8), (0.001, 0.6)):
+        _run(sweep / f"learning_rate={lr}", SweepIdentity("learning_rate", "train.learning_rate", lr, 42), best,
+             train__learning_rate=lr)
+    search = root / "quickstart_random_digits_mobilenet"
+    for trial, (units, optimizer) in enumerate(((32, "sgd"), (128, "adam"))):
+        searched = {"model.head.units": units, "train.optimizer": optimizer}
+        _run(search / f"trial={trial:02d}", SweepIdentity("tuner", "tuner", f"{trial:02d}", 42, searched), 0.5 + trial / 10,
+             model__head__units=units, train__optimizer=optimizer)
+    _run(root / "quickstart_digits_mobilenet" / "baseline", SweepIdentity(seed=42), 0.55)
+    write_hparams_experiment(root)
+    return root
+
+
+def test_sessions_carry_knob_value_status_and_typed_hyperparameters(tmp_path):
+    _run(tmp_path / "exp" / "learning_rate=0.1", SweepIdentity("learning_rate", "train.learning_rate", 0.1, 42), 0.5,
+         train__learning_rate=0.1)
+    session = hparam_values(session_hparams(read_record(tmp_path / "exp" / "learning_rate=0.1")))
+    assert session["Knob"] == "learning_rate" and session["Value"] == "0.1" and session["status"] == "completed"
+    assert session["train.learning_rate"] == 0.1 and session["train.seed"] == 42
+    assert "train.steps_per_epoch" not in session  # null: an empty cell, not the text "null"
+
+
+def test_columns_are_knob_value_first_then_what_differs(tmp_path):
+    mixed_results(tmp_path)
+    sessions = [hparam_values(session_hparams(read_record(p.parent))) for p in tmp_path.glob("*/*/record.json")]
+    found = columns(sessions)
+    assert found[:2] == ["Knob", "Value"]
+    assert {"train.learning_rate", "train.optimizer", "model.head.units"} <= set(found)
+    assert "data.image_size" not in found  # the same in every run
+    assert (tmp_path / FOLDER).is_dir() and len(list((tmp_path / FOLDER).iterdir())) == 1
+    write_hparams_experiment(tmp_path)  # rewritten, never a second experiment
+    assert len(list((tmp_path / FOLDER).iterdir())) == 1
+
+
+def test_tensorboard_command_quotes_the_folder():
+    assert tensorboard_command("my results") == "tensorboard --logdir 'my results'"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def tensorboard(tmp_path):
+    """TensorBoard's own server on a mixed results folder; yields its base URL."""
+    logdir = mixed_results(tmp_path / "results")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", str(port), "--host", "127.0.0.1",
+         "--load_fast", "false", "--reload_interval", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if _post(f"{url}/data/plugin/hparams/experiment", {"experimentName": ""}).get("hparamInfos"):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                pytest.fail("TensorBoard did not serve the HParams experiment")
+            time.sleep(1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard):
+    experiment = _post(f"{tensorboard}/data/plugin/hparams/experiment", {"experimentName": ""})
+    infos = {h["name"]: h for h in experiment["hparamInfos"]}
+    assert [h["name"] for h in experiment["hparamInfos"]][:2] == ["Knob", "Value"]
+    assert {"train.learning_rate", "train.optimizer", "model.head.units", "train.seed", "status"} <= set(infos)
+    assert all(h.get("type", "DATA_TYPE_UNSET") != "DATA_TYPE_UNSET" for h in infos.values())
+    assert infos["train.seed"]["type"] == "DATA_TYPE_FLOAT64" and infos["Knob"]["type"] == "DATA_TYPE_STRING"
+    assert set(infos["Knob"]["domainDiscrete"]) == {"learning_rate", "tuner", "run"}
+    assert sorted(infos["train.learning_rate"]["domainDiscrete"]) == [0.001, 0.01, 0.1]
+    assert set(infos["train.optimizer"]["domainDiscrete"]) == {"adam", "sgd"}
+    assert {m["name"]["tag"] for m in experiment["metricInfos"]} >= {"best_val_accuracy"}
+
+    columns = [{"hparam": name, "order": "ORDER_UNSPECIFIED", "includeInResult": True} for name in infos]
+    groups = _post(f"{tensorboard}/data/plugin/hparams/session_groups", {
+        "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+        "colParams": columns, "aggregationType": "AGGREGATION_AVG", "startIndex": 0, "sliceSize": 100,
+    })["sessionGroups"]
+    assert len(groups) == 6
+    for name in infos:  # no column empty for every row
+        assert any(name in g["hparams"] for g in groups), name
+    trials = [g for g in groups if g["hparams"]["Knob"] == "tuner"]
+    assert {g["hparams"]["Value"] for g in trials} == {"units=32,optimizer=sgd", "units=128,optimizer=adam"}
+    best = {g["hparams"]["Value"]: g["metricValues"][0]["value"] for g in groups if g["hparams"]["Knob"] == "learning_rate"}
+    assert best == pytest.approx({"0.1": 0.4, "0.01": 0.8, "0.001": 0.6})

@@ -1,0 +1,65 @@
+"""Every `python -m harness ...` / `harness ...` command the README shows composes (as `--cfg job`
+would: the CLI's own composition and checks, nothing run), and every shown error is the one printed.
+Placeholders: DIR is an image folder, WEIGHTS.h5 a weights file, my_conf a folder of the user's presets."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+from harness.__main__ import preflight
+from tests.helpers import ROOT, write_images
+
+
+def readme_commands() -> list[tuple[str, str | None]]:
+    """(command line, the output line shown under it or None) for every harness command in a code block."""
+    found = []
+    for block in re.findall(r"```[a-z]*\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S):
+        lines = block.replace("\\\n", " ").splitlines()
+        for i, line in enumerate(lines):
+            prompt = line.startswith("$ ")
+            text = line[2:] if prompt else line
+            words = shlex.split(text, comments=True)
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # environment assignments
+                words = words[1:]
+            if words[:3] == ["python", "-m", "harness"] or words[:1] == ["harness"]:
+                shown = lines[i + 1] if prompt and i + 1 < len(lines) and not lines[i + 1].startswith("$") else None
+                found.append((" ".join(shlex.quote(w) for w in words if w != "&"), shown))
+    return found
+
+
+COMMANDS = readme_commands()
+
+
+def test_the_readme_shows_commands():
+    assert len(COMMANDS) >= 15
+
+
+@pytest.fixture(scope="module")
+def placeholders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("readme")
+    for split, count in (("train", 6), ("val", 3)):
+        for c in range(3):
+            write_images(root / "DIR" / split / f"class{c}", count, seed=c, color=c)
+    (root / "WEIGHTS.h5").write_bytes(b"")
+    for group, text in (("experiment", "# @package _global_\ndefaults:\n  - quickstart\n  - _self_\npreset: mine\n"),
+                        ("sweep", "# @package _global_\nsweep:\n  name: mine\n  knob: train.learning_rate\n  values: [0.1, 0.01]\n"
+                                  "hydra:\n  mode: MULTIRUN\n")):
+        (root / "my_conf" / group).mkdir(parents=True)
+        (root / "my_conf" / group / "mine.yaml").write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("command, shown", COMMANDS, ids=[c for c, _ in COMMANDS])
+def test_a_readme_command_composes_or_prints_what_the_readme_shows(command, shown, placeholders, capsys, monkeypatch):
+    monkeypatch.chdir(placeholders)
+    words = shlex.split(command)
+    args = words[3:] if words[0] == "python" else words[1:]
+    if shown is None:
+        assert preflight(args) is not None or any(a.startswith("--") for a in args), command
+        return
+    with pytest.raises(SystemExit) as done:
+        preflight(args)
+    assert done.value.code == 2 and capsys.readouterr().err.strip() == shown.strip()

@@ -43,8 +43,12 @@ def harness_run(work: Path, label: str, *overrides: str) -> dict:
 
 def prefix_batch_noise(weights: str, dataset: Path, cut: str = "conv_pw_9_relu") -> float:
     """Max |difference| of a MobileNet prefix's activations on the same images, batch 64 vs batch 32."""
-    import keras
     from PIL import Image
+
+    from harness.quiet import import_tensorflow
+
+    import_tensorflow()
+    import keras
 
     files = sorted(p for p in (dataset / "train").rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[:128]
     images = np.stack([np.asarray(Image.open(f).convert("RGB").resize((128, 128))) for f in files]).astype("float32")

@@ -14,28 +14,21 @@ import logging  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import NamedTuple  # noqa: E402
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from harness.command import SHOW, Command, compose_cli, hydra_argv, occupied  # noqa: E402
 from harness.errors import ConfigError, UserError  # noqa: E402
 from harness.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
 from harness.quiet import import_tensorflow  # noqa: E402
 from harness.records import read_record  # noqa: E402
-from harness.schema import CONF_DIR  # noqa: E402 - also registers the schemas that conf/ builds on
-from harness.schema import config_hash  # noqa: E402
-from harness.sweep import expand_jobs, hydra_value, override_label, sweep_identity  # noqa: E402
 from harness.run import completed_record, record_failure, run  # noqa: E402
+from harness.schema import CONF_DIR  # noqa: E402 - also registers the schemas that conf/ builds on
+from harness.sweep import sweep_identity  # noqa: E402
 from harness.validate import schema_error, validate  # noqa: E402
 
 log = logging.getLogger("harness")
-
-# Flags after which Hydra prints something and exits, or reads the next argument as a value.
-_PASSTHROUGH = {"--help", "-h", "--hydra-help", "--info", "-i", "--version", "--shell-completion", "-sc"}
-_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p",
-               "--experimental-rerun", "--cfg", "-c"}
-_SHOW = {"--cfg", "-c"}  # print the config that would run, and stop
 
 
 def _unparsable(argv: list[str]) -> str | None:
@@ -72,64 +65,6 @@ def _one_line(exc: Exception, argv: list[str]) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     detail = f" ({str(cause).splitlines()[0]})" if cause is not None and str(cause) else ""
     return f"config error: {' '.join(lines[:2])}{detail}"
-
-
-class Command(NamedTuple):
-    configs: list[DictConfig]  # every job's config, as Hydra will compose it
-    multirun: bool
-    overrides: list[str]  # the command line's overrides
-
-
-class Argv(NamedTuple):
-    flags: list[str]  # Hydra's own flags, each with its value
-    overrides: list[str]
-    config_name: str
-    search: list[str]  # --config-dir folders, as the search-path override Hydra makes of them
-    multirun: bool
-
-
-def split_argv(argv: list[str]) -> Argv:
-    """Hydra's flags apart from the overrides: argparse rejects overrides after a flag (`a=1 -m b=2`)."""
-    flags, overrides, search, config_name, multirun = [], [], [], "config", False
-    args = iter(argv)
-    for arg in args:
-        if arg in _WITH_VALUE:
-            value = next(args, "")
-            flags += [arg, value]
-            if arg in ("--config-name", "-cn"):
-                config_name = value
-            if arg in ("--config-dir", "-cd"):
-                search.append(f"hydra.searchpath=[file://{Path(value).resolve()}]")
-        elif arg.startswith("-"):
-            flags.append(arg)
-            multirun = multirun or arg in ("-m", "--multirun")
-            if arg.startswith("--config-name="):
-                config_name = arg.split("=", 1)[1]
-            if arg.startswith("--config-dir="):
-                search.append(f"hydra.searchpath=[file://{Path(arg.split('=', 1)[1]).resolve()}]")
-        else:
-            overrides.append(arg)
-    return Argv(flags, overrides, config_name, search, multirun)
-
-
-def compose_cli(argv: list[str]) -> Command | None:
-    """What the command line asks for, or None when it is not a run (--help, --info, ...)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if any(a in _PASSTHROUGH for a in argv):
-        return None
-    parts = split_argv(argv)
-    overrides = parts.search + parts.overrides
-    parser = OverridesParser.create()
-    fixed = [o for o in overrides if not parser.parse_override(o).is_sweep_override()]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        base = compose(parts.config_name, overrides=fixed, return_hydra_config=True)
-        multirun = parts.multirun or str(base.hydra.mode).endswith("MULTIRUN")
-        if not multirun:
-            return Command([compose(parts.config_name, overrides=overrides)], False, parts.overrides)
-        jobs = expand_jobs(base, overrides)
-        return Command([compose(parts.config_name, overrides=job) for job in jobs], True, parts.overrides)
 
 
 def preflight(argv: list[str]) -> Command | None:
@@ -199,7 +134,15 @@ def hydra_main(cfg: DictConfig) -> None:
         sys.exit(1)
     chance = 1 / record.num_classes if record.num_classes else float("nan")
     print(f"run {cfg.name}/{record.run_name}: best val accuracy {record.best_val_accuracy:.4f} at epoch {record.best_epoch} "
-          f"(chance {chance:.2f})\nresults: {run_dir}\ncompare: {tensorboard_command(cfg.results_dir)}", flush=True)
+          f"(chance {chance:.2f})\nresults: {_shown(run_dir)}\ncompare: {tensorboard_command(cfg.results_dir)}", flush=True)
+
+
+def _shown(path: Path) -> Path:
+    """A path as the user gave its root: relative to where they are when it lies below."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def _analysis(cfg: DictConfig):
@@ -225,44 +168,6 @@ def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
         sys.exit(1)
 
 
-def single_run_name(argv: list[str], command: Command) -> list[str]:
-    """A single run is named after its overrides (`learning_rate=0.01`), so a baseline and each change to
-    it sit side by side in one experiment; the command line with that name added."""
-    cfg = command.configs[0]
-    label = override_label(command.overrides, cfg)
-    if not label or any(o.split("=", 1)[0] == "run_name" for o in command.overrides):
-        return argv
-    cfg.run_name = label
-    return [*argv, f"run_name={hydra_value(label)}"]
-
-
-def hydra_argv(argv: list[str], command: Command | None) -> list[str]:
-    """The command line Hydra gets: its flags first, then the overrides, a single run's name among them."""
-    if command is None:
-        return argv
-    parts = split_argv(argv)
-    overrides = parts.overrides if command.multirun else single_run_name(parts.overrides, command)
-    return parts.flags + overrides
-
-
-def occupied(command: Command) -> tuple[str, int] | None:
-    """(a message, an exit status) when the command must not run because its folders hold records: a
-    different config's (2, nothing is replaced) or, for a single run, this very config's, completed (0)."""
-    for cfg in command.configs:
-        if cfg.get("tuner") is not None or cfg.overwrite:
-            continue
-        run_dir = Path(cfg.results_dir) / cfg.name / cfg.run_name
-        record = read_record(run_dir)
-        if record is None:
-            continue
-        if record.get("config_hash") != config_hash(cfg):
-            return (f"results error: {run_dir} holds a run of a different config ({record.get('status')}); name this one "
-                    "with run_name=... or name=..., or replace it with overwrite=true", 2)
-        if not command.multirun and record.get("status") == "completed":
-            return f"already completed with this config: {run_dir} (overwrite=true re-runs it)", 0
-    return None
-
-
 def incomplete_runs(configs: list[DictConfig]) -> list[str]:
     """The jobs of a multirun that have no completed record (a search sets its own exit status)."""
     if any(cfg.get("tuner") is not None for cfg in configs):
@@ -275,11 +180,11 @@ def main() -> None:
     command = preflight(sys.argv[1:])
     if command is not None:
         sys.argv[1:] = hydra_argv(sys.argv[1:], command)  # Hydra reads its command line from sys.argv
-        stop = None if _SHOW & set(sys.argv) else occupied(command)
+        stop = None if SHOW & set(sys.argv) else occupied(command)
         if stop is not None:
             print(stop[0], file=sys.stderr if stop[1] else sys.stdout)
             sys.exit(stop[1])
-        if not command.multirun and not _SHOW & set(sys.argv):
+        if not command.multirun and not SHOW & set(sys.argv):
             import_tensorflow()
     hydra_main()
     if command is not None and command.multirun and incomplete_runs(command.configs):

@@ -37,7 +37,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
 
 def experiment_dir(*args: str) -> Path:
     """The experiment folder a command line's runs go to (args include results_dir=...), as the CLI names it."""
-    from harness.__main__ import compose_cli
+    from harness.command import compose_cli
 
     cfg = compose_cli(list(args)).configs[0]
     return Path(cfg.results_dir) / cfg.name
@@ -45,7 +45,7 @@ def experiment_dir(*args: str) -> Path:
 
 def single_run_dir(*args: str) -> Path:
     """The folder a single run's command line writes, as the CLI names it."""
-    from harness.__main__ import compose_cli, single_run_name
+    from harness.command import compose_cli, single_run_name
 
     command = compose_cli(list(args))
     single_run_name(list(args), command)

@@ -103,3 +103,17 @@ def test_a_typed_value_is_coerced_not_refused():
     assert not single.multirun and single.configs[0].train.learning_rate == 1.0
     jobs = preflight(["experiment=quickstart", "sweep=learning_rate", "sweep.values=[10,0.01]"]).configs
     assert [j.train.learning_rate for j in jobs] == [10.0, 0.01]
+
+
+@pytest.mark.slow
+def test_the_baseline_then_one_knob_leaves_two_records_and_a_rerun_is_skipped(results_dir):
+    from harness.results import load_table
+
+    base = ["experiment=quickstart", f"results_dir={results_dir}", *FAST]
+    assert run_cli(*base).returncode == 0
+    assert run_cli(*base, "train.learning_rate=0.01").returncode == 0
+    again = run_cli(*base)
+    assert again.returncode == 0 and "already completed with this config" in again.stdout
+    table = load_table(results_dir)
+    assert len(table) == 2 and set(table["status"]) == {"completed"} and len(set(table["name"])) == 1
+    assert sorted(table["train.learning_rate"]) == [0.001, 0.01]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.__main__ import compose_cli
+from harness.command import compose_cli
 from tests.helpers import ROOT
 
 HARNESS = Path(sys.executable).with_name("harness")

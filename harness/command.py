@@ -1,0 +1,119 @@
+"""What a command line asks for: Hydra's flags apart from its overrides, the config of every job as Hydra
+will compose it, a single run's name, and whether the results folder already holds its runs.
+
+The CLI composes the command line here once, before Hydra's own entry point runs, so a typo is one line
+and exit status 2 after about a second, with nothing written under results_dir.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from omegaconf import DictConfig
+
+from harness.records import read_record
+from harness.schema import CONF_DIR, config_hash
+from harness.sweep import expand_jobs, hydra_value, override_label
+
+# Flags after which Hydra prints something and exits, or reads the next argument as a value.
+PASSTHROUGH = {"--help", "-h", "--hydra-help", "--info", "-i", "--version", "--shell-completion", "-sc"}
+WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p",
+               "--experimental-rerun", "--cfg", "-c"}
+SHOW = {"--cfg", "-c"}  # print the config that would run, and stop
+
+
+class Command(NamedTuple):
+    configs: list[DictConfig]  # every job's config, as Hydra will compose it
+    multirun: bool
+    overrides: list[str]  # the command line's overrides
+
+
+class Argv(NamedTuple):
+    flags: list[str]  # Hydra's own flags, each with its value
+    overrides: list[str]
+    config_name: str
+    search: list[str]  # --config-dir folders, as the search-path override Hydra makes of them
+    multirun: bool
+
+
+def split_argv(argv: list[str]) -> Argv:
+    """Hydra's flags apart from the overrides: argparse rejects overrides after a flag (`a=1 -m b=2`)."""
+    flags, overrides, search, config_name, multirun = [], [], [], "config", False
+    args = iter(argv)
+    for arg in args:
+        if arg in WITH_VALUE:
+            value = next(args, "")
+            flags += [arg, value]
+            if arg in ("--config-name", "-cn"):
+                config_name = value
+            if arg in ("--config-dir", "-cd"):
+                search.append(f"hydra.searchpath=[file://{Path(value).resolve()}]")
+        elif arg.startswith("-"):
+            flags.append(arg)
+            multirun = multirun or arg in ("-m", "--multirun")
+            if arg.startswith("--config-name="):
+                config_name = arg.split("=", 1)[1]
+            if arg.startswith("--config-dir="):
+                search.append(f"hydra.searchpath=[file://{Path(arg.split('=', 1)[1]).resolve()}]")
+        else:
+            overrides.append(arg)
+    return Argv(flags, overrides, config_name, search, multirun)
+
+
+def compose_cli(argv: list[str]) -> Command | None:
+    """What the command line asks for, or None when it is not a run (--help, --info, ...)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(a in PASSTHROUGH for a in argv):
+        return None
+    parts = split_argv(argv)
+    overrides = parts.search + parts.overrides
+    parser = OverridesParser.create()
+    fixed = [o for o in overrides if not parser.parse_override(o).is_sweep_override()]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        base = compose(parts.config_name, overrides=fixed, return_hydra_config=True)
+        multirun = parts.multirun or str(base.hydra.mode).endswith("MULTIRUN")
+        if not multirun:
+            return Command([compose(parts.config_name, overrides=overrides)], False, parts.overrides)
+        jobs = expand_jobs(base, overrides)
+        return Command([compose(parts.config_name, overrides=job) for job in jobs], True, parts.overrides)
+
+
+def single_run_name(argv: list[str], command: Command) -> list[str]:
+    """A single run is named after its overrides (`learning_rate=0.01`), so a baseline and each change to
+    it sit side by side in one experiment; the command line with that name added."""
+    cfg = command.configs[0]
+    label = override_label(command.overrides, cfg)
+    if not label or any(o.split("=", 1)[0] == "run_name" for o in command.overrides):
+        return argv
+    cfg.run_name = label
+    return [*argv, f"run_name={hydra_value(label)}"]
+
+
+def hydra_argv(argv: list[str], command: Command | None) -> list[str]:
+    """The command line Hydra gets: its flags first, then the overrides, a single run's name among them."""
+    if command is None:
+        return argv
+    parts = split_argv(argv)
+    overrides = parts.overrides if command.multirun else single_run_name(parts.overrides, command)
+    return parts.flags + overrides
+
+
+def occupied(command: Command) -> tuple[str, int] | None:
+    """(a message, an exit status) when the command must not run because its folders hold records: a
+    different config's (2, nothing is replaced) or, for a single run, this very config's, completed (0)."""
+    for cfg in command.configs:
+        if cfg.get("tuner") is not None or cfg.overwrite:
+            continue
+        run_dir = Path(cfg.results_dir) / cfg.name / cfg.run_name
+        record = read_record(run_dir)
+        if record is None:
+            continue
+        if record.get("config_hash") != config_hash(cfg):
+            return (f"results error: {run_dir} holds a run of a different config ({record.get('status')}); name this one "
+                    "with run_name=... or name=..., or replace it with overwrite=true", 2)
+        if not command.multirun and record.get("status") == "completed":
+            return f"already completed with this config: {run_dir} (overwrite=true re-runs it)", 0
+    return None

@@ -1,0 +1,51 @@
+"""What a command line asks for: flags apart from overrides, every job's config, a single run's name after
+its overrides, and whether the results folder already holds the run (same config: skip; another: refuse)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.command import compose_cli, hydra_argv, occupied, single_run_name, split_argv
+from harness.records import RunRecord, SweepIdentity, write_record
+from harness.schema import config_hash
+
+
+def test_flags_go_before_the_overrides_wherever_they_were_given():
+    argv = ["experiment=quickstart", "-m", "train.optimizer=sgd,adam", "--config-dir", "mine"]
+    parts = split_argv(argv)
+    assert parts.flags == ["-m", "--config-dir", "mine"] and parts.overrides == ["experiment=quickstart", "train.optimizer=sgd,adam"]
+    assert parts.multirun and parts.search == [f"hydra.searchpath=[file://{Path('mine').resolve()}]"]
+    assert hydra_argv(argv, compose_cli(["experiment=quickstart", "-m", "train.optimizer=sgd,adam"])) == \
+        ["-m", "--config-dir", "mine", "experiment=quickstart", "train.optimizer=sgd,adam"]
+
+
+def test_a_single_run_is_named_after_its_overrides_last_value_winning():
+    def named(*args):
+        command = compose_cli(list(args))
+        return single_run_name(list(args), command)[-1], command.configs[0].run_name
+
+    assert named("experiment=quickstart")[1] == "baseline"
+    assert named("experiment=quickstart", "train.learning_rate=0.01")[1] == "learning_rate=0.01"
+    assert named("experiment=quickstart", "train.epochs=3", "train.seed=7", "data.seed=1", "train.epochs=2")[1] == \
+        "data.seed=1,epochs=2,train.seed=7"  # sorted; a key both train and data have keeps its section
+    assert named("experiment=quickstart", "results_dir=elsewhere", "analysis=true")[1] == "baseline"  # not what it computes
+    assert named("experiment=quickstart", "train.learning_rate=0.01", "run_name=mine")[1] == "mine"
+
+
+def _recorded(cfg, config_hash_value, status="completed"):
+    write_record(Path(cfg.results_dir) / cfg.name / cfg.run_name, RunRecord(
+        name=cfg.name, run_name=cfg.run_name, status=status, config_hash=config_hash_value, config={},
+        sweep=SweepIdentity(), started_at="t", versions={}, git={}, host={}))
+
+
+def test_a_folder_holding_a_run_is_skipped_if_the_same_and_refused_if_different(tmp_path):
+    command = compose_cli(["experiment=quickstart", f"results_dir={tmp_path}"])
+    assert occupied(command) is None
+    cfg = command.configs[0]
+    _recorded(cfg, config_hash(cfg))
+    message, status = occupied(command)
+    assert status == 0 and message.startswith("already completed with this config:")
+    _recorded(cfg, "another config")
+    message, status = occupied(command)
+    assert status == 2 and "holds a run of a different config" in message and "overwrite=true" in message
+    assert occupied(compose_cli(["experiment=quickstart", f"results_dir={tmp_path}", "overwrite=true"])) is None

@@ -1,0 +1,27 @@
+"""The isolated launcher's progress line: `run k/N <label> · elapsed · ETA` from the runs finished so far."""
+
+from __future__ import annotations
+
+import logging
+
+from harness.isolate import Progress, clock
+
+
+def test_clock_reads_like_a_person_writes_durations():
+    assert (clock(42), clock(185), clock(3720)) == ("42s", "3m05s", "1h02m")
+
+
+def test_each_run_start_says_where_the_sweep_stands(caplog, monkeypatch):
+    now = iter([0.0, 0.0, 60.0, 90.0])
+    monkeypatch.setattr("harness.isolate.time.monotonic", lambda: next(now))
+    progress = Progress(3, seed=42)
+    with caplog.at_level(logging.INFO, logger="harness.isolate"):
+        progress.start(["train.learning_rate=0.1", "run_name=learning_rate=0.1"])
+        progress.finish()
+        progress.start(["train.learning_rate=0.01", "train.seed=43", "run_name='learning_rate=0.01,seed=43'"])
+        progress.finish()
+        progress.start(["train.learning_rate=0.001", "run_name=learning_rate=0.001"])
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "run 1/3 learning_rate=0.1 seed=42 · 0s elapsed · ETA after the first run"
+    assert lines[1] == "run 2/3 learning_rate=0.01 seed=43 · 1m00s elapsed · ETA 2m00s"
+    assert lines[2] == "run 3/3 learning_rate=0.001 seed=42 · 1m30s elapsed · ETA 45s"

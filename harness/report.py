@@ -87,11 +87,13 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
     broken = [any(s in FAILED for s in statuses.split(",")) for statuses in summary["statuses"]]
     mean = summary["normalized_accuracy_mean"]
     error = np.vstack([mean - summary["normalized_accuracy_ci_low"], summary["normalized_accuracy_ci_high"] - mean])
-    bars.bar(x, mean.fillna(0), yerr=np.nan_to_num(error), color=["tab:red" if b else "tab:blue" for b in broken], capsize=3)
+    spread = bool(np.isfinite(error).any())
+    bars.bar(x, mean.fillna(0), yerr=np.nan_to_num(error) if spread else None, capsize=3,
+             color=["tab:red" if b else "tab:blue" for b in broken])
     for xi, value in enumerate(mean):
         bars.text(xi, (0 if np.isnan(value) else value) + 0.02, "n/a" if np.isnan(value) else f"{value:.3f}", ha="center", fontsize=8)
     bars.set(xticks=x, ylim=(0, 1.15), ylabel="best normalized accuracy",
-             title="accuracy, 95% interval" + (" (red: a run failed or diverged)" if any(broken) else ""))
+             title="accuracy" + (", 95% interval over seeds" if spread else "") + (" (red: a run failed or diverged)" if any(broken) else ""))
     bars.set_xticklabels(labels, rotation=30, ha="right")
     if np.isfinite(chance):
         for axis in (curves, bars):

@@ -61,11 +61,27 @@ def split_argv(argv: list[str]) -> Argv:
     return Argv(flags, overrides, config_name, search, multirun)
 
 
+def register_plugins() -> None:
+    """Register the harness's sweeper and launcher with Hydra by hand (Hydra's documented
+    `Plugins.instance().register`). Hydra finds plugins by walking the hydra_plugins namespace package
+    with pkgutil, which does not see into the import hook of a setuptools editable install: run from
+    another directory, `hydra/sweeper=knob` would not exist. Registering twice is harmless."""
+    from hydra.core.plugins import Plugins
+
+    import hydra_plugins.harness_sweeper.config  # noqa: F401 - stores hydra/launcher=isolated, hydra/sweeper=knob
+    from hydra_plugins.harness_sweeper.isolated_launcher import IsolatedLauncher
+    from hydra_plugins.harness_sweeper.knob_sweeper import KnobSweeper
+
+    for plugin in (KnobSweeper, IsolatedLauncher):
+        Plugins.instance().register(plugin)
+
+
 def compose_cli(argv: list[str]) -> Command | None:
     """What the command line asks for, or None when it is not a run (--help, --info, ...)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    register_plugins()
     if any(a in PASSTHROUGH for a in argv):
         return None
     parts = split_argv(argv)

@@ -127,24 +127,32 @@ def clock(seconds: float) -> str:
 
 
 class Progress:
-    """`run k/N <label> · 1m02s elapsed · ETA 3m10s` as each job starts, ETA from the jobs finished so far."""
+    """`run k/N <label> · 1m02s elapsed · ETA 3m10s` as each job starts, ETA from the jobs finished so far.
+    `done` counts jobs finished before this process started (a resumed search); N may be unknown (None)."""
 
-    def __init__(self, total: int, seed: Any = None):
-        self.total, self.seed = total, seed
+    def __init__(self, total: int | None, seed: Any = None, noun: str = "run", done: int = 0):
+        self.total, self.seed, self.noun, self.done = total, seed, noun, done
         self.started = self.finished = 0
         self.t0 = time.monotonic()
         self.lock = threading.Lock()
 
-    def start(self, overrides: Sequence[str]) -> None:
+    def start(self, overrides: Sequence[str] = ()) -> None:
         values = dict(o.split("=", 1) for o in overrides if "=" in o)
         label = values.get("run_name", " ".join(filter_overrides(overrides))).strip("'")
-        if "seed=" not in label and self.seed is not None:
+        if overrides and "seed=" not in label and self.seed is not None:
             label += f" seed={values.get('train.seed', self.seed)}"
         with self.lock:
             self.started += 1
             elapsed = time.monotonic() - self.t0
-            eta = f"ETA {clock(elapsed / self.finished * (self.total - self.finished))}" if self.finished else "ETA after the first run"
-            log.info("run %d/%d %s · %s elapsed · %s", self.started, self.total, label.replace(",", " "), clock(elapsed), eta)
+            if not self.finished:
+                eta = "ETA after the first " + self.noun
+            elif self.total is None:
+                eta = f"{clock(elapsed / self.finished)} per {self.noun}"
+            else:
+                eta = f"ETA {clock(elapsed / self.finished * max(0, self.total - self.done - self.finished))}"
+            of = f"/{self.total}" if self.total is not None else ""
+            text = f"{self.noun} {self.done + self.started}{of} {label.replace(',', ' ')}".rstrip()
+            log.info("%s · %s elapsed · %s", text, clock(elapsed), eta)
 
     def finish(self) -> None:
         with self.lock:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness.atomic import write_atomic
 from harness.errors import ConfigError, UserError
 from harness.inputs import Prepared
-from harness.isolate import in_fresh_process
+from harness.isolate import Progress, in_fresh_process
 from harness.records import SweepIdentity, read_record
 from harness.report import write_report
 from harness.run import build, cache_root, load_data, record_failure, run
@@ -230,8 +230,13 @@ def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
     container = OmegaConf.to_container(cfg, resolve=True)
     limit = cfg.tuner.max_trials if cfg.tuner.algorithm != "hyperband" else None
     overwrite, stopped = bool(cfg.tuner.overwrite), None
+    done = 0 if overwrite else len(list(exp_dir.glob("trial=*/record.json")))
+    progress = Progress(limit, noun="trial", done=done)
     while True:
+        if limit is None or done + progress.finished < limit:
+            progress.start()
         step = in_fresh_process(_step_in_child, container, str(exp_dir), choices, overwrite, 1, False)
+        progress.finish()
         overwrite = False
         if step is None:
             stopped = "the process running a trial died; re-run the command to resume"

@@ -25,3 +25,23 @@ def test_each_run_start_says_where_the_sweep_stands(caplog, monkeypatch):
     assert lines[0] == "run 1/3 learning_rate=0.1 seed=42 · 0s elapsed · ETA after the first run"
     assert lines[1] == "run 2/3 learning_rate=0.01 seed=43 · 1m00s elapsed · ETA 2m00s"
     assert lines[2] == "run 3/3 learning_rate=0.001 seed=42 · 1m30s elapsed · ETA 45s"
+
+
+def test_a_search_counts_trials_from_where_it_resumed_and_may_not_know_its_end(caplog, monkeypatch):
+    now = iter([0.0, 0.0, 30.0])
+    monkeypatch.setattr("harness.isolate.time.monotonic", lambda: next(now))
+    resumed = Progress(10, noun="trial", done=4)
+    with caplog.at_level(logging.INFO, logger="harness.isolate"):
+        resumed.start()
+        resumed.finish()
+        resumed.start()
+    assert [r.getMessage() for r in caplog.records] == [
+        "trial 5/10 · 0s elapsed · ETA after the first trial", "trial 6/10 · 30s elapsed · ETA 2m30s"]
+    caplog.clear()
+    now = iter([0.0, 0.0, 20.0])
+    hyperband = Progress(None, noun="trial")
+    with caplog.at_level(logging.INFO, logger="harness.isolate"):
+        hyperband.start()
+        hyperband.finish()
+        hyperband.start()
+    assert caplog.records[-1].getMessage() == "trial 2 · 20s elapsed · 20s per trial"

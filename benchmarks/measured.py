@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--dataset-path", type=Path, required=True, help="an image folder with train/ and val/")
     parser.add_argument("--weights", required=True, help="MobileNet alpha 0.25 no-top ImageNet weights file")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "measured.json")
+    parser.add_argument("--runs", type=lambda s: s.split(","), help="only these runs (comma-separated labels), "
+                        "merged into --out by label")
     args = parser.parse_args()
     folder = [f"dataset=folder", f"dataset.path={args.dataset_path.resolve()}", "model.alpha=0.25"]
     weights = [*folder, f"model.weights={Path(args.weights).resolve()}"]
@@ -79,10 +81,17 @@ def main() -> None:
             ("random_init", [*folder, "model.weights=null"]),
             ("random_init_bn0.9", [*folder, "model.weights=null", "model.bn_momentum=0.9"]),
             ("quickstart", ["experiment=quickstart"]),
+            ("quickstart_deterministic", ["experiment=quickstart", "train.deterministic=true"]),
         ]
         for label, overrides in plan:
+            if args.runs and label not in args.runs:
+                continue
             runs.append(harness_run(work, label, *overrides))
             print(json.dumps(runs[-1]), flush=True)
+    if args.runs and args.out.exists():  # a partial re-measurement replaces only its own rows
+        earlier = json.loads(args.out.read_text())
+        fresh = {r["label"] for r in runs}
+        runs = [r for r in earlier["runs"] if r["label"] not in fresh] + runs
     noise = prefix_batch_noise(str(Path(args.weights).resolve()), args.dataset_path)
     out = {"runs": runs, "prefix_activation_max_abs_diff_batch64_vs_32": noise}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -50,8 +50,11 @@ def json_entry(path: Path, build: Callable[[], Any]) -> tuple[Any, bool]:
         except ValueError:  # only a foreign writer could leave this; rebuild it
             log.warning("cache entry %s is unreadable; rebuilding it", path)
     value = build()
-    with replacing(path) as tmp:
-        tmp.write_text(json.dumps(value))
+    try:
+        with replacing(path) as tmp:
+            tmp.write_text(json.dumps(value))
+    except FileNotFoundError:  # the cache folder was deleted meanwhile: keep what was built, uncached
+        log.warning("the cache folder disappeared while %s was built; going on without it", path.name)
     return value, True
 
 
@@ -71,20 +74,28 @@ def array_entry(
         except (ValueError, OSError):
             pass
         log.warning("cache entry %s does not match what it should hold; rebuilding it", path)
-    with replacing(path) as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
+    try:
+        with replacing(path) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
+            fill(out)
+            out.flush()
+            del out
+        return np.load(path, mmap_mode="r"), True
+    except FileNotFoundError:  # the cache folder was deleted meanwhile ("safe to delete at any time"): build in memory
+        log.warning("the cache folder disappeared while %s was built; this run goes on without it", path.name)
+        out = np.empty(tuple(shape), dtype=dtype)
         fill(out)
-        out.flush()
-        del out
-    return np.load(path, mmap_mode="r"), True
+        return out, True
 
 
-def file_listing(files: Iterable[Path]) -> list[tuple[str, int, int]]:
-    """(path, size, mtime) per file: changes whenever a file is added, removed, replaced or edited."""
+def file_listing(files: Iterable[Path]) -> list[tuple[str, int, int, int]]:
+    """(path, size, mtime, ctime) per file: changes whenever a file is added, removed, replaced or edited.
+    The inode change time is there because nothing can set it back: a file rewritten at the same size
+    with its old mtime restored (`touch -r`, `cp -p`) still gets a new key, without reading every file."""
     out = []
     for f in files:
         st = f.stat()
-        out.append((str(f), st.st_size, st.st_mtime_ns))
+        out.append((str(f), st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return out
 
 

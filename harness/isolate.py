@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -33,6 +36,24 @@ from harness.quiet import import_tensorflow
 log = logging.getLogger(__name__)
 
 
+def die_with_parent(parent: int) -> None:
+    """In a worker: Linux sends it SIGKILL when the thread that started it ends, so killing a sweep or a
+    search (even with SIGKILL, which no handler sees) never leaves a worker training on. Elsewhere a no-op."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the call: nobody would send the signal
+        os._exit(1)
+
+
+def _pool() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
+
+
 def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any | None:
     """fn(*args) in a new spawned interpreter; None if that process died (OOM kill, segfault).
 
@@ -40,7 +61,7 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any | None:
     """
     import cloudpickle
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with _pool() as pool:
         try:
             return pool.submit(_call_quietly, cloudpickle.dumps((fn, args))).result()
         except BrokenProcessPool:
@@ -75,7 +96,7 @@ class Worker:
     def call(self, fn: Callable[..., Any], *args: Any) -> Any | None:
         """fn(*args) in the worker; None if the worker died doing it."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = _pool()
             self._runs, self.started = 0, self.started + 1
         try:
             result, rss = self._pool.submit(_measured, fn, *args).result()

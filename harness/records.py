@@ -56,6 +56,7 @@ class RunRecord:
     num_val: Optional[int] = None
     num_test: int = 0
     skipped_files: int = 0
+    skipped_paths: list[str] = field(default_factory=list)  # every file a folder dataset could not read
     data_notes: list[str] = field(default_factory=list)
     input_shape: Optional[list[int]] = None
     trainable_params: Optional[int] = None

@@ -107,7 +107,7 @@ def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, override
     return new_record(
         cfg, "running", sweep, overrides, num_classes=splits.num_classes, class_names=splits.class_names,
         num_train=len(splits.train), num_val=len(splits.val), num_test=len(splits.test) if splits.test is not None else 0,
-        skipped_files=splits.skipped, data_notes=splits.notes, input_shape=list(prepared.geometry.shape),
+        skipped_files=len(splits.skipped), skipped_paths=splits.skipped, data_notes=splits.notes, input_shape=list(prepared.geometry.shape),
         trainable_params=trainable, total_params=total,
     )
 

@@ -1,9 +1,11 @@
-"""The content-addressed store: concurrent builders, failed builders, entries of the wrong shape."""
+"""The content-addressed store: concurrent builders, failed builders, entries of the wrong shape, a cache
+folder deleted mid-build, files rewritten behind its back."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -46,3 +48,32 @@ def test_an_entry_of_the_wrong_shape_is_rebuilt(tmp_path):
     np.save(tmp_path / "e.npy", np.zeros(3, "uint8"))
     array, built = cache.array_entry(tmp_path / "e.npy", (4,), "uint8", lambda out: out.fill(1))
     assert built and array.tolist() == [1, 1, 1, 1]
+
+
+def test_deleting_the_cache_folder_while_an_entry_is_built_never_fails_the_run(tmp_path):
+    root = tmp_path / "cache"
+
+    def fill(out):
+        shutil.rmtree(root, ignore_errors=True)  # "safe to delete at any time": even now
+        out[:] = 7
+
+    array, built = cache.array_entry(root / "features" / "x.npy", (3, 2), "float32", fill)
+    assert built and np.array_equal(array, np.full((3, 2), 7, np.float32))
+
+    def build():
+        shutil.rmtree(root, ignore_errors=True)
+        return {"a": 1}
+
+    assert cache.json_entry(root / "scans" / "y.json", build) == ({"a": 1}, True)
+
+
+def test_a_file_rewritten_at_the_same_size_with_its_old_mtime_gets_a_new_key(tmp_path):
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"x" * 100)
+    before = cache.file_listing([image])
+    stat = image.stat()
+    time.sleep(0.01)
+    image.write_bytes(b"y" * 100)
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    after = cache.file_listing([image])
+    assert after[0][1:3] == before[0][1:3] and after != before

@@ -117,3 +117,20 @@ def test_the_baseline_then_one_knob_leaves_two_records_and_a_rerun_is_skipped(re
     table = load_table(results_dir)
     assert len(table) == 2 and set(table["status"]) == {"completed"} and len(set(table["name"])) == 1
     assert sorted(table["train.learning_rate"]) == [0.001, 0.01]
+
+
+@pytest.mark.slow
+def test_a_class_of_unreadable_files_is_one_line_exit_2_and_nothing_written(tmp_path, results_dir):
+    from tests.helpers import write_images
+
+    for split in ("train", "val"):
+        write_images(tmp_path / "data" / split / "a", 4, color=0)
+        (tmp_path / "data" / split / "b").mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "data" / split / "b" / f"{i}.jpg").write_bytes(b"not an image")
+    done = run_cli("dataset=folder", f"dataset.path={tmp_path / 'data'}", "model.weights=null", f"results_dir={results_dir}",
+                   "train.cache=off", *FAST, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("config error: dataset.path=") and "class 'b' has none (3 file(s)" in last
+    assert "Traceback" not in done.stderr and not results_dir.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from harness.data import sources
 from harness.errors import ConfigError, UserError
-from tests.helpers import FAST, batches, make_cfg, splits_of
+from tests.helpers import FAST, batches, make_cfg, splits_of, write_images
 
 
 def labels_of(split):
@@ -20,7 +22,7 @@ def test_folder_with_train_val_test(image_folder):
     splits = splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}"))
     assert splits.class_names == ["blue", "green", "red"]
     assert (len(splits.train), len(splits.val), len(splits.test)) == (18, 9, 6)
-    assert splits.skipped == 0 and splits.train.pool.sizes.tolist()[0] == [40, 30]
+    assert splits.skipped == [] and splits.train.pool.sizes.tolist()[0] == [40, 30]
 
 
 def test_folder_without_val_is_split_by_val_fraction(image_folder):
@@ -46,8 +48,9 @@ def test_corrupt_and_non_image_files_are_skipped_and_counted(image_folder, caplo
     (image_folder / "train" / "blue" / "truncated.png").write_bytes((image_folder / "train" / "blue" / "img_001.png").read_bytes()[:60])
     with caplog.at_level("WARNING"):
         splits = splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}"))
-    assert splits.skipped == 3 and len(splits.train) == 18
-    assert sum("skipped 3 unreadable" in r.getMessage() for r in caplog.records) == 1
+    assert sorted(Path(f).name for f in splits.skipped) == ["broken.jpg", "notes.txt", "truncated.png"] and len(splits.train) == 18
+    warned = [r.getMessage() for r in caplog.records if "skipped 3 unreadable" in r.getMessage()]
+    assert len(warned) == 1 and "train/red/broken.jpg" in warned[0]  # the log names the files
     batched = list(batches(splits.train, make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32"), True))
     assert sum(len(y) for _, y in batched) == 18
 
@@ -113,3 +116,26 @@ def test_a_folder_is_checked_by_decoding_once_per_state(image_folder, tmp_path, 
     assert list(second.train.ids) == list(first.train.ids) and (second.train.pool.sizes == first.train.pool.sizes).all()
     splits_of(folder_cfg(image_folder, tmp_path, "train.cache=off"))
     assert len(probed) == 2 * count, "train.cache=off checks every file again"
+
+
+def _unreadable(folder: Path, count: int) -> None:
+    for image in folder.iterdir():
+        image.unlink()
+    for i in range(count):
+        (folder / f"fake_{i}.jpg").write_bytes(b"not an image")
+
+
+def test_a_class_with_no_readable_images_is_bad_input_naming_the_class(image_folder):
+    _unreadable(image_folder / "train" / "green", 4)
+    with pytest.raises(ConfigError) as err:
+        splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}"))
+    assert err.value.key == "dataset.path" and "class 'green' has none (4 file(s) that do not decode" in str(err.value)
+
+
+def test_one_readable_class_is_bad_input(tmp_path):
+    write_images(tmp_path / "data" / "a", 6, color=0)
+    (tmp_path / "data" / "b").mkdir()
+    (tmp_path / "data" / "b" / "x.jpg").write_bytes(b"not an image")
+    with pytest.raises(ConfigError) as err:
+        splits_of(make_cfg("dataset=folder", f"dataset.path={tmp_path / 'data'}"))
+    assert "class 'b' has none" in str(err.value)

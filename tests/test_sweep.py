@@ -164,3 +164,42 @@ def test_fixed_overrides_name_another_experiment_and_a_plain_multirun_its_own():
     assert [c.run_name for c in plain.configs] == ["optimizer=sgd", "optimizer=adam"]
     grid = compose_cli(["experiment=quickstart", "-m", "train.optimizer=sgd,adam", "train.learning_rate=0.1,0.01"])
     assert {c.name for c in grid.configs} == {"quickstart_optimizer+learning_rate_digits_mobilenet"}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat")
+    return not (state.exists() and state.read_text().split(")")[-1].split()[0] == "Z")  # a zombie is gone
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux's")
+def test_killing_only_the_main_process_leaves_no_worker_behind(results_dir):
+    args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]",
+            f"results_dir={results_dir}", *FAST, "train.steps_per_epoch=60"]
+    exp = experiment_dir(*args)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = None
+    try:
+        deadline = time.time() + 180
+        while worker is None and time.time() < deadline:
+            first = exp / "learning_rate=0.01" / "record.json"
+            if first.exists() and json.loads(first.read_text())["status"] == "running":
+                worker = json.loads(first.read_text())["host"]["pid"]
+            time.sleep(0.2)
+        assert worker is not None and worker != proc.pid, "the first run never started in a worker"
+        proc.kill()  # the main process only, not its group: no handler runs
+        proc.wait()
+        deadline = time.time() + 20
+        while _alive(worker) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), "the worker outlived the sweep's main process"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -57,14 +57,14 @@ def _probe_image(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def _probe_all(candidates: list[tuple[Path, int]], skipped: int) -> tuple[list, list, list, int]:
+def _probe_all(candidates: list[tuple[Path, int]], skipped: list[str]) -> tuple[list, list, list, list]:
     # Pillow releases the GIL while decoding, so threads check files in parallel.
     with ThreadPoolExecutor(max_workers=8) as pool:
         probed = list(pool.map(_probe_image, [f for f, _ in candidates]))
-    paths, labels, sizes = [], [], []
+    paths, labels, sizes, skipped = [], [], [], list(skipped)
     for (f, label), size in zip(candidates, probed):
         if size is None:
-            skipped += 1
+            skipped.append(str(f))
             continue
         paths.append(str(f))
         labels.append(label)
@@ -72,14 +72,14 @@ def _probe_all(candidates: list[tuple[Path, int]], skipped: int) -> tuple[list, 
     return paths, labels, sizes, skipped
 
 
-def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) -> tuple[list, list, list, int, str]:
-    """(paths, labels, (width, height) sizes, skipped count, fingerprint) of one split folder.
+def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) -> tuple[list, list, list, list, str]:
+    """(paths, labels, (width, height) sizes, skipped files, fingerprint) of one split folder.
 
     Checking that every file decodes costs a full decode; with a cache the result is kept, keyed by
     every file's path, size and modification time, so only a changed folder is checked again.
     """
     candidates: list[tuple[Path, int]] = []
-    skipped = 0
+    skipped: list[str] = []
     for label, name in enumerate(class_names):
         class_dir = root / name
         if not class_dir.is_dir():
@@ -88,8 +88,8 @@ def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) ->
             if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS:
                 candidates.append((f, label))
             elif f.is_file() and not f.name.startswith("."):
-                skipped += 1
-    fingerprint = cache.digest("folder", cache.file_listing(f for f, _ in candidates), class_names, skipped)
+                skipped.append(str(f))
+    fingerprint = cache.digest("folder-scan-2", cache.file_listing(f for f, _ in candidates), class_names, skipped)
     if cache_root is None:
         return (*_probe_all(candidates, skipped), fingerprint)
     scanned, _ = cache.json_entry(cache_root / "scans" / f"{fingerprint}.json", lambda: _probe_all(candidates, skipped))
@@ -103,11 +103,25 @@ def _load_folder(dataset: DictConfig, data: DictConfig, cache_root: Path | None)
     scanned = {"train": _scan_folder(train_root, class_names, cache_root)}
     for split, root in others.items():
         scanned[split] = _scan_folder(root, class_names, cache_root)
-    skipped = sum(s[3] for s in scanned.values())
+    skipped = [f for s in scanned.values() for f in s[3]]
     if skipped:
-        log.warning("skipped %d unreadable or non-image file(s) under %s", skipped, path)
+        shown = ", ".join(str(Path(f).relative_to(path)) if Path(f).is_relative_to(path) else f for f in skipped[:5])
+        log.warning("skipped %d unreadable or non-image file(s) under %s: %s%s (all listed in the record)",
+                    len(skipped), path, shown, ", ..." if len(skipped) > 5 else "")
+    _check_readable_classes(scanned["train"], class_names, path)
     pools = {split: _files_pool(*s[:3], s[4]) for split, s in scanned.items()}
     return assemble(dataset, data, pools, class_names, skipped)
+
+
+def _check_readable_classes(train: tuple, class_names: list[str], path: Path) -> None:
+    """A class whose training files do not decode is bad input (exit 2): a head trained with an empty class
+    (or, with every other class empty, on one class) would report a meaningless accuracy."""
+    readable = np.bincount(np.asarray(train[1], dtype=int), minlength=len(class_names))
+    unreadable = {name: sum(1 for f in train[3] if Path(f).parent.name == name) for name in class_names}
+    empty = [name for name, count in zip(class_names, readable) if count == 0]
+    if empty:
+        raise ConfigError("dataset.path", str(path), f"a folder whose every class has readable training images: class "
+                          f"{empty[0]!r} has none ({unreadable[empty[0]]} file(s) that do not decode as images)")
 
 
 def _load_digits(dataset: DictConfig, data: DictConfig, cache_root: Path | None) -> Splits:

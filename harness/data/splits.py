@@ -52,7 +52,7 @@ class Splits:
     val: Split
     test: Split | None
     class_names: list[str]
-    skipped: int = 0  # unreadable files left out of a folder dataset
+    skipped: list[str] = field(default_factory=list)  # unreadable or non-image files left out of a folder dataset
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -96,7 +96,8 @@ def per_class_subset(labels: np.ndarray, k: int, seed: int, class_names: list[st
     return np.sort(np.concatenate(chosen))
 
 
-def assemble(dataset: DictConfig, data: DictConfig, pools: dict[str, Pool], class_names: list[str], skipped: int = 0) -> Splits:
+def assemble(dataset: DictConfig, data: DictConfig, pools: dict[str, Pool], class_names: list[str],
+             skipped: list[str] | None = None) -> Splits:
     """Carve missing val/test from train (seeded, stratified), then subset train to data.samples_per_class."""
     train_pool = pools["train"]
     carve = []
@@ -120,4 +121,5 @@ def assemble(dataset: DictConfig, data: DictConfig, pools: dict[str, Pool], clas
         if len(splits[split]) == 0:
             raise UserError(f"dataset {dataset.name!r} has no {split} images after splitting; add images or raise dataset.val_fraction")
     test = splits.get("test")
-    return Splits(splits["train"], splits["val"], test if test is not None and len(test) else None, class_names, skipped, notes)
+    return Splits(splits["train"], splits["val"], test if test is not None and len(test) else None, class_names,
+                  list(skipped or []), notes)

@@ -18,7 +18,7 @@ from pathlib import Path  # noqa: E402
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from harness.command import SHOW, Command, compose_cli, hydra_argv, occupied, register_plugins  # noqa: E402
+from harness.command import SHOW, Command, compose_cli, hydra_argv, occupied  # noqa: E402
 from harness.errors import ConfigError, UserError  # noqa: E402
 from harness.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
 from harness.quiet import import_tensorflow  # noqa: E402
@@ -177,7 +177,6 @@ def incomplete_runs(configs: list[DictConfig]) -> list[str]:
 
 
 def main() -> None:
-    register_plugins()
     command = preflight(sys.argv[1:])
     if command is not None:
         sys.argv[1:] = hydra_argv(sys.argv[1:], command)  # Hydra reads its command line from sys.argv

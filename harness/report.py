@@ -142,9 +142,9 @@ def write_report(exp_dir: Path) -> dict[str, Any]:
         print(f"sweep {exp_dir.name}: no runs recorded", flush=True)
         return outcome
     history = load_history(exp_dir)
-    if (table["sweep"] == "tuner").all():  # a search: trials shown by their hyperparameters, not their numbers
-        labels = dict(zip(table["run"], table["label"]))
-        table, history = table.assign(value=table["label"]), history.assign(value=history["run"].map(labels))
+    # Every value shown as its label: a sweep's value as text, a trial's hyperparameters, a single run's name.
+    labels = dict(zip(table["run"], table["label"]))
+    table, history = table.assign(value=table["label"]), history.assign(value=history["run"].map(labels))
     summary = value_summary(table)
     columns = [c for c in ["run", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy", "test_accuracy",
                            "above_chance", "best_epoch", "epochs_to_95pct", "epochs_run", "seconds_per_epoch", "error"] if c in table]

@@ -50,3 +50,18 @@ def test_per_value_table_shows_intervals_only_with_seeds(tmp_path):
     shown = report.per_value_table(report.value_summary(load_table(exp))).set_index("value")
     assert shown.loc["0.1", "95% interval"] == "" and "±" not in shown.loc["0.1", "best val accuracy (± std)"]
     assert shown.loc["0.01", "95% interval"].startswith("[") and "±" in shown.loc["0.01", "best val accuracy (± std)"]
+
+
+def test_a_search_is_reported_by_each_trials_hyperparameters(tmp_path):
+    from harness.records import RunRecord, SweepIdentity, write_record
+
+    exp = tmp_path / "search"
+    for number, (lr, best) in enumerate(((0.01, 0.8), (0.001, 0.5)), start=1):
+        write_record(exp / f"trial={number:03d}", RunRecord(
+            name="search", run_name=f"trial={number:03d}", status="completed", config_hash=str(number),
+            config={"train": {"learning_rate": lr, "seed": 42}}, started_at="t", versions={}, git={}, host={},
+            sweep=SweepIdentity("tuner", "tuner", number, 42, {"train.learning_rate": lr}), best_val_accuracy=best,
+            num_classes=10, num_val=100, history={"epoch": [1], "val_accuracy": [best]}))
+    report.write_report(exp)
+    per_value = (exp / "summary.md").read_text().split("## Runs")[0]
+    assert "learning_rate=0.01 " in per_value and "learning_rate=0.001 " in per_value

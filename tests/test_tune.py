@@ -43,6 +43,7 @@ def test_random_search_from_the_command_line_records_trials_and_retrains_the_bes
     assert sorted(recorded) == ["trial=001", "trial=002"]  # numbered as Keras Tuner prints them
     best = exp / "experiment" / "best.yaml"
     assert "retrain" in done.stdout.lower() and best.exists()
+    assert "trial 1/2 · " in done.stdout + done.stderr and "trial 2/2 · " in done.stdout + done.stderr
     # The preset retrains exactly the best trial's config, beside the search, under a name tied to it.
     retrain = make_cfg("experiment=best", searchpath=exp)
     best_number = int(best.read_text().split("Best trial #")[1].split()[0])

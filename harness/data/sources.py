@@ -76,7 +76,7 @@ def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) ->
     """(paths, labels, (width, height) sizes, skipped files, fingerprint) of one split folder.
 
     Checking that every file decodes costs a full decode; with a cache the result is kept, keyed by
-    every file's path, size and modification time, so only a changed folder is checked again.
+    every file's path, size, modification and inode change time, so only a changed folder is checked again.
     """
     candidates: list[tuple[Path, int]] = []
     skipped: list[str] = []

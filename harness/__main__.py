@@ -12,13 +12,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 
 import logging  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from harness.command import SHOW, Command, compose_cli, hydra_argv, occupied  # noqa: E402
+from harness import claims, stopping  # noqa: E402
+from harness.command import SHOW, Command, compose_cli, hydra_argv, occupied, unwritable  # noqa: E402
 from harness.errors import ConfigError, UserError  # noqa: E402
 from harness.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
 from harness.quiet import import_tensorflow  # noqa: E402
@@ -110,14 +112,20 @@ def hydra_main(cfg: DictConfig) -> None:
     overrides = list(hydra_cfg.overrides.task)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     identity = sweep_identity(cfg, dict(hydra_cfg.runtime.choices))
+    if stopping.requested() is not None:  # an in-process launcher's later jobs after Ctrl-C
+        return
     if cfg.get("tuner") is not None:
         _search(cfg, run_dir, dict(hydra_cfg.runtime.choices))
         return
-    if not cfg.overwrite and completed_record(run_dir, cfg):
-        log.info("run %s/%s already completed with this config: skipped (overwrite=true re-runs it)", cfg.name, cfg.run_name)
-        return
+    owner = claims.claim(run_dir)
+    if owner is not None:
+        if multirun:  # another sweep into the same folder runs it: this one goes on with the rest
+            log.info("run %s/%s is being run by %s: left to it", cfg.name, cfg.run_name, owner.describe())
+            return
+        print(f"run {cfg.name}/{cfg.run_name} is already running ({owner.describe()}): wait for it to finish", file=sys.stderr)
+        sys.exit(1)
     try:
-        record = run(cfg, run_dir=run_dir, overrides=overrides, sweep=identity, after=_analysis(cfg))
+        record = _claimed_run(cfg, run_dir, overrides, identity)
     except UserError as exc:
         if multirun:  # one value a sweep cannot run is a failed row, not the end of the sweep
             log.error("run %s/%s could not start: %s", cfg.name, cfg.run_name, exc)
@@ -126,7 +134,7 @@ def hydra_main(cfg: DictConfig) -> None:
         _discard_run_dir(run_dir, Path(cfg.results_dir))
         print(exc, file=sys.stderr)
         sys.exit(exc.exit_code)
-    if multirun:
+    if record is None or multirun:
         return
     write_hparams_experiment(Path(cfg.results_dir))
     if record.status != "completed":
@@ -135,6 +143,18 @@ def hydra_main(cfg: DictConfig) -> None:
     chance = 1 / record.num_classes if record.num_classes else float("nan")
     print(f"run {cfg.name}/{record.run_name}: best val accuracy {record.best_val_accuracy:.4f} at epoch {record.best_epoch} "
           f"(chance {chance:.2f})\nresults: {_shown(run_dir)}\ncompare: {tensorboard_command(cfg.results_dir)}", flush=True)
+
+
+def _claimed_run(cfg: DictConfig, run_dir: Path, overrides: list[str], identity):
+    """The run, trained unless it completed meanwhile; the claim is given up however it ends."""
+    try:
+        if not cfg.overwrite and completed_record(run_dir, cfg):
+            log.info("run %s/%s already completed with this config: skipped (overwrite=true re-runs it)", cfg.name, cfg.run_name)
+            return None
+        with stopping.training():
+            return run(cfg, run_dir=run_dir, overrides=overrides, sweep=identity, after=_analysis(cfg))
+    finally:
+        claims.release(run_dir)
 
 
 def _shown(path: Path) -> Path:
@@ -163,7 +183,7 @@ def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
         _discard_run_dir(run_dir, Path(cfg.results_dir))
         print(exc, file=sys.stderr)
         sys.exit(exc.exit_code)
-    if summary["role"] != "worker" and (summary.get("stopped") or not summary.get("completed")):
+    if stopping.requested() is None and summary["role"] != "worker" and (summary.get("stopped") or not summary.get("completed")):
         print(f"search {cfg.name}: {summary.get('stopped') or 'no trial completed'}", file=sys.stderr)
         sys.exit(1)
 
@@ -180,15 +200,44 @@ def main() -> None:
     command = preflight(sys.argv[1:])
     if command is not None:
         sys.argv[1:] = hydra_argv(sys.argv[1:], command)  # Hydra reads its command line from sys.argv
-        stop = None if SHOW & set(sys.argv) else occupied(command)
+        stop = None if SHOW & set(sys.argv) else occupied(command) or _unwritable(command)
         if stop is not None:
             print(stop[0], file=sys.stderr if stop[1] else sys.stdout)
             sys.exit(stop[1])
         if not command.multirun and not SHOW & set(sys.argv):
             import_tensorflow()
-    hydra_main()
+    stopping.install()
+    try:
+        hydra_main()
+    except stopping.Interrupted:
+        pass  # the run's record says interrupted; the line below says what to do
+    if stopping.requested() is not None and command is not None:
+        print(stopped_line(command), file=sys.stderr, flush=True)
+        sys.exit(stopping.exit_code())
     if command is not None and command.multirun and incomplete_runs(command.configs):
         sys.exit(1)
+
+
+def _unwritable(command: Command) -> tuple[str, int] | None:
+    problem = unwritable({str(cfg.results_dir) for cfg in command.configs})
+    return None if problem is None else (problem, 2)
+
+
+def stopped_line(command: Command) -> str:
+    """What a stopped command finished and how to go on."""
+    signame = signal.Signals(stopping.requested()).name
+    again = "run the same command again to resume"
+    if any(cfg.get("tuner") is not None for cfg in command.configs):
+        cfg = command.configs[0]
+        trials = len(list((Path(cfg.results_dir) / cfg.name).glob("trial=*/record.json")))
+        return f"stopped by {signame}: search {cfg.name} has {trials} trial(s); {again}"
+    left = incomplete_runs(command.configs)
+    done = len(command.configs) - len(left)
+    if not command.multirun:
+        cfg = command.configs[0]
+        status = (read_record(Path(cfg.results_dir) / cfg.name / cfg.run_name) or {}).get("status", "not started")
+        return f"stopped by {signame}: run {cfg.name}/{cfg.run_name} is {status}; {again}"
+    return f"stopped by {signame}: {done} of {len(command.configs)} runs completed; {again}"
 
 
 if __name__ == "__main__":

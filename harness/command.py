@@ -7,6 +7,8 @@ and exit status 2 after about a second, with nothing written under results_dir.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -132,4 +134,29 @@ def occupied(command: Command) -> tuple[str, int] | None:
                     "with run_name=... or name=..., or replace it with overwrite=true", 2)
         if not command.multirun and record.get("status") == "completed":
             return f"already completed with this config: {run_dir} (overwrite=true re-runs it)", 0
+    return None
+
+
+MIN_FREE_MB = 100  # a run writes a few MB (record, TensorBoard events, a saved model); the cache more
+
+
+def unwritable(results_dirs: set[str], min_free_mb: float = MIN_FREE_MB) -> str | None:
+    """Why results cannot be written under one of these folders (read-only, not a folder, nearly full), or None.
+
+    Probed by writing, not by permission bits: root ignores those, a read-only mount does not."""
+    for given in sorted(results_dirs):
+        existing = Path(given).absolute()
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"results error: results_dir={given} cannot be created: {existing} is a file"
+        try:
+            with tempfile.TemporaryFile(dir=existing, prefix=".harness-probe-"):
+                pass
+        except OSError as exc:
+            return f"results error: results_dir={given} is not writable ({exc.strerror}: {existing}); choose another results_dir=..."
+        free = shutil.disk_usage(existing).free / 2**20
+        if free < min_free_mb:
+            return (f"results error: results_dir={given} has {free:.0f} MB free (at least {min_free_mb:.0f} MB needed); "
+                    "free some space or choose another results_dir=...")
     return None

@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -31,6 +32,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.provenance import memory_mb
+from harness import stopping
 from harness.quiet import import_tensorflow
 
 log = logging.getLogger(__name__)
@@ -49,19 +51,28 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _pool() -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=die_with_parent, initargs=(os.getpid(),))
+def _start_worker(parent: int) -> None:
+    die_with_parent(parent)
+    stopping.install_in_worker()
 
 
-def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any | None:
+def _pool() -> tuple[ProcessPoolExecutor, int]:
+    """A one-process pool and that process's pid (which a stop request is passed on to)."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(os.getpid(),))
+    return pool, pool.submit(os.getpid).result()
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any, stoppable: bool = True) -> Any | None:
     """fn(*args) in a new spawned interpreter; None if that process died (OOM kill, segfault).
+    Raises Interrupted when a stop request interrupted it (only a `stoppable` call hears of one).
 
     One single-use pool per call: a dead child breaks only its own pool.
     """
     import cloudpickle
 
-    with _pool() as pool:
+    pool, pid = _pool()
+    with pool, (stopping.child(pid) if stoppable else nullcontext()):
         try:
             return pool.submit(_call_quietly, cloudpickle.dumps((fn, args))).result()
         except BrokenProcessPool:
@@ -90,19 +101,23 @@ class Worker:
     def __init__(self, max_rss_growth: float | None = 0.05, runs_per_process: int | None = None):
         self.max_rss_growth, self.runs_per_process = max_rss_growth, runs_per_process
         self._pool: ProcessPoolExecutor | None = None
-        self._runs, self._base_rss = 0, 0.0
+        self._pid, self._runs, self._base_rss = 0, 0, 0.0
         self.started = 0  # processes started so far
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any | None:
-        """fn(*args) in the worker; None if the worker died doing it."""
+        """fn(*args) in the worker; None if the worker died doing it. Raises Interrupted when a stop request
+        interrupted it."""
         if self._pool is None:
-            self._pool = _pool()
+            self._pool, self._pid = _pool()
             self._runs, self.started = 0, self.started + 1
         try:
-            result, rss = self._pool.submit(_measured, fn, *args).result()
-        except BrokenProcessPool:
+            with stopping.child(self._pid):
+                result, rss = self._pool.submit(_measured, fn, *args).result()
+        except (BrokenProcessPool, stopping.Interrupted):
             self.close()
-            return None
+            if stopping.requested() is None:
+                return None
+            raise stopping.Interrupted(stopping.requested())
         self._runs += 1
         if self._runs == 1:
             self._base_rss = rss
@@ -147,6 +162,12 @@ def clock(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def _label(overrides: Sequence[str]) -> str:
+    """A job as its run's name where it has one, else its overrides."""
+    values = dict(o.split("=", 1) for o in overrides if "=" in o)
+    return values.get("run_name", " ".join(filter_overrides(overrides))).strip("'")
+
+
 class Progress:
     """`run k/N <label> · 1m02s elapsed · ETA 3m10s` as each job starts, ETA from the jobs finished so far.
     `done` counts jobs finished before this process started (a resumed search); N may be unknown (None)."""
@@ -159,7 +180,7 @@ class Progress:
 
     def start(self, overrides: Sequence[str] = ()) -> None:
         values = dict(o.split("=", 1) for o in overrides if "=" in o)
-        label = values.get("run_name", " ".join(filter_overrides(overrides))).strip("'")
+        label = _label(overrides)
         if overrides and "seed=" not in label and self.seed is not None:
             label += f" seed={values.get('train.seed', self.seed)}"
         with self.lock:
@@ -187,12 +208,16 @@ def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str], progress:
         progress.start(overrides)
     try:
         result = worker.call(_child, payload)
+    except stopping.Interrupted:
+        result = None
+        log.warning("stopped %s: its run is marked interrupted", _label(overrides))
     finally:
         if progress is not None:
             progress.finish()
     if result is not None:
         return cloudpickle.loads(result)
-    log.error("the process running %s died; its run stays incomplete", " ".join(overrides))
+    if stopping.requested() is None:
+        log.error("the process running %s died; its run stays incomplete", _label(overrides))
     ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
     ret.return_value = None
     return ret
@@ -219,12 +244,13 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     progress = Progress(len(payloads), seed=OmegaConf.select(config, "train.seed", default=None))
 
     def drive(w: int) -> list[tuple[int, JobReturn]]:
-        try:
-            return [(i, _run_one(workers[w], payloads[i], job_overrides[i], progress)) for i in shares[w]]
+        try:  # after a stop request no job starts
+            return [(i, _run_one(workers[w], payloads[i], job_overrides[i], progress)) for i in shares[w]
+                    if stopping.requested() is None]
         finally:
             workers[w].close(wait=False)  # its exit (TensorFlow teardown, ~1 s) overlaps the report
 
     with ThreadPoolExecutor(max_workers=n_jobs) as threads:
         done = dict(pair for share in threads.map(drive, range(n_jobs)) for pair in share)
-    log.info("%d job(s) ran in %d worker process(es)", len(payloads), sum(w.started for w in workers))
-    return [done[i] for i in range(len(payloads))]
+    log.info("%d job(s) ran in %d worker process(es)", len(done), sum(w.started for w in workers))
+    return [done[i] for i in range(len(payloads)) if i in done]

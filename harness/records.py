@@ -16,7 +16,7 @@ from harness.atomic import write_atomic
 from harness.schema import HYPERPARAMETER_SECTIONS, flatten
 
 RECORD = "record.json"
-STATUSES = ("running", "completed", "diverged", "failed")
+STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
 INCOMPLETE = tuple(s for s in STATUSES if s != "completed")
 # Per-epoch series every run records (besides `epoch`, 1-based), in this order.
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")

@@ -9,6 +9,7 @@ import argparse
 import logging
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from harness import claims, stopping
 from harness.analyze.experiment import experiment_tables
 from harness.atomic import replacing, write_atomic
 from harness.hparams import tensorboard_command, write_hparams_experiment
@@ -179,7 +181,25 @@ class SweepReport(Callback):
     """Hydra callback: when a multirun ends, normalize the experiment and write its tables, plot and TB views."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        write_report(Path(config.hydra.sweep.dir))
+        exp_dir = Path(config.hydra.sweep.dir)
+        wait_for_others(exp_dir)
+        write_report(exp_dir)
+
+
+def wait_for_others(exp_dir: Path, poll: float = 2.0) -> None:
+    """Runs of this experiment that another process claimed (a second sweep into the same folder) are
+    waited for, so the report covers them too; not after a stop request."""
+    waited = None
+    while stopping.requested() is None:
+        others = claims.held_by_others([d for d in exp_dir.iterdir() if d.is_dir()])
+        if not others:
+            return
+        if set(others) != waited:
+            waited = set(others)
+            owners = sorted({o.describe() for o in others.values()})
+            log.info("waiting for %d run(s) that another process trains (%s): %s", len(others), ", ".join(owners),
+                     ", ".join(sorted(d.name for d in others)))
+        time.sleep(poll)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,8 @@ from harness.inputs import Prepared, training_inputs
 from harness.hparams import write_session
 from harness.records import RunRecord, SweepIdentity, read_record, write_record
 from harness.schema import config_hash, geometry
+from harness import stopping
+from harness.stopping import Interrupted
 from harness.validate import validate
 
 log = logging.getLogger(__name__)
@@ -177,15 +179,22 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
     log.info("run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s", cfg.name, cfg.run_name, prepared.model.name,
              cfg.dataset.name, record.num_train, record.num_val, *prepared.geometry.shape[:2], run_dir)
-    result, record.status, record.error = _fit(cfg, prepared, record, run_dir / "tb", options or train.FitOptions())
-    record.history, record.epochs_run = result.history, result.epochs_run
-    record.test_accuracy, record.test_loss = result.test_accuracy, result.test_loss
-    for key, value in train.summarize(result.history).items():
-        setattr(record, key, value)
-    record.wall_seconds, record.finished_at, record.memory = time.perf_counter() - started, _now(), provenance.memory_mb()
-    _finish(cfg, prepared, record, run_dir, after)
-    record.total_seconds = startup + time.perf_counter() - started
-    write_record(run_dir, record)
+    try:
+        result, record.status, record.error = _fit(cfg, prepared, record, run_dir / "tb", options or train.FitOptions())
+        stopping.check()
+        record.history, record.epochs_run = result.history, result.epochs_run
+        record.test_accuracy, record.test_loss = result.test_accuracy, result.test_loss
+        for key, value in train.summarize(result.history).items():
+            setattr(record, key, value)
+        record.wall_seconds, record.finished_at, record.memory = time.perf_counter() - started, _now(), provenance.memory_mb()
+        _finish(cfg, prepared, record, run_dir, after)
+        record.total_seconds = startup + time.perf_counter() - started
+        write_record(run_dir, record)
+    except Interrupted as stop:  # resumable, and never mistaken for done: a rerun trains it again
+        record.status, record.error, record.finished_at = "interrupted", str(stop), _now()
+        write_record(run_dir, record)
+        log.warning("run %s/%s interrupted (%s); its record says so and a rerun trains it again", cfg.name, cfg.run_name, stop)
+        raise
     if prepared.release:
         _release(prepared)
     log.info("run %s/%s %s: best val accuracy %s at epoch %s, %.1fs (%.1fs in all)", cfg.name, cfg.run_name, record.status,

@@ -7,7 +7,9 @@ Checked here without TensorFlow (validation) and turned into kt.HyperParameters 
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import itertools
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -84,6 +86,44 @@ def check_space(cfg: DictConfig) -> dict[str, dict]:
         elif kind == "fixed" and "value" not in spec:
             raise ConfigError(f"{where}.value", None, "the value to hold fixed")
     return space
+
+
+def _corners(spec: dict) -> list[Any]:
+    kind = spec["type"]
+    if kind == "choice":
+        return list(spec["values"])
+    if kind in ("float", "int"):
+        return [spec["min"], spec["max"]]
+    return [True, False] if kind == "bool" else [spec["value"]]
+
+
+_BASE = object()  # a searched key left at the base config's value
+
+
+def check_values(base: DictConfig, space: dict[str, dict], check: Callable[[DictConfig], Any]) -> None:
+    """Every choice and both ends of every range are values some trial can run with (with the base
+    config's other values, or another searched key's), by `check` (the validator: ConfigError if not).
+    Keras Tuner builds its first trial's model in its constructor, so a value no trial can take would
+    otherwise surface as a traceback after TensorFlow starts. A value valid only with some others is left
+    to the trials: those combinations fail and are recorded."""
+    corners = {key: _corners(spec) for key, spec in space.items()}
+    for key in space:
+        others = [k for k in space if k != key]
+        for value in corners[key]:
+            first_error = None
+            # The base config first (the common case: one check), then the other keys' values, bounded.
+            for combo in itertools.islice(itertools.product(*([_BASE, *corners[k]] for k in others)), 256):
+                trial = copy.deepcopy(base)
+                for k, v in [(key, value), *zip(others, combo)]:
+                    if v is not _BASE:
+                        OmegaConf.update(trial, k, v, merge=False)
+                try:
+                    check(trial)
+                    break
+                except ConfigError as exc:
+                    first_error = first_error or exc
+            else:
+                raise ConfigError(f"tuner.space.{key}", value, f"a value {key} takes: {first_error.allowed}")
 
 
 def searchable(cfg: DictConfig, space: dict[str, dict]) -> tuple[dict[str, dict], dict[str, str]]:

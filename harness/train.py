@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig
 
+from harness import stopping
 from harness.models import FrozenBackbone, backbone_of
 from harness.records import HISTORY_KEYS
 
@@ -50,6 +51,16 @@ class NaNGuard(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged = True
+            self.model.stop_training = True
+
+
+class StopOnRequest(keras.callbacks.Callback):
+    """Ends training after the current step once Ctrl-C or SIGTERM asked this process to stop. The signal
+    handler only sets a flag: an exception raised from it inside TensorFlow's C++ would surface as another
+    error (pybind11 turns it into a RuntimeError)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if stopping.requested() is not None:
             self.model.stop_training = True
 
 
@@ -98,7 +109,7 @@ def _compile(model: keras.Model, train: DictConfig, learning_rate: float) -> Non
 
 
 def _callbacks(train: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | None, extra: list) -> list:
-    callbacks: list = [guard, EpochLog(history), *extra]
+    callbacks: list = [StopOnRequest(), guard, EpochLog(history), *extra]
     if train.patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -163,6 +174,8 @@ def fit(
         done = options.initial_epoch + result.epochs_run
         if guard.diverged:
             result.diverged = True
+            return result
+        if stopping.requested() is not None:  # the caller records the run as interrupted
             return result
     if test_ds is not None:
         result.test_loss, result.test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0))

@@ -17,6 +17,7 @@ import keras_tuner as kt
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from harness import stopping
 from harness.atomic import write_atomic
 from harness.errors import ConfigError, UserError
 from harness.inputs import Prepared
@@ -222,21 +223,28 @@ def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, ne
 
 def _step_in_child(container: dict, exp_dir: str, choices, overwrite: bool, new_trials: int, report: bool) -> dict:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    return _search_step(typed(container), Path(exp_dir), choices, overwrite=overwrite,
-                        new_trials=new_trials, report=report)
+    with stopping.training():
+        return _search_step(typed(container), Path(exp_dir), choices, overwrite=overwrite,
+                            new_trials=new_trials, report=report)
 
 
 def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
     container = OmegaConf.to_container(cfg, resolve=True)
     limit = cfg.tuner.max_trials if cfg.tuner.algorithm != "hyperband" else None
     overwrite, stopped = bool(cfg.tuner.overwrite), None
-    done = 0 if overwrite else len(list(exp_dir.glob("trial=*/record.json")))
+    finished = [read_record(d) for d in exp_dir.glob("trial=*")]  # an interrupted trial is run again
+    done = 0 if overwrite else sum(1 for r in finished if r and r.get("status") not in ("running", "interrupted"))
     progress = Progress(limit, noun="trial", done=done)
     while True:
         if limit is None or done + progress.finished < limit:
             progress.start()
-        step = in_fresh_process(_step_in_child, container, str(exp_dir), choices, overwrite, 1, False)
-        progress.finish()
+        try:
+            step = in_fresh_process(_step_in_child, container, str(exp_dir), choices, overwrite, 1, False)
+        except stopping.Interrupted as stop:  # the trial's record says interrupted; Keras Tuner re-runs it on resume
+            stopped = f"{stop}; re-run the command to resume"
+            break
+        finally:
+            progress.finish()
         overwrite = False
         if step is None:
             stopped = "the process running a trial died; re-run the command to resume"
@@ -246,7 +254,8 @@ def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
             break
         if step["trials"] == step["trials_before"] or (limit and step["trials"] >= limit):
             break  # the oracle has nothing left to try
-    summary = in_fresh_process(_step_in_child, container, str(exp_dir), choices, False, 0, True) or {"role": "single"}
+    # The report of what finished is written even after Ctrl-C.
+    summary = in_fresh_process(_step_in_child, container, str(exp_dir), choices, False, 0, True, stoppable=False) or {"role": "single"}
     if stopped:
         summary["stopped"] = stopped
     return summary

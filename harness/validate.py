@@ -22,7 +22,8 @@ from harness.folders import class_dirs, count_images, folder_layout
 from harness.schema import (
     ALGORITHMS, MODEL_KINDS, OPTIMIZERS, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig, target_hw,
 )
-from harness.space import check_space
+from harness.space import check_space, check_values
+from harness.weights_file import mismatch
 
 # What a run logs per epoch that a search can optimize (val_loss and loss are minimized, the rest maximized).
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
@@ -105,6 +106,21 @@ def _dataset(cfg: DictConfig) -> None:
         raise ConfigError("dataset.test_fraction", test_fraction, f"< 1 - dataset.val_fraction ({1 - val_fraction:g})")
     if source == "folder":
         _folder(cfg)
+    elif source == "tfds":
+        _tfds_name(name, _get(cfg, "dataset.data_dir"))
+
+
+def _tfds_name(name: str, data_dir: str | None) -> None:
+    """A name TFDS has a builder for, or one prepared in the store it reads (TFDS loads those without one).
+    tensorflow_datasets imports TensorFlow lazily: listing its builders does not."""
+    import tensorflow_datasets as tfds
+
+    base = re.split(r"[:/]", name, maxsplit=1)[0]
+    if base in tfds.list_builders(with_community_datasets=False):
+        return
+    store = Path(data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()
+    if not (store / base).is_dir():
+        raise ConfigError("dataset.name", name, f"a TensorFlow Datasets name (tfds.list_builders()) or one prepared in {store}")
 
 
 def _folder(cfg: DictConfig) -> None:
@@ -139,6 +155,9 @@ def _model(cfg: DictConfig) -> int:
     if weights not in (None, "imagenet") and not Path(weights).expanduser().is_file():
         raise ConfigError("model.weights", weights, "imagenet, null, or the path of an existing weights file")
     alpha = _range(cfg, "model.alpha", low=0, high=4, low_open=True)
+    wrong = mismatch(weights, backbone, alpha) if weights not in (None, "imagenet") else None
+    if wrong:
+        raise ConfigError("model.weights", weights, wrong)
     if spec.alphas and weights == "imagenet" and alpha not in spec.alphas:
         raise ConfigError("model.alpha", alpha, f"one of {', '.join(f'{a:g}' for a in spec.alphas)} for {backbone} with ImageNet weights")
     _range(cfg, "model.unfreeze", low=0, high=1)
@@ -205,7 +224,8 @@ def _tuner(cfg: DictConfig) -> None:
         value = _get(cfg, f"tuner.{key}")
         if algorithm not in users and value is not None:
             raise ConfigError(f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {' and '.join(users)} do)")
-    check_space(cfg)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    check_values(OmegaConf.create({**plain, "tuner": None}), check_space(cfg), validate)
 
 
 def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:

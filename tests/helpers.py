@@ -111,3 +111,17 @@ def tb_tags(log_dir: Path) -> dict[str, set[str]]:
         for event in EventFileLoader(str(events)).Load():
             tags.update(v.tag for v in event.summary.value)
     return out
+
+
+def write_weights_file(path: Path, first_layer: str = "conv1", filters: int = 8, top: bool = False) -> Path:
+    """An HDF5 file in keras.applications' weights layout, as far as the pre-TensorFlow check reads it
+    (defaults: MobileNet at alpha 0.25, no top)."""
+    import h5py
+
+    names = ["input_1", first_layer, *(["conv_preds"] if top else [])]
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [n.encode() for n in names]
+        group = f.create_group(first_layer)
+        group.attrs["weight_names"] = [f"{first_layer}/kernel:0".encode()]
+        group.create_dataset(f"{first_layer}/kernel:0", data=np.zeros((3, 3, 3, filters), dtype="float32"))
+    return path

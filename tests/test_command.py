@@ -49,3 +49,13 @@ def test_a_folder_holding_a_run_is_skipped_if_the_same_and_refused_if_different(
     message, status = occupied(command)
     assert status == 2 and "holds a run of a different config" in message and "overwrite=true" in message
     assert occupied(compose_cli(["experiment=quickstart", f"results_dir={tmp_path}", "overwrite=true"])) is None
+
+
+def test_a_results_folder_that_cannot_be_written_is_named_before_anything_runs(tmp_path):
+    from harness.command import unwritable
+
+    assert unwritable({str(tmp_path / "new" / "results")}) is None and not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("")
+    assert "is a file" in unwritable({str(tmp_path / "file" / "results")})
+    assert "is not writable" in unwritable({"/proc/harness-results"})  # refused even to root
+    assert "MB free (at least" in unwritable({str(tmp_path)}, min_free_mb=1e15)

@@ -10,7 +10,7 @@ import shlex
 import pytest
 
 from harness.__main__ import preflight
-from tests.helpers import ROOT, write_images
+from tests.helpers import ROOT, write_images, write_weights_file
 
 
 def readme_commands() -> list[tuple[str, str | None]]:
@@ -43,7 +43,7 @@ def placeholders(tmp_path_factory):
     for split, count in (("train", 6), ("val", 3)):
         for c in range(3):
             write_images(root / "DIR" / split / f"class{c}", count, seed=c, color=c)
-    (root / "WEIGHTS.h5").write_bytes(b"")
+    write_weights_file(root / "WEIGHTS.h5")
     for group, text in (("experiment", "# @package _global_\ndefaults:\n  - quickstart\n  - _self_\npreset: mine\n"),
                         ("sweep", "# @package _global_\nsweep:\n  name: mine\n  knob: train.learning_rate\n  values: [0.1, 0.01]\n"
                                   "hydra:\n  mode: MULTIRUN\n")):

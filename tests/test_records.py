@@ -16,8 +16,8 @@ def record(**fields) -> RunRecord:
     return RunRecord(**{**base, **fields})
 
 
-def test_a_status_outside_the_four_is_refused():
-    assert STATUSES == ("running", "completed", "diverged", "failed")
+def test_a_status_outside_the_five_is_refused():
+    assert STATUSES == ("running", "completed", "diverged", "failed", "interrupted")
     with pytest.raises(ValueError, match="status 'done'"):
         record(status="done")
 

@@ -177,7 +177,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux's")
-def test_killing_only_the_main_process_leaves_no_worker_behind(results_dir):
+def test_killing_only_the_main_process_leaves_no_worker_behind_and_a_rerun_takes_over_its_claim(results_dir):
     args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]",
             f"results_dir={results_dir}", *FAST, "train.steps_per_epoch=60"]
     exp = experiment_dir(*args)
@@ -203,3 +203,8 @@ def test_killing_only_the_main_process_leaves_no_worker_behind(results_dir):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    assert (exp / "learning_rate=0.01" / ".claim").exists()  # the dead worker's claim, taken over by the rerun
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {r["status"] for r in records(exp).values()} == {"completed"} and len(records(exp)) == 2
+    assert "left to it" not in done.stderr

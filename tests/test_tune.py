@@ -82,16 +82,19 @@ def test_hyperband_runs_brackets_with_its_own_epochs_one_process_per_trial(resul
 
 
 def test_failed_trials_are_recorded_never_best_and_do_not_stop_bayesian_search(results_dir):
-    # Most of the space is invalid (an input smaller than the net accepts): those trials fail in build().
-    space = "+tuner.space={train:{learning_rate:{type:float,min:0.001,max:0.1,sampling:log}},data:{image_size:{type:choice,values:[32,2,3,4,5]}}}"
+    # Every value is valid with some other, but a deep net on a small input is not (an input smaller than
+    # 2**depth): those combinations fail in build().
+    space = ("+tuner.space={train:{learning_rate:{type:float,min:0.001,max:0.1,sampling:log}},"
+             "model:{depth:{type:choice,values:[5,2]}},data:{image_size:{type:choice,values:[32,8,12,16,20]}}}")
     summary, exp = search_in_process(results_dir, "tuner=bayesian", "tuner.max_trials=5", "tuner.num_initial_points=3",
                                      "tuner.max_consecutive_failed_trials=5", space)
     recorded = trials(exp)
     failed = [r for r in recorded.values() if r["status"] == "failed"]
     completed = [r for r in recorded.values() if r["status"] == "completed"]
+    too_small = lambda r: r["config"]["data"]["image_size"] < 2 ** r["config"]["model"]["depth"]  # noqa: E731
     assert failed and completed, {k: r["status"] for k, r in recorded.items()}
-    assert all(r["config"]["data"]["image_size"] != 32 and "data.image_size" in r["error"] for r in failed)
-    assert all(r["config"]["data"]["image_size"] == 32 for r in completed)
+    assert all(too_small(r) and "data.image_size" in r["error"] for r in failed)
+    assert not any(too_small(r) for r in completed)
     assert len(recorded) == 5, "the search went on after its failures"
     assert recorded[tune.trial_folder(summary["best_trial"])]["status"] == "completed"
 

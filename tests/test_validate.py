@@ -94,3 +94,42 @@ def _plain(cfg):
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.mark.parametrize(
+    "entry, key, value",
+    [
+        ("tuner.space.train.optimizer={type:choice,values:[adam,lion]}", "tuner.space.train.optimizer", "lion"),
+        ("+tuner.space.data.image_size={type:choice,values:[16,48]}", "tuner.space.data.image_size", 16),
+        ("+tuner.space.model.head.dropout={type:float,min:0.1,max:1.0}", "tuner.space.model.head.dropout", 1.0),
+    ],
+)
+def test_every_value_a_search_may_try_is_checked_before_the_search_starts(entry, key, value):
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg("experiment=quickstart", "tuner=random", entry))
+    assert err.value.key == key and err.value.value == value
+
+
+@pytest.mark.parametrize(
+    "kwargs, alpha, expected",
+    [({"top": True}, 0.25, "classifier top"), ({}, 0.5, "fits model.alpha=0.25"), (None, 0.25, "not HDF5")],
+)
+def test_a_weights_file_for_another_model_is_refused_naming_model_weights(tmp_path, kwargs, alpha, expected):
+    from tests.helpers import write_weights_file
+
+    path = tmp_path / "w.h5"
+    if kwargs is None:
+        path.write_text("not a weights file")
+    else:
+        write_weights_file(path, **kwargs)
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg("experiment=quickstart", f"model.weights={path}", f"model.alpha={alpha}"))
+    assert err.value.key == "model.weights" and expected in str(err.value)
+
+
+def test_an_unknown_tfds_name_is_refused_without_tensorflow(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg("dataset=beans", "dataset.name=no_such_dataset", f"dataset.data_dir={tmp_path}"))
+    assert err.value.key == "dataset.name"
+    (tmp_path / "my_prepared").mkdir()  # TFDS loads a prepared dataset from its store without a builder
+    validate(make_cfg("dataset=beans", "dataset.name=my_prepared", f"dataset.data_dir={tmp_path}"))

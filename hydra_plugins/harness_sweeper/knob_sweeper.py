@@ -34,7 +34,9 @@ class KnobSweeper(Sweeper):
         )
 
     def sweep(self, arguments: List[str]) -> List[Sequence[JobReturn]]:
-        from harness.sweep import job_batches, knob_arguments, label_jobs  # Hydra imports every plugin module at start-up: keep that cheap
+        # Hydra imports every plugin module at start-up: keep that cheap
+        from harness import stopping
+        from harness.sweep import job_batches, knob_arguments, label_jobs
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         params = [f"{key}={value}" for key, value in self.params.items()]
@@ -55,6 +57,8 @@ class KnobSweeper(Sweeper):
         returns: List[Sequence[JobReturn]] = []
         first = 0
         for batch in batches:
+            if stopping.requested() is not None:  # Ctrl-C: the report covers what ran
+                break
             self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=first)
             for result in results:

@@ -1,0 +1,119 @@
+"""Ctrl-C and SIGTERM stop a run, a sweep or a search cleanly: the run in progress is marked interrupted,
+nothing else starts, what finished keeps its records and the report is still written.
+
+One handler per process, and it only records the request: an exception raised from a handler while
+TensorFlow's C++ runs comes out as some other error (pybind11 turns it into a RuntimeError). Training
+stops after its current step (harness.train.StopOnRequest) and the run raises `Interrupted` where
+nothing is half-done. A process that drives workers passes the request on to them as SIGTERM: a terminal
+sends Ctrl-C to the whole process group, so workers ignore SIGINT and hear of it once, from their parent;
+an idle worker just exits. A second signal ends the process at once (atomic writes and run claims keep
+that safe).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """Not an Exception: the harness's and Keras Tuner's per-run error handling must not swallow it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        return f"stopped by {signal.Signals(self.signum).name}"
+
+
+_state = {"requested": None, "busy": 0, "worker": False}
+_children: set[int] = set()
+_lock = threading.Lock()
+
+
+def reset() -> None:
+    """No stop requested, nothing training, no workers: a process starting another command (tests do)."""
+    _state.update(requested=None, busy=0, worker=False)
+    with _lock:
+        _children.clear()
+
+
+def requested() -> int | None:
+    """The signal that asked this process to stop, if one did."""
+    return _state["requested"]
+
+
+def exit_code() -> int | None:
+    signum = requested()
+    return None if signum is None else 128 + signum
+
+
+def _handle(signum: int, frame) -> None:
+    first = _state["requested"] is None
+    if not first:
+        os._exit(128 + (_state["requested"] or signum))
+    _state["requested"] = signum
+    with _lock:
+        children = list(_children)
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    if _state["worker"] and not _state["busy"]:  # an idle worker has nothing to save
+        os._exit(128 + signum)
+
+
+def install() -> None:
+    """In the main process of the CLI: both signals go to the handler (main thread only, as Python requires)."""
+    for signum in SIGNALS:
+        signal.signal(signum, _handle)
+
+
+def install_in_worker() -> None:
+    """In a worker process: SIGINT is its parent's to handle; SIGTERM interrupts the job it holds."""
+    _state["worker"] = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _handle)
+
+
+def check() -> None:
+    """Raise Interrupted if a stop was requested: called where stopping leaves nothing half-done."""
+    if _state["requested"] is not None:
+        raise Interrupted(_state["requested"])
+
+
+@contextmanager
+def training() -> Iterator[None]:
+    """Marks this process busy (a worker then finishes its job's bookkeeping instead of exiting); a
+    stop requested before it starts raises Interrupted at once."""
+    _state["busy"] += 1
+    try:
+        check()
+        yield
+    finally:
+        _state["busy"] -= 1
+
+
+@contextmanager
+def child(pid: int) -> Iterator[None]:
+    """A worker process that a stop request must reach while it runs something for this process."""
+    with _lock:
+        _children.add(pid)
+    try:
+        if _state["requested"] is not None:
+            os.kill(pid, signal.SIGTERM)
+        yield
+    finally:
+        with _lock:
+            _children.discard(pid)

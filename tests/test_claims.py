@@ -1,0 +1,64 @@
+"""Run claims: one process trains a run; a claim whose owner is gone is taken over."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, replace
+
+import pytest
+
+from harness import claims
+
+
+@pytest.fixture
+def other_process():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _write_claim(run_dir, owner: claims.Owner) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / claims.CLAIM).write_text(json.dumps(asdict(owner)))
+
+
+def test_a_free_run_is_claimed_and_released(tmp_path):
+    run_dir = tmp_path / "run"
+    assert claims.claim(run_dir) is None and claims.holder(run_dir) == claims.me()
+    assert claims.claim(run_dir) is None  # already ours
+    claims.release(run_dir)
+    assert claims.holder(run_dir) is None and not (run_dir / claims.CLAIM).exists()
+
+
+def test_a_live_owner_keeps_its_claim(tmp_path, other_process):
+    owner = claims.Owner(other_process.pid, claims.me().host, claims._process_start(other_process.pid))
+    _write_claim(tmp_path, owner)
+    assert claims.claim(tmp_path) == owner
+    claims.release(tmp_path)  # not ours to release
+    assert claims.holder(tmp_path) == owner
+    assert claims.held_by_others([tmp_path]) == {tmp_path: owner}
+
+
+def test_a_dead_owners_claim_is_taken_over(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _write_claim(tmp_path, claims.Owner(dead.pid, claims.me().host, "1"))
+    assert claims.claim(tmp_path) is None and claims.holder(tmp_path) == claims.me()
+    assert not list(tmp_path.glob("*.stale"))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="process start times come from /proc")
+def test_a_reused_pid_does_not_keep_a_dead_owners_claim(tmp_path, other_process):
+    earlier = claims.Owner(other_process.pid, claims.me().host, "1")  # same pid, another process's start time
+    _write_claim(tmp_path, earlier)
+    assert claims.claim(tmp_path) is None
+
+
+def test_an_owner_on_another_host_is_trusted(tmp_path):
+    remote = replace(claims.me(), host="another-node", pid=os.getpid() + 1)
+    _write_claim(tmp_path, remote)
+    assert claims.claim(tmp_path) == remote and claims.alive(remote)

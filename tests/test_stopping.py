@@ -1,0 +1,84 @@
+"""Stop requests: the training process raises Interrupted where it trains; a driving process records the
+request and passes it on to its workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import stopping
+
+
+@pytest.fixture(autouse=True)
+def fresh_state():
+    previous = {s: signal.getsignal(s) for s in stopping.SIGNALS}
+    stopping.reset()
+    yield
+    stopping.reset()
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def test_interrupted_is_not_an_exception_so_per_run_error_handling_cannot_swallow_it():
+    assert not issubclass(stopping.Interrupted, Exception)
+    stop = stopping.Interrupted(signal.SIGINT)
+    assert stop.exit_code == 130 and str(stop) == "stopped by SIGINT"
+    assert stopping.Interrupted(signal.SIGTERM).exit_code == 143
+
+
+def test_a_signal_only_records_the_request_and_training_raises_where_it_checks():
+    stopping.install()
+    with pytest.raises(stopping.Interrupted) as stop:
+        with stopping.training():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)  # the handler runs here, and raises nothing
+            assert stopping.requested() == signal.SIGINT
+            stopping.check()
+    assert stop.value.signum == signal.SIGINT and stopping.exit_code() == 130
+
+
+def test_keras_training_stops_after_the_current_step_once_a_stop_is_requested():
+    import keras
+    import numpy as np
+
+    from harness.train import StopOnRequest
+
+    class RequestAt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                stopping._handle(signal.SIGTERM, None)
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    steps = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(batch))
+    model.fit(np.zeros((40, 2)), np.zeros(40), batch_size=2, epochs=3, verbose=0,
+              callbacks=[RequestAt(), StopOnRequest(), counter])
+    assert steps == [0, 1, 2]
+
+
+def test_a_signal_between_runs_is_recorded_and_the_next_run_does_not_start():
+    stopping.install()
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.1)
+    assert stopping.requested() == signal.SIGTERM
+    with pytest.raises(stopping.Interrupted):
+        with stopping.training():
+            pytest.fail("a run started after the stop request")
+
+
+def test_a_request_is_passed_on_to_every_worker_as_sigterm():
+    stopping.install()
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with stopping.child(worker.pid):
+            os.kill(os.getpid(), signal.SIGINT)
+            assert worker.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        worker.kill()
+    assert stopping.requested() == signal.SIGINT

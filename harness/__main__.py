@@ -134,6 +134,10 @@ def hydra_main(cfg: DictConfig) -> None:
         _discard_run_dir(run_dir, Path(cfg.results_dir))
         print(exc, file=sys.stderr)
         sys.exit(exc.exit_code)
+    except stopping.Interrupted:
+        if multirun:  # the record says so; the launcher starts nothing more and Hydra's callback still reports
+            return
+        raise
     if record is None or multirun:
         return
     write_hparams_experiment(Path(cfg.results_dir))

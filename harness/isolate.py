@@ -210,7 +210,7 @@ def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str], progress:
         result = worker.call(_child, payload)
     except stopping.Interrupted:
         result = None
-        log.warning("stopped %s: its run is marked interrupted", _label(overrides))
+        log.warning("stopped %s before it finished; the same command runs it again", _label(overrides))
     finally:
         if progress is not None:
             progress.finish()

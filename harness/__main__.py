@@ -26,7 +26,8 @@ from harness.hparams import tensorboard_command, write_hparams_experiment  # noq
 from harness.quiet import import_tensorflow  # noqa: E402
 from harness.records import read_record  # noqa: E402
 from harness.run import completed_record, record_failure, run  # noqa: E402
-from harness.schema import CONF_DIR  # noqa: E402 - also registers the schemas that conf/ builds on
+from harness.schema import CONF_DIR, config_hash  # noqa: E402 - also registers the schemas that conf/ builds on
+from harness.study import copy_twin, find_twin  # noqa: E402
 from harness.sweep import sweep_identity  # noqa: E402
 from harness.validate import schema_error, validate  # noqa: E402
 
@@ -155,6 +156,9 @@ def _claimed_run(cfg: DictConfig, run_dir: Path, overrides: list[str], identity)
         if not cfg.overwrite and completed_record(run_dir, cfg):
             log.info("run %s/%s already completed with this config: skipped (overwrite=true re-runs it)", cfg.name, cfg.run_name)
             return None
+        twin = find_twin(run_dir.parent.parent, config_hash(cfg), run_dir) if cfg.get("study") is not None else None
+        if twin is not None and not cfg.overwrite:
+            return copy_twin(twin, run_dir, cfg, identity, overrides)
         with stopping.training():
             return run(cfg, run_dir=run_dir, overrides=overrides, sweep=identity, after=_analysis(cfg))
     finally:

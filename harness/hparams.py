@@ -33,8 +33,8 @@ def write_session(log_dir: Path, record: dict) -> None:
 
 
 def records(results_dir: Path) -> list[dict]:
-    """Every run record under results_dir (<experiment>/<run>/record.json)."""
-    found = (read_record(p.parent) for p in sorted(Path(results_dir).glob("*/*/record.json")))
+    """Every run record under results_dir (<experiment>/<run>/record.json, <study>/<experiment>/<run>/record.json)."""
+    found = (read_record(p.parent) for p in sorted(Path(results_dir).rglob("record.json")))
     return [r for r in found if r is not None]
 
 
@@ -54,7 +54,7 @@ def write_hparams_experiment(results_dir: Path) -> Path | None:
     found = [hparam_values(session_hparams(r)) for r in runs]
     present = {
         "test_accuracy": any(r.get("test_accuracy") is not None for r in runs),
-        "normalized_accuracy": any(results_dir.glob("*/*/tb/normalized")),
+        "normalized_accuracy": any(results_dir.rglob("tb/normalized")),
     }
     metrics = [m for m in METRICS if present.get(m[0], True)]
     target = results_dir / FOLDER

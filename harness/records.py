@@ -75,6 +75,7 @@ class RunRecord:
     total_seconds: Optional[float] = None  # plus the TensorBoard/model/analysis finish, and the process's start-up for its first run
     memory: dict[str, Any] = field(default_factory=dict)
     analysis: Optional[dict[str, Any]] = None
+    copied_from: Optional[str] = None  # a study's run with the config of a run trained in another experiment: that run
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -1,6 +1,6 @@
 """The end-of-sweep report for one experiment directory: tables, a plot, normalized TensorBoard views.
 
-Runs as Hydra's multirun-end callback (`SweepReport`) and on its own: `python -m harness.report results/<name>`.
+Runs as Hydra's multirun-end callback (harness.callbacks.SweepReport) and on its own: `python -m harness.report results/<name>`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
 from harness import claims, stopping
 from harness.analyze.experiment import experiment_tables
@@ -48,14 +46,40 @@ def per_value_table(summary: pd.DataFrame) -> pd.DataFrame:
                 for lo, hi in zip(summary["normalized_accuracy_ci_low"], summary["normalized_accuracy_ci_high"])]
     spread = [f"{_number(m)} ± {_number(s)}" if pd.notna(s) else _number(m)
               for m, s in zip(summary["best_val_accuracy_mean"], summary["best_val_accuracy_std"])]
+    test = [f"{_number(m)} ± {_number(s)}" if pd.notna(s) else _number(m)
+            for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])]
     chance = ["" if c is None else "yes" if c else "no (chance level)" for c in summary["above_chance"]]
     return pd.DataFrame({
         "value": summary["value"], "runs": summary["runs"], "completed": summary["completed"],
         "normalized accuracy": summary["normalized_accuracy_mean"].map(_number), "95% interval": interval,
-        "best val accuracy (± std)": spread, "above chance": chance,
+        "best val accuracy (± std)": spread, "test accuracy (± std)": test, "above chance": chance,
         "epochs to 95% of best": summary["epochs_to_95pct_mean"].map(lambda v: _number(v, 1)),
         "s/epoch": summary["seconds_per_epoch_mean"].map(lambda v: _number(v, 1)), "statuses": summary["statuses"],
     })
+
+
+def _accuracy_bars(bars, summary: pd.DataFrame, x: np.ndarray, labels: pd.Series) -> None:
+    """Normalized best val accuracy per value, and normalized test accuracy beside it where there is a test
+    split, each with its 95% interval over seeds; red where a run failed or diverged."""
+    broken = [any(s in FAILED for s in statuses.split(",")) for statuses in summary["statuses"]]
+    with_test = bool(summary["normalized_test_accuracy_mean"].notna().any())
+    metrics = [("normalized_accuracy", "best val", "tab:blue")] + ([("normalized_test_accuracy", "test", "tab:purple")] if with_test else [])
+    width = 0.8 / len(metrics)
+    spread = False
+    for k, (metric, label, color) in enumerate(metrics):
+        mean = summary[f"{metric}_mean"]
+        error = np.vstack([mean - summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"] - mean])
+        spread = spread or bool(np.isfinite(error).any())
+        at = x + (k - (len(metrics) - 1) / 2) * width
+        bars.bar(at, mean.fillna(0), width, yerr=np.nan_to_num(error) if np.isfinite(error).any() else None, capsize=3,
+                 color=["tab:red" if b else color for b in broken], label=label)
+        for xi, value in zip(at, mean):
+            bars.text(xi, (0 if np.isnan(value) else value) + 0.02, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center", fontsize=7)
+    bars.set(xticks=x, ylim=(0, 1.15), ylabel="normalized accuracy (/ the experiment's best)",
+             title="accuracy" + (", 95% interval over seeds" if spread else "") + (" (red: a run failed or diverged)" if any(broken) else ""))
+    bars.set_xticklabels(labels, rotation=30, ha="right")
+    if with_test:
+        bars.legend(fontsize=7, loc="lower right")
 
 
 def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, title: str, path: Path) -> None:
@@ -86,17 +110,7 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
 
     labels = summary["value"].astype(str)
     x = np.arange(len(summary))
-    broken = [any(s in FAILED for s in statuses.split(",")) for statuses in summary["statuses"]]
-    mean = summary["normalized_accuracy_mean"]
-    error = np.vstack([mean - summary["normalized_accuracy_ci_low"], summary["normalized_accuracy_ci_high"] - mean])
-    spread = bool(np.isfinite(error).any())
-    bars.bar(x, mean.fillna(0), yerr=np.nan_to_num(error) if spread else None, capsize=3,
-             color=["tab:red" if b else "tab:blue" for b in broken])
-    for xi, value in enumerate(mean):
-        bars.text(xi, (0 if np.isnan(value) else value) + 0.02, "n/a" if np.isnan(value) else f"{value:.3f}", ha="center", fontsize=8)
-    bars.set(xticks=x, ylim=(0, 1.15), ylabel="best normalized accuracy",
-             title="accuracy" + (", 95% interval over seeds" if spread else "") + (" (red: a run failed or diverged)" if any(broken) else ""))
-    bars.set_xticklabels(labels, rotation=30, ha="right")
+    _accuracy_bars(bars, summary, x, labels)
     if np.isfinite(chance):
         for axis in (curves, bars):
             axis.axhline(chance, color="gray", ls=":", lw=1, label="chance")
@@ -133,9 +147,12 @@ def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> N
 
 
 
-def write_report(exp_dir: Path) -> dict[str, Any]:
-    """Write summary.csv, summary.md, normalized_accuracy.png and TensorBoard views; return the status counts."""
+def write_report(exp_dir: Path, results_root: Path | None = None) -> dict[str, Any]:
+    """Write summary.csv, summary.md, normalized_accuracy.png and TensorBoard views; return the status counts.
+    `results_root` is the folder TensorBoard opens (its HParams experiment): the experiment's parent unless
+    the experiment is part of a study."""
     exp_dir = Path(exp_dir)
+    results_root = Path(results_root) if results_root is not None else exp_dir.parent
     table = load_table(exp_dir)
     counts = {s: int((table["status"] == s).sum()) for s in ("completed", *INCOMPLETE)} if len(table) else {}
     outcome: dict[str, Any] = {"experiment": str(exp_dir), "runs": len(table), **counts}
@@ -164,7 +181,7 @@ def write_report(exp_dir: Path) -> dict[str, Any]:
     try:
         _tensorboard(exp_dir, table, history)
         shutil.rmtree(exp_dir / "hparams", ignore_errors=True)  # would compete with the folder's one
-        write_hparams_experiment(exp_dir.parent)
+        write_hparams_experiment(results_root)
     except Exception:  # the tables and plot are written; TensorBoard extras must not lose them
         log.exception("could not write the TensorBoard views for %s", exp_dir)
     if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
@@ -173,25 +190,16 @@ def write_report(exp_dir: Path) -> dict[str, Any]:
     line = f"sweep {exp_dir.name}: {len(table)} runs, {counts.get('completed', 0)} completed"
     line += f", {outcome['incomplete']} did not complete ({not_done})" if outcome["incomplete"] else ", all completed"
     print(f"{line}\nsummary: {exp_dir / 'summary.md'}\nplot: {exp_dir / 'normalized_accuracy.png'}\n"
-          f"compare: {tensorboard_command(exp_dir.parent)}", flush=True)
+          f"compare: {tensorboard_command(results_root)}", flush=True)
     return outcome
 
 
-class SweepReport(Callback):
-    """Hydra callback: when a multirun ends, normalize the experiment and write its tables, plot and TB views."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        exp_dir = Path(config.hydra.sweep.dir)
-        wait_for_others(exp_dir)
-        write_report(exp_dir)
-
-
-def wait_for_others(exp_dir: Path, poll: float = 2.0) -> None:
-    """Runs of this experiment that another process claimed (a second sweep into the same folder) are
-    waited for, so the report covers them too; not after a stop request."""
+def wait_for_others(run_dirs: list[Path], poll: float = 2.0) -> None:
+    """Runs that another process claimed (a second sweep into the same folder) are waited for, so the
+    report covers them too; not after a stop request."""
     waited = None
     while stopping.requested() is None:
-        others = claims.held_by_others([d for d in exp_dir.iterdir() if d.is_dir()])
+        others = claims.held_by_others([d for d in run_dirs if d.is_dir()])
         if not others:
             return
         if set(others) != waited:

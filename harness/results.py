@@ -17,7 +17,7 @@ from harness.records import HISTORY_KEYS, RECORD, hyperparameters, knob_and_valu
 # `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
 LEAD_COLUMNS = [
     "name", "run", "sweep", "config_key", "value", "label", "seed", "status", "normalized_accuracy", "best_val_accuracy",
-    "final_val_accuracy", "test_accuracy", "chance", "above_chance", "best_epoch", "epochs_to_95pct", "epochs_to_99pct",
+    "final_val_accuracy", "test_accuracy", "normalized_test_accuracy", "chance", "above_chance", "best_epoch", "epochs_to_95pct", "epochs_to_99pct",
     "epochs_run", "seconds_per_epoch", "wall_seconds", "total_seconds", "error",
 ]
 # What `python -m harness.export` shows unless asked for --columns all.
@@ -55,6 +55,8 @@ def _row(run_dir: Path, record: dict) -> dict[str, Any]:
         "status": record.get("status"),
         "error": record.get("error"),
         "normalized_accuracy": np.nan,
+        "normalized_test_accuracy": np.nan,
+        "copied_from": record.get("copied_from"),
     }
     for key in ("best_val_accuracy", "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch",
                 "wall_seconds", "total_seconds"):
@@ -90,15 +92,17 @@ def _chance(record: dict) -> dict[str, Any]:
 
 
 def normalize(table: pd.DataFrame) -> pd.DataFrame:
-    """normalized_accuracy = best_val_accuracy / the best completed run's of the same experiment.
+    """normalized_accuracy = best_val_accuracy / the best completed run's of the same experiment, and
+    normalized_test_accuracy the same for test accuracy.
 
     Diverged, failed and unfinished runs are left out of the maximum and get NaN.
     """
     table = table.copy()
     completed = table["status"] == "completed"
-    best = table[completed].groupby("name")["best_val_accuracy"].max()
-    denominator = table["name"].map(best)
-    table["normalized_accuracy"] = np.where(completed & (denominator > 0), table["best_val_accuracy"] / denominator, np.nan)
+    for metric, column in (("best_val_accuracy", "normalized_accuracy"), ("test_accuracy", "normalized_test_accuracy")):
+        values = pd.to_numeric(table[metric], errors="coerce")
+        denominator = table["name"].map(values[completed].groupby(table["name"]).max())
+        table[column] = np.where(completed & (denominator > 0), values / denominator, np.nan)
     return table
 
 
@@ -130,7 +134,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     grouped = table.groupby(["name", "sweep", "value"], sort=False)
     out = grouped.agg(runs=("status", "size"), completed=("status", lambda s: int((s == "completed").sum())),
                       statuses=("status", lambda s: ",".join(sorted(set(s)))))
-    for metric in ("normalized_accuracy", "best_val_accuracy", "test_accuracy"):
+    for metric in ("normalized_accuracy", "best_val_accuracy", "test_accuracy", "normalized_test_accuracy"):
         values = grouped[metric]
         n, mean, std = values.count(), values.mean(), values.std(ddof=1)
         half = pd.Series(stats.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(n - 1, 1)), index=n.index) * std / np.sqrt(n)

@@ -81,7 +81,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _clear_outputs(run_dir: Path) -> None:
+def clear_outputs(run_dir: Path) -> None:
     for stale in (p for p in run_dir.glob(".*") if is_temporary(p)):  # left by a process killed mid-write
         stale.unlink()
     for name in RUN_OUTPUTS:
@@ -174,7 +174,7 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     prepared = prepared or prepare(cfg)
     run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _clear_outputs(run_dir)
+    clear_outputs(run_dir)
     record = _started(cfg, prepared, sweep or SweepIdentity(seed=cfg.train.seed), overrides)
     write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
     log.info("run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s", cfg.name, cfg.run_name, prepared.model.name,
@@ -208,7 +208,7 @@ def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: SweepIdent
     record = new_record(cfg, "failed", sweep, overrides, error=error)
     record.finished_at = record.started_at
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    _clear_outputs(Path(run_dir))
+    clear_outputs(Path(run_dir))
     write_record(Path(run_dir), record)
     return record
 

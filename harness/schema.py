@@ -28,10 +28,11 @@ RESIZE_MODES = ("squash", "pad", "crop")
 SOURCES = ("tfds", "folder", "digits")
 MODEL_KINDS = ("transfer", "scratch")
 ALGORITHMS = ("random", "hyperband", "bayesian")
+FINDING_TESTS = ("beats", "within")
 # Sections whose values decide what a run computes: its hyperparameters, its identity, its HParams columns.
 HYPERPARAMETER_SECTIONS = ("data", "model", "train")
 # Keys that say where output goes or how runs were generated, not what a run computes.
-NOT_IDENTITY = ("hydra", "results_dir", "cache_dir", "analysis", "name", "run_name", "overwrite", "sweep", "tuner", "preset")
+NOT_IDENTITY = ("hydra", "results_dir", "cache_dir", "analysis", "name", "run_name", "overwrite", "sweep", "tuner", "preset", "study")
 
 
 @dataclass
@@ -161,6 +162,33 @@ class TunerConfig:
 
 
 @dataclass
+class StudyExperiment:
+    knob: str = MISSING  # the config key (or group) this experiment varies
+    values: list[Any] = field(default_factory=list)  # the baseline's own value is added when missing
+
+
+@dataclass
+class Finding:
+    """A checkable claim about one experiment: `better` beats `worse` (paired over seeds), or `better` is
+    within `margin` (relative) of `worse`."""
+
+    claim: str = MISSING  # the finding in words, as the report shows it
+    experiment: str = MISSING  # a key of study.experiments
+    test: str = "beats"  # beats | within
+    better: list[Any] = field(default_factory=list)  # values of the experiment's knob
+    worse: list[Any] = field(default_factory=list)
+    margin: float = 0.05  # within: better >= (1 - margin) * worse
+
+
+@dataclass
+class StudyConfig:
+    name: str = MISSING  # part of the study folder's default name
+    seeds: int = 3  # every value with train.seed, train.seed+1, ...
+    experiments: dict[str, StudyExperiment] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -170,6 +198,7 @@ class Config:
     # A TunerConfig, checked by harness.validate: left untyped while composing so that `~tuner.space
     # +tuner.space={...}` can replace the whole search space (a dataclass field cannot be deleted).
     tuner: Any = None
+    study: Optional[StudyConfig] = None  # a study from conf/study/: one-knob experiments over this baseline
     preset: str = "baseline"
     results_dir: str = "results"
     name: str = MISSING
@@ -235,6 +264,17 @@ def flatten(node: Any, prefix: str = "", is_leaf: Callable[[Any], bool] = lambda
             out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key), is_leaf))
         return out
     return {prefix: node}
+
+
+def canonical(value: Any) -> str:
+    """A knob value as text that compares equal however it was stored: 32, 32.0 -> '32'; None, NaN -> 'null'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return f"{float(value):g}"
+    return str(value)
 
 
 def container(cfg: DictConfig | dict) -> dict:

@@ -111,3 +111,14 @@ def write_hparams(log_dir: Path, hparams: dict, trial_id: str) -> None:
 
 def write_scalars(log_dir: Path, scalars: dict[str, float | None], step: int = 0) -> None:
     write_events(log_dir, [(step, scalar(tag, value)) for tag, value in scalars.items() if value is not None])
+
+
+def text(tag: str, markdown: str):
+    """A text summary (TensorBoard's Text tab renders it as Markdown, tables included), as tf.summary.text writes it."""
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.plugins.text import metadata
+    from tensorboard.util import tensor_util
+
+    tensor = tensor_util.make_tensor_proto(markdown.encode())
+    return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(display_name=tag, description=""),
+                                        tensor=tensor)])

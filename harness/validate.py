@@ -20,13 +20,15 @@ from harness.backbones import BACKBONES
 from harness.errors import ConfigError
 from harness.folders import class_dirs, count_images, folder_layout
 from harness.schema import (
-    ALGORITHMS, MODEL_KINDS, OPTIMIZERS, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig, target_hw,
+    ALGORITHMS, FINDING_TESTS, MODEL_KINDS, OPTIMIZERS, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig,
+    canonical, target_hw,
 )
 from harness.space import check_space, check_values
 from harness.weights_file import mismatch
 
 # What a run logs per epoch that a search can optimize (val_loss and loss are minimized, the rest maximized).
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+_ABSENT = object()
 _TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "bool": "true or false", "String": "a string",
                "ListConfig": "a list such as [a,b]"}
 
@@ -261,8 +263,37 @@ def validate(cfg: DictConfig) -> DictConfig:
     if checked.tuner is not None:
         _tuner(checked)
     _range(checked, "sweep.seeds", low=1, integer=True)
-    for key in ("name", "run_name"):
-        value = _get(checked, key)
-        if not value or os.sep in value or value in (".", ".."):
-            raise ConfigError(key, value, "a non-empty folder name without path separators")
+    if checked.study is not None:
+        _study(checked)
+    run_name = _get(checked, "run_name")
+    if not run_name or os.sep in run_name or run_name in (".", ".."):
+        raise ConfigError("run_name", run_name, "a non-empty folder name without path separators")
+    name = _get(checked, "name") or ""
+    if not name or name.startswith(os.sep) or any(part in ("", ".", "..") for part in name.split(os.sep)):
+        raise ConfigError("name", name or None, "a folder name, or <study>/<experiment>, without empty, . or .. parts")
     return cfg
+
+
+def _study(cfg: DictConfig) -> None:
+    """A study's own keys: its seeds, each experiment's knob and values, each finding's experiment and values."""
+    _range(cfg, "study.seeds", low=1, integer=True)
+    if _get(cfg, "tuner") is not None:
+        raise ConfigError("tuner", cfg.tuner.name, "unset: a study runs one-knob experiments, not a search (drop tuner=...)")
+    experiments = cfg.study.experiments
+    if not experiments:
+        raise ConfigError("study.experiments", {}, "at least one experiment: {knob: <config key>, values: [...]}")
+    for name, experiment in experiments.items():
+        if os.sep in name or name in (".", "..") or OmegaConf.select(cfg, experiment.knob, default=_ABSENT) is _ABSENT:
+            raise ConfigError(f"study.experiments.{name}.knob", experiment.knob, "a config key or group, e.g. train.learning_rate, "
+                              "in an experiment whose name is a folder name")
+        if not experiment["values"]:
+            raise ConfigError(f"study.experiments.{name}.values", [], f"a non-empty list of values for {experiment.knob}")
+    for i, finding in enumerate(cfg.study.findings):
+        key = f"study.findings.{i}"
+        _choice(cfg, f"{key}.test", FINDING_TESTS)
+        known = {canonical(v) for v in experiments[_choice(cfg, f"{key}.experiment", list(experiments))]["values"]}
+        for side in ("better", "worse"):
+            unknown = [v for v in finding[side] if canonical(v) not in known] if finding[side] else [[]]
+            if unknown:
+                raise ConfigError(f"{key}.{side}", unknown[0], f"values of study.experiments.{finding.experiment}.values ({', '.join(sorted(known))})")
+        _range(cfg, f"{key}.margin", low=0, high=1, high_open=True)

@@ -24,10 +24,11 @@ LAYERS = {
     "harness.run": 9, "harness.isolate": 9, "harness.results": 9,
     "harness.analyze.tables": 10, "harness.analyze.gradcam": 10, "harness.analyze.pictures": 10,
     "harness.analyze.experiment": 11, "harness.analyze.runs": 12, "harness.analyze": 12, "harness.sweep": 10,
-    "harness.export": 10, "harness.command": 11,
+    "harness.export": 10, "harness.compare": 10, "harness.study": 11, "harness.command": 12,
     "harness.report": 13,
-    "harness.analyze.__main__": 14, "harness.tune": 14,
-    "harness.__main__": 15, "harness": 16,
+    "harness.analyze.__main__": 14, "harness.tune": 14, "harness.study_report": 14,
+    "harness.callbacks": 15,
+    "harness.__main__": 16, "harness": 17,
 }
 
 

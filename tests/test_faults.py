@@ -16,8 +16,8 @@ import pytest
 
 from tests.helpers import ROOT, experiment_dir, records, run_cli, single_run_dir, sweep_line
 
-# Runs long enough (about 10 s of training each) to be caught in the middle.
-SLOW_RUN = ["data.image_size=32", "train.epochs=2", "train.steps_per_epoch=60", "train.verbose=0", "train.batch_size=8"]
+# Runs long enough (about 5 s of training each) to be caught in the middle.
+SLOW_RUN = ["data.image_size=32", "train.epochs=2", "train.steps_per_epoch=30", "train.verbose=0", "train.batch_size=8"]
 SWEEP = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]", *SLOW_RUN]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 

@@ -123,38 +123,6 @@ def test_a_run_that_cannot_load_does_not_stop_the_sweep(results_dir):
     assert "data.samples_per_class" in table.set_index("value").loc[1000, "error"]
 
 
-@pytest.mark.slow
-def test_sweep_killed_with_sigkill_resumes_to_exactly_one_completed_record_per_value(results_dir):
-    args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]",
-            f"results_dir={results_dir}", *FAST, "train.steps_per_epoch=60"]
-    exp = experiment_dir(*args)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline:  # kill in the middle of the second run
-            second = exp / "learning_rate=0.001" / "record.json"
-            if second.exists() and json.loads(second.read_text())["status"] == "running":
-                time.sleep(1.0)
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the second run never started")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    killed = records(exp)
-    assert killed["learning_rate=0.01"]["status"] == "completed" and killed["learning_rate=0.001"]["status"] == "running"
-    done = run_cli(*args)
-    assert done.returncode == 0, done.stderr[-3000:]
-    final = records(exp)
-    assert sorted(final) == ["learning_rate=0.001", "learning_rate=0.01"]
-    assert all(r["status"] == "completed" for r in final.values())
-    assert final["learning_rate=0.01"]["finished_at"] == killed["learning_rate=0.01"]["finished_at"]  # not redone
-    assert not list(exp.rglob(".*.tmp")) and len(load_table(exp)) == 2
-
-
 def test_fixed_overrides_name_another_experiment_and_a_plain_multirun_its_own():
     base = experiment_dir("experiment=quickstart", "sweep=learning_rate").name
     other = experiment_dir("experiment=quickstart", "sweep=learning_rate", "train.epochs=3", "train.epochs=2").name
@@ -177,7 +145,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux's")
-def test_killing_only_the_main_process_leaves_no_worker_behind_and_a_rerun_takes_over_its_claim(results_dir):
+def test_sweep_killed_with_sigkill_leaves_no_worker_and_resumes_to_exactly_one_completed_record_per_value(results_dir):
     args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]",
             f"results_dir={results_dir}", *FAST, "train.steps_per_epoch=60"]
     exp = experiment_dir(*args)
@@ -185,13 +153,14 @@ def test_killing_only_the_main_process_leaves_no_worker_behind_and_a_rerun_takes
                             stderr=subprocess.DEVNULL, start_new_session=True)
     worker = None
     try:
-        deadline = time.time() + 180
-        while worker is None and time.time() < deadline:
-            first = exp / "learning_rate=0.01" / "record.json"
-            if first.exists() and json.loads(first.read_text())["status"] == "running":
-                worker = json.loads(first.read_text())["host"]["pid"]
+        deadline = time.time() + 240
+        while worker is None and time.time() < deadline:  # kill in the middle of the second run
+            second = exp / "learning_rate=0.001" / "record.json"
+            if second.exists() and json.loads(second.read_text())["status"] == "running":
+                worker = json.loads(second.read_text())["host"]["pid"]
             time.sleep(0.2)
-        assert worker is not None and worker != proc.pid, "the first run never started in a worker"
+        assert worker is not None and worker != proc.pid, "the second run never started in a worker"
+        time.sleep(1.0)
         proc.kill()  # the main process only, not its group: no handler runs
         proc.wait()
         deadline = time.time() + 20
@@ -203,8 +172,14 @@ def test_killing_only_the_main_process_leaves_no_worker_behind_and_a_rerun_takes
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    assert (exp / "learning_rate=0.01" / ".claim").exists()  # the dead worker's claim, taken over by the rerun
+    killed = records(exp)
+    assert killed["learning_rate=0.01"]["status"] == "completed" and killed["learning_rate=0.001"]["status"] == "running"
+    assert (exp / "learning_rate=0.001" / ".claim").exists()  # the dead worker's claim, taken over by the rerun
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert {r["status"] for r in records(exp).values()} == {"completed"} and len(records(exp)) == 2
+    final = records(exp)
+    assert sorted(final) == ["learning_rate=0.001", "learning_rate=0.01"]
+    assert all(r["status"] == "completed" for r in final.values())
+    assert final["learning_rate=0.01"]["finished_at"] == killed["learning_rate=0.01"]["finished_at"]  # not redone
+    assert not list(exp.rglob(".*.tmp")) and len(load_table(exp)) == 2
     assert "left to it" not in done.stderr

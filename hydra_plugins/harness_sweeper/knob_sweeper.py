@@ -36,24 +36,24 @@ class KnobSweeper(Sweeper):
     def sweep(self, arguments: List[str]) -> List[Sequence[JobReturn]]:
         # Hydra imports every plugin module at start-up: keep that cheap
         from harness import stopping
-        from harness.sweep import job_batches, knob_arguments, label_jobs
+        from harness.study import write_spec
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         params = [f"{key}={value}" for key, value in self.params.items()]
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides(knob_arguments(self.config, params + list(arguments)))
-        named = [o for o in overrides if o.get_key_element() == "name"]
-        if named and "name" in self.config:
+        if self.config.get("study") is not None:
+            batches, name = self._study_batches(params + list(arguments))
+        else:
+            batches, name = self._sweep_batches(params + list(arguments))
+        if name is not None and "name" in self.config:
             # The launcher and the callbacks read hydra.sweep.dir from this same config object: point it at
-            # the experiment's folder that the sweep's name decides.
+            # the experiment's (or study's) folder.
             with read_write(self.config):
-                self.config.name = named[-1].value()
-        swept = [o.get_key_element() for o in overrides if o.is_sweep_override()]
-        batches = [label_jobs(batch, swept, self.config) for batch in job_batches(overrides, self.max_batch_size)]
-
+                self.config.name = name
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        if self.config.get("study") is not None:
+            write_spec(sweep_dir, self.config)
         returns: List[Sequence[JobReturn]] = []
         first = 0
         for batch in batches:
@@ -66,6 +66,25 @@ class KnobSweeper(Sweeper):
             first += len(batch)
             returns.append(results)
         return returns
+
+    def _sweep_batches(self, arguments: List[str]) -> tuple[List[List[List[str]]], Optional[str]]:
+        from harness.sweep import job_batches, knob_arguments, label_jobs
+
+        assert self.config is not None and self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(knob_arguments(self.config, arguments))
+        named = [o for o in overrides if o.get_key_element() == "name"]
+        swept = [o.get_key_element() for o in overrides if o.is_sweep_override()]
+        batches = [label_jobs(batch, swept, self.config) for batch in job_batches(overrides, self.max_batch_size)]
+        return batches, (named[-1].value() if named else None)
+
+    def _study_batches(self, arguments: List[str]) -> tuple[List[List[List[str]]], Optional[str]]:
+        from harness.study import study_jobs
+
+        assert self.config is not None
+        folder, jobs = study_jobs(self.config, arguments)
+        size = self.max_batch_size or len(jobs) or 1
+        return [jobs[i : i + size] for i in range(0, len(jobs), size)], folder
 
     def __repr__(self) -> Any:
         return f"KnobSweeper(max_batch_size={self.max_batch_size})"

@@ -1,0 +1,183 @@
+"""The study report: each experiment's own report, then which knobs matter and whether the findings hold.
+
+Writes, in results/<study>/: report.md, report.html (self-contained: figures embedded, readable offline),
+ranking.csv, findings.csv, values.csv, and the ranking and findings as TensorBoard text (folder _report).
+Runs when a study's multirun ends and on its own: `python -m harness.study_report results/<study>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import shutil
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.atomic import write_atomic
+from harness.compare import findings, knob_ranking
+from harness.report import per_value_table, write_report
+from harness.results import iter_records, load_table, summarize
+from harness.study import read_spec
+from harness.tensorboard import text, write_events
+
+REPORT_TB = "_report"
+
+
+def study_tables(study_dir: Path) -> dict[str, Any]:
+    """The study's tables as pandas: `runs` (load_table), `values` (per experiment and value), `ranking`,
+    `findings`, and `metric`, the accuracy they compare (test accuracy; best val accuracy without a test split)."""
+    study_dir = Path(study_dir)
+    spec = read_spec(study_dir)
+    if spec is None:
+        raise FileNotFoundError(f"{study_dir} has no study.json: not a study folder")
+    runs = load_table(study_dir)
+    metric = "test_accuracy" if runs["test_accuracy"].notna().any() else "best_val_accuracy"
+    return {
+        "spec": spec, "runs": runs, "metric": metric,
+        "values": summarize(runs).rename(columns={"sweep": "experiment"}),
+        "ranking": knob_ranking(runs, spec["experiments"], metric),
+        "findings": findings(runs, spec["findings"], metric),
+    }
+
+
+def _pct(value: float) -> str:
+    return "" if pd.isna(value) else f"{value * 100:.1f}%"
+
+
+def ranking_view(ranking: pd.DataFrame) -> pd.DataFrame:
+    """The knob ranking as the report shows it."""
+    if ranking.empty:
+        return ranking
+    return pd.DataFrame({
+        "rank": ranking["rank"], "experiment": ranking["experiment"], "baseline": ranking["baseline"],
+        "baseline accuracy": ranking["baseline_mean"].map(_pct), "seed noise (std)": ranking["noise_std"].map(_pct),
+        "best value (by val)": ranking.get("best"), "best - baseline [95% CI]": ranking.get("gain_shown"),
+        "worst value (by val)": ranking.get("worst"), "worst - baseline [95% CI]": ranking.get("loss_shown"),
+        "seeds": ranking["seeds"], "verdict": ranking["verdict"],
+    })
+
+
+def findings_view(found: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "finding": found["claim"], "verdict": found["verdict"], "experiment": found["experiment"],
+        "better": found["better"] + " (" + found["better_mean"].map(_pct) + ")",
+        "worse": found["worse"] + " (" + found["worse_mean"].map(_pct) + ")",
+        "difference [95% CI]": found["shown"], "seeds paired": found["pairs"],
+    })
+
+
+def _elapsed(runs: pd.DataFrame, study_dir: Path) -> str:
+    started, finished = [], []
+    for _, record in iter_records(study_dir):
+        if record.get("copied_from") or not record.get("finished_at"):
+            continue
+        started.append(datetime.fromisoformat(record["started_at"]))
+        finished.append(datetime.fromisoformat(record["finished_at"]))
+    if not started:
+        return "no run trained"
+    trained = runs["copied_from"].isna().sum()
+    return f"{trained} runs trained between {min(started):%Y-%m-%d %H:%M} and {max(finished):%H:%M} UTC ({(max(finished) - min(started)).total_seconds() / 60:.1f} min)"
+
+
+HOW_TO_READ = (
+    "Accuracy here is {metric}: measured on images that chose neither the epoch (early stopping looks at the "
+    "validation split) nor, in the ranking, the value (the best and worst values are picked by mean validation "
+    "accuracy). Differences are paired by seed (runs with the same seed share data order and initial head "
+    "weights) and shown in points with a 95% t interval over seeds. A knob *matters* when an interval excludes 0; "
+    "*no clear effect* means the effect, if any, is smaller than this many seeds can resolve. A diverged run counts "
+    "at chance level; failed or unfinished runs are left out."
+)
+
+
+def _markdown(study_dir: Path, tables: dict[str, Any], status: str) -> str:
+    spec, runs, metric = tables["spec"], tables["runs"], tables["metric"]
+    metric_words = "test accuracy" if metric == "test_accuracy" else "best val accuracy (no test split: optimistic)"
+    parts = [
+        f"# Study {study_dir.name}\n",
+        f"{len(spec['experiments'])} experiments x {spec['seeds']} seed(s); {status}; {_elapsed(runs, study_dir)}.\n",
+        HOW_TO_READ.format(metric=metric_words) + "\n",
+        "## Which knobs matter on this data\n", ranking_view(tables["ranking"]).to_markdown(index=False) + "\n",
+        "## The chapter's findings on this data\n",
+        (findings_view(tables["findings"]).to_markdown(index=False) if len(tables["findings"]) else "No findings in the study config.") + "\n",
+    ]
+    for name in spec["experiments"]:
+        summary = tables["values"][tables["values"]["experiment"] == name]
+        parts += [f"## {name}\n", f"![{name}]({name}/normalized_accuracy.png)\n",
+                  per_value_table(summary).to_markdown(index=False) + "\n" if len(summary) else "No runs recorded.\n"]
+    return "\n".join(parts)
+
+
+def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: str) -> str:
+    spec, metric = tables["spec"], tables["metric"]
+    metric_words = "test accuracy" if metric == "test_accuracy" else "best val accuracy (no test split: optimistic)"
+    esc = html.escape
+    body = [f"<h1>Study {esc(study_dir.name)}</h1>",
+            f"<p>{len(spec['experiments'])} experiments x {spec['seeds']} seed(s); {esc(status)}; {esc(_elapsed(tables['runs'], study_dir))}.</p>",
+            f"<p>{esc(HOW_TO_READ.format(metric=metric_words))}</p>",
+            "<h2>Which knobs matter on this data</h2>", ranking_view(tables["ranking"]).to_html(index=False, border=0),
+            "<h2>The chapter's findings on this data</h2>", findings_view(tables["findings"]).to_html(index=False, border=0)]
+    for name in spec["experiments"]:
+        figure = study_dir / name / "normalized_accuracy.png"
+        summary = tables["values"][tables["values"]["experiment"] == name]
+        body.append(f"<h2>{esc(name)}</h2>")
+        if figure.exists():
+            data = base64.b64encode(figure.read_bytes()).decode()
+            body.append(f'<img alt="{esc(name)}" src="data:image/png;base64,{data}" style="max-width:100%">')
+        body.append(per_value_table(summary).to_html(index=False, border=0) if len(summary) else "<p>No runs recorded.</p>")
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;font-size:13px}"
+             "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(markdown_title)}</title><style>{style}</style>"
+            f"</head><body>{''.join(body)}</body></html>")
+
+
+def write_study_report(study_dir: Path) -> dict[str, Any]:
+    """Every experiment's report, then the study's report files; returns the status counts over the study."""
+    study_dir = Path(study_dir)
+    spec = read_spec(study_dir)
+    if spec is None:
+        raise FileNotFoundError(f"{study_dir} has no study.json: not a study folder")
+    outcome: dict[str, Any] = {"study": str(study_dir), "runs": 0, "incomplete": 0}
+    for name in spec["experiments"]:
+        if (study_dir / name).is_dir():
+            counts = write_report(study_dir / name, results_root=study_dir.parent)
+            outcome["runs"] += counts["runs"]
+            outcome["incomplete"] += counts["incomplete"]
+    tables = study_tables(study_dir)
+    status = (f"{outcome['runs']} runs, {outcome['incomplete']} did not complete" if outcome["incomplete"]
+              else f"{outcome['runs']} runs, all completed")
+    markdown = _markdown(study_dir, tables, status)
+    write_atomic(study_dir / "report.md", markdown)
+    write_atomic(study_dir / "report.html", _html(f"Study {study_dir.name}", study_dir, tables, status))
+    write_atomic(study_dir / "ranking.csv", tables["ranking"].to_csv(index=False))
+    write_atomic(study_dir / "findings.csv", tables["findings"].to_csv(index=False))
+    write_atomic(study_dir / "values.csv", tables["values"].to_csv(index=False))
+    shutil.rmtree(study_dir / REPORT_TB, ignore_errors=True)  # replaced, never doubled
+    write_events(study_dir / REPORT_TB, [(0, text("knob_ranking", ranking_view(tables["ranking"]).to_markdown(index=False))),
+                                         (0, text("findings", findings_view(tables["findings"]).to_markdown(index=False)))])
+    verdicts = tables["findings"]["verdict"].value_counts().to_dict() if len(tables["findings"]) else {}
+    matters = tables["ranking"].loc[tables["ranking"]["verdict"] == "matters", "experiment"].tolist() if len(tables["ranking"]) else []
+    print(f"study {study_dir.name}: {status}; knobs that matter: {', '.join(matters) or 'none clear'}; findings: "
+          + (", ".join(f"{v} {k}" for k, v in verdicts.items()) or "none")
+          + f"\nreport: {study_dir / 'report.md'} (and report.html)", flush=True)
+    outcome["findings"] = verdicts
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.study_report", description=__doc__)
+    parser.add_argument("study", type=Path, help="a study folder: results/<study>")
+    args = parser.parse_args(argv)
+    if read_spec(args.study) is None:
+        print(f"not a study folder (no study.json): {args.study}", file=sys.stderr)
+        return 2
+    outcome = write_study_report(args.study)
+    return 1 if outcome["incomplete"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

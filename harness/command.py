@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from harness.records import read_record
 from harness.schema import CONF_DIR, config_hash
 from harness.study import study_jobs
+from harness.validate import validate
 from harness.sweep import expand_jobs, hydra_value, override_label
 
 # Flags after which Hydra prints something and exits, or reads the next argument as a value.
@@ -96,8 +97,10 @@ def compose_cli(argv: list[str]) -> Command | None:
         multirun = parts.multirun or str(base.hydra.mode).endswith("MULTIRUN")
         if not multirun:
             return Command([compose(parts.config_name, overrides=overrides)], False, parts.overrides)
-        jobs = study_jobs(base, overrides)[1] if base.get("study") is not None else expand_jobs(base, overrides)
         plain, groups = _without_hydra(base), set(base.hydra.runtime.choices)
+        if base.get("study") is not None:
+            validate(plain)  # the study's own keys, before its experiments become overrides
+        jobs = study_jobs(base, overrides)[1] if base.get("study") is not None else expand_jobs(base, overrides)
         configs = [_applied(plain, job, set(fixed), groups) or compose(parts.config_name, overrides=job) for job in jobs]
         return Command(configs, True, parts.overrides)
 

@@ -148,7 +148,9 @@ def knob_ranking(table: pd.DataFrame, experiments: dict[str, dict], metric: str 
         if by_value.empty or baseline not in set(own["value"]):
             out.append({**entry, "verdict": "no runs to compare", "effect": np.nan})
             continue
-        best, worst = by_value.idxmax(), by_value.idxmin()
+        # A value tied with the baseline's val accuracy is the baseline: a tie claims no difference.
+        best = baseline if by_value.get(baseline) == by_value.max() else by_value.idxmax()
+        worst = baseline if by_value.get(baseline) == by_value.min() else by_value.idxmin()
         gain, loss = compare(own, [best], [baseline]), compare(own, [worst], [baseline])
         effects = {_effect(gain), _effect(loss)}
         if "clear" in effects:

@@ -98,7 +98,7 @@ def _measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 class Worker:
     """One spawned process reused for successive calls; replaced when it dies or its memory has grown."""
 
-    def __init__(self, max_rss_growth: float | None = 0.05, runs_per_process: int | None = None):
+    def __init__(self, max_rss_growth: float | None = 0.25, runs_per_process: int | None = None):
         self.max_rss_growth, self.runs_per_process = max_rss_growth, runs_per_process
         self._pool: ProcessPoolExecutor | None = None
         self._pid, self._runs, self._base_rss = 0, 0, 0.0

@@ -117,7 +117,7 @@ def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, override
 def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, options):
     """Train on the cheapest inputs that give the same model; (TrainResult, status, error). Never raises:
     one bad run must not take a sweep down."""
-    from harness import features, models, train
+    from harness import compiled, features, models, train
 
     result = train.TrainResult()
     try:
@@ -134,6 +134,7 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
             options.callbacks = [features.OnFullModel(cb, prepared.model) for cb in options.callbacks]
         result = train.fit(fit_model, ds(splits.train, "train", True), ds(splits.val, "val"), cfg.train, log_dir=log_dir,
                            test_ds=test_ds, options=options, backbone=models.backbone_of(prepared.model))
+        record.cache["compiled"] = compiled.last()
         if result.diverged:
             return result, "diverged", f"loss became non-finite in epoch {result.epochs_run}"
         return result, "completed", None

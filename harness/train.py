@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig
 
-from harness import stopping
+from harness import compiled, stopping
 from harness.models import FrozenBackbone, backbone_of
 from harness.records import HISTORY_KEYS
 
@@ -98,14 +98,16 @@ class TrainResult:
         return len(self.history.get("epoch", []))
 
 
-def _compile(model: keras.Model, train: DictConfig, learning_rate: float) -> None:
-    model.compile(
-        optimizer=make_optimizer(train.optimizer, learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=bool(train.jit_compile),
-        steps_per_execution=int(train.steps_per_execution),
-    )
+def _compile(model: keras.Model, train: DictConfig, learning_rate: float, reuse: bool) -> keras.Model:
+    """The compiled model to fit: `model`, or (reuse) the compiled model an earlier run of this process kept
+    for the same architecture and optimizer, holding `model`'s variables (harness.compiled)."""
+    optimizer = make_optimizer(train.optimizer, learning_rate)
+    options = dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=bool(train.jit_compile),
+                   steps_per_execution=int(train.steps_per_execution))
+    if reuse:
+        return compiled.compiled(model, optimizer, learning_rate, **options)
+    model.compile(optimizer=optimizer, **options)
+    return model
 
 
 def _callbacks(train: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | None, extra: list) -> list:
@@ -158,10 +160,14 @@ def fit(
         phases = [(train.learning_rate, first_epochs, FrozenBackbone(backbone)),
                   (train.fine_tune.learning_rate, train.fine_tune.epochs, FrozenBackbone(None))]
     done = options.initial_epoch
+    # One phase and no caller's callbacks (Keras Tuner's hold the model they were given): the traced functions
+    # of an earlier run of the same architecture can be reused.
+    reuse = len(phases) == 1 and not options.callbacks
+    fitted = model
     for phase, (learning_rate, until, freezing) in enumerate(phases):
         with freezing:
-            _compile(model, train, learning_rate)
-            model.fit(
+            fitted = _compile(model, train, learning_rate, reuse)
+            fitted.fit(
                 train_ds,
                 validation_data=val_ds,
                 initial_epoch=done,
@@ -171,6 +177,7 @@ def fit(
                 verbose=train.verbose,
                 shuffle=False,  # the tf.data pipeline shuffles
             )
+        compiled.trained_into(fitted, model)
         done = options.initial_epoch + result.epochs_run
         if guard.diverged:
             result.diverged = True
@@ -178,7 +185,7 @@ def fit(
         if stopping.requested() is not None:  # the caller records the run as interrupted
             return result
     if test_ds is not None:
-        result.test_loss, result.test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0))
+        result.test_loss, result.test_accuracy = (float(v) for v in fitted.evaluate(test_ds, verbose=0))
     return result
 
 

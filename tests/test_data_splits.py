@@ -56,3 +56,16 @@ def test_samples_per_class_beyond_a_carved_train_split_is_a_config_error(image_f
     cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.samples_per_class=6", "dataset.val_fraction=0.5")
     with pytest.raises(ConfigError, match="data.samples_per_class"):
         splits_of(cfg)
+
+
+def test_a_study_carves_one_test_split_disjoint_from_train_and_val_and_the_same_for_every_seed(image_folder):
+    import shutil
+
+    shutil.rmtree(image_folder / "test")  # no test/ folder: the study carves one from train
+    base = ["dataset=folder", f"dataset.path={image_folder}", "study=chapter5"]
+    splits = splits_of(make_cfg(*base))
+    assert len(splits.test) == 4 and set(labels_of(splits.test)) <= {1, 2}  # 20% of 18, stratified within one image
+    assert splits.test.pool is splits.train.pool and not set(splits.test.index) & set(splits.train.index)
+    assert splits.val.pool is not splits.train.pool  # val/ is its own folder
+    for other in (make_cfg(*base, "train.seed=43"), make_cfg(*base, "data.samples_per_class=1")):
+        assert (splits_of(other).test.ids == splits.test.ids).all()

@@ -19,7 +19,7 @@ class IsolatedLauncherConf:
 
     _target_: str = "hydra_plugins.harness_sweeper.isolated_launcher.IsolatedLauncher"
     n_jobs: int = 1  # workers running jobs at once
-    max_rss_growth: Optional[float] = 0.05  # replace a worker whose memory grew by this fraction; null = never
+    max_rss_growth: Optional[float] = 0.25  # replace a worker whose memory grew by this fraction; null = never
     runs_per_process: Optional[int] = None  # replace a worker after this many jobs; 1 = a fresh process per job
 
 

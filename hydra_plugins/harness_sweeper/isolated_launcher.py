@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 
 class IsolatedLauncher(Launcher):
-    def __init__(self, n_jobs: int = 1, max_rss_growth: Optional[float] = 0.05, runs_per_process: Optional[int] = None) -> None:
+    def __init__(self, n_jobs: int = 1, max_rss_growth: Optional[float] = 0.25, runs_per_process: Optional[int] = None) -> None:
         self.n_jobs = n_jobs
         self.max_rss_growth, self.runs_per_process = max_rss_growth, runs_per_process
         self.config: Optional[DictConfig] = None

@@ -1,0 +1,126 @@
+"""Paired comparisons over seeds on hand-made tables: intervals, the knob ranking and each finding's verdict,
+including ties, one seed, failed and diverged runs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.compare import Paired, compare, findings, knob_ranking, paired, scores, verdict
+
+
+def table(rows: list[tuple]) -> pd.DataFrame:
+    """(experiment, value, seed, test accuracy, best val accuracy[, status]) -> a study's load_table columns."""
+    out = []
+    for row in rows:
+        experiment, value, seed, test, val, *status = row
+        out.append({"sweep": experiment, "value": value, "seed": seed, "test_accuracy": test, "best_val_accuracy": val,
+                    "status": status[0] if status else "completed", "chance": 0.25})
+    return pd.DataFrame(out)
+
+
+LR = {"learning_rate": {"knob": "train.learning_rate", "baseline": 0.001}}
+
+
+def test_paired_interval_is_a_t_interval_of_the_mean_difference():
+    result = paired([0.02, 0.04, 0.06])
+    assert result.pairs == 3 and result.mean == pytest.approx(0.04) and result.std == pytest.approx(0.02)
+    half = 4.302653 * 0.02 / math.sqrt(3)  # t(0.975, 2 dof)
+    assert (result.low, result.high) == (pytest.approx(0.04 - half), pytest.approx(0.04 + half))
+
+
+def test_one_pair_has_no_interval_and_no_pair_has_no_mean():
+    one = paired([0.1])
+    assert one.pairs == 1 and not one.has_interval and "one seed" in one.text()
+    none = paired([np.nan])
+    assert none.pairs == 0 and "n/a" in none.text()
+
+
+def test_identical_differences_give_a_degenerate_interval_and_ties_give_zero():
+    assert paired([0.0, 0.0, 0.0]) == Paired(3, 0.0, 0.0, 0.0, 0.0)
+    assert verdict("beats", paired([0.0, 0.0, 0.0])) == "inconclusive"  # a tie is not a win
+
+
+@pytest.mark.parametrize("differences, expected", [
+    ([0.05, 0.06, 0.07], "holds"), ([-0.05, -0.06, -0.07], "does not hold"), ([0.05, -0.04, 0.01], "inconclusive"),
+    ([0.05], "inconclusive"),
+])
+def test_beats_verdict_needs_the_whole_interval_on_one_side_of_zero(differences, expected):
+    assert verdict("beats", paired(differences)) == expected
+
+
+@pytest.mark.parametrize("ratios, expected", [
+    ([-0.01, -0.02, 0.0], "holds"), ([-0.20, -0.22, -0.21], "does not hold"), ([-0.01, -0.10, 0.05], "inconclusive"),
+])
+def test_within_verdict_compares_the_relative_interval_with_the_margin(ratios, expected):
+    assert verdict("within", paired(ratios), margin=0.05) == expected
+
+
+def test_comparison_is_paired_by_seed_and_drops_unpaired_seeds():
+    rows = scores(table([
+        ("lr", 0.001, 1, 0.80, 0.8), ("lr", 0.1, 1, 0.70, 0.7),
+        ("lr", 0.001, 2, 0.60, 0.6), ("lr", 0.1, 2, 0.50, 0.5),  # a hard seed: both lower, the same gap
+        ("lr", 0.001, 3, 0.90, 0.9), ("lr", 0.1, 3, None, None, "failed"),  # no partner: dropped
+    ]))
+    result = compare(rows, [0.001], [0.1])
+    assert result.pairs == 2 and result.mean == pytest.approx(0.10) and result.std == pytest.approx(0.0)
+
+
+def test_a_diverged_run_counts_at_chance_level_and_a_failed_one_as_missing():
+    rows = scores(table([("lr", 0.1, 1, None, 0.3, "diverged"), ("lr", 0.01, 1, None, None, "failed"),
+                         ("lr", 0.001, 1, 0.9, 0.9, "running")]))
+    assert rows["score"].tolist()[0] == 0.25 and rows["score"].isna().tolist()[1:] == [True, True]
+
+
+def test_groups_of_values_are_averaged_per_seed_before_pairing():
+    rows = scores(table([(e, v, s, acc, acc) for s in (1, 2, 3) for e, v, acc in [
+        ("opt", "adam", 0.8 + s / 100), ("opt", "rmsprop", 0.7 + s / 100), ("opt", "sgd", 0.5), ("opt", "adadelta", 0.3)]]))
+    result = compare(rows, ["adam", "rmsprop"], ["sgd", "adadelta"])
+    assert result.pairs == 3 and result.mean == pytest.approx(0.75 + 0.02 - 0.4)
+
+
+def test_values_match_however_they_were_stored():
+    rows = scores(table([("spc", np.nan, 1, 0.9, 0.9), ("spc", 1.0, 1, 0.3, 0.3)]))  # null and 1 as pandas keeps them
+    assert compare(rows, [None], [1]).mean == pytest.approx(0.6)
+
+
+def test_findings_table_gives_numbers_and_verdict_per_claim():
+    runs = table([("learning_rate", v, s, acc + s / 100, acc) for s in (1, 2, 3) for v, acc in [(0.001, 0.9), (0.1, 0.3)]])
+    claims = [{"claim": "1e-3 beats 1e-1", "experiment": "learning_rate", "test": "beats", "better": [0.001], "worse": [0.1]},
+              {"claim": "1e-1 beats 1e-3", "experiment": "learning_rate", "test": "beats", "better": [0.1], "worse": [0.001]},
+              {"claim": "0.1 within 5%", "experiment": "learning_rate", "test": "within", "better": [0.1], "worse": [0.001],
+               "margin": 0.05}]
+    found = findings(runs, claims)
+    assert found["verdict"].tolist() == ["holds", "does not hold", "does not hold"]
+    assert found.loc[0, "better_mean"] == pytest.approx(0.92) and found.loc[0, "pairs"] == 3
+    assert found.loc[0, "shown"].startswith("+60.0 pts [")
+
+
+def test_ranking_picks_best_and_worst_by_val_and_measures_them_on_test():
+    rows = []
+    for s in (1, 2, 3):
+        rows += [("learning_rate", 0.001, s, 0.80 + s / 100, 0.80), ("learning_rate", 0.01, s, 0.85 + s / 100, 0.86),
+                 ("learning_rate", 0.1, s, 0.30, 0.30)]
+        rows += [("batch_size", 32, s, 0.80 + s / 100, 0.80), ("batch_size", 64, s, 0.80 + (s % 2) / 50, 0.81)]
+    experiments = {**LR, "batch_size": {"knob": "train.batch_size", "baseline": 32}}
+    ranking = knob_ranking(table(rows), experiments).set_index("experiment")
+    lr, batch = ranking.loc["learning_rate"], ranking.loc["batch_size"]
+    assert (lr["best"], lr["worst"], lr["verdict"], lr["rank"]) == ("0.01", "0.1", "matters", 1)
+    assert lr["gain"] == pytest.approx(0.05) and lr["loss"] == pytest.approx(-0.52)
+    assert batch["best"] == "64" and batch["verdict"] == "no clear effect at this noise level" and batch["rank"] == 2
+
+
+def test_ranking_with_one_seed_or_ties_claims_nothing():
+    one = knob_ranking(table([("learning_rate", 0.001, 1, 0.8, 0.8), ("learning_rate", 0.1, 1, 0.3, 0.3)]), LR)
+    assert one.loc[0, "verdict"] == "inconclusive (one seed: no interval)"
+    tied = knob_ranking(table([("learning_rate", v, s, 0.5, 0.5) for v in (0.001, 0.1) for s in (1, 2)]), LR)
+    assert (tied.loc[0, "best"], tied.loc[0, "worst"]) == ("0.001", "0.001")  # a tie with the baseline is the baseline
+    assert tied.loc[0, "verdict"] == "no clear effect at this noise level"
+
+
+def test_ranking_of_an_experiment_without_its_baseline_says_so():
+    ranking = knob_ranking(table([("learning_rate", 0.1, 1, 0.3, 0.3)]), LR)
+    assert ranking.loc[0, "verdict"] == "no runs to compare"

@@ -40,13 +40,15 @@ def test_the_readme_shows_commands():
 @pytest.fixture(scope="module")
 def placeholders(tmp_path_factory):
     root = tmp_path_factory.mktemp("readme")
-    for split, count in (("train", 6), ("val", 3)):
+    for split, count in (("train", 15), ("val", 3)):  # 10 per class left after a study's test split: samples_per_class=10
         for c in range(3):
             write_images(root / "DIR" / split / f"class{c}", count, seed=c, color=c)
     write_weights_file(root / "WEIGHTS.h5")
     for group, text in (("experiment", "# @package _global_\ndefaults:\n  - quickstart\n  - _self_\npreset: mine\n"),
                         ("sweep", "# @package _global_\nsweep:\n  name: mine\n  knob: train.learning_rate\n  values: [0.1, 0.01]\n"
-                                  "hydra:\n  mode: MULTIRUN\n")):
+                                  "hydra:\n  mode: MULTIRUN\n"),
+                        ("study", "# @package _global_\nstudy:\n  name: mine\n  seeds: 2\n  experiments:\n"
+                                  "    learning_rate: {knob: train.learning_rate, values: [0.01, 0.001]}\nhydra:\n  mode: MULTIRUN\n")):
         (root / "my_conf" / group).mkdir(parents=True)
         (root / "my_conf" / group / "mine.yaml").write_text(text)
     return root

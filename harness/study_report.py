@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import re
 import shutil
 import sys
 from datetime import datetime
@@ -72,8 +73,12 @@ def findings_view(found: pd.DataFrame) -> pd.DataFrame:
 
 
 def _elapsed(runs: pd.DataFrame, study_dir: Path) -> str:
-    started, finished = [], []
+    """When the trained runs ran, and on what: host, CPUs, TensorFlow and the harness's commit."""
+    started, finished, hosts = [], [], set()
     for _, record in iter_records(study_dir):
+        host, versions, git = record.get("host") or {}, record.get("versions") or {}, record.get("git") or {}
+        hosts.add(f"{host.get('hostname')} ({host.get('cpus')} CPUs), TensorFlow {versions.get('tensorflow')}, "
+                  f"Keras {versions.get('keras')}, commit {str(git.get('commit'))[:8]}{' (modified)' if git.get('dirty') else ''}")
         if record.get("copied_from") or not record.get("finished_at"):
             continue
         started.append(datetime.fromisoformat(record["started_at"]))
@@ -81,7 +86,8 @@ def _elapsed(runs: pd.DataFrame, study_dir: Path) -> str:
     if not started:
         return "no run trained"
     trained = runs["copied_from"].isna().sum()
-    return f"{trained} runs trained between {min(started):%Y-%m-%d %H:%M} and {max(finished):%H:%M} UTC ({(max(finished) - min(started)).total_seconds() / 60:.1f} min)"
+    return (f"{trained} runs trained between {min(started):%Y-%m-%d %H:%M} and {max(finished):%H:%M} UTC "
+            f"({(max(finished) - min(started)).total_seconds() / 60:.1f} min) on {'; '.join(sorted(hosts))}")
 
 
 HOW_TO_READ = (
@@ -118,7 +124,7 @@ def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: 
     esc = html.escape
     body = [f"<h1>Study {esc(study_dir.name)}</h1>",
             f"<p>{len(spec['experiments'])} experiments x {spec['seeds']} seed(s); {esc(status)}; {esc(_elapsed(tables['runs'], study_dir))}.</p>",
-            f"<p>{esc(HOW_TO_READ.format(metric=metric_words))}</p>",
+            "<p>" + re.sub(r"\*([^*]+)\*", r"<em>\1</em>", esc(HOW_TO_READ.format(metric=metric_words))) + "</p>",
             "<h2>Which knobs matter on this data</h2>", ranking_view(tables["ranking"]).to_html(index=False, border=0),
             "<h2>The chapter's findings on this data</h2>", findings_view(tables["findings"]).to_html(index=False, border=0)]
     for name in spec["experiments"]:

@@ -19,7 +19,7 @@ LAYERS = {
     "harness.records": 2, "harness.space": 2,
     "harness.validate": 3, "harness.hparams": 3,
     "harness.data.splits": 4, "harness.data.pipeline": 5, "harness.data.sources": 5, "harness.data.images": 6,
-    "harness.data": 7, "harness.models": 4, "harness.features": 5, "harness.train": 5,
+    "harness.data": 7, "harness.models": 4, "harness.compiled": 4, "harness.features": 5, "harness.train": 5,
     "harness.inputs": 8,
     "harness.run": 9, "harness.isolate": 9, "harness.results": 9,
     "harness.analyze.tables": 10, "harness.analyze.gradcam": 10, "harness.analyze.pictures": 10,

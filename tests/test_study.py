@@ -146,8 +146,9 @@ def test_a_study_runs_end_to_end_copies_shared_runs_and_resumes_after_a_kill(tmp
     assert copied["copied_from"] == "../../learning_rate/learning_rate=0.001,seed=42"
     assert (copied["test_accuracy"], copied["history"]) == (trained["test_accuracy"], trained["history"])
     assert copied["sweep"]["name"] == "transfer_vs_scratch" and copied["sweep"]["value"] == "transfer"
-    assert done.stderr.count("completed: best val accuracy") == 4  # learning_rate=0.001 (one killed) and scratch
-    assert "copied, not trained again" in done.stderr
+    log = done.stdout + done.stderr
+    assert log.count("completed: best val accuracy") == 4  # learning_rate=0.001 (one killed) and scratch
+    assert "copied, not trained again" in log
 
     assert (study / "report.md").exists() and "## Which knobs matter on this data" in (study / "report.md").read_text()
     assert "data:image/png;base64," in (study / "report.html").read_text()
@@ -160,4 +161,4 @@ def test_a_study_runs_end_to_end_copies_shared_runs_and_resumes_after_a_kill(tmp
     assert len(list(results.glob("_hparams"))) == 1 and not list(study.glob("_hparams"))  # one HParams experiment
 
     again = run_cli(*args, timeout=300)  # all done: nothing trains, the report is written again
-    assert again.returncode == 0 and "completed: best val accuracy" not in again.stderr
+    assert again.returncode == 0 and "completed: best val accuracy" not in again.stdout + again.stderr

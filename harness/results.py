@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from harness.schema import canonical
 from harness.records import HISTORY_KEYS, RECORD, hyperparameters, knob_and_value, read_record
 
 # `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
@@ -130,8 +131,9 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     of the mean — std and interval empty where one run completed — and the mean convergence speed."""
     from scipy import stats
 
-    table = table.assign(value=table["value"].astype(str), sweep=table["sweep"].fillna("run"))
-    grouped = table.groupby(["name", "sweep", "value"], sort=False)
+    # canonical: a null value (samples_per_class=null, stored as NaN beside numbers) is a value too, "null"
+    table = table.assign(value=table["value"].map(lambda v: canonical(None) if pd.isna(v) else str(v)), sweep=table["sweep"].fillna("run"))
+    grouped = table.groupby(["name", "sweep", "value"], sort=False, dropna=False)
     out = grouped.agg(runs=("status", "size"), completed=("status", lambda s: int((s == "completed").sum())),
                       statuses=("status", lambda s: ",".join(sorted(set(s)))))
     for metric in ("normalized_accuracy", "best_val_accuracy", "test_accuracy", "normalized_test_accuracy"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness import report
-from harness.results import load_history, load_table
+from harness.results import load_history, load_table, summarize
 from tests.helpers import fake_run
 
 
@@ -83,3 +83,12 @@ def test_convergence_speed_and_chance_level_per_run(tmp_path):
     table = load_table(tmp_path).set_index("run")
     assert table.loc["good", "chance"] == pytest.approx(0.1)
     assert bool(table.loc["good", "above_chance"]) and not bool(table.loc["chance", "above_chance"])
+
+
+def test_a_null_value_is_summarized_like_any_other(tmp_path):
+    exp = tmp_path / "exp"
+    for seed in (1, 2):
+        fake_run(exp, f"v=1,seed={seed}", 1, 0.5, seed=seed)
+        fake_run(exp, f"v=null,seed={seed}", None, 0.8, seed=seed)
+    summary = summarize(load_table(exp)).set_index("value")
+    assert summary.loc["null", "runs"] == 2 and summary.loc["1.0", "best_val_accuracy_mean"] == 0.5

@@ -135,7 +135,7 @@ def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: 
             data = base64.b64encode(figure.read_bytes()).decode()
             body.append(f'<img alt="{esc(name)}" src="data:image/png;base64,{data}" style="max-width:100%">')
         body.append(per_value_table(summary).to_html(index=False, border=0) if len(summary) else "<p>No runs recorded.</p>")
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;font-size:13px}"
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}h1{overflow-wrap:anywhere}table{border-collapse:collapse;font-size:13px}"
              "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(markdown_title)}</title><style>{style}</style>"
             f"</head><body>{''.join(body)}</body></html>")

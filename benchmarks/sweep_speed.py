@@ -187,12 +187,46 @@ def compare(name: str, plain: dict, harness: dict) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="mode")
-    child = sub.add_parser("baseline", help=argparse.SUPPRESS)
+def parsers(doc: str, child_mode: str) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The parent's parser and its hidden child command's (the side that runs plain Keras in its own process)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    child = parser.add_subparsers(dest="mode").add_parser(child_mode, help=argparse.SUPPRESS)
     for p in (parser, child):
         p.add_argument("--dataset-path", required=p is child)
+    return parser, child
+
+
+def add_common_options(parser: argparse.ArgumentParser, out_name: str) -> None:
+    """Options every benchmark script here takes: extra harness overrides, where its files go, its JSON."""
+    parser.add_argument("--harness-args", nargs="*", default=[], help="extra overrides for every harness command, "
+                        "e.g. hydra.launcher.n_jobs=2")
+    parser.add_argument("--work-dir", help="where logs, results and caches go (default: a new temporary folder)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / out_name))
+
+
+def work_dir(parser: argparse.ArgumentParser, args: argparse.Namespace, prefix: str) -> Path:
+    """The parent's folder for logs, results and caches (made here); the parent needs --dataset-path."""
+    if not args.dataset_path:
+        parser.error("--dataset-path is required")
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+def write_report(report: dict, out: Path, print_table) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print_table(report)
+    print(f"\nwritten: {out}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser, child = parsers(__doc__, "baseline")
+    for p in (parser, child):
         p.add_argument("--image-size", type=int, default=128)
         p.add_argument("--batch-size", type=int, default=32)
         p.add_argument("--seed", type=int, default=42)
@@ -209,21 +243,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--overhead-epochs", type=int, default=6)
     parser.add_argument("--sections", default="lr,unfreeze,overhead,memory")
-    parser.add_argument("--harness-args", nargs="*", default=[], help="extra overrides for every harness command, "
-                        "e.g. hydra.launcher.n_jobs=2")
     parser.add_argument("--reuse-baseline", help="a previous JSON report: take the plain-Keras side from it (same machine)")
-    parser.add_argument("--work-dir", help="where logs, results and caches go (default: a new temporary folder)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sweep_speed.json"))
+    add_common_options(parser, "sweep_speed.json")
     args = parser.parse_args(argv)
     if args.mode == "baseline":
         return baseline_main(args)
-    if not args.dataset_path:
-        parser.error("--dataset-path is required")
-
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix="sweep_speed_"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_dir(parser, args, "sweep_speed_")
     sections = args.sections.split(",")
-    report: dict = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+    report: dict = {"machine": machine(),
                     "dataset": str(Path(args.dataset_path).resolve()), "image_size": args.image_size,
                     "epochs": args.epochs, "alpha": args.alpha, "weights": args.weights, "work_dir": str(work),
                     "comparisons": []}
@@ -269,11 +296,7 @@ def main(argv: list[str] | None = None) -> None:
             "max_over_min_runs_2_to_10": max(peaks[1:]) / min(peaks[1:]) - 1 if len(peaks) > 2 else None,
         }
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print_table(report)
-    print(f"\nwritten: {out}")
+    write_report(report, Path(args.out), print_table)
 
 
 def print_table(report: dict) -> None:

@@ -223,6 +223,34 @@ def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str], progress:
     return ret
 
 
+def in_order(
+    n_workers: int, count: int, run: Callable[[int, int], Any], stopped: Callable[[], bool],
+    finished: Callable[[int], None] = lambda w: None,
+) -> dict[int, Any]:
+    """{job: run(worker, job)} for jobs 0..count-1, started in order, each on the next free worker.
+
+    A study's runs differ in cost by 100x: a fixed share per worker would leave one idle while another works
+    through the long ones. No job starts once `stopped()`; `finished(worker)` is called as each worker runs dry."""
+    queue = iter(range(count))
+    take = threading.Lock()
+
+    def drive(w: int) -> list[tuple[int, Any]]:
+        ran = []
+        try:
+            while not stopped():
+                with take:
+                    i = next(queue, None)
+                if i is None:
+                    break
+                ran.append((i, run(w, i)))
+            return ran
+        finally:
+            finished(w)
+
+    with ThreadPoolExecutor(max_workers=n_workers) as threads:
+        return dict(pair for share in threads.map(drive, range(n_workers)) for pair in share)
+
+
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
     import cloudpickle
 
@@ -238,19 +266,12 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     ]
     n_jobs = max(1, launcher.n_jobs)
     workers = [Worker(launcher.max_rss_growth, launcher.runs_per_process) for _ in range(n_jobs)]
-    # Job i goes to worker i % n_jobs; each thread drives one worker through its share, in order.
-    shares = [list(range(w, len(payloads), n_jobs)) for w in range(n_jobs)]
-
     progress = Progress(len(payloads), seed=OmegaConf.select(config, "train.seed", default=None))
-
-    def drive(w: int) -> list[tuple[int, JobReturn]]:
-        try:  # after a stop request no job starts
-            return [(i, _run_one(workers[w], payloads[i], job_overrides[i], progress)) for i in shares[w]
-                    if stopping.requested() is None]
-        finally:
-            workers[w].close(wait=False)  # its exit (TensorFlow teardown, ~1 s) overlaps the report
-
-    with ThreadPoolExecutor(max_workers=n_jobs) as threads:
-        done = dict(pair for share in threads.map(drive, range(n_jobs)) for pair in share)
+    done = in_order(
+        n_jobs, len(payloads), lambda w, i: _run_one(workers[w], payloads[i], job_overrides[i], progress),
+        stopped=lambda: stopping.requested() is not None,
+        # each worker's exit (TensorFlow teardown, ~1 s) overlaps the others' last runs and the report
+        finished=lambda w: workers[w].close(wait=False),
+    )
     log.info("%d job(s) ran in %d worker process(es)", len(done), sum(w.started for w in workers))
     return [done[i] for i in range(len(payloads)) if i in done]

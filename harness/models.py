@@ -1,4 +1,5 @@
-"""Models: a keras.applications backbone + unfreeze + head, or a plain conv net from scratch.
+"""Models: a keras.applications backbone (pretrained, or random weights trained whole) + unfreeze + head,
+or a plain conv net from scratch.
 
 Every model takes float images in 0..255 and does its own preprocessing, so a saved model is usable on
 raw pixels and the data pipeline does not depend on the backbone.
@@ -99,7 +100,18 @@ def _head(x, head: DictConfig, num_classes: int):
     return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
 
 
+def as_built(model_cfg: DictConfig) -> DictConfig:
+    """The transfer section as the model is built: `pretrained: false` means random weights, all layers trained."""
+    if model_cfg.get("pretrained", True):
+        return model_cfg
+    built = model_cfg.copy()
+    built.weights, built.unfreeze = None, 1.0
+    return built
+
+
 def build_transfer(model_cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
+    name = f"{model_cfg.backbone}_{'transfer' if model_cfg.get('pretrained', True) else 'random_init'}"
+    model_cfg = as_built(model_cfg)
     inputs = keras.Input(shape=input_shape, name="image")
     x = PreprocessInput(model_cfg.backbone, name="preprocess")(inputs)
     backbone = build_backbone(model_cfg, input_shape)
@@ -108,7 +120,7 @@ def build_transfer(model_cfg: DictConfig, num_classes: int, input_shape: tuple[i
     # initialised backbone has no statistics worth keeping: its BN layers must learn them.
     pretrained = model_cfg.weights is not None
     x = InferenceMode(backbone, name="backbone")(x) if pretrained else backbone(x)
-    model = keras.Model(inputs, _head(x, model_cfg.head, num_classes), name=f"{model_cfg.backbone}_transfer")
+    model = keras.Model(inputs, _head(x, model_cfg.head, num_classes), name=name)
     set_unfreeze(backbone, model_cfg.unfreeze)
     if model_cfg.bn_momentum is not None:
         for layer in backbone.layers:

@@ -89,6 +89,9 @@ class TransferModel:
     alpha: float = 1.0  # width multiplier (MobileNet family; ignored by backbones without one)
     weights: Optional[str] = "imagenet"  # imagenet | null (random init) | a weights file
     unfreeze: float = 0.33  # fraction of backbone layers, counted from the top, that train
+    # false: the same architecture from random weights with every layer trained, whatever weights and
+    # unfreeze say (the chapter's "from scratch"; a flag, so the baseline's weights override cannot undo it)
+    pretrained: bool = True
     head: Head = field(default_factory=Head)
     bn_momentum: Optional[float] = None  # null = the backbone's own
 

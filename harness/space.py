@@ -134,6 +134,8 @@ def searchable(cfg: DictConfig, space: dict[str, dict]) -> tuple[dict[str, dict]
     if "model.unfreeze" in space:
         if cfg.model.get("kind") == "scratch":
             why["model.unfreeze"] = "model=scratch has no backbone to freeze"
+        elif not cfg.model.get("pretrained", True):
+            why["model.unfreeze"] = "model.pretrained=false: a randomly initialized backbone is trained whole"
         elif cfg.model.get("weights") is None:
             why["model.unfreeze"] = "model.weights=null: a randomly initialized backbone is trained whole"
     return {k: v for k, v in space.items() if k not in why}, why

@@ -1,10 +1,11 @@
-"""The isolated launcher's progress line: `run k/N <label> · elapsed · ETA` from the runs finished so far."""
+"""The isolated launcher: the order jobs start in, and its progress line (`run k/N <label> · elapsed · ETA`)."""
 
 from __future__ import annotations
 
 import logging
+import threading
 
-from harness.isolate import Progress, clock
+from harness.isolate import Progress, clock, in_order
 
 
 def test_clock_reads_like_a_person_writes_durations():
@@ -45,3 +46,28 @@ def test_a_search_counts_trials_from_where_it_resumed_and_may_not_know_its_end(c
         hyperband.finish()
         hyperband.start()
     assert caplog.records[-1].getMessage() == "trial 2 · 20s elapsed · 20s per trial"
+
+
+def test_jobs_start_in_order_each_on_the_next_free_worker():
+    # Job 0 is long: the other worker takes every later job instead of waiting behind it for a fixed share.
+    release = threading.Event()
+    where: dict[int, int] = {}
+
+    def run(worker, job):
+        where[job] = worker
+        if job == 0:
+            release.wait(5)
+        elif job == 4:
+            release.set()
+        return job * 10
+
+    finished = []
+    done = in_order(2, 5, run, stopped=lambda: False, finished=finished.append)
+    assert done == {0: 0, 1: 10, 2: 20, 3: 30, 4: 40}
+    assert {where[j] for j in (1, 2, 3, 4)} == {1 - where[0]} and sorted(finished) == [0, 1]
+
+
+def test_no_job_starts_once_a_stop_is_requested():
+    started = []
+    done = in_order(1, 5, lambda w, j: started.append(j), stopped=lambda: len(started) >= 2)
+    assert started == [0, 1] and sorted(done) == [0, 1]

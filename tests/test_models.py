@@ -86,6 +86,20 @@ def test_model_preprocesses_raw_pixels_like_the_backbone_expects():
     np.testing.assert_allclose(np.array(layer(np.array([[0.0, 127.5, 255.0]]))), [[-1.0, 0.0, 1.0]])
 
 
+def test_random_init_is_the_same_architecture_from_random_weights_trained_whole():
+    # The baseline's weights and unfreeze fraction are on the command line for every run of a study; the
+    # random_init preset must ignore them (imagenet would need a download here), or "from scratch" would
+    # silently be a pretrained model.
+    transfer = models.build_model(make_cfg("model.alpha=0.25", "model.weights=null").model, 3, (32, 32, 3))
+    cfg = make_cfg("model=random_init", "model.alpha=0.25", "model.weights=imagenet", "model.unfreeze=0.0")
+    model = models.build_model(cfg.model, 3, (32, 32, 3))
+    assert cfg.model.pretrained is False and cfg.model.name == "mobilenet_random_init"
+    assert [w.shape for w in model.weights] == [w.shape for w in transfer.weights]
+    backbone = models.backbone_of(model)
+    assert all(layer.trainable for layer in backbone.layers if layer.weights)
+    assert not any(isinstance(layer, models.InferenceMode) for layer in model.layers)  # BN learns its statistics
+
+
 def test_scratch_net_depth_and_width_are_knobs():
     cfg = make_cfg("model=scratch", "model.depth=2", "model.filters=8")
     model = models.build_model(cfg.model, 3, (32, 32, 3))

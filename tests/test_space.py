@@ -109,3 +109,5 @@ def test_freezing_a_random_backbone_is_not_searched_and_says_why():
     assert "model.unfreeze" not in space and "randomly initialized" in left_out["model.unfreeze"]
     cfg = make_cfg("experiment=quickstart", "tuner=random", "model.weights=imagenet")
     assert "model.unfreeze" in tune.searchable(cfg, tune.check_space(cfg))[0]
+    cfg = make_cfg("experiment=quickstart", "tuner=random", "model=random_init", "model.weights=imagenet")
+    assert "model.pretrained=false" in tune.searchable(cfg, tune.check_space(cfg))[1]["model.unfreeze"]

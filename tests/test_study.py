@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from harness.command import compose_cli
 from harness.schema import canonical, config_hash
@@ -60,13 +61,13 @@ def test_chapter5_expands_every_experiment_value_and_seed_exactly_once():
 
 
 def _value(cfg):
-    return cfg.model.kind if cfg.sweep.knob == "model" else _baseline(cfg, cfg.sweep.knob)
+    return _baseline(cfg, cfg.sweep.knob)
 
 
 def _baseline(cfg, knob):
-    from omegaconf import OmegaConf
-
-    return cfg.model.kind if knob == "model" else OmegaConf.select(cfg, knob)
+    if knob != "model":
+        return OmegaConf.select(cfg, knob)
+    return "random_init" if cfg.model.get("pretrained") is False else cfg.model.kind  # the model group's option
 
 
 def test_the_baselines_own_value_is_added_to_an_experiment_that_lacks_it():

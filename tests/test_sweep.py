@@ -28,7 +28,7 @@ DOCUMENTED = {
     "aspect_ratio": ("data.aspect_ratio", [0.5, 0.75, 1.0, 1.33, 2.0]),
     "resize_mode": ("data.resize_mode", ["squash", "pad", "crop"]),
     "samples_per_class": ("data.samples_per_class", [1, 2, 3, 5, 10, 20, 50, None]),
-    "transfer_vs_scratch": ("model.kind", ["transfer", "scratch"]),
+    "transfer_vs_scratch": ("model.pretrained", [True, False]),
     "scratch_depth": ("model.depth", [1, 2, 3, 4, 5]),
     "backbone": ("model.backbone", ["mobilenet", "mobilenet_v2", "resnet50", "efficientnet_b0", "densenet121"]),
 }
@@ -82,7 +82,7 @@ def test_seeds_repeat_every_value():
 def test_transfer_vs_scratch_keeps_one_experiment_name():
     jobs = jobs_of("experiment=quickstart", "sweep=transfer_vs_scratch")
     assert {j.name for j in jobs} == {"quickstart_transfer_vs_scratch_digits_mobilenet"}
-    assert [j.run_name for j in jobs] == ["transfer_vs_scratch=transfer", "transfer_vs_scratch=scratch"]
+    assert [j.run_name for j in jobs] == ["transfer_vs_scratch=transfer", "transfer_vs_scratch=random_init"]
 
 
 @pytest.mark.slow

@@ -1,0 +1,41 @@
+"""The study benchmark's plain-Keras side runs what one seed of the study runs, from the same baseline."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from harness.command import compose_cli
+from harness.schema import canonical
+from tests.helpers import ROOT
+
+
+@pytest.fixture
+def study_speed(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # the scripts import each other as scripts do
+    import study_speed
+
+    yield study_speed
+    sys.modules.pop("study_speed", None)
+    sys.modules.pop("sweep_speed", None)
+
+
+def _value(cfg, key: str):
+    if key == "model":  # the model group's option
+        return "random_init" if cfg.model.get("pretrained") is False else cfg.model.kind
+    return OmegaConf.select(cfg, key)
+
+
+def test_the_plain_side_runs_every_experiment_value_of_one_seed_of_chapter5(study_speed):
+    jobs = compose_cli(["study=chapter5", "study.seeds=1"]).configs
+    plain = study_speed.plain_runs(ROOT / "conf" / "study" / "chapter5.yaml")
+    ran = [(r["experiment"], canonical(r["value"])) for r in plain]
+    assert len(ran) == len(set(ran)) == len(jobs)
+    assert set(ran) == {(c.sweep.name, canonical(_value(c, c.sweep.knob))) for c in jobs}
+
+
+def test_the_plain_sides_baseline_is_the_harnesss_default(study_speed):
+    baseline = compose_cli(["study=chapter5", "study.seeds=1"]).configs[0]  # transfer_vs_scratch=transfer
+    assert study_speed.BASELINE == {key: _value(baseline, key) for key in study_speed.BASELINE}

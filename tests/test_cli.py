@@ -88,7 +88,7 @@ def test_offline_imagenet_weights_exit_2_with_the_offline_options(results_dir):
         (["sweep=learning_rate", "hydra.launcher.n_jobs=abc"], "config error: hydra.launcher.n_jobs='abc' is not allowed: an integer"),
         (["tuner=random", "tuner.objective=val_f1"], "config error: tuner.objective='val_f1' is not allowed: one of val_accuracy"),
         (["train.learning_rate=[0.1"], "config error: 'train.learning_rate=[0.1' is not a valid override"),
-        (["model=nope"], "config error: model='nope' is not allowed: one of scratch, transfer"),
+        (["model=nope"], "config error: model='nope' is not allowed: one of random_init, scratch, transfer"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_key_with_exit_status_2(capsys, args, expected):

@@ -23,8 +23,9 @@ from harness.models import InferenceMode, backbone_of
 
 log = logging.getLogger(__name__)
 
-# Layers whose output in training mode is random even when frozen; a random-init backbone (called with the
-# outer training flag) cannot have them in a cached prefix. Pretrained backbones always run in inference mode.
+# Layers whose output in training mode is random even when frozen; a backbone called with the outer training
+# flag (random init, or model.unfrozen_bn=batch) cannot have them in a cached prefix. One wrapped in
+# InferenceMode never runs them in training mode.
 STOCHASTIC = ("Dropout", "SpatialDropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "StochasticDepth")
 
 
@@ -76,12 +77,12 @@ def cut_points(backbone: keras.Model) -> list[int]:
     return cuts
 
 
-def frozen_cut(backbone: keras.Model, pretrained: bool) -> int | None:
+def frozen_cut(backbone: keras.Model, inference_only: bool) -> int | None:
     """The highest cut point below every trainable layer (and, without inference mode, every random layer)."""
     layers = _operations(backbone)
     limit = len(layers)
     for i, layer in enumerate(layers[1:], start=1):
-        random_in_training = not pretrained and any(name in type(layer).__name__ for name in STOCHASTIC)
+        random_in_training = not inference_only and any(name in type(layer).__name__ for name in STOCHASTIC)
         if (getattr(layer, "trainable", False) and getattr(layer, "weights", None)) or random_in_training:
             limit = i
             break
@@ -106,8 +107,8 @@ def plan(model: keras.Model, feature_dtype: str, augment: bool) -> Plan | None:
     if backbone is None or augment:
         return None
     wrapper = next((layer for layer in model.layers if layer is backbone or getattr(layer, "backbone", None) is backbone), None)
-    pretrained = isinstance(wrapper, InferenceMode)
-    cut = frozen_cut(backbone, pretrained)
+    inference_only = isinstance(wrapper, InferenceMode)
+    cut = frozen_cut(backbone, inference_only)
     if cut is None:
         return None
     layers = model.layers
@@ -126,13 +127,13 @@ def plan(model: keras.Model, feature_dtype: str, augment: bool) -> Plan | None:
     y = features
     if not full:
         rest = keras.Model(boundary, backbone.output, name=f"{backbone.name}_rest")
-        y = InferenceMode(rest, name="backbone_rest")(y) if pretrained else rest(y)
+        y = InferenceMode(rest, name="backbone_rest")(y) if inference_only else rest(y)
     for layer in layers[at + 1 :]:  # the head, in order (it is a chain)
         y = layer(y)
     trainer = keras.Model(features, y, name=f"{model.name}_on_features")
 
     identity = cache.digest(
-        "features", backbone.name, model.input_shape, operations[cut - 1].name, cut, pretrained,
+        "features", backbone.name, model.input_shape, operations[cut - 1].name, cut, inference_only,
         feature_dtype, keras.mixed_precision.global_policy().name,
         cache.weights_digest(operations[:cut]), cache.versions(),
     )

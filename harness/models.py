@@ -115,11 +115,12 @@ def build_transfer(model_cfg: DictConfig, num_classes: int, input_shape: tuple[i
     inputs = keras.Input(shape=input_shape, name="image")
     x = PreprocessInput(model_cfg.backbone, name="preprocess")(inputs)
     backbone = build_backbone(model_cfg, input_shape)
-    # With pretrained weights, training=False keeps BatchNormalization in inference mode even when its
-    # layer is unfrozen, so fine-tuning on small batches does not wreck the ImageNet statistics. A randomly
-    # initialised backbone has no statistics worth keeping: its BN layers must learn them.
-    pretrained = model_cfg.weights is not None
-    x = InferenceMode(backbone, name="backbone")(x) if pretrained else backbone(x)
+    # unfrozen_bn=inference: training=False keeps BatchNormalization in inference mode even when its layer is
+    # unfrozen, so small batches cannot wreck the ImageNet statistics. Otherwise Keras decides per layer
+    # (batch statistics where `training and trainable`). A randomly initialised backbone has no statistics
+    # worth keeping: its BN layers must learn them.
+    keep_statistics = model_cfg.weights is not None and model_cfg.get("unfrozen_bn", "inference") == "inference"
+    x = InferenceMode(backbone, name="backbone")(x) if keep_statistics else backbone(x)
     model = keras.Model(inputs, _head(x, model_cfg.head, num_classes), name=name)
     set_unfreeze(backbone, model_cfg.unfreeze)
     if model_cfg.bn_momentum is not None:

@@ -27,6 +27,7 @@ OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop", "adagrad", "adadelta", "adam
 RESIZE_MODES = ("squash", "pad", "crop")
 SOURCES = ("tfds", "folder", "digits")
 MODEL_KINDS = ("transfer", "scratch")
+UNFROZEN_BN = ("inference", "batch")
 ALGORITHMS = ("random", "hyperband", "bayesian")
 FINDING_TESTS = ("beats", "within")
 # Sections whose values decide what a run computes: its hyperparameters, its identity, its HParams columns.
@@ -94,6 +95,10 @@ class TransferModel:
     pretrained: bool = True
     head: Head = field(default_factory=Head)
     bn_momentum: Optional[float] = None  # null = the backbone's own
+    # what the unfrozen BatchNormalization layers of a pretrained backbone do in training: "inference" keeps
+    # their ImageNet statistics (the Keras fine-tuning guide), "batch" normalizes with batch statistics and
+    # updates the moving ones (tf.keras 2, which the chapter used). Frozen layers are in inference mode either way.
+    unfrozen_bn: str = "inference"
 
 
 @dataclass
@@ -110,6 +115,7 @@ class ScratchModel:
     alpha: Optional[float] = None
     weights: Optional[str] = None
     unfreeze: Optional[float] = None
+    unfrozen_bn: Optional[str] = None
 
 
 @dataclass

@@ -20,7 +20,7 @@ from harness.backbones import BACKBONES
 from harness.errors import ConfigError
 from harness.folders import class_dirs, count_images, folder_layout
 from harness.schema import (
-    ALGORITHMS, FINDING_TESTS, MODEL_KINDS, OPTIMIZERS, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig,
+    ALGORITHMS, FINDING_TESTS, MODEL_KINDS, OPTIMIZERS, UNFROZEN_BN, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig,
     canonical, target_hw,
 )
 from harness.space import check_space, check_values
@@ -163,6 +163,7 @@ def _model(cfg: DictConfig) -> int:
     if spec.alphas and weights == "imagenet" and alpha not in spec.alphas:
         raise ConfigError("model.alpha", alpha, f"one of {', '.join(f'{a:g}' for a in spec.alphas)} for {backbone} with ImageNet weights")
     _range(cfg, "model.unfreeze", low=0, high=1)
+    _choice(cfg, "model.unfrozen_bn", UNFROZEN_BN)
     return spec.min_size
 
 

@@ -23,10 +23,11 @@ def fitted(folder, tmp_path, weights, name, *overrides):
     return run(cfg)
 
 
-@pytest.mark.parametrize("unfreeze, kind", [(0.0, "full"), (0.5, "prefix")])
-def test_training_on_cached_features_gives_the_uncached_model(image_folder, tmp_path, weights_file, unfreeze, kind):
-    plain = fitted(image_folder, tmp_path, weights_file, "off", f"model.unfreeze={unfreeze}", "train.cache=off")
-    cached = fitted(image_folder, tmp_path, weights_file, "on", f"model.unfreeze={unfreeze}", "train.feature_dtype=float32")
+@pytest.mark.parametrize("unfreeze, bn, kind", [(0.0, "inference", "full"), (0.5, "inference", "prefix"), (0.5, "batch", "prefix")])
+def test_training_on_cached_features_gives_the_uncached_model(image_folder, tmp_path, weights_file, unfreeze, bn, kind):
+    knobs = (f"model.unfreeze={unfreeze}", f"model.unfrozen_bn={bn}")
+    plain = fitted(image_folder, tmp_path, weights_file, "off", *knobs, "train.cache=off")
+    cached = fitted(image_folder, tmp_path, weights_file, "on", *knobs, "train.feature_dtype=float32")
     assert plain.feature_cache == "none" and cached.feature_cache == kind
     assert cached.cache["features"] == {"train": "built", "val": "built", "test": "built"}
     # Same initial weights, same batches, same head: the same numbers, epoch by epoch.
@@ -34,7 +35,7 @@ def test_training_on_cached_features_gives_the_uncached_model(image_folder, tmp_
     np.testing.assert_allclose(cached.history["val_accuracy"], plain.history["val_accuracy"])
     assert cached.test_accuracy == pytest.approx(plain.test_accuracy)
     assert cached.trainable_params == plain.trainable_params
-    again = fitted(image_folder, tmp_path, weights_file, "again", f"model.unfreeze={unfreeze}", "train.feature_dtype=float32")
+    again = fitted(image_folder, tmp_path, weights_file, "again", *knobs, "train.feature_dtype=float32")
     assert again.cache["features"]["train"] == "hit" and again.cache["images"]["train"] == "unused"
     np.testing.assert_allclose(again.history["loss"], cached.history["loss"], rtol=1e-6)
 

@@ -1,4 +1,4 @@
-"""Models: unfreeze fractions counted in trainable weights, BatchNorm in inference mode, every backbone builds."""
+"""Models: unfreeze fractions counted in trainable weights, which BatchNorm layers learn statistics, every backbone builds."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def test_more_unfreezing_means_more_trainable_parameters():
     assert counts == sorted(counts) and len(set(counts)) == 4
 
 
-def test_pretrained_backbone_keeps_batchnorm_in_inference_mode_while_fine_tuning(weights_file):
-    model, cfg = transfer(f"model.weights={weights_file}", "model.unfreeze=1.0")
+def test_unfrozen_bn_inference_keeps_batchnorm_statistics_while_fine_tuning(weights_file):
+    model, cfg = transfer(f"model.weights={weights_file}", "model.unfreeze=1.0", "model.unfrozen_bn=inference")
     backbone = models.backbone_of(model)
     bns = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     conv = backbone.get_layer("conv1")
@@ -55,6 +55,16 @@ def test_pretrained_backbone_keeps_batchnorm_in_inference_mode_while_fine_tuning
     model.fit(np.random.rand(16, 32, 32, 3) * 255, np.random.randint(0, 5, 16), epochs=2, verbose=0)
     assert all(np.array_equal(b, np.array(bn.moving_mean)) for b, bn in zip(before_stats, bns))
     assert not np.array_equal(before_kernel, np.array(conv.kernel)), "unfrozen layers must still train"
+
+
+def test_unfrozen_bn_batch_updates_the_statistics_of_unfrozen_layers_only(weights_file):
+    model, _ = transfer(f"model.weights={weights_file}", "model.unfreeze=0.5", "model.unfrozen_bn=batch")
+    bns = [layer for layer in models.backbone_of(model).layers if isinstance(layer, keras.layers.BatchNormalization)]
+    before = [np.array(bn.moving_mean) for bn in bns]
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(np.random.rand(16, 32, 32, 3) * 255, np.random.randint(0, 5, 16), epochs=2, verbose=0)
+    moved = [not np.array_equal(b, np.array(bn.moving_mean)) for b, bn in zip(before, bns)]
+    assert moved == [bn.trainable for bn in bns] and any(moved) and not all(moved)
 
 
 def test_random_init_backbone_learns_its_batchnorm_statistics():
@@ -128,7 +138,7 @@ def cuts_are_single_tensors(name, backbone, size):
     assert cuts[-1] == len(operations), "the whole backbone is always a cut"
     # A cut halfway up: the two halves composed compute exactly what the backbone computes.
     models.set_unfreeze(backbone, 0.5)
-    cut = features.frozen_cut(backbone, pretrained=True)
+    cut = features.frozen_cut(backbone, inference_only=True)
     assert cut is not None and 1 < cut < len(operations)
     assert not any(getattr(op, "trainable", False) and getattr(op, "weights", None) for op in operations[1:cut]), "the prefix is frozen"
     boundary = operations[cut - 1].output

@@ -29,6 +29,7 @@ DOCUMENTED = {
     "resize_mode": ("data.resize_mode", ["squash", "pad", "crop"]),
     "samples_per_class": ("data.samples_per_class", [1, 2, 3, 5, 10, 20, 50, None]),
     "transfer_vs_scratch": ("model.pretrained", [True, False]),
+    "unfrozen_bn": ("model.unfrozen_bn", ["batch", "inference"]),
     "scratch_depth": ("model.depth", [1, 2, 3, 4, 5]),
     "backbone": ("model.backbone", ["mobilenet", "mobilenet_v2", "resnet50", "efficientnet_b0", "densenet121"]),
 }

@@ -16,6 +16,7 @@ from tests.helpers import make_cfg
         (["model.unfreeze=1.5"], "model.unfreeze"),
         (["train.optimizer=adamw2"], "train.optimizer"),
         (["model.backbone=resnet9000"], "model.backbone"),
+        (["model.unfrozen_bn=train"], "model.unfrozen_bn"),
         (["model.backbone=xception", "data.image_size=64"], "data.image_size"),
         (["data.image_size=16"], "data.image_size"),
         (["data.aspect_ratio=20"], "data.aspect_ratio"),

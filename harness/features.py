@@ -132,8 +132,10 @@ def plan(model: keras.Model, feature_dtype: str, augment: bool) -> Plan | None:
         y = layer(y)
     trainer = keras.Model(features, y, name=f"{model.name}_on_features")
 
+    # The prefix always runs with training=False (feature_array), so how the layers above it treat
+    # BatchNorm (model.unfrozen_bn) is not part of the key: both settings share the entry.
     identity = cache.digest(
-        "features", backbone.name, model.input_shape, operations[cut - 1].name, cut, inference_only,
+        "features", backbone.name, model.input_shape, operations[cut - 1].name, cut,
         feature_dtype, keras.mixed_precision.global_policy().name,
         cache.weights_digest(operations[:cut]), cache.versions(),
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import features, models
 from harness.run import run
 from tests.helpers import FAST, batches, make_cfg, splits_of
 
@@ -38,6 +39,18 @@ def test_training_on_cached_features_gives_the_uncached_model(image_folder, tmp_
     again = fitted(image_folder, tmp_path, weights_file, "again", *knobs, "train.feature_dtype=float32")
     assert again.cache["features"]["train"] == "hit" and again.cache["images"]["train"] == "unused"
     np.testing.assert_allclose(again.history["loss"], cached.history["loss"], rtol=1e-6)
+
+
+def test_both_unfrozen_bn_settings_share_one_feature_cache_entry(weights_file):
+    # The cached prefix is frozen and computed in inference mode either way; only the layers above differ.
+    plans = [
+        features.plan(models.build_model(make_cfg("model.alpha=0.25", f"model.weights={weights_file}", "model.unfreeze=0.5",
+                                                  f"model.unfrozen_bn={bn}").model, 3, (32, 32, 3)), "float32", augment=False)
+        for bn in ("inference", "batch")
+    ]
+    assert plans[0].cut == plans[1].cut and plans[0].identity == plans[1].identity
+    assert isinstance(plans[0].trainer.get_layer("backbone_rest"), models.InferenceMode)
+    assert not any(isinstance(layer, models.InferenceMode) for layer in plans[1].trainer.layers)
 
 
 def test_augmentation_or_a_fully_trainable_backbone_trains_on_cached_images_only(image_folder, tmp_path, weights_file):

@@ -79,7 +79,7 @@ def main() -> None:
             ("imagenet_unfreeze0", [*weights, "model.unfreeze=0"]),
             ("imagenet_unfreeze0_cache_off", [*weights, "model.unfreeze=0", "train.cache=off"]),
             ("random_init", [*folder, "model.weights=null"]),
-            ("random_init_bn0.9", [*folder, "model.weights=null", "model.bn_momentum=0.9"]),
+            ("random_init_bn0.99", [*folder, "model.weights=null", "model.bn_momentum=0.99"]),
             ("quickstart", ["experiment=quickstart"]),
             ("quickstart_deterministic", ["experiment=quickstart", "train.deterministic=true"]),
         ]

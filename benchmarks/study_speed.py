@@ -95,7 +95,7 @@ def _model(config: dict, hw: tuple[int, int], alpha: float, weights: str | None,
     count = int(round((config["model.unfreeze"] if pretrained else 1.0) * len(layers)))
     for i, layer in enumerate(layers):
         layer.trainable = i >= len(layers) - count
-        if not pretrained and isinstance(layer, keras.layers.BatchNormalization):
+        if isinstance(layer, keras.layers.BatchNormalization):  # the harness's model.bn_momentum default
             layer.momentum = 0.9
     inputs = keras.Input((*hw, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNet's preprocess_input

@@ -119,7 +119,7 @@ def build_transfer(model_cfg: DictConfig, num_classes: int, input_shape: tuple[i
     # unfrozen, so small batches cannot wreck the ImageNet statistics. Otherwise Keras decides per layer
     # (batch statistics where `training and trainable`). A randomly initialised backbone has no statistics
     # worth keeping: its BN layers must learn them.
-    keep_statistics = model_cfg.weights is not None and model_cfg.get("unfrozen_bn", "inference") == "inference"
+    keep_statistics = model_cfg.weights is not None and model_cfg.get("unfrozen_bn", "batch") == "inference"
     x = InferenceMode(backbone, name="backbone")(x) if keep_statistics else backbone(x)
     model = keras.Model(inputs, _head(x, model_cfg.head, num_classes), name=name)
     set_unfreeze(backbone, model_cfg.unfreeze)

@@ -67,6 +67,13 @@ def test_unfrozen_bn_batch_updates_the_statistics_of_unfrozen_layers_only(weight
     assert moved == [bn.trainable for bn in bns] and any(moved) and not all(moved)
 
 
+def test_by_default_unfrozen_batchnorm_uses_batch_statistics_with_momentum_0_9(weights_file):
+    model, cfg = transfer(f"model.weights={weights_file}")
+    bns = [layer for layer in models.backbone_of(model).layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert cfg.model.unfrozen_bn == "batch" and {bn.momentum for bn in bns} == {0.9}
+    assert not any(isinstance(layer, models.InferenceMode) for layer in model.layers)
+
+
 def test_random_init_backbone_learns_its_batchnorm_statistics():
     model, _ = transfer("model.unfreeze=1.0")
     bn = next(layer for layer in models.backbone_of(model).layers if isinstance(layer, keras.layers.BatchNormalization))

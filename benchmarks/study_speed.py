@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The harness's default baseline (conf/model/transfer.yaml, conf/data, conf/train): each experiment varies
 # one of these and keeps the others.
 BASELINE = {"model": "transfer", "model.unfreeze": 0.33, "train.learning_rate": 0.001, "train.optimizer": "adam",
-            "train.batch_size": 32, "data.image_size": 128, "data.aspect_ratio": 1.0, "data.samples_per_class": None}
+            "train.batch_size": 32, "data.image_size": 128, "data.aspect_ratio": 1.0, "data.samples_per_class": None,
+            "model.unfrozen_bn": "batch", "model.bn_momentum": 0.9}
 
 
 def plain_runs(study: Path) -> list[dict]:
@@ -95,10 +96,12 @@ def _model(config: dict, hw: tuple[int, int], alpha: float, weights: str | None,
     count = int(round((config["model.unfreeze"] if pretrained else 1.0) * len(layers)))
     for i, layer in enumerate(layers):
         layer.trainable = i >= len(layers) - count
-        if isinstance(layer, keras.layers.BatchNormalization):  # the harness's model.bn_momentum default
-            layer.momentum = 0.9
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = config["model.bn_momentum"]
     inputs = keras.Input((*hw, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNet's preprocess_input
+    # A Keras 3 functional model passes the outer call's training flag over this one: unfrozen BN layers use
+    # batch statistics (model.unfrozen_bn=batch), as in the chapter's Keras.
     x = base(x, training=False) if pretrained else base(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dense(64, activation="relu")(x)

@@ -16,11 +16,13 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import warnings  # noqa: E402
+
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from harness import claims, stopping  # noqa: E402
-from harness.command import SHOW, Command, compose_cli, hydra_argv, occupied, unwritable  # noqa: E402
+from harness import cache, claims, stopping  # noqa: E402
+from harness.command import LAUNCHER_PLUGINS, SHOW, Command, compose_cli, hydra_argv, occupied, unwritable  # noqa: E402
 from harness.errors import ConfigError, UserError  # noqa: E402
 from harness.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
 from harness.quiet import import_tensorflow  # noqa: E402
@@ -32,6 +34,10 @@ from harness.sweep import sweep_identity  # noqa: E402
 from harness.validate import schema_error, validate  # noqa: E402
 
 log = logging.getLogger("harness")
+# conf/hydra/launcher/ray.yaml gives Hydra's Ray launcher the harness's defaults under the plugin's own name, so
+# Hydra validates it against the plugin's schema and says that this matching is deprecated; without the
+# matching the file is complete by itself.
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema")
 
 
 def _unparsable(argv: list[str]) -> str | None:
@@ -64,7 +70,10 @@ def _one_line(exc: Exception, argv: list[str]) -> str:
             return str(error)
     if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
         group, _, option = exc.missing_cfg_file.rpartition("/")
-        return str(ConfigError(group, option, "one of " + ", ".join(o for o in exc.options if not o.startswith("_"))))
+        allowed = "one of " + ", ".join(o for o in exc.options if not o.startswith("_"))
+        if group == "hydra/launcher" and option in LAUNCHER_PLUGINS:
+            allowed += f'; pip install "tl-harness[{LAUNCHER_PLUGINS[option][1]}]" adds {option}'
+        return str(ConfigError(group, option, allowed))
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     detail = f" ({str(cause).splitlines()[0]})" if cause is not None and str(cause) else ""
     return f"config error: {' '.join(lines[:2])}{detail}"
@@ -115,6 +124,7 @@ def hydra_main(cfg: DictConfig) -> None:
     identity = sweep_identity(cfg, dict(hydra_cfg.runtime.choices))
     if stopping.requested() is not None:  # an in-process launcher's later jobs after Ctrl-C
         return
+    import_tensorflow()  # a no-op here after the first; quiet in a process another launcher started (Ray, submitit)
     if cfg.get("tuner") is not None:
         _search(cfg, run_dir, dict(hydra_cfg.runtime.choices))
         return
@@ -151,18 +161,31 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def _claimed_run(cfg: DictConfig, run_dir: Path, overrides: list[str], identity):
-    """The run, trained unless it completed meanwhile; the claim is given up however it ends."""
+    """The run, trained unless it completed meanwhile; the claim is kept fresh while it runs and given up
+    however it ends."""
     try:
-        if not cfg.overwrite and completed_record(run_dir, cfg):
-            log.info("run %s/%s already completed with this config: skipped (overwrite=true re-runs it)", cfg.name, cfg.run_name)
-            return None
-        twin = find_twin(run_dir.parent.parent, config_hash(cfg), run_dir) if cfg.get("study") is not None else None
-        if twin is not None and not cfg.overwrite:
-            return copy_twin(twin, run_dir, cfg, identity, overrides)
-        with stopping.training():
-            return run(cfg, run_dir=run_dir, overrides=overrides, sweep=identity, after=_analysis(cfg))
+        with claims.heartbeat(run_dir / claims.CLAIM):
+            return _unless_done(cfg, run_dir, overrides, identity)
     finally:
         claims.release(run_dir)
+
+
+def _unless_done(cfg: DictConfig, run_dir: Path, overrides: list[str], identity):
+    if not cfg.overwrite and completed_record(run_dir, cfg):
+        log.info("run %s/%s already completed with this config: skipped (overwrite=true re-runs it)", cfg.name, cfg.run_name)
+        return None
+
+    def train():
+        with stopping.training():
+            return run(cfg, run_dir=run_dir, overrides=overrides, sweep=identity, after=_analysis(cfg))
+
+    if cfg.get("study") is None or cfg.overwrite:
+        return train()
+    # A study's config shared by several experiments trains once: whoever takes its lock first trains it, and
+    # a twin that starts meanwhile (another worker, another node) waits and copies it.
+    study_dir, config = run_dir.parent.parent, config_hash(cfg)
+    found, trained = cache.once(study_dir / f".twin-{config}", lambda: find_twin(study_dir, config, run_dir), train)
+    return found if trained else copy_twin(found, run_dir, cfg, identity, overrides)
 
 
 def _shown(path: Path) -> Path:

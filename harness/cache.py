@@ -1,8 +1,10 @@
 """On-disk caches shared by the runs of a sweep: folder scans, decoded+resized images, frozen-prefix features.
 
 Every entry is named by a content hash of exactly what determines it, is written to a temporary file
-and renamed into place (so two processes building the same entry at once both end up reading one
-complete file), and is read back memory-mapped. Nothing here changes a number: a cached image array is
+and renamed into place (a reader never sees half an entry), and is read back memory-mapped. While one
+process builds an entry it holds `<entry>.building` (a claim file, kept fresh for other hosts): the
+others wait for the entry instead of building it again, so runs that start together on several workers
+or nodes build it once. Nothing here changes a number: a cached image array is
 the bytes the uncached pipeline would produce, a feature array is the frozen prefix's output on them.
 """
 
@@ -11,12 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 import numpy as np
 
+from harness import claims
 from harness.atomic import replacing
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +48,57 @@ def digest(*parts: Any) -> str:
     return h.hexdigest()[:24]
 
 
+POLL_S = 0.5
+
+
+def once(path: Path, load: Callable[[], Optional[T]], build: Callable[[], T]) -> tuple[T, bool]:
+    """load() if the entry at `path` is there, else build() it: in one process at a time, the others waiting
+    for its result. A builder that dies frees the entry for the next (claims' rules). Returns (value, built)."""
+    lock, told = path.with_name(path.name + ".building"), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        value = load()
+        if value is not None:
+            return value, False
+        try:
+            owner = claims.claim_file(lock)
+        except FileNotFoundError:  # the cache folder was deleted: build without it
+            return build(), True
+        if owner is None:
+            break
+        if not told:
+            log.info("waiting for %s to build cache entry %s", owner.describe(), path.name)
+            told = True
+        time.sleep(POLL_S)
+    try:
+        with claims.heartbeat(lock):
+            value = load()  # finished by the previous builder between our look and our claim
+            return (value, False) if value is not None else (build(), True)
+    finally:
+        claims.release_file(lock)
+
+
 def json_entry(path: Path, build: Callable[[], Any]) -> tuple[Any, bool]:
     """The JSON stored at `path`, building and storing it first if absent. Returns (value, built)."""
+    return once(path, lambda: _json(path), lambda: _store_json(path, build()))
+
+
+def _json(path: Path) -> Any | None:
     if path.exists():
         try:
-            return json.loads(path.read_text()), False
+            return json.loads(path.read_text())
         except ValueError:  # only a foreign writer could leave this; rebuild it
             log.warning("cache entry %s is unreadable; rebuilding it", path)
-    value = build()
+    return None
+
+
+def _store_json(path: Path, value: Any) -> Any:
     try:
         with replacing(path) as tmp:
             tmp.write_text(json.dumps(value))
     except FileNotFoundError:  # the cache folder was deleted meanwhile: keep what was built, uncached
         log.warning("the cache folder disappeared while %s was built; going on without it", path.name)
-    return value, True
+    return value
 
 
 def array_entry(
@@ -64,28 +107,36 @@ def array_entry(
     """A read-only memory map of the .npy at `path`, filled by `fill(out)` on first use. Returns (array, built).
 
     The builder writes into its own temporary .npy and renames it over `path` only when complete, so a
-    killed builder leaves no entry and concurrent builders of the same entry cannot see each other's halves.
+    killed builder leaves no entry and a reader never sees half of one.
     """
+    return once(path, lambda: _array(path, shape, dtype), lambda: _fill(path, shape, dtype, fill))
+
+
+def _array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
     if path.exists():
         try:
             array = np.load(path, mmap_mode="r")
             if array.shape == tuple(shape) and array.dtype == np.dtype(dtype):
-                return array, False
+                return array
         except (ValueError, OSError):
             pass
         log.warning("cache entry %s does not match what it should hold; rebuilding it", path)
+    return None
+
+
+def _fill(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[np.ndarray], None]) -> np.ndarray:
     try:
         with replacing(path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
             fill(out)
             out.flush()
             del out
-        return np.load(path, mmap_mode="r"), True
+        return np.load(path, mmap_mode="r")
     except FileNotFoundError:  # the cache folder was deleted meanwhile ("safe to delete at any time"): build in memory
         log.warning("the cache folder disappeared while %s was built; this run goes on without it", path.name)
         out = np.empty(tuple(shape), dtype=dtype)
         fill(out)
-        return out, True
+        return out
 
 
 def file_listing(files: Iterable[Path]) -> list[tuple[str, int, int, int]]:

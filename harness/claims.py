@@ -4,8 +4,11 @@ worker) split the work instead of doing it twice and mixing their TensorBoard ev
 The claim is a file, `<run_dir>/.claim`, created with O_EXCL (atomic on local disks and on NFSv3+),
 holding the owner's pid, host and process start time. A claim whose owner is gone on this host (the pid
 is dead, or now belongs to a later process) is taken over: renamed away first, so of two processes
-taking it over only one wins. An owner on another host cannot be checked from here and is trusted until
-its claim file is removed.
+taking it over only one wins. An owner on another host cannot be asked directly, so an owner keeps its
+claim file's modification time fresh (`heartbeat`, every HEARTBEAT_S) and another host's claim untouched
+for STALE_S is taken over as dead: a node that died mid-run frees its runs after a minute, on any storage
+whose clocks agree within that (NFS sets times from the server's clock). The same files lock cache entries
+while one process builds them (`claim_file`).
 """
 
 from __future__ import annotations
@@ -13,11 +16,16 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 CLAIM = ".claim"
+HEARTBEAT_S = 10.0
+STALE_S = 60.0  # six missed heartbeats: a busy node's touches are late by seconds, not a minute
 
 
 @dataclass(frozen=True)
@@ -42,10 +50,11 @@ def me() -> Owner:
     return Owner(pid, socket.gethostname(), _process_start(pid))
 
 
-def alive(owner: Owner) -> bool:
-    """Whether the claim's owner may still be running (always assumed for another host's)."""
+def alive(owner: Owner, path: Path | None = None) -> bool:
+    """Whether the claim's owner may still be running. Another host's owner is, while its claim file at
+    `path` was touched within STALE_S (without a path: always assumed)."""
     if owner.host != socket.gethostname():
-        return True
+        return path is None or _age(path) < STALE_S
     try:
         os.kill(owner.pid, 0)
     except ProcessLookupError:
@@ -54,6 +63,13 @@ def alive(owner: Owner) -> bool:
         return True
     started = _process_start(owner.pid)
     return not started or not owner.started or started == owner.started
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:  # removed meanwhile: its owner let go
+        return float("inf")
 
 
 def holder(run_dir: Path) -> Owner | None:
@@ -70,27 +86,53 @@ def _read(path: Path) -> Owner | None:
 
 def claim(run_dir: Path) -> Owner | None:
     """Claim the run for this process. Returns None when it is ours now, else the live owner who holds it."""
-    path = Path(run_dir) / CLAIM
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return claim_file(Path(run_dir) / CLAIM)
+
+
+def claim_file(path: Path) -> Owner | None:
+    """Create the claim file `path` for this process (its folder must exist). Returns None when it is ours
+    now, else the live owner who holds it."""
     mine = me()
     for _ in range(5):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            owner = holder(run_dir)
+            owner = _read(path)
             if owner is None:  # being written or removed just now: look again
                 time.sleep(0.1)
                 continue
             if owner == mine:
                 return None
-            if alive(owner):
+            if alive(owner, path):
                 return owner
             _take_over(path, owner)
             continue
         with os.fdopen(fd, "w") as f:
             json.dump(asdict(mine), f)
         return None
-    return holder(run_dir) or Owner(0, socket.gethostname(), "")  # still contested: leave it to the others
+    return _read(path) or Owner(0, socket.gethostname(), "")  # still contested: leave it to the others
+
+
+@contextmanager
+def heartbeat(path: Path, every: float = HEARTBEAT_S) -> Iterator[None]:
+    """Inside: a thread touches the claim file `path` every `every` seconds, telling other hosts its owner lives."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                os.utime(path)
+            except OSError:  # released or removed (the cache folder deleted): nothing left to keep fresh
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat {Path(path).name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _take_over(path: Path, dead: Owner) -> None:
@@ -108,13 +150,18 @@ def _take_over(path: Path, dead: Owner) -> None:
 
 
 def release(run_dir: Path) -> None:
-    """Give up this process's claim (someone else's stays)."""
-    if holder(run_dir) == me():
-        (Path(run_dir) / CLAIM).unlink(missing_ok=True)
+    """Give up this process's claim on the run (someone else's stays)."""
+    release_file(Path(run_dir) / CLAIM)
+
+
+def release_file(path: Path) -> None:
+    """Give up this process's claim file (someone else's stays)."""
+    if _read(path) == me():
+        path.unlink(missing_ok=True)
 
 
 def held_by_others(run_dirs: list[Path]) -> dict[Path, Owner]:
     """The runs among run_dirs that a live process other than this one is running."""
     mine = me()
     found = {Path(d): holder(d) for d in run_dirs}
-    return {d: o for d, o in found.items() if o is not None and o != mine and alive(o)}
+    return {d: o for d, o in found.items() if o is not None and o != mine and alive(o, d / CLAIM)}

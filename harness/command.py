@@ -7,6 +7,7 @@ and exit status 2 after about a second, with nothing written under results_dir.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import NamedTuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from harness.errors import ConfigError
 from harness.records import read_record
 from harness.schema import CONF_DIR, config_hash
 from harness.study import study_jobs
@@ -75,8 +77,9 @@ def register_plugins() -> None:
     import hydra_plugins.harness_sweeper.config  # noqa: F401 - stores hydra/launcher=isolated, hydra/sweeper=knob
     from hydra_plugins.harness_sweeper.isolated_launcher import IsolatedLauncher
     from hydra_plugins.harness_sweeper.knob_sweeper import KnobSweeper
+    from hydra_plugins.harness_sweeper.ray_launcher import RayLauncher
 
-    for plugin in (KnobSweeper, IsolatedLauncher):
+    for plugin in (KnobSweeper, IsolatedLauncher, RayLauncher):
         Plugins.instance().register(plugin)
 
 
@@ -98,11 +101,28 @@ def compose_cli(argv: list[str]) -> Command | None:
         if not multirun:
             return Command([compose(parts.config_name, overrides=overrides)], False, parts.overrides)
         plain, groups = _without_hydra(base), set(base.hydra.runtime.choices)
+        missing = launcher_missing(base.hydra.runtime.choices.get("hydra/launcher"))
+        if missing is not None:
+            raise missing
         if base.get("study") is not None:
             validate(plain)  # the study's own keys, before its experiments become overrides
         jobs = study_jobs(base, overrides)[1] if base.get("study") is not None else expand_jobs(base, overrides)
         configs = [_applied(plain, job, set(fixed), groups) or compose(parts.config_name, overrides=job) for job in jobs]
         return Command(configs, True, parts.overrides)
+
+
+# hydra/launcher options the harness documents: the plugin module each needs and the extra that installs it.
+LAUNCHER_PLUGINS = {"ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
+                    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+                    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm")}
+
+
+def launcher_missing(choice: str | None) -> ConfigError | None:
+    """The error for a launcher whose plugin is not installed (our `ray` preset composes without it), or None."""
+    module, extra = LAUNCHER_PLUGINS.get(str(choice), (None, None))
+    if module is None or importlib.util.find_spec(module) is not None:
+        return None
+    return ConfigError("hydra/launcher", choice, f'its plugin is not installed (pip install "tl-harness[{extra}]")')
 
 
 def _without_hydra(config: DictConfig) -> DictConfig:

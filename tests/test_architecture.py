@@ -22,7 +22,7 @@ LAYERS = {
     "harness.data": 7, "harness.models": 4, "harness.compiled": 4, "harness.features": 5, "harness.train": 5,
     "harness.inputs": 8,
     "harness.run": 9, "harness.isolate": 9, "harness.results": 9,
-    "harness.analyze.tables": 10, "harness.analyze.gradcam": 10, "harness.analyze.pictures": 10,
+    "harness.ray_tasks": 10, "harness.analyze.tables": 10, "harness.analyze.gradcam": 10, "harness.analyze.pictures": 10,
     "harness.analyze.experiment": 11, "harness.analyze.runs": 12, "harness.analyze": 12, "harness.sweep": 10,
     "harness.export": 10, "harness.compare": 10, "harness.study": 11, "harness.command": 12,
     "harness.report": 13,

@@ -1,4 +1,5 @@
-"""The study benchmark's plain-Keras side runs what one seed of the study runs, from the same baseline."""
+"""The benchmarks run what they say: the study benchmark's plain-Keras side one seed of the study from the same
+baseline; the launcher benchmark's sweep on each launcher."""
 
 from __future__ import annotations
 
@@ -39,3 +40,14 @@ def test_the_plain_side_runs_every_experiment_value_of_one_seed_of_chapter5(stud
 def test_the_plain_sides_baseline_is_the_harnesss_default(study_speed):
     baseline = compose_cli(["study=chapter5", "study.seeds=1"]).configs[0]  # transfer_vs_scratch=transfer
     assert study_speed.BASELINE == {key: _value(baseline, key) for key in study_speed.BASELINE}
+
+
+def test_the_launcher_benchmarks_sweeps_compose_on_each_launcher(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import launcher_scaling  # noqa: F401  (the script imports)
+
+    sweep = ["experiment=quickstart", "sweep=learning_rate", "train.verbose=0"]  # its default
+    for launcher in (["hydra/launcher=ray", "hydra.launcher.ray.init.address=127.0.0.1:6379",
+                      "hydra.launcher.ray.remote.max_calls=1"], ["hydra.launcher.n_jobs=2"]):
+        assert len(compose_cli([*sweep, *launcher]).configs) == 4
+    sys.modules.pop("launcher_scaling", None)

@@ -1,18 +1,22 @@
-"""The content-addressed store: concurrent builders, failed builders, entries of the wrong shape, a cache
+"""The content-addressed store: concurrent builders (one builds, the others wait), dead and failed builders, entries of the wrong shape, a cache
 folder deleted mid-build, files rewritten behind its back."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from harness import cache
+from harness import cache, claims
 
 
 def _build_entry(path: str, value: int) -> list:
@@ -24,12 +28,22 @@ def _build_entry(path: str, value: int) -> list:
     return [int(array.min()), int(array.max()), built]
 
 
-def test_concurrent_builders_of_one_entry_all_read_one_complete_file(tmp_path):
+def test_concurrent_builders_of_one_entry_build_it_once_and_all_read_it(tmp_path):
     path = tmp_path / "entry.npy"
     with multiprocessing.get_context("spawn").Pool(4) as pool:
-        results = pool.starmap(_build_entry, [(str(path), 7)] * 4)
-    assert all(lo == hi == 7 for lo, hi, _ in results)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry.npy"], "no temporary files left"
+        results = pool.starmap(_build_entry, [(str(path), value) for value in (5, 6, 7, 8)])
+    assert sum(built for _, _, built in results) == 1, "the others waited for the one builder"
+    assert len({(lo, hi) for lo, hi, _ in results}) == 1 and all(lo == hi for lo, hi, _ in results)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry.npy"], "no temporary or lock files left"
+
+
+def test_an_entry_whose_builder_died_is_built_by_the_next_run(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = tmp_path / "entry.npy.building"
+    lock.write_text(json.dumps(asdict(claims.Owner(dead.pid, claims.me().host, "1"))))
+    array, built = cache.array_entry(tmp_path / "entry.npy", (2, 2), "uint8", lambda out: out.fill(3))
+    assert built and int(array.max()) == 3 and not lock.exists()
 
 
 def test_a_builder_that_fails_leaves_no_entry(tmp_path):

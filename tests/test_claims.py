@@ -1,4 +1,4 @@
-"""Run claims: one process trains a run; a claim whose owner is gone is taken over."""
+"""Run claims: one process trains a run; a claim whose owner is gone (dead here, silent elsewhere) is taken over."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict, replace
 
 import pytest
@@ -58,7 +59,30 @@ def test_a_reused_pid_does_not_keep_a_dead_owners_claim(tmp_path, other_process)
     assert claims.claim(tmp_path) is None
 
 
-def test_an_owner_on_another_host_is_trusted(tmp_path):
+def test_an_owner_on_another_host_is_trusted_while_its_claim_is_fresh(tmp_path):
     remote = replace(claims.me(), host="another-node", pid=os.getpid() + 1)
     _write_claim(tmp_path, remote)
-    assert claims.claim(tmp_path) == remote and claims.alive(remote)
+    assert claims.claim(tmp_path) == remote and claims.alive(remote, tmp_path / claims.CLAIM)
+    assert claims.held_by_others([tmp_path]) == {tmp_path: remote}
+
+
+def test_an_owner_on_another_host_that_stopped_its_heartbeat_is_taken_over(tmp_path):
+    remote = replace(claims.me(), host="another-node", pid=os.getpid() + 1)
+    _write_claim(tmp_path, remote)
+    past = time.time() - claims.STALE_S - 1
+    os.utime(tmp_path / claims.CLAIM, (past, past))
+    assert claims.held_by_others([tmp_path]) == {}
+    assert claims.claim(tmp_path) is None and claims.holder(tmp_path) == claims.me()
+
+
+def test_a_heartbeat_keeps_the_claim_file_fresh_until_it_ends(tmp_path):
+    assert claims.claim(tmp_path) is None
+    path = tmp_path / claims.CLAIM
+    past = time.time() - 1000
+    os.utime(path, (past, past))
+    with claims.heartbeat(path, every=0.05):
+        time.sleep(0.3)
+        assert time.time() - path.stat().st_mtime < 1
+        os.utime(path, (past, past))
+    time.sleep(0.2)
+    assert path.stat().st_mtime == past, "no touch after the heartbeat ended"

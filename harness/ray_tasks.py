@@ -3,9 +3,13 @@ ray.remote), waited on so that a stop request reaches them.
 
 The plugin submits every job, then waits on each in turn; a Ctrl-C in that wait only records the request
 (harness.stopping), so a study would run to its end. Here the wait polls: on a stop request the tasks not yet
-finished are cancelled (Ray raises KeyboardInterrupt in a running one, and a queued one never starts), their
-runs stay incomplete and claimable, and the command reports what finished, as with the local launcher. Each
-task runs its job the way every harness launcher does (`isolate.execute_job`: Hydra's public run_job).
+finished are cancelled. A queued one never starts; in a running one Ray raises SIGINT, which the task turns
+into the harness's stop (the run ends at its next batch and is recorded interrupted). Ray's cancel is best
+effort (under load one sent while a task was being handed to its worker was seen to be lost, and the run
+trained to its end), so a task still running after a grace period is cancelled again with force (its process
+killed; the dead claim is taken over by the next attempt), and one that even then has not ended is reported
+unfinished and not waited for: the command exits, and Ray ends its job's processes with it. Each task runs its
+job the way every harness launcher does (`isolate.execute_job`: Hydra's public run_job).
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from harness.isolate import execute_job
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5
+GRACE_S = 15.0  # for a cancelled run to reach its next batch and record itself interrupted
 
 
 def run_in(cwd: str, *job: Any) -> JobReturn:
     """One job in the launching command's working directory where the node has it, so that relative paths in
     the overrides (dataset.path=..., results_dir=results) mean what they mean to the local launchers; a Ray
     worker otherwise starts wherever its node's `ray start` ran."""
+    stopping.install_in_task()
     if Path(cwd).is_dir():
         os.chdir(cwd)
     return execute_job(*job)
@@ -70,19 +76,36 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     pending = list(refs)
     while pending and stopping.requested() is None:
         _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_S)
-    for ref in pending:  # a stop request: nothing more starts, what runs is interrupted
-        ray.cancel(ref)
-    if pending:
-        log.warning("stopped: %d run(s) cancelled on the cluster; the same command runs them again", len(pending))
+    abandoned = set(_cancel(pending)) if pending else set()
     died = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.LocalRayletDiedError)
     returns = []
     for ref, overrides in zip(refs, job_overrides):
+        if ref in abandoned:
+            returns.append(_unfinished(overrides))
+            continue
         try:
             returns.append(ray.get(ref))
-        except ray.exceptions.TaskCancelledError:
-            returns.append(_unfinished(overrides))
         except died as exc:  # and its retries too: recorded as incomplete, as the local launcher does
             log.error("the process running %s died (%s); its run stays incomplete", " ".join(filter_overrides(overrides)),
                       type(exc).__name__)
             returns.append(_unfinished(overrides))
+        except ray.exceptions.RayError:  # cancelled, or interrupted in a way Ray reports as an error
+            if stopping.requested() is None:
+                raise
+            returns.append(_unfinished(overrides))
     return returns
+
+
+def _cancel(pending: list[Any]) -> list[Any]:
+    """Cancel the tasks not yet finished, then force those that ignore it; returns those that never ended."""
+    import ray
+
+    for force in (False, True):
+        for ref in pending:
+            ray.cancel(ref, force=force)
+        _, pending = ray.wait(pending, num_returns=len(pending), timeout=GRACE_S)
+        if not pending:
+            break
+    log.warning("stopped: the runs still queued or running on the cluster were cancelled; the same command runs them "
+                "again%s", f" ({len(pending)} did not confirm and are left to end with this command)" if pending else "")
+    return pending

@@ -87,6 +87,16 @@ def install_in_worker() -> None:
     signal.signal(signal.SIGTERM, _handle)
 
 
+def install_in_task() -> None:
+    """In a process a scheduler reuses for jobs and interrupts with SIGINT (Ray's task cancel): no request
+    carried over from the last job, and either signal stops the job in hand as SIGTERM does in a worker."""
+    reset()
+    _state["worker"] = True
+    if threading.current_thread() is threading.main_thread():
+        for signum in SIGNALS:
+            signal.signal(signum, _handle)
+
+
 def check() -> None:
     """Raise Interrupted if a stop was requested: called where stopping leaves nothing half-done."""
     if _state["requested"] is not None:

@@ -246,3 +246,43 @@ def test_a_launcher_whose_plugin_is_not_installed_is_one_line_naming_the_extra(m
     monkeypatch.setitem(command.LAUNCHER_PLUGINS, "ray", ("hydra_plugins.hydra_ray_launcher_absent", "ray"))
     assert str(command.launcher_missing("ray")) == (
         "config error: hydra/launcher='ray' is not allowed: its plugin is not installed (pip install \"tl-harness[ray]\")")
+
+
+class _Cluster:
+    """Ray's cancel and wait as the stop path sees them: a task ends when a cancel of the kinds it heeds arrives."""
+
+    def __init__(self, heeds: dict[str, set[bool]]):
+        self.heeds, self.ended, self.cancels = heeds, set(), []
+
+    def cancel(self, ref: str, force: bool = False) -> None:
+        self.cancels.append((ref, force))
+        if force in self.heeds[ref]:
+            self.ended.add(ref)
+
+    def wait(self, refs: list[str], num_returns: int, timeout: float):
+        return [r for r in refs if r in self.ended], [r for r in refs if r not in self.ended]
+
+
+def test_a_stop_cancels_forces_what_ignores_it_and_never_waits_on_a_task_that_will_not_end(monkeypatch):
+    from harness import ray_tasks
+
+    cluster = _Cluster({"queued": {False, True}, "lost": {True}, "stuck": set()})
+    monkeypatch.setitem(sys.modules, "ray", cluster)
+    assert ray_tasks._cancel(["queued", "lost", "stuck"]) == ["stuck"]
+    assert cluster.cancels == [("queued", False), ("lost", False), ("stuck", False), ("lost", True), ("stuck", True)]
+
+
+def test_a_ray_task_stops_its_run_on_sigint_and_forgets_the_last_jobs_request(monkeypatch):
+    import signal
+
+    from harness import stopping
+
+    monkeypatch.setattr(stopping, "_state", {"requested": signal.SIGINT, "busy": 0, "worker": False})
+    handlers = {s: signal.getsignal(s) for s in stopping.SIGNALS}
+    try:
+        stopping.install_in_task()
+        assert stopping.requested() is None
+        assert all(signal.getsignal(s) is stopping._handle for s in stopping.SIGNALS)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)

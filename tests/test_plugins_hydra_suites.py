@@ -1,4 +1,5 @@
-"""The harness's Hydra plugins pass Hydra's own launcher and batched-sweeper test suites (hydra.test_utils).
+"""The harness's Hydra plugins (the isolated and Ray launchers, the knob sweeper) pass Hydra's own launcher and
+batched-sweeper test suites (hydra.test_utils).
 
 Hydra's IntegrationTestSuite (14 apps started as subprocesses) also passes (checked by hand); it is left out to keep CI time flat.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, LauncherTestSuite
+
+from harness.schema import CONF_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -19,3 +22,16 @@ class TestIsolatedLauncherWithKnobSweeper(LauncherTestSuite):
 @pytest.mark.parametrize("launcher_name, overrides", [("isolated", ["hydra/sweeper=knob", "hydra.sweeper.max_batch_size=2", "hydra.job.chdir=True"])])
 class TestKnobSweeperInBatches(BatchedSweeperTestSuite):
     pass
+
+
+@pytest.mark.parametrize("launcher_name, overrides", [("ray", [f"hydra.searchpath=[file://{CONF_DIR}]", "hydra/sweeper=knob", "hydra.job.chdir=True"])])
+class TestRayLauncherWithKnobSweeper(LauncherTestSuite):
+    """On a Ray started in this process for the first test (the preset's `address: null`) and stopped after the
+    last; the preset is in the harness's config folder, which the suite's apps do not have."""
+
+    @pytest.fixture(autouse=True, scope="class")
+    def _stop_ray_afterwards(self):
+        yield
+        import ray
+
+        ray.shutdown()

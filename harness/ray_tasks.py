@@ -4,11 +4,12 @@ ray.remote), waited on so that a stop request reaches them.
 The plugin submits every job, then waits on each in turn; a Ctrl-C in that wait only records the request
 (harness.stopping), so a study would run to its end. Here the wait polls: on a stop request the tasks not yet
 finished are cancelled. A queued one never starts; in a running one Ray raises SIGINT, which the task turns
-into the harness's stop (the run ends at its next batch and is recorded interrupted). Ray's cancel is best
-effort (under load one sent while a task was being handed to its worker was seen to be lost, and the run
-trained to its end), so a task still running after a grace period is cancelled again with force (its process
-killed; the dead claim is taken over by the next attempt), and one that even then has not ended is reported
-unfinished and not waited for: the command exits, and Ray ends its job's processes with it. Each task runs its
+into the harness's stop. Ray confirms a cancel at once and the command exits without waiting for the run to
+wind down: Ray ends the command's processes with it, and a run it ended leaves a dead owner's claim, which the
+next invocation takes over. Ray's cancel is best effort (under load one sent while a task was being handed to
+its worker was seen to be lost, and the run trained to its end), so a task Ray has not confirmed cancelled
+after a grace period is cancelled again with force (its process killed), and one not confirmed even then is
+reported unfinished and not waited for. Each task runs its
 job the way every harness launcher does (`isolate.execute_job`: Hydra's public run_job).
 """
 
@@ -29,7 +30,7 @@ from harness.isolate import execute_job
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5
-GRACE_S = 15.0  # for a cancelled run to reach its next batch and record itself interrupted
+GRACE_S = 15.0  # for Ray to confirm a cancel before it is forced
 
 
 def run_in(cwd: str, *job: Any) -> JobReturn:

@@ -272,7 +272,7 @@ def test_a_stop_cancels_forces_what_ignores_it_and_never_waits_on_a_task_that_wi
     assert cluster.cancels == [("queued", False), ("lost", False), ("stuck", False), ("lost", True), ("stuck", True)]
 
 
-def test_a_ray_task_stops_its_run_on_sigint_and_forgets_the_last_jobs_request(monkeypatch):
+def test_a_ray_task_hands_sigint_to_the_harnesss_stop_and_forgets_the_last_jobs_request(monkeypatch):
     import signal
 
     from harness import stopping

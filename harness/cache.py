@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 
 import numpy as np
 
-from harness import claims
+from harness import claims, stopping
 from harness.atomic import replacing
 
 T = TypeVar("T")
@@ -69,6 +69,7 @@ def once(path: Path, load: Callable[[], Optional[T]], build: Callable[[], T]) ->
         if not told:
             log.info("waiting for %s to build cache entry %s", owner.describe(), path.name)
             told = True
+        stopping.check()  # a waiter has nothing half-done
         time.sleep(POLL_S)
     try:
         with claims.heartbeat(lock):

@@ -4,12 +4,12 @@ ray.remote), waited on so that a stop request reaches them.
 The plugin submits every job, then waits on each in turn; a Ctrl-C in that wait only records the request
 (harness.stopping), so a study would run to its end. Here the wait polls: on a stop request the tasks not yet
 finished are cancelled. A queued one never starts; in a running one Ray raises SIGINT, which the task turns
-into the harness's stop. Ray confirms a cancel at once and the command exits without waiting for the run to
-wind down: Ray ends the command's processes with it, and a run it ended leaves a dead owner's claim, which the
-next invocation takes over. Ray's cancel is best effort (under load one sent while a task was being handed to
-its worker was seen to be lost, and the run trained to its end), so a task Ray has not confirmed cancelled
-after a grace period is cancelled again with force (its process killed), and one not confirmed even then is
-reported unfinished and not waited for. Each task runs its
+into the harness's stop: the run ends at its next stop point (a cache wait, the start of training, the end of
+a compiled block of steps), records itself interrupted and returns, and only then does Ray count the task
+cancelled. Ray's cancel is best effort (under load one sent while a task was being handed to its worker was
+seen to be lost, and the run trained to its end), so a task not ended after GRACE_S is cancelled again with
+force: its process is killed and its record stays `running` with a dead owner's claim, which the next
+invocation takes over. One not ended even then is reported unfinished and not waited for. Each task runs its
 job the way every harness launcher does (`isolate.execute_job`: Hydra's public run_job).
 """
 
@@ -30,17 +30,17 @@ from harness.isolate import execute_job
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5
-GRACE_S = 15.0  # for Ray to confirm a cancel before it is forced
+GRACE_S = 60.0  # for a cancelled run to reach a stop point (one compiled block of steps, traced first) before it is forced
 
 
 def run_in(cwd: str, *job: Any) -> JobReturn:
     """One job in the launching command's working directory where the node has it, so that relative paths in
     the overrides (dataset.path=..., results_dir=results) mean what they mean to the local launchers; a Ray
     worker otherwise starts wherever its node's `ray start` ran."""
-    stopping.install_in_task()
     if Path(cwd).is_dir():
         os.chdir(cwd)
-    return execute_job(*job)
+    with stopping.in_task():
+        return execute_job(*job)
 
 
 def _submit(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[Any]:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness import cache, data, provenance, tensorboard
+from harness import cache, data, provenance, stopping, tensorboard
 from harness.atomic import is_temporary
 from harness.data.sources import load_splits
 from harness.data.splits import Splits
@@ -123,6 +123,7 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
     try:
         fit_model, arrays, record.cache = training_inputs(cfg, prepared)
         record.feature_cache = record.cache["feature_cache"]
+        stopping.check()  # before tracing and the first block of steps, which no stop request can cut short
         splits, geo = prepared.splits, prepared.geometry
 
         def ds(split, name, training=False):

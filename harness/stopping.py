@@ -87,14 +87,31 @@ def install_in_worker() -> None:
     signal.signal(signal.SIGTERM, _handle)
 
 
-def install_in_task() -> None:
-    """In a process a scheduler reuses for jobs and interrupts with SIGINT (Ray's task cancel): no request
-    carried over from the last job, and either signal stops the job in hand as SIGTERM does in a worker."""
+def _record(signum: int, frame) -> None:
+    """Only records the request, however often it comes: the job in hand stops at its next stop point and
+    the task returns, which is how the scheduler learns that its cancel took effect."""
+    if _state["requested"] is None:
+        _state["requested"] = signum
+
+
+@contextmanager
+def in_task() -> Iterator[None]:
+    """While a process a scheduler reuses for jobs (a Ray worker) runs one: no request carried over from the
+    last job; SIGINT (Ray's task cancel) stops the job in hand; SIGTERM acts as in a worker. The scheduler's
+    own handlers are back once the job is done."""
     reset()
     _state["worker"] = True
-    if threading.current_thread() is threading.main_thread():
-        for signum in SIGNALS:
-            signal.signal(signum, _handle)
+    main = threading.current_thread() is threading.main_thread()
+    previous = {signum: signal.getsignal(signum) for signum in SIGNALS} if main else {}
+    if main:
+        signal.signal(signal.SIGINT, _record)
+        signal.signal(signal.SIGTERM, _handle)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        reset()
 
 
 def check() -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if "HARNESS_CACHE_DIR" not in os.environ:  # never the user's cache; inherited by every CLI subprocess
+if "HARNESS_CACHE_DIR" not in os.environ:  # never the user's cache; inherited by every CLI subprocess and xdist worker
+    import atexit
+    import shutil
     import tempfile
 
     os.environ["HARNESS_CACHE_DIR"] = tempfile.mkdtemp(prefix="harness-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["HARNESS_CACHE_DIR"], ignore_errors=True)  # only where it was made
 
 from pathlib import Path
 

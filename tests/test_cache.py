@@ -46,6 +46,18 @@ def test_an_entry_whose_builder_died_is_built_by_the_next_run(tmp_path):
     assert built and int(array.max()) == 3 and not lock.exists()
 
 
+def test_a_run_waiting_for_another_builder_stops_when_asked_and_leaves_the_entry_to_it(tmp_path, monkeypatch):
+    from harness import stopping
+
+    lock = tmp_path / "entry.npy.building"
+    lock.write_text(json.dumps(asdict(claims.me())))  # a live builder: this very process, seen from a twin's side
+    monkeypatch.setattr(claims, "me", lambda: claims.Owner(1, "elsewhere", "1"))  # the waiter is someone else
+    monkeypatch.setattr(stopping, "_state", {"requested": 15, "busy": 1, "worker": False})
+    with pytest.raises(stopping.Interrupted):
+        cache.array_entry(tmp_path / "entry.npy", (2,), "uint8", lambda out: pytest.fail("the waiter built it"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry.npy.building"], "the builder's lock is untouched"
+
+
 def test_a_builder_that_fails_leaves_no_entry(tmp_path):
     def fill(out):
         out[:5] = 1

@@ -166,8 +166,9 @@ def _start_and_wait_for_a_running_run(results: Path, args: list[str], env: dict)
 
 
 def _ctrl_c_cancels_the_runs_on_the_cluster(tmp_path: Path, launcher: list[str], env: dict) -> None:
-    """Ctrl-C on the command: the runs on the cluster are cancelled, not waited for; their processes end, none
-    completes, and the command says how to resume."""
+    """Ctrl-C on the command: the runs on the cluster are cancelled; each running one stops after its current
+    steps and records itself interrupted before the command exits; their processes end, none completes, no claim
+    is left, and the command says how to resume."""
     results = tmp_path / "stopped"
     args = [*QUICK, "train.epochs=20", "train.steps_per_epoch=40", "sweep=learning_rate", "sweep.values=[0.01,0.001,0.0001]",
             *launcher, f"results_dir={results}", f"cache_dir={tmp_path / 'stopped_cache'}"]
@@ -178,7 +179,9 @@ def _ctrl_c_cancels_the_runs_on_the_cluster(tmp_path: Path, launcher: list[str],
     assert proc.returncode == 130 and time.time() - started < 60, out[-3000:]
     assert "stopped by SIGINT: 0 of 3 runs completed; run the same command again to resume" in out
     records = _records(results).values()
-    assert "completed" not in {r["status"] for r in records}
+    assert {r["status"] for r in records} == {"interrupted"}, [(r["run_name"], r["status"]) for r in records]
+    assert record["run_name"] in {r["run_name"] for r in records}
+    assert not list(results.rglob(".claim")), "a cancelled run's claim is released, not left to go stale"
     deadline = time.time() + 30
     while any(_alive(r["host"]["pid"]) for r in records) and time.time() < deadline:
         time.sleep(0.5)
@@ -272,17 +275,20 @@ def test_a_stop_cancels_forces_what_ignores_it_and_never_waits_on_a_task_that_wi
     assert cluster.cancels == [("queued", False), ("lost", False), ("stuck", False), ("lost", True), ("stuck", True)]
 
 
-def test_a_ray_task_hands_sigint_to_the_harnesss_stop_and_forgets_the_last_jobs_request(monkeypatch):
+def test_a_ray_task_turns_repeated_sigints_into_one_stop_and_gives_the_workers_handlers_back(monkeypatch):
+    """Ray cancels a running task by raising SIGINT in it, and repeats that until the task ends: each repeat
+    must not end the process (as a user's second Ctrl-C would) before the run has recorded itself interrupted."""
     import signal
 
     from harness import stopping
 
-    monkeypatch.setattr(stopping, "_state", {"requested": signal.SIGINT, "busy": 0, "worker": False})
-    handlers = {s: signal.getsignal(s) for s in stopping.SIGNALS}
-    try:
-        stopping.install_in_task()
-        assert stopping.requested() is None
-        assert all(signal.getsignal(s) is stopping._handle for s in stopping.SIGNALS)
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+    monkeypatch.setattr(stopping, "_state", {"requested": signal.SIGTERM, "busy": 0, "worker": False})
+    before = {s: signal.getsignal(s) for s in stopping.SIGNALS}
+    with stopping.in_task():
+        assert stopping.requested() is None, "no request carried over from the worker's last job"
+        with stopping.training():
+            for _ in range(3):
+                signal.raise_signal(signal.SIGINT)
+            assert stopping.requested() == signal.SIGINT
+    assert {s: signal.getsignal(s) for s in stopping.SIGNALS} == before
+    assert stopping.requested() is None

@@ -71,6 +71,28 @@ def test_an_error_during_training_is_recorded_as_failed(monkeypatch, results_dir
     assert json.loads((Path(results_dir) / record.name / "baseline" / "record.json").read_text())["status"] == "failed"
 
 
+def test_a_stop_requested_while_inputs_are_prepared_ends_the_run_interrupted_before_it_trains(monkeypatch, results_dir):
+    from harness import inputs, stopping
+    from harness import run as run_module
+
+    real = inputs.training_inputs
+
+    def then_a_stop(*args):
+        prepared = real(*args)
+        stopping._state["requested"] = 15  # a SIGTERM (or Ray's cancel) while the caches were built
+        return prepared
+
+    monkeypatch.setattr(run_module, "training_inputs", then_a_stop)
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained after the stop request"))
+    try:
+        with pytest.raises(stopping.Interrupted):
+            run(quick(results_dir, *SMALL_NET))
+    finally:
+        stopping.reset()
+    saved = json.loads(next(Path(results_dir).rglob("record.json")).read_text())
+    assert saved["status"] == "interrupted" and saved["error"] == "stopped by SIGTERM"
+
+
 def test_model_is_saved_only_when_asked(results_dir):
     import keras
 

@@ -1,5 +1,5 @@
 """The benchmarks run what they say: the study benchmark's plain-Keras side one seed of the study from the same
-baseline; the launcher benchmark's sweep on each launcher."""
+baseline; the launcher benchmark's sweep on each launcher; the shared-mount check's sweeps."""
 
 from __future__ import annotations
 
@@ -51,3 +51,12 @@ def test_the_launcher_benchmarks_sweeps_compose_on_each_launcher(monkeypatch):
                       "hydra.launcher.ray.remote.max_calls=1"], ["hydra.launcher.n_jobs=2"]):
         assert len(compose_cli([*sweep, *launcher]).configs) == 4
     sys.modules.pop("launcher_scaling", None)
+
+
+def test_the_shared_mount_checks_sweeps_compose(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import shared_mount_check
+
+    assert len(compose_cli(shared_mount_check.together_args(tmp_path)).configs) == 4
+    assert len(compose_cli(shared_mount_check.node_dies_args(tmp_path)).configs) == 2
+    sys.modules.pop("shared_mount_check", None)

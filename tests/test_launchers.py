@@ -276,7 +276,7 @@ def test_a_stop_cancels_forces_what_ignores_it_and_never_waits_on_a_task_that_wi
 
 
 def test_a_ray_task_turns_repeated_sigints_into_one_stop_and_gives_the_workers_handlers_back(monkeypatch):
-    """Ray cancels a running task by raising SIGINT in it, and repeats that until the task ends: each repeat
+    """Ray cancels a running task by raising SIGINT in it; any further SIGINT (the driver cancelling again)
     must not end the process (as a user's second Ctrl-C would) before the run has recorded itself interrupted."""
     import signal
 

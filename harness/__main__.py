@@ -114,6 +114,11 @@ def _discard_run_dir(run_dir: Path, results_dir: Path) -> None:
 # `python -m`, is the entry point.
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
+    with stopping.in_scheduled_job():
+        _job(cfg)
+
+
+def _job(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 

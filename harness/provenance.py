@@ -42,7 +42,18 @@ def git_state() -> dict[str, object]:
 def host() -> dict[str, object]:
     import os
 
-    return {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "pid": os.getpid()}
+    found = {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "pid": os.getpid()}
+    if os.environ.get("SLURM_JOB_ID"):  # which scheduler job ran it, as scancel, sacct and submitit's log folders name it
+        found["slurm_job_id"] = slurm_job_id(os.environ)
+    return found
+
+
+def slurm_job_id(environ) -> str:
+    """`ARRAY_TASK` for a task of a job array (submitit's), else the job id. An array's raw job id is not the
+    task's own: one task's raw id is the array's, and `scancel <array id>` cancels every task."""
+    if environ.get("SLURM_ARRAY_JOB_ID") and environ.get("SLURM_ARRAY_TASK_ID"):
+        return f"{environ['SLURM_ARRAY_JOB_ID']}_{environ['SLURM_ARRAY_TASK_ID']}"
+    return environ["SLURM_JOB_ID"]
 
 
 def reset_peak_memory() -> bool:

@@ -114,7 +114,8 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
     if np.isfinite(chance):
         for axis in (curves, bars):
             axis.axhline(chance, color="gray", ls=":", lw=1, label="chance")
-    curves.legend(title=str(table["sweep"].iloc[0] or "run"), fontsize=8)
+    if curves.get_legend_handles_labels()[0]:  # no completed run, no line to name
+        curves.legend(title=str(table["sweep"].iloc[0] or "run"), fontsize=8)
 
     width = 0.4
     speed.bar(x - width / 2, summary["epochs_to_95pct_mean"].fillna(0), width, color="tab:green", label="95% of best")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -33,7 +33,8 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
     def __str__(self) -> str:
-        return f"stopped by {signal.Signals(self.signum).name}"
+        why = " (the job's time limit is near: give it more time)" if self.signum == signal.SIGUSR2 else ""
+        return f"stopped by {signal.Signals(self.signum).name}{why}"
 
 
 _state = {"requested": None, "busy": 0, "worker": False}
@@ -95,23 +96,41 @@ def _record(signum: int, frame) -> None:
 
 
 @contextmanager
-def in_task() -> Iterator[None]:
-    """While a process a scheduler reuses for jobs (a Ray worker) runs one: no request carried over from the
-    last job; SIGINT (Ray's task cancel) stops the job in hand; SIGTERM acts as in a worker. The scheduler's
-    own handlers are back once the job is done."""
+def in_task(recorded: tuple[int, ...] = (signal.SIGINT,), handled: tuple[int, ...] = (signal.SIGTERM,)) -> Iterator[None]:
+    """While a process a scheduler runs jobs in (a Ray worker, a SLURM job) runs one: no request carried over
+    from the last job; the `recorded` signals (Ray's task cancel is SIGINT) stop the job in hand at its next
+    stop point, and the task then returns, which is how the scheduler learns that its stop took effect; the
+    `handled` ones act as in a worker. The scheduler's own handlers are back once the job is done."""
     reset()
     _state["worker"] = True
     main = threading.current_thread() is threading.main_thread()
-    previous = {signum: signal.getsignal(signum) for signum in SIGNALS} if main else {}
+    previous = {signum: signal.getsignal(signum) for signum in (*recorded, *handled)} if main else {}
     if main:
-        signal.signal(signal.SIGINT, _record)
-        signal.signal(signal.SIGTERM, _handle)
+        for signum in recorded:
+            signal.signal(signum, _record)
+        for signum in handled:
+            signal.signal(signum, _handle)
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         reset()
+
+
+# submitit's job process ignores SIGTERM (it logs and bypasses it) and answers the time limit's warning,
+# SIGUSR2, by raising an error from the signal handler, which inside TensorFlow surfaces as some other error and
+# fails the run. SLURM's scancel, preemption and time limit send SIGTERM (then SIGKILL after the cluster's
+# KillWait, 30 s by default); `--signal=USR2@signal_delay_s` comes before the limit. All three stop the run.
+SUBMITIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
+
+
+def in_scheduled_job() -> AbstractContextManager:
+    """`in_task` for a submitit job (SLURM or submitit_local; submitit sets SUBMITIT_EXECUTOR in its jobs'
+    environment), nothing elsewhere: the local launchers' workers and Ray's tasks set up their own."""
+    if os.environ.get("SUBMITIT_EXECUTOR"):
+        return in_task(recorded=SUBMITIT_SIGNALS, handled=())
+    return nullcontext()
 
 
 def check() -> None:

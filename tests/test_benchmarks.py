@@ -60,3 +60,16 @@ def test_the_shared_mount_checks_sweeps_compose(monkeypatch, tmp_path):
     assert len(compose_cli(shared_mount_check.together_args(tmp_path)).configs) == 4
     assert len(compose_cli(shared_mount_check.node_dies_args(tmp_path)).configs) == 2
     sys.modules.pop("shared_mount_check", None)
+
+
+def test_the_slurm_checks_sweeps_compose_on_the_slurm_launcher(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import slurm_check
+
+    slurm = slurm_check.slurm_args("debug")
+    assert len(compose_cli([*slurm_check.sweep_args(tmp_path), *slurm]).configs) == 2
+    assert len(compose_cli([*slurm_check.cancelled_args(tmp_path), *slurm]).configs) == 2
+    assert len(compose_cli([*slurm_check.time_limit_args(tmp_path), *slurm_check.slurm_args(None, 1),
+                            "hydra.launcher.signal_delay_s=25"]).configs) == 1
+    for module in ("slurm_check", "shared_mount_check"):
+        sys.modules.pop(module, None)

@@ -225,6 +225,28 @@ def test_a_sweep_and_a_study_run_as_submitit_jobs(tmp_path):
     _study(tmp_path, submitit, env)
 
 
+@pytest.mark.slow
+def test_a_submitit_job_stopped_by_sigterm_records_its_run_interrupted(tmp_path):
+    """SIGTERM is how SLURM's scancel, preemption and time limit stop a job (SIGKILL follows after the cluster's
+    KillWait): the run stops at its next stop point and records itself interrupted, the job returns, and the
+    command reports the sweep and exits 1, with no traceback and no claim left. (Checked on a real one-node
+    SLURM cluster by benchmarks/slurm_check.py.)"""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    results = tmp_path / "results"
+    args = [*QUICK, "train.epochs=100", "train.steps_per_epoch=20", "train.patience=null", "sweep=learning_rate",
+            "sweep.values=[0.01]", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+            f"results_dir={results}", f"cache_dir={tmp_path / 'cache'}"]
+    proc, record = _start_and_wait_for_a_running_run(results, args, env)
+    stopped_at = time.time()
+    os.kill(record["host"]["pid"], 15)
+    out, _ = proc.communicate(timeout=300)
+    stopped = next(iter(_records(results).values()))
+    assert stopped["status"] == "interrupted" and stopped["error"] == "stopped by SIGTERM", out[-3000:]
+    assert time.time() - stopped_at < 60, "within a cluster's KillWait of a few tens of seconds"
+    assert proc.returncode == 1 and "1 did not complete (interrupted: 1)" in out and "Traceback" not in out, out[-3000:]
+    assert not list(results.rglob(".claim"))
+
+
 def _launcher(*overrides: str):
     from hydra import compose, initialize_config_dir
 

@@ -82,3 +82,37 @@ def test_a_request_is_passed_on_to_every_worker_as_sigterm():
     finally:
         worker.kill()
     assert stopping.requested() == signal.SIGINT
+
+
+def test_a_submitit_job_records_scancel_preemption_and_the_time_limit_as_stop_requests(monkeypatch):
+    """SLURM stops a job with SIGTERM (scancel, preemption, the time limit) and warns of the limit with SIGUSR2;
+    submitit's own handlers ignore the first and raise from the second, so a run would be killed still
+    `running` or fail with a foreign error. In a submitit job each stops the run at its next stop point; a second
+    signal does not end the process before the run has recorded itself, and submitit's handlers come back."""
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    before = {s: signal.getsignal(s) for s in stopping.SUBMITIT_SIGNALS}
+    submitits = {s: (lambda signum, frame: None) for s in stopping.SUBMITIT_SIGNALS}
+    try:
+        for signum, handler in submitits.items():
+            signal.signal(signum, handler)
+        for sent in (signal.SIGTERM, signal.SIGUSR2):
+            with stopping.in_scheduled_job():
+                with stopping.training():
+                    signal.raise_signal(sent)
+                    signal.raise_signal(signal.SIGTERM)
+                    assert stopping.requested() == sent
+                    with pytest.raises(stopping.Interrupted, match="stopped by " + sent.name):
+                        stopping.check()
+            assert stopping.requested() is None
+            assert {s: signal.getsignal(s) for s in submitits} == submitits
+        assert "time limit" in str(stopping.Interrupted(signal.SIGUSR2))
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def test_outside_a_submitit_job_the_process_keeps_its_handlers(monkeypatch):
+    monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
+    before = {s: signal.getsignal(s) for s in stopping.SUBMITIT_SIGNALS}
+    with stopping.in_scheduled_job():
+        assert {s: signal.getsignal(s) for s in stopping.SUBMITIT_SIGNALS} == before

@@ -15,6 +15,8 @@ submitit polls `sacct` until each task is done. Checked here:
    traceback; the same command again trains only that run, with one set of TensorBoard events.
 4. The time limit: `--signal=USR2@signal_delay_s` warns the job before it; the run records itself interrupted,
    naming the time limit.
+5. Keras Tuner's distributed mode as one job (`examples/slurm_search.sbatch`, 2 tasks on 2 CPUs): task 0 serves
+   the oracle, the other runs the trials; every trial once, recorded, the chief's report written.
 
 Prints each check and writes JSON (--out).
 """
@@ -76,6 +78,18 @@ def cancelled_args(work: Path) -> list[str]:
 def time_limit_args(work: Path) -> list[str]:
     return [*QUICK, "sweep=learning_rate", "sweep.values=[0.01]", "train.epochs=500", "train.patience=null",
             f"results_dir={work / 'time_limit'}", f"cache_dir={work / 'cache'}"]
+
+
+TASKS = 2  # the chief and one worker: 2 CPUs on this one node (a task more and SLURM waits for a second node)
+
+
+def search_args(work: Path) -> list[str]:
+    """A 4-trial random search over a tiny scratch CNN's learning rate and head width."""
+    return ["experiment=quickstart", "model=scratch", "model.depth=2", "model.filters=8", "train.epochs=2",
+            "train.steps_per_epoch=10", "train.verbose=0", "tuner=random", "tuner.max_trials=4", "~tuner.space",
+            "+tuner.space={train:{learning_rate:{type:float,min:0.001,max:0.1,sampling:log}},"
+            "model:{head:{units:{type:choice,values:[16,32]}}}}",
+            f"results_dir={work / 'search'}", f"cache_dir={work / 'cache'}"]
 
 
 def harness(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -186,11 +200,32 @@ def phase_time_limit(work: Path, partition: str | None, extra: list[str], out: d
     check(out, "... and the command exits 1, no traceback", done.returncode == 1 and "Traceback" not in done.stdout + done.stderr)
 
 
+def phase_search(work: Path, partition: str | None, extra: list[str], out: dict) -> None:
+    script = ROOT / "examples" / "slurm_search.sbatch"
+    where = [f"--partition={partition}"] if partition else []
+    started = time.perf_counter()
+    done = subprocess.run(["sbatch", "--wait", f"--ntasks={TASKS}", "--cpus-per-task=1", "--mem-per-cpu=3G", *where,
+                           f"--output={work / 'search-%j.log'}", str(script), *search_args(work), *extra],
+                          cwd=work, env={**ENV, "PYTHON": sys.executable, "KERASTUNER_ORACLE_PORT": "8765"},
+                          capture_output=True, text=True, timeout=900)
+    log = "".join(p.read_text() for p in work.glob("search-*.log"))
+    found = [r for p in (work / "search").glob("*/trial=*/record.json") for r in [json.loads(p.read_text())]]
+    by_task = sorted(r["host"]["pid"] for r in found)
+    out["search"] = {"seconds": time.perf_counter() - started, "exit": done.returncode, "trials": len(found)}
+    check(out, "the search job exits 0", done.returncode == 0, done.stdout.strip() + done.stderr[-1500:])
+    check(out, "4 trials, each completed once, by the worker tasks", len(found) == 4
+          and {r["status"] for r in found} == {"completed"} and len(set(by_task)) == TASKS - 1
+          and log.count("completed: best val accuracy") == 4, f"trial processes {by_task}")
+    check(out, "the chief's report written", any((work / "search").glob("*/experiment/best.yaml")))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--partition", help="the SLURM partition (default: the cluster's default)")
     parser.add_argument("--work-dir", help="a folder every node sees (default: a new temporary folder here)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "slurm_check.json"))
+    parser.add_argument("--only", nargs="+", choices=("sweep", "study", "cancelled", "time_limit", "search"),
+                        help="these checks only (default: all)")
     parser.add_argument("extra", nargs="*", help="more harness overrides, after --")
     args = parser.parse_args()
     if not all(shutil.which(tool) for tool in ("sbatch", "sacct", "scancel", "sinfo")):
@@ -203,10 +238,13 @@ def main() -> int:
            "work_dir": str(work), "checks": []}
     slurm = slurm_args(args.partition)
     started = time.perf_counter()
-    phase_sweep(work, slurm, args.extra, out)
-    phase_study(work, slurm, args.extra, out)
-    phase_cancelled(work, slurm, args.extra, out)
-    phase_time_limit(work, args.partition, args.extra, out)
+    phases = {"sweep": lambda: phase_sweep(work, slurm, args.extra, out),
+              "study": lambda: phase_study(work, slurm, args.extra, out),
+              "cancelled": lambda: phase_cancelled(work, slurm, args.extra, out),
+              "time_limit": lambda: phase_time_limit(work, args.partition, args.extra, out),
+              "search": lambda: phase_search(work, args.partition, args.extra, out)}
+    for name in args.only or phases:
+        phases[name]()
     out["seconds"] = time.perf_counter() - started
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     failed = [c["check"] for c in out["checks"] if not c["ok"]]

@@ -71,5 +71,7 @@ def test_the_slurm_checks_sweeps_compose_on_the_slurm_launcher(monkeypatch, tmp_
     assert len(compose_cli([*slurm_check.cancelled_args(tmp_path), *slurm]).configs) == 2
     assert len(compose_cli([*slurm_check.time_limit_args(tmp_path), *slurm_check.slurm_args(None, 1),
                             "hydra.launcher.signal_delay_s=25"]).configs) == 1
+    search = compose_cli(slurm_check.search_args(tmp_path)).configs
+    assert len(search) == 1 and search[0].tuner.max_trials == 4 and set(search[0].tuner.space) == {"train", "model"}
     for module in ("slurm_check", "shared_mount_check"):
         sys.modules.pop(module, None)

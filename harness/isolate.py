@@ -18,21 +18,21 @@ import os
 import signal
 import sys
 import threading
-import time
 from contextlib import nullcontext
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.provenance import memory_mb
 from harness import stopping
+from harness.progress import Progress, label
 from harness.quiet import import_tensorflow
 
 log = logging.getLogger(__name__)
@@ -54,13 +54,20 @@ def die_with_parent(parent: int) -> None:
 def _start_worker(parent: int) -> None:
     die_with_parent(parent)
     stopping.install_in_worker()
+    import_tensorflow()  # while the parent composes the first job, not after it has handed it over
+
+
+def _starting_pool() -> tuple[ProcessPoolExecutor, Future]:
+    """A one-process pool starting in the background, and the future of its process's pid."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(os.getpid(),))
+    return pool, pool.submit(os.getpid)
 
 
 def _pool() -> tuple[ProcessPoolExecutor, int]:
     """A one-process pool and that process's pid (which a stop request is passed on to)."""
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(os.getpid(),))
-    return pool, pool.submit(os.getpid).result()
+    pool, pid = _starting_pool()
+    return pool, pid.result()
 
 
 def in_fresh_process(fn: Callable[..., Any], *args: Any, stoppable: bool = True) -> Any | None:
@@ -101,16 +108,24 @@ class Worker:
     def __init__(self, max_rss_growth: float | None = 0.25, runs_per_process: int | None = None):
         self.max_rss_growth, self.runs_per_process = max_rss_growth, runs_per_process
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: Future | None = None
         self._pid, self._runs, self._base_rss = 0, 0, 0.0
         self.started = 0  # processes started so far
+
+    def start(self) -> None:
+        """Start the process (spawn and TensorFlow import, about 6 s on 2 cores) without waiting for it."""
+        if self._pool is None:
+            self._pool, self._starting = _starting_pool()
+            self._runs, self.started = 0, self.started + 1
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any | None:
         """fn(*args) in the worker; None if the worker died doing it. Raises Interrupted when a stop request
         interrupted it."""
-        if self._pool is None:
-            self._pool, self._pid = _pool()
-            self._runs, self.started = 0, self.started + 1
+        self.start()
+        assert self._pool is not None
         try:
+            if self._starting is not None:
+                self._pid, self._starting = self._starting.result(), None
             with stopping.child(self._pid):
                 result, rss = self._pool.submit(_measured, fn, *args).result()
         except (BrokenProcessPool, stopping.Interrupted):
@@ -129,16 +144,19 @@ class Worker:
 
     def close(self, wait: bool = True) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=wait)
-            self._pool = None
+            self._pool.shutdown(wait=wait, cancel_futures=True)
+            self._pool, self._starting = None, None
 
 
 def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext, config: DictConfig,
-                task_function: TaskFunction, singleton_state: dict[Any, Any]) -> JobReturn:
-    """One Hydra job in this process, as Hydra's launchers run one: its own sweep config, job id and folder."""
+                task_function: TaskFunction, singleton_state: dict[Any, Any],
+                sweep_config: DictConfig | None = None) -> JobReturn:
+    """One Hydra job in this process, as Hydra's launchers run one: its own sweep config (composed here unless
+    the launching process composed it), job id and folder."""
     setup_globals()
     Singleton.set_state(singleton_state)
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    if sweep_config is None:
+        sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
         sweep_config.hydra.job.num = idx
@@ -154,53 +172,6 @@ def _child(payload: bytes) -> bytes:
     return cloudpickle.dumps(execute_job(*cloudpickle.loads(payload)))
 
 
-def clock(seconds: float) -> str:
-    """1h02m, 3m05s, 42s."""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
-def _label(overrides: Sequence[str]) -> str:
-    """A job as its run's name where it has one, else its overrides."""
-    values = dict(o.split("=", 1) for o in overrides if "=" in o)
-    return values.get("run_name", " ".join(filter_overrides(overrides))).strip("'")
-
-
-class Progress:
-    """`run k/N <label> · 1m02s elapsed · ETA 3m10s` as each job starts, ETA from the jobs finished so far.
-    `done` counts jobs finished before this process started (a resumed search); N may be unknown (None)."""
-
-    def __init__(self, total: int | None, seed: Any = None, noun: str = "run", done: int = 0):
-        self.total, self.seed, self.noun, self.done = total, seed, noun, done
-        self.started = self.finished = 0
-        self.t0 = time.monotonic()
-        self.lock = threading.Lock()
-
-    def start(self, overrides: Sequence[str] = ()) -> None:
-        values = dict(o.split("=", 1) for o in overrides if "=" in o)
-        label = _label(overrides)
-        if overrides and "seed=" not in label and self.seed is not None:
-            label += f" seed={values.get('train.seed', self.seed)}"
-        with self.lock:
-            self.started += 1
-            elapsed = time.monotonic() - self.t0
-            if not self.finished:
-                eta = "ETA after the first " + self.noun
-            elif self.total is None:
-                eta = f"{clock(elapsed / self.finished)} per {self.noun}"
-            else:
-                eta = f"ETA {clock(elapsed / self.finished * max(0, self.total - self.done - self.finished))}"
-            of = f"/{self.total}" if self.total is not None else ""
-            text = f"{self.noun} {self.done + self.started}{of} {label.replace(',', ' ')}".rstrip()
-            log.info("%s · %s elapsed · %s", text, clock(elapsed), eta)
-
-    def finish(self) -> None:
-        with self.lock:
-            self.finished += 1
-
-
 def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str], progress: Progress | None = None) -> JobReturn:
     import cloudpickle
 
@@ -210,14 +181,14 @@ def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str], progress:
         result = worker.call(_child, payload)
     except stopping.Interrupted:
         result = None
-        log.warning("stopped %s before it finished; the same command runs it again", _label(overrides))
+        log.warning("stopped %s before it finished; the same command runs it again", label(overrides))
     finally:
         if progress is not None:
             progress.finish()
     if result is not None:
         return cloudpickle.loads(result)
     if stopping.requested() is None:
-        log.error("the process running %s died; its run stays incomplete", _label(overrides))
+        log.error("the process running %s died; its run stays incomplete", label(overrides))
     ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
     ret.return_value = None
     return ret
@@ -252,26 +223,47 @@ def in_order(
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    """Every job in a worker process, each job's config composed here (in order, ahead of the workers, while
+    they start up) as Hydra's basic launcher composes it: a worker only runs it, and a job that does not compose
+    raises here, after which no further job starts."""
     import cloudpickle
 
     setup_globals()
     config = launcher.config
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    if not job_overrides:
+        return []
+    n_jobs = max(1, min(launcher.n_jobs, len(job_overrides)))
+    workers = [Worker(launcher.max_rss_growth, launcher.runs_per_process) for _ in range(n_jobs)]
+    for worker in workers:
+        worker.start()
     log.info("Launching %d jobs, each in its own process (%d at a time)", len(job_overrides), launcher.n_jobs)
     state = Singleton.get_state()
-    payloads = [
-        cloudpickle.dumps((initial_job_idx + i, list(o), launcher.hydra_context, config, launcher.task_function, state))
-        for i, o in enumerate(job_overrides)
-    ]
-    n_jobs = max(1, launcher.n_jobs)
-    workers = [Worker(launcher.max_rss_growth, launcher.runs_per_process) for _ in range(n_jobs)]
-    progress = Progress(len(payloads), seed=OmegaConf.select(config, "train.seed", default=None))
-    done = in_order(
-        n_jobs, len(payloads), lambda w, i: _run_one(workers[w], payloads[i], job_overrides[i], progress),
-        stopped=lambda: stopping.requested() is not None,
-        # each worker's exit (TensorFlow teardown, ~1 s) overlaps the others' last runs and the report
-        finished=lambda w: workers[w].close(wait=False),
-    )
+    loader = launcher.hydra_context.config_loader
+    failed: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=1) as composer:  # one: Hydra's config loader is not made for threads
+        composed = [composer.submit(loader.load_sweep_config, config, list(o)) for o in job_overrides]
+
+        def run(w: int, i: int) -> JobReturn:
+            try:
+                sweep_config = composed[i].result()
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+            payload = cloudpickle.dumps((initial_job_idx + i, list(job_overrides[i]), launcher.hydra_context, config,
+                                         launcher.task_function, state, sweep_config))
+            return _run_one(workers[w], payload, job_overrides[i], progress)
+
+        progress = Progress(len(job_overrides), seed=OmegaConf.select(config, "train.seed", default=None))
+        try:
+            done = in_order(
+                n_jobs, len(job_overrides), run, stopped=lambda: bool(failed) or stopping.requested() is not None,
+                # each worker's exit (TensorFlow teardown, ~1 s) overlaps the others' last runs and the report
+                finished=lambda w: workers[w].close(wait=False),
+            )
+        finally:
+            for future in composed:
+                future.cancel()
     log.info("%d job(s) ran in %d worker process(es)", len(done), sum(w.started for w in workers))
-    return [done[i] for i in range(len(payloads)) if i in done]
+    return [done[i] for i in range(len(job_overrides)) if i in done]

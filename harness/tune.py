@@ -21,7 +21,8 @@ from harness import stopping
 from harness.atomic import write_atomic
 from harness.errors import ConfigError, UserError
 from harness.inputs import Prepared
-from harness.isolate import Progress, in_fresh_process
+from harness.isolate import in_fresh_process
+from harness.progress import Progress
 from harness.records import SweepIdentity, read_record
 from harness.report import write_report
 from harness.run import build, cache_root, load_data, record_failure, run

@@ -73,3 +73,22 @@ def test_a_saved_model_from_cached_features_predicts_like_the_trained_one(image_
     images = np.concatenate([x for x, _ in batches(splits.val, cfg, False).as_numpy_iterator()])
     accuracy = (model.predict(images, verbose=0).argmax(-1) == splits.val.labels).mean()
     assert accuracy == pytest.approx(record.history["val_accuracy"][-1])  # no early stopping: the last epoch's weights
+
+
+def test_every_split_reuses_one_traced_forward_pass_and_batching_leaves_the_features_unchanged(image_folder, tmp_path, weights_file):
+    import tensorflow as tf
+
+    cfg = folder_cfg(image_folder, tmp_path, "model.alpha=0.25", f"model.weights={weights_file}", "model.unfreeze=0.5")
+    splits = splits_of(cfg)
+    model = models.build_model(cfg.model, splits.num_classes, (32, 32, 3))
+    plan = features.plan(model, "float32", augment=False)
+    images = {name: np.concatenate([x for x, _ in batches(split, cfg, False).as_numpy_iterator()]).astype(np.uint8)
+              for name, split in (("train", splits.train), ("val", splits.val))}
+    assert len(images["train"]) > features.FEATURE_BATCH, "the split spans several batches, the last one smaller"
+    for name, array in images.items():
+        cached, built = features.feature_array(plan, name, len(array), lambda a=array: a, tmp_path / "features")
+        assert built
+        # one pass over the whole split at once: the same activations up to float32 rounding, whatever the batches
+        np.testing.assert_allclose(cached, plan.prefix(tf.cast(array, tf.float32), training=False).numpy(), rtol=1e-5, atol=1e-6)
+    (forward,) = plan.forwards.values()
+    assert forward.experimental_get_tracing_count() == 1

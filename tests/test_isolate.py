@@ -1,51 +1,16 @@
-"""The isolated launcher: the order jobs start in, and its progress line (`run k/N <label> · elapsed · ETA`)."""
+"""The isolated launcher: the order jobs start in, and where they are composed."""
 
 from __future__ import annotations
 
-import logging
 import threading
 
-from harness.isolate import Progress, clock, in_order
+import pytest
+from hydra.core.plugins import Plugins
+from hydra.errors import ConfigCompositionException
+from hydra.plugins.sweeper import Sweeper
 
-
-def test_clock_reads_like_a_person_writes_durations():
-    assert (clock(42), clock(185), clock(3720)) == ("42s", "3m05s", "1h02m")
-
-
-def test_each_run_start_says_where_the_sweep_stands(caplog, monkeypatch):
-    now = iter([0.0, 0.0, 60.0, 90.0])
-    monkeypatch.setattr("harness.isolate.time.monotonic", lambda: next(now))
-    progress = Progress(3, seed=42)
-    with caplog.at_level(logging.INFO, logger="harness.isolate"):
-        progress.start(["train.learning_rate=0.1", "run_name=learning_rate=0.1"])
-        progress.finish()
-        progress.start(["train.learning_rate=0.01", "train.seed=43", "run_name='learning_rate=0.01,seed=43'"])
-        progress.finish()
-        progress.start(["train.learning_rate=0.001", "run_name=learning_rate=0.001"])
-    lines = [r.getMessage() for r in caplog.records]
-    assert lines[0] == "run 1/3 learning_rate=0.1 seed=42 · 0s elapsed · ETA after the first run"
-    assert lines[1] == "run 2/3 learning_rate=0.01 seed=43 · 1m00s elapsed · ETA 2m00s"
-    assert lines[2] == "run 3/3 learning_rate=0.001 seed=42 · 1m30s elapsed · ETA 45s"
-
-
-def test_a_search_counts_trials_from_where_it_resumed_and_may_not_know_its_end(caplog, monkeypatch):
-    now = iter([0.0, 0.0, 30.0])
-    monkeypatch.setattr("harness.isolate.time.monotonic", lambda: next(now))
-    resumed = Progress(10, noun="trial", done=4)
-    with caplog.at_level(logging.INFO, logger="harness.isolate"):
-        resumed.start()
-        resumed.finish()
-        resumed.start()
-    assert [r.getMessage() for r in caplog.records] == [
-        "trial 5/10 · 0s elapsed · ETA after the first trial", "trial 6/10 · 30s elapsed · ETA 2m30s"]
-    caplog.clear()
-    now = iter([0.0, 0.0, 20.0])
-    hyperband = Progress(None, noun="trial")
-    with caplog.at_level(logging.INFO, logger="harness.isolate"):
-        hyperband.start()
-        hyperband.finish()
-        hyperband.start()
-    assert caplog.records[-1].getMessage() == "trial 2 · 20s elapsed · 20s per trial"
+from harness.isolate import in_order
+from hydra_plugins.harness_sweeper.isolated_launcher import IsolatedLauncher
 
 
 def test_jobs_start_in_order_each_on_the_next_free_worker():
@@ -71,3 +36,56 @@ def test_no_job_starts_once_a_stop_is_requested():
     started = []
     done = in_order(1, 5, lambda w, j: started.append(j), stopped=lambda: len(started) >= 2)
     assert started == [0, 1] and sorted(done) == [0, 1]
+
+
+def _sweep(hydra_sweep_runner, tmp_path, *overrides):
+    return hydra_sweep_runner(
+        calling_file=None, calling_module="hydra.test_utils.a_module", task_function=None, config_path="configs",
+        config_name="compose.yaml", temp_dir=tmp_path,
+        overrides=["hydra/launcher=isolated", "hydra/sweeper=knob", "hydra.job.chdir=True", *overrides],
+    )
+
+
+def _compose_with(monkeypatch, compose):
+    """Hydra's config loader, as this process's launcher gets it, composing each job's config with
+    compose(original, loader, config, overrides) (the worker processes keep the original)."""
+    launcher = Plugins.instance().class_name_to_class[f"{IsolatedLauncher.__module__}.{IsolatedLauncher.__name__}"]
+    setup = launcher.setup  # of the class Hydra instantiates (its plugin scan loads the module itself)
+
+    def patched(self, *, hydra_context, task_function, config):
+        loader = type(hydra_context.config_loader)
+        original = loader.load_sweep_config
+        monkeypatch.setattr(loader, "load_sweep_config", lambda me, cfg, overrides: compose(original, me, cfg, overrides))
+        setup(self, hydra_context=hydra_context, task_function=task_function, config=config)
+
+    monkeypatch.setattr(launcher, "setup", patched)
+
+
+@pytest.mark.slow
+def test_each_job_is_composed_once_here_and_only_run_by_a_worker(hydra_sweep_runner, tmp_path, monkeypatch):
+    # Hydra's sweepers compose every job to check it, then its launcher composes each again where it runs it:
+    # the 81-run chapter5 study started its first run 50 s after the command that way, 21-24 s this way
+    # (benchmarks/first_run_latency.py).
+    composed = []
+    _compose_with(monkeypatch, lambda original, loader, cfg, overrides: composed.append(overrides) or original(loader, cfg, overrides))
+    monkeypatch.setattr(Sweeper, "validate_batch_is_legal", lambda self, batch: pytest.fail("composed a second time"))
+    with _sweep(hydra_sweep_runner, tmp_path, "+a=0,1") as sweep:
+        returns = sweep.returns[0]
+    assert composed == [["+a=0"], ["+a=1"]]
+    assert [r.cfg for r in returns] == [{"foo": 10, "bar": 100, "a": 0}, {"foo": 10, "bar": 100, "a": 1}]
+    assert [r.hydra_cfg.hydra.job.num for r in returns] == [0, 1]
+
+
+@pytest.mark.slow
+def test_a_job_that_does_not_compose_stops_the_launch_there(hydra_sweep_runner, tmp_path, monkeypatch):
+    def second_fails(original, loader, cfg, overrides):
+        if overrides == ["+a=1"]:
+            raise ConfigCompositionException("cannot compose +a=1")
+        return original(loader, cfg, overrides)
+
+    _compose_with(monkeypatch, second_fails)
+    with pytest.raises(ConfigCompositionException, match=r"\+a=1"):
+        with _sweep(hydra_sweep_runner, tmp_path, "+a=0,1,2"):
+            pass
+    ran = sorted(p.parent.parent.name for p in tmp_path.rglob(".hydra/overrides.yaml"))
+    assert ran == ["0"], "the job before it ran; none after it started"

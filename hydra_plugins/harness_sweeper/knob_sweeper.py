@@ -59,7 +59,10 @@ class KnobSweeper(Sweeper):
         for batch in batches:
             if stopping.requested() is not None:  # Ctrl-C: the report covers what ran
                 break
-            self.validate_batch_is_legal(batch)
+            if not getattr(self.launcher, "composes_each_job_here", False):
+                # Hydra's early check for launchers that compose jobs in other processes or on other machines;
+                # one that composes them in this process, before it runs them, is the same check, once.
+                self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=first)
             for result in results:
                 _ = result.return_value  # raises the job's exception, as Hydra's own sweeper does

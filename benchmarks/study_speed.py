@@ -166,8 +166,19 @@ def run_harness(args: argparse.Namespace, work: Path) -> dict:
     runs = [{"experiment": r["sweep"]["name"], "value": r["sweep"]["value"], "status": r["status"],
              "test_accuracy": r["test_accuracy"], "best_val_accuracy": r["best_val_accuracy"],
              "copied": r.get("copied_from") is not None, "compiled": (r.get("cache") or {}).get("compiled"),
-             "feature_cache": r.get("feature_cache"), "wall_seconds": r["wall_seconds"]} for r in records]
+             "feature_cache": r.get("feature_cache"), "wall_seconds": r["wall_seconds"],
+             "epochs_run": r.get("epochs_run"), "seconds_per_epoch": r.get("seconds_per_epoch")} for r in records]
     return {"seconds": seconds, "runs": sorted(runs, key=lambda r: (r["experiment"], str(r["value"])))}
+
+
+def epoch_share(runs: list[dict]) -> dict:
+    """How much of the trained runs' time (summed over workers) went to epochs, at each run's own steady epoch
+    time (its later epochs; the first also traces), and how much to everything else a run does: build, trace,
+    feature caches, test. What caching and reuse can remove is at most the second part."""
+    trained = [r for r in runs if not r["copied"] and r.get("seconds_per_epoch") is not None]
+    run_s = sum(r["wall_seconds"] for r in trained)
+    epochs_s = sum(r["epochs_run"] * r["seconds_per_epoch"] for r in trained)
+    return {"trained_runs": len(trained), "run_seconds": run_s, "epoch_seconds": epochs_s, "other_seconds": run_s - epochs_s}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -196,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         report["harness"] = run_harness(args, work)
     if "plain" in sides:
         report["plain"] = run_plain(args, work)
+    if "harness" in sides:
+        report["harness"]["epoch_share"] = epoch_share(report["harness"]["runs"])
     if "harness" in sides and "plain" in sides:
         report["speedup"] = report["plain"]["seconds"] / report["harness"]["seconds"]
     write_report(report, Path(args.out), print_table)
@@ -217,6 +230,11 @@ def print_table(report: dict) -> None:
             print(f"{side}: {report[side]['seconds']:.1f} s for {len(report[side]['runs'])} runs")
     if "speedup" in report:
         print(f"speedup: {report['speedup']:.2f}x")
+    share = report.get("harness", {}).get("epoch_share")
+    if share:
+        print(f"harness runs: {share['run_seconds']:.0f} s summed over workers for {share['trained_runs']} trained runs, "
+              f"{share['epoch_seconds']:.0f} s ({share['epoch_seconds'] / share['run_seconds']:.0%}) of it in epochs "
+              f"at their steady speed; at most {share['other_seconds']:.0f} s is build, trace, caches and test")
 
 
 if __name__ == "__main__":

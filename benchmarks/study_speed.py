@@ -174,10 +174,11 @@ def run_harness(args: argparse.Namespace, work: Path) -> dict:
 def epoch_share(runs: list[dict]) -> dict:
     """How much of the trained runs' time (summed over workers) went to epochs, at each run's own steady epoch
     time (its later epochs; the first also traces), and how much to everything else a run does: build, trace,
-    feature caches, test. What caching and reuse can remove is at most the second part."""
-    trained = [r for r in runs if not r["copied"] and r.get("seconds_per_epoch") is not None]
+    feature caches, test. What caching and reuse can remove is at most the second part. A run that stopped
+    before its first epoch ended is all second part."""
+    trained = [r for r in runs if not r["copied"] and r.get("wall_seconds") is not None]
     run_s = sum(r["wall_seconds"] for r in trained)
-    epochs_s = sum(r["epochs_run"] * r["seconds_per_epoch"] for r in trained)
+    epochs_s = sum(r["epochs_run"] * (r.get("seconds_per_epoch") or 0.0) for r in trained)
     return {"trained_runs": len(trained), "run_seconds": run_s, "epoch_seconds": epochs_s, "other_seconds": run_s - epochs_s}
 
 

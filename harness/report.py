@@ -20,6 +20,7 @@ from harness import claims, stopping
 from harness.analyze.experiment import experiment_tables
 from harness.atomic import replacing, write_atomic
 from harness.hparams import tensorboard_command, write_hparams_experiment
+from harness.planned import not_started, planned_runs
 from harness.records import INCOMPLETE
 from harness.results import load_history, load_table, summarize
 from harness.tensorboard import scalar, write_events
@@ -148,18 +149,21 @@ def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> N
 
 
 
-def write_report(exp_dir: Path, results_root: Path | None = None) -> dict[str, Any]:
+def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[str] | None = None) -> dict[str, Any]:
     """Write summary.csv, summary.md, normalized_accuracy.png and TensorBoard views; return the status counts.
     `results_root` is the folder TensorBoard opens (its HParams experiment): the experiment's parent unless
-    the experiment is part of a study."""
+    the experiment is part of a study. `planned`: the runs its command planned (else the folder's
+    planned.json); those without a record count as not started."""
     exp_dir = Path(exp_dir)
     results_root = Path(results_root) if results_root is not None else exp_dir.parent
     table = load_table(exp_dir)
     counts = {s: int((table["status"] == s).sum()) for s in ("completed", *INCOMPLETE)} if len(table) else {}
-    outcome: dict[str, Any] = {"experiment": str(exp_dir), "runs": len(table), **counts}
+    missing = not_started(planned if planned is not None else planned_runs(exp_dir), set(table["run"]))
+    outcome: dict[str, Any] = {"experiment": str(exp_dir), "runs": len(table) + len(missing), **counts,
+                               "not_started": len(missing)}
     outcome["incomplete"] = sum(counts.get(s, 0) for s in INCOMPLETE)
     if table.empty:
-        print(f"sweep {exp_dir.name}: no runs recorded", flush=True)
+        print(f"sweep {exp_dir.name}: no runs recorded" + (f" ({len(missing)} not started)" if missing else ""), flush=True)
         return outcome
     history = load_history(exp_dir)
     # Every value shown as its label: a sweep's value as text, a trial's hyperparameters, a single run's name.
@@ -176,6 +180,8 @@ def write_report(exp_dir: Path, results_root: Path | None = None) -> dict[str, A
         f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
         f"## Per value\n\n{per_value_table(summary).to_markdown(index=False)}\n\n"
         f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
+        + (f"\n## Not started\n\n{len(missing)} planned run(s) have no record yet (the command was stopped before "
+           f"them; the same command runs them): {', '.join(missing)}\n" if missing else "")
     )
     write_atomic(exp_dir / "summary.md", markdown)
     _plot(table, history, summary, f"{exp_dir.name}: {knob}", exp_dir / "normalized_accuracy.png")
@@ -188,8 +194,10 @@ def write_report(exp_dir: Path, results_root: Path | None = None) -> dict[str, A
     if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
         experiment_tables(exp_dir)
     not_done = ", ".join(f"{s}: {counts[s]}" for s in INCOMPLETE if counts.get(s))
-    line = f"sweep {exp_dir.name}: {len(table)} runs, {counts.get('completed', 0)} completed"
-    line += f", {outcome['incomplete']} did not complete ({not_done})" if outcome["incomplete"] else ", all completed"
+    line = f"sweep {exp_dir.name}: {outcome['runs']} runs, {counts.get('completed', 0)} completed"
+    line += f", {outcome['incomplete']} did not complete ({not_done})" if outcome["incomplete"] else ""
+    line += f", {len(missing)} not started" if missing else ""
+    line += "" if outcome["incomplete"] or missing else ", all completed"
     print(f"{line}\nsummary: {exp_dir / 'summary.md'}\nplot: {exp_dir / 'normalized_accuracy.png'}\n"
           f"compare: {tensorboard_command(results_root)}", flush=True)
     return outcome
@@ -219,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not a directory: {args.experiment}", file=sys.stderr)
         return 2
     outcome = write_report(args.experiment)
-    return 1 if outcome["incomplete"] else 0
+    return 1 if outcome["incomplete"] or outcome["not_started"] else 0
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import pandas as pd
 
 from harness.atomic import write_atomic
 from harness.compare import findings, knob_ranking
+from harness.planned import planned_runs
 from harness.report import per_value_table, write_report
 from harness.results import iter_records, load_table, summarize
 from harness.study import read_spec
@@ -100,12 +101,13 @@ HOW_TO_READ = (
 )
 
 
-def _markdown(study_dir: Path, tables: dict[str, Any], status: str) -> str:
+def _markdown(study_dir: Path, tables: dict[str, Any], status: str, note: str) -> str:
     spec, runs, metric = tables["spec"], tables["runs"], tables["metric"]
     metric_words = "test accuracy" if metric == "test_accuracy" else "best val accuracy (no test split: optimistic)"
     parts = [
         f"# Study {study_dir.name}\n",
         f"{len(spec['experiments'])} experiments x {spec['seeds']} seed(s); {status}; {_elapsed(runs, study_dir)}.\n",
+        *([note + "\n"] if note else []),
         HOW_TO_READ.format(metric=metric_words) + "\n",
         "## Which knobs matter on this data\n", ranking_view(tables["ranking"]).to_markdown(index=False) + "\n",
         "## The chapter's findings on this data\n",
@@ -118,12 +120,17 @@ def _markdown(study_dir: Path, tables: dict[str, Any], status: str) -> str:
     return "\n".join(parts)
 
 
-def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: str) -> str:
+def _strong(text: str) -> str:
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+
+
+def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: str, note: str) -> str:
     spec, metric = tables["spec"], tables["metric"]
     metric_words = "test accuracy" if metric == "test_accuracy" else "best val accuracy (no test split: optimistic)"
     esc = html.escape
     body = [f"<h1>Study {esc(study_dir.name)}</h1>",
             f"<p>{len(spec['experiments'])} experiments x {spec['seeds']} seed(s); {esc(status)}; {esc(_elapsed(tables['runs'], study_dir))}.</p>",
+            *([f"<p style='background:#fff3cd;padding:.5em'>{_strong(esc(note))}</p>"] if note else []),
             "<p>" + re.sub(r"\*([^*]+)\*", r"<em>\1</em>", esc(HOW_TO_READ.format(metric=metric_words))) + "</p>",
             "<h2>Which knobs matter on this data</h2>", ranking_view(tables["ranking"]).to_html(index=False, border=0),
             "<h2>The chapter's findings on this data</h2>", findings_view(tables["findings"]).to_html(index=False, border=0)]
@@ -141,24 +148,43 @@ def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: 
             f"</head><body>{''.join(body)}</body></html>")
 
 
+def study_status(outcome: dict[str, Any]) -> str:
+    """`27 runs, all completed`, or how many completed and what the others are."""
+    runs, incomplete, missing = outcome["runs"], outcome["incomplete"], outcome["not_started"]
+    if not incomplete and not missing:
+        return f"{runs} runs, all completed"
+    return (f"{runs} runs, {runs - incomplete - missing} completed" + (f", {incomplete} did not complete" if incomplete else "")
+            + (f", {missing} not started" if missing else ""))
+
+
+def unfinished_note(outcome: dict[str, Any]) -> str:
+    """The warning a report of a stopped study opens with: its verdicts rest on part of the runs."""
+    if not outcome.get("unfinished"):
+        return ""
+    return (f"**Not finished**: {outcome['unfinished']} of {outcome['runs']} runs were stopped or not started; the "
+            "ranking and the verdicts below use only the runs that finished. The same command runs the rest.")
+
+
 def write_study_report(study_dir: Path) -> dict[str, Any]:
     """Every experiment's report, then the study's report files; returns the status counts over the study."""
     study_dir = Path(study_dir)
     spec = read_spec(study_dir)
     if spec is None:
         raise FileNotFoundError(f"{study_dir} has no study.json: not a study folder")
-    outcome: dict[str, Any] = {"study": str(study_dir), "runs": 0, "incomplete": 0}
+    outcome: dict[str, Any] = {"study": str(study_dir), "runs": 0, "incomplete": 0, "not_started": 0, "unfinished": 0}
+    planned = planned_runs(study_dir)
     for name in spec["experiments"]:
-        if (study_dir / name).is_dir():
-            counts = write_report(study_dir / name, results_root=study_dir.parent)
-            outcome["runs"] += counts["runs"]
-            outcome["incomplete"] += counts["incomplete"]
+        mine = None if planned is None else [p.split("/", 1)[1] for p in planned if p.startswith(f"{name}/")]
+        counts = (write_report(study_dir / name, results_root=study_dir.parent, planned=mine) if (study_dir / name).is_dir()
+                  else {"runs": len(mine or []), "incomplete": 0, "not_started": len(mine or [])})
+        for key in ("runs", "incomplete", "not_started"):
+            outcome[key] += counts[key]
+        outcome["unfinished"] += counts["not_started"] + counts.get("interrupted", 0) + counts.get("running", 0)
     tables = study_tables(study_dir)
-    status = (f"{outcome['runs']} runs, {outcome['incomplete']} did not complete" if outcome["incomplete"]
-              else f"{outcome['runs']} runs, all completed")
-    markdown = _markdown(study_dir, tables, status)
-    write_atomic(study_dir / "report.md", markdown)
-    write_atomic(study_dir / "report.html", _html(f"Study {study_dir.name}", study_dir, tables, status))
+    status = study_status(outcome)
+    note = unfinished_note(outcome)
+    write_atomic(study_dir / "report.md", _markdown(study_dir, tables, status, note))
+    write_atomic(study_dir / "report.html", _html(f"Study {study_dir.name}", study_dir, tables, status, note))
     write_atomic(study_dir / "ranking.csv", tables["ranking"].to_csv(index=False))
     write_atomic(study_dir / "findings.csv", tables["findings"].to_csv(index=False))
     write_atomic(study_dir / "values.csv", tables["values"].to_csv(index=False))
@@ -182,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not a study folder (no study.json): {args.study}", file=sys.stderr)
         return 2
     outcome = write_study_report(args.study)
-    return 1 if outcome["incomplete"] else 0
+    return 1 if outcome["incomplete"] or outcome["not_started"] else 0
 
 
 if __name__ == "__main__":

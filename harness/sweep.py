@@ -183,3 +183,18 @@ def sweep_identity(cfg: DictConfig, choices: dict[str, Any] | None = None) -> Sw
         else:
             value = node
     return SweepIdentity(name=cfg.sweep.name or knob, knob=knob, value=value, seed=cfg.train.seed)
+
+
+def run_paths(jobs: list[list[str]], folder: str) -> list[str]:
+    """Where each job's run will sit, relative to the multirun's folder (`<experiment>/<run>` in a study); jobs
+    without a run_name (an app without the harness's keys) are left out."""
+    parser = OverridesParser.create()
+    paths = []
+    for job in jobs:
+        values = {o.get_key_element(): o.value() for o in parser.parse_overrides(job)}
+        if "run_name" not in values:
+            continue
+        name = str(values.get("name", folder))
+        inner = name[len(folder) + 1:] if name.startswith(f"{folder}/") else ""
+        paths.append(f"{inner}/{values['run_name']}" if inner else str(values["run_name"]))
+    return paths

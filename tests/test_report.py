@@ -25,6 +25,23 @@ def test_report_writes_tables_plot_and_tensorboard_views(tmp_path):
     assert len(list((exp / "lr=0.01" / "tb" / "normalized").iterdir())) == 1
 
 
+def test_planned_runs_without_a_record_count_as_not_started(tmp_path, capsys):
+    from harness.planned import write_planned
+
+    exp = tmp_path / "exp"
+    fake_run(exp, "lr=0.01", 0.01, 0.8)
+    write_planned(exp, ["lr=0.1", "lr=0.01", "lr=0.001"])  # the sweep was stopped before two of its runs
+    assert report.main([str(exp)]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == "sweep exp: 3 runs, 1 completed, 2 not started"
+    assert "## Not started\n\n2 planned run(s) have no record yet" in (exp / "summary.md").read_text()
+    assert "lr=0.1, lr=0.001" in (exp / "summary.md").read_text()
+
+    write_planned(exp, ["lr=0.01"])
+    assert report.main([str(exp)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "sweep exp: 1 runs, 1 completed, all completed"
+    assert "Not started" not in (exp / "summary.md").read_text()
+
+
 def test_normalized_curves_sit_on_keras_epoch_steps(tmp_path):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 

@@ -83,6 +83,21 @@ def test_the_baseline_run_is_one_config_shared_by_every_experiment():
     assert len(by_hash) == len(command.configs) - 7
 
 
+def test_the_planned_runs_are_where_each_job_of_the_study_will_sit():
+    from hydra import compose, initialize_config_dir
+
+    from harness.schema import CONF_DIR
+    from harness.study import study_jobs
+    from harness.sweep import run_paths
+
+    args = ["experiment=quickstart", "study=chapter5", "study.seeds=1"]
+    configs = compose_cli(args).configs
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        folder, jobs = study_jobs(compose("config", overrides=args, return_hydra_config=True), args)
+    assert run_paths(jobs, folder) == [f"{c.name.split('/', 1)[1]}/{c.run_name}" for c in configs]
+    assert len(set(run_paths(jobs, folder))) == len(configs)  # every run once
+
+
 def test_a_study_composes_every_job_as_hydra_would():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf

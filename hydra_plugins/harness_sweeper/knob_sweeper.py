@@ -36,7 +36,9 @@ class KnobSweeper(Sweeper):
     def sweep(self, arguments: List[str]) -> List[Sequence[JobReturn]]:
         # Hydra imports every plugin module at start-up: keep that cheap
         from harness import stopping
+        from harness.planned import write_planned
         from harness.study import write_spec
+        from harness.sweep import run_paths
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         params = [f"{key}={value}" for key, value in self.params.items()]
@@ -54,6 +56,9 @@ class KnobSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         if self.config.get("study") is not None:
             write_spec(sweep_dir, self.config)
+        planned = run_paths([job for batch in batches for job in batch], str(self.config.get("name")))
+        if planned:
+            write_planned(sweep_dir, planned)
         returns: List[Sequence[JobReturn]] = []
         first = 0
         for batch in batches:

@@ -1,0 +1,55 @@
+"""The study report counts every run the study planned: a stopped study says how many runs are missing
+and warns that its verdicts rest on the runs that finished; a finished one says all completed."""
+
+from __future__ import annotations
+
+import json
+
+from harness import study_report
+from harness.planned import write_planned
+from tests.helpers import fake_run
+
+SPEC = {"name": "mini", "seeds": 1, "findings": [],
+        "experiments": {"learning_rate": {"knob": "train.learning_rate", "values": [0.1, 0.01], "baseline": 0.01},
+                        "optimizer": {"knob": "train.optimizer", "values": ["adam", "sgd"], "baseline": "adam"}}}
+PLANNED = ["learning_rate/learning_rate=0.1", "learning_rate/learning_rate=0.01",
+           "optimizer/optimizer=adam", "optimizer/optimizer=sgd"]
+
+
+def _study(tmp_path):
+    study = tmp_path / "mini"
+    study.mkdir()
+    (study / "study.json").write_text(json.dumps(SPEC))
+    write_planned(study, PLANNED)
+    return study
+
+
+def test_a_stopped_study_counts_the_runs_it_never_started_and_says_it_is_not_finished(tmp_path):
+    study = _study(tmp_path)
+    fake_run(study / "learning_rate", "learning_rate=0.01", 0.01, 0.8)
+    fake_run(study / "learning_rate", "learning_rate=0.1", 0.1, 0.5, status="interrupted")
+    assert study_report.main([str(study)]) == 1
+    markdown = (study / "report.md").read_text()
+    assert "4 runs, 1 completed, 1 did not complete, 2 not started" in markdown
+    assert "**Not finished**: 3 of 4 runs were stopped or not started" in markdown
+    assert "<strong>Not finished</strong>: 3 of 4 runs" in (study / "report.html").read_text()
+
+
+def test_a_finished_study_says_all_completed_and_warns_of_nothing(tmp_path):
+    study = _study(tmp_path)
+    for value, best in ((0.1, 0.5), (0.01, 0.8)):
+        fake_run(study / "learning_rate", f"learning_rate={value}", value, best)
+    write_planned(study, PLANNED[:2])
+    assert study_report.main([str(study)]) == 0
+    markdown = (study / "report.md").read_text()
+    assert "2 runs, all completed" in markdown and "Not finished" not in markdown
+
+
+def test_a_diverged_run_did_not_complete_but_leaves_the_study_finished(tmp_path):
+    study = _study(tmp_path)
+    fake_run(study / "learning_rate", "learning_rate=0.1", 0.1, 0.1, status="diverged")
+    fake_run(study / "learning_rate", "learning_rate=0.01", 0.01, 0.8)
+    write_planned(study, PLANNED[:2])
+    assert study_report.main([str(study)]) == 1  # as a sweep's report: a diverged run is not a completed one
+    markdown = (study / "report.md").read_text()
+    assert "2 runs, 1 completed, 1 did not complete" in markdown and "Not finished" not in markdown

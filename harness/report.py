@@ -149,6 +149,12 @@ def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> N
 
 
 
+def not_completed_words(incomplete: int, not_started: int, detail: str = "") -> str:
+    """`, 1 did not complete (interrupted: 1), 2 not started`, or "" when every run completed."""
+    return ((f", {incomplete} did not complete" + (f" ({detail})" if detail else "") if incomplete else "")
+            + (f", {not_started} not started" if not_started else ""))
+
+
 def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[str] | None = None) -> dict[str, Any]:
     """Write summary.csv, summary.md, normalized_accuracy.png and TensorBoard views; return the status counts.
     `results_root` is the folder TensorBoard opens (its HParams experiment): the experiment's parent unless
@@ -195,9 +201,7 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
         experiment_tables(exp_dir)
     not_done = ", ".join(f"{s}: {counts[s]}" for s in INCOMPLETE if counts.get(s))
     line = f"sweep {exp_dir.name}: {outcome['runs']} runs, {counts.get('completed', 0)} completed"
-    line += f", {outcome['incomplete']} did not complete ({not_done})" if outcome["incomplete"] else ""
-    line += f", {len(missing)} not started" if missing else ""
-    line += "" if outcome["incomplete"] or missing else ", all completed"
+    line += not_completed_words(outcome["incomplete"], len(missing), not_done) or ", all completed"
     print(f"{line}\nsummary: {exp_dir / 'summary.md'}\nplot: {exp_dir / 'normalized_accuracy.png'}\n"
           f"compare: {tensorboard_command(results_root)}", flush=True)
     return outcome

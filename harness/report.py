@@ -149,9 +149,14 @@ def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> N
 
 
 
-def not_completed_words(incomplete: int, not_started: int, detail: str = "") -> str:
-    """`, 1 did not complete (interrupted: 1), 2 not started`, or "" when every run completed."""
-    return ((f", {incomplete} did not complete" + (f" ({detail})" if detail else "") if incomplete else "")
+def status_words(runs: int, incomplete: int, not_started: int, detail: str = "") -> str:
+    """`4 runs, all completed`, or `4 runs, 2 completed, 1 did not complete (interrupted: 1), 1 not started`:
+    the one wording of a sweep's and a study's outcome."""
+    count = f"{runs} run" + ("" if runs == 1 else "s")
+    if not incomplete and not not_started:
+        return f"{count}, all completed"
+    return (f"{count}, {runs - incomplete - not_started} completed"
+            + (f", {incomplete} did not complete" + (f" ({detail})" if detail else "") if incomplete else "")
             + (f", {not_started} not started" if not_started else ""))
 
 
@@ -200,8 +205,7 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
     if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
         experiment_tables(exp_dir)
     not_done = ", ".join(f"{s}: {counts[s]}" for s in INCOMPLETE if counts.get(s))
-    line = f"sweep {exp_dir.name}: {outcome['runs']} runs, {counts.get('completed', 0)} completed"
-    line += not_completed_words(outcome["incomplete"], len(missing), not_done) or ", all completed"
+    line = f"sweep {exp_dir.name}: " + status_words(outcome["runs"], outcome["incomplete"], len(missing), not_done)
     print(f"{line}\nsummary: {exp_dir / 'summary.md'}\nplot: {exp_dir / 'normalized_accuracy.png'}\n"
           f"compare: {tensorboard_command(results_root)}", flush=True)
     return outcome

@@ -22,7 +22,7 @@ import pandas as pd
 from harness.atomic import write_atomic
 from harness.compare import findings, knob_ranking
 from harness.planned import planned_runs
-from harness.report import not_completed_words, per_value_table, write_report
+from harness.report import per_value_table, status_words, write_report
 from harness.results import iter_records, load_table, summarize
 from harness.study import read_spec
 from harness.tensorboard import text, write_events
@@ -150,9 +150,7 @@ def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: 
 
 def study_status(outcome: dict[str, Any]) -> str:
     """`27 runs, all completed`, or how many completed and what the others are."""
-    runs, incomplete, missing = outcome["runs"], outcome["incomplete"], outcome["not_started"]
-    rest = not_completed_words(incomplete, missing)
-    return f"{runs} runs, {runs - incomplete - missing} completed{rest}" if rest else f"{runs} runs, all completed"
+    return status_words(outcome["runs"], outcome["incomplete"], outcome["not_started"])
 
 
 def unfinished_note(outcome: dict[str, Any]) -> str:

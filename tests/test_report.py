@@ -38,8 +38,15 @@ def test_planned_runs_without_a_record_count_as_not_started(tmp_path, capsys):
 
     write_planned(exp, ["lr=0.01"])
     assert report.main([str(exp)]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "sweep exp: 1 runs, 1 completed, all completed"
+    assert capsys.readouterr().out.splitlines()[0] == "sweep exp: 1 run, all completed"
     assert "Not started" not in (exp / "summary.md").read_text()
+
+
+def test_one_wording_says_how_many_runs_completed_and_what_the_others_are():
+    assert report.status_words(1, 0, 0) == "1 run, all completed"
+    assert report.status_words(27, 0, 0) == "27 runs, all completed"
+    assert report.status_words(4, 1, 1, "interrupted: 1") == "4 runs, 2 completed, 1 did not complete (interrupted: 1), 1 not started"
+    assert report.status_words(3, 0, 3) == "3 runs, 0 completed, 3 not started"
 
 
 def test_normalized_curves_sit_on_keras_epoch_steps(tmp_path):

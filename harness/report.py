@@ -148,7 +148,6 @@ def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> N
         write_events(log_dir, events)
 
 
-
 def status_words(runs: int, incomplete: int, not_started: int, detail: str = "") -> str:
     """`4 runs, all completed`, or `4 runs, 2 completed, 1 did not complete (interrupted: 1), 1 not started`:
     the one wording of a sweep's and a study's outcome."""

@@ -148,11 +148,6 @@ def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: 
             f"</head><body>{''.join(body)}</body></html>")
 
 
-def study_status(outcome: dict[str, Any]) -> str:
-    """`27 runs, all completed`, or how many completed and what the others are."""
-    return status_words(outcome["runs"], outcome["incomplete"], outcome["not_started"])
-
-
 def unfinished_note(outcome: dict[str, Any]) -> str:
     """The warning a report of a stopped study opens with: its verdicts rest on part of the runs."""
     if not outcome.get("unfinished"):
@@ -177,7 +172,7 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
             outcome[key] += counts[key]
         outcome["unfinished"] += counts["not_started"] + counts.get("interrupted", 0) + counts.get("running", 0)
     tables = study_tables(study_dir)
-    status = study_status(outcome)
+    status = status_words(outcome["runs"], outcome["incomplete"], outcome["not_started"])
     note = unfinished_note(outcome)
     write_atomic(study_dir / "report.md", _markdown(study_dir, tables, status, note))
     write_atomic(study_dir / "report.html", _html(f"Study {study_dir.name}", study_dir, tables, status, note))

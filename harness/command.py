@@ -101,9 +101,10 @@ def compose_cli(argv: list[str]) -> Command | None:
         if not multirun:
             return Command([compose(parts.config_name, overrides=overrides)], False, parts.overrides)
         plain, groups = _without_hydra(base), set(base.hydra.runtime.choices)
-        missing = launcher_missing(base.hydra.runtime.choices.get("hydra/launcher"))
-        if missing is not None:
-            raise missing
+        choice = base.hydra.runtime.choices.get("hydra/launcher")
+        bad = launcher_missing(choice) or (launcher_counts(base.hydra.launcher) if choice == "isolated" else None)
+        if bad is not None:
+            raise bad
         if base.get("study") is not None:
             validate(plain)  # the study's own keys, before its experiments become overrides
         jobs = study_jobs(base, overrides)[1] if base.get("study") is not None else expand_jobs(base, overrides)
@@ -123,6 +124,16 @@ def launcher_missing(choice: str | None) -> ConfigError | None:
     if module is None or importlib.util.find_spec(module) is not None:
         return None
     return ConfigError("hydra/launcher", choice, f'its plugin is not installed (pip install "tl-harness[{extra}]")')
+
+
+def launcher_counts(launcher: DictConfig) -> ConfigError | None:
+    """The error for an isolated launcher's worker or thread count below 1 (its schema has already checked the
+    types), or None."""
+    if launcher.n_jobs < 1:
+        return ConfigError("hydra.launcher.n_jobs", launcher.n_jobs, "an integer >= 1")
+    if launcher.threads_per_worker is not None and launcher.threads_per_worker < 1:
+        return ConfigError("hydra.launcher.threads_per_worker", launcher.threads_per_worker, "null or an integer >= 1")
+    return None
 
 
 def _without_hydra(config: DictConfig) -> DictConfig:

@@ -51,16 +51,22 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _start_worker(parent: int) -> None:
+def _start_worker(parent: int, threads: int | None = None) -> None:
     die_with_parent(parent)
     stopping.install_in_worker()
     import_tensorflow()  # while the parent composes the first job, not after it has handed it over
+    if threads:
+        import tensorflow as tf
+
+        # Before any operation runs: TensorFlow sizes its thread pool once per process.
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
 
 
-def _starting_pool() -> tuple[ProcessPoolExecutor, Future]:
-    """A one-process pool starting in the background, and the future of its process's pid."""
+def _starting_pool(threads: int | None = None) -> tuple[ProcessPoolExecutor, Future]:
+    """A one-process pool starting in the background (with `threads` intra-op threads; None: TensorFlow's
+    default), and the future of its process's pid."""
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(os.getpid(),))
+                               initializer=_start_worker, initargs=(os.getpid(), threads))
     return pool, pool.submit(os.getpid)
 
 
@@ -105,8 +111,8 @@ def _measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 class Worker:
     """One spawned process reused for successive calls; replaced when it dies or its memory has grown."""
 
-    def __init__(self, max_rss_growth: float | None = 0.25, runs_per_process: int | None = None):
-        self.max_rss_growth, self.runs_per_process = max_rss_growth, runs_per_process
+    def __init__(self, max_rss_growth: float | None = 0.25, runs_per_process: int | None = None, threads: int | None = None):
+        self.max_rss_growth, self.runs_per_process, self.threads = max_rss_growth, runs_per_process, threads
         self._pool: ProcessPoolExecutor | None = None
         self._starting: Future | None = None
         self._pid, self._runs, self._base_rss = 0, 0, 0.0
@@ -115,7 +121,7 @@ class Worker:
     def start(self) -> None:
         """Start the process (spawn and TensorFlow import, about 6 s on 2 cores) without waiting for it."""
         if self._pool is None:
-            self._pool, self._starting = _starting_pool()
+            self._pool, self._starting = _starting_pool(self.threads)
             self._runs, self.started = 0, self.started + 1
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any | None:
@@ -235,10 +241,12 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     if not job_overrides:
         return []
     n_jobs = max(1, min(launcher.n_jobs, len(job_overrides)))
-    workers = [Worker(launcher.max_rss_growth, launcher.runs_per_process) for _ in range(n_jobs)]
+    threads = launcher.threads_per_worker
+    workers = [Worker(launcher.max_rss_growth, launcher.runs_per_process, threads) for _ in range(n_jobs)]
     for worker in workers:
         worker.start()
-    log.info("Launching %d jobs, each in its own process (%d at a time)", len(job_overrides), launcher.n_jobs)
+    log.info("Launching %d jobs, each in its own process (%d at a time%s)", len(job_overrides), launcher.n_jobs,
+             f", {threads} intra-op thread(s) each" if threads else "")
     state = Singleton.get_state()
     loader = launcher.hydra_context.config_loader
     failed: list[BaseException] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -42,10 +43,18 @@ def git_state() -> dict[str, object]:
 def host() -> dict[str, object]:
     import os
 
-    found = {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "pid": os.getpid()}
+    found = {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "pid": os.getpid(),
+             "intra_op_threads": intra_op_threads()}
     if os.environ.get("SLURM_JOB_ID"):  # which scheduler job ran it, as scancel, sacct and submitit's log folders name it
         found["slurm_job_id"] = slurm_job_id(os.environ)
     return found
+
+
+def intra_op_threads() -> int | None:
+    """TensorFlow's intra-op threads in this process (0: its default, every core; training's numbers depend on
+    it), or None where TensorFlow is not loaded: this process trained nothing, and loading it costs seconds."""
+    tf = sys.modules.get("tensorflow")
+    return tf.config.threading.get_intra_op_parallelism_threads() if tf is not None else None
 
 
 def slurm_job_id(environ) -> str:
@@ -69,7 +78,6 @@ def reset_peak_memory() -> bool:
 def memory_mb() -> dict[str, float | None]:
     """Resident memory now and its peak, in MiB: since reset_peak_memory() where Linux allows, else process lifetime."""
     import resource
-    import sys
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak_mb = peak / 2**20 if sys.platform == "darwin" else peak / 1024

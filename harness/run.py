@@ -16,7 +16,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,7 +28,6 @@ from harness.inputs import Prepared, training_inputs
 from harness.hparams import write_session
 from harness.records import RunRecord, SweepIdentity, read_record, write_record
 from harness.schema import config_hash, geometry
-from harness import stopping
 from harness.stopping import Interrupted
 from harness.validate import validate
 

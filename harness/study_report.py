@@ -78,7 +78,8 @@ def _elapsed(runs: pd.DataFrame, study_dir: Path) -> str:
     started, finished, hosts = [], [], set()
     for _, record in iter_records(study_dir):
         host, versions, git = record.get("host") or {}, record.get("versions") or {}, record.get("git") or {}
-        hosts.add(f"{host.get('hostname')} ({host.get('cpus')} CPUs), TensorFlow {versions.get('tensorflow')}, "
+        threads = f", {host['intra_op_threads']} intra-op thread(s) per run" if host.get("intra_op_threads") else ""
+        hosts.add(f"{host.get('hostname')} ({host.get('cpus')} CPUs{threads}), TensorFlow {versions.get('tensorflow')}, "
                   f"Keras {versions.get('keras')}, commit {str(git.get('commit'))[:8]}{' (modified)' if git.get('dirty') else ''}")
         if record.get("copied_from") or not record.get("finished_at"):
             continue

@@ -1,16 +1,18 @@
-"""The isolated launcher: the order jobs start in, and where they are composed."""
+"""The isolated launcher: the order jobs start in, where they are composed, and the threads its workers use."""
 
 from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from hydra.core.plugins import Plugins
 from hydra.errors import ConfigCompositionException
 from hydra.plugins.sweeper import Sweeper
 
-from harness.isolate import in_order
+from harness.isolate import Worker, in_order
 from hydra_plugins.harness_sweeper.isolated_launcher import IsolatedLauncher
+from tests.helpers import FAST, experiment_dir, records, run_cli
 
 
 def test_jobs_start_in_order_each_on_the_next_free_worker():
@@ -89,3 +91,45 @@ def test_a_job_that_does_not_compose_stops_the_launch_there(hydra_sweep_runner, 
             pass
     ran = sorted(p.parent.parent.name for p in tmp_path.rglob(".hydra/overrides.yaml"))
     assert ran == ["0"], "the job before it ran; none after it started"
+
+
+def _threads_and_frozen_features():
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    backbone = keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, include_top=False)
+    prefix = keras.Model(backbone.input, backbone.get_layer("conv_pw_7_relu").output)
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32, 3)).astype("float32")
+    return tf.config.threading.get_intra_op_parallelism_threads(), prefix(images, training=False).numpy()
+
+
+@pytest.mark.slow
+def test_a_worker_uses_the_threads_it_is_given_and_a_frozen_prefix_computes_the_same_features_with_any():
+    # A feature cache entry does not name the thread count that computed it: a run with one thread per worker
+    # may use an entry built with TensorFlow's default (every core), so the forward pass must not depend on it.
+    found = {}
+    for threads in (1, 2, None):
+        worker = Worker(threads=threads)
+        try:
+            found[threads] = worker.call(_threads_and_frozen_features)
+        finally:
+            worker.close()
+    assert [found[t][0] for t in (1, 2, None)] == [1, 2, 0]
+    assert np.array_equal(found[1][1], found[2][1]) and np.array_equal(found[1][1], found[None][1])
+
+
+@pytest.mark.slow
+def test_a_sweep_with_one_thread_per_worker_records_it_and_repeats_its_numbers(tmp_path):
+    # Training's numbers depend on the thread count (a gradient's sums split differently), so the record says it.
+    args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]", *FAST, "train.steps_per_epoch=3",
+            "hydra.launcher.n_jobs=2", "hydra.launcher.threads_per_worker=1"]
+    losses = []
+    for results in ("a", "b"):
+        done = run_cli(*args, f"results_dir={tmp_path / results}")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "2 at a time, 1 intra-op thread(s) each" in done.stdout + done.stderr
+        runs = records(experiment_dir(*args, f"results_dir={tmp_path / results}"))
+        assert len(runs) == 2 and {r["host"]["intra_op_threads"] for r in runs.values()} == {1}
+        losses.append({name: r["history"]["loss"] for name, r in runs.items()})
+    assert losses[0] == losses[1]

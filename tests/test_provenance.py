@@ -18,3 +18,9 @@ def test_the_host_names_the_slurm_job_only_inside_one(monkeypatch):
     assert "slurm_job_id" not in provenance.host()
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     assert provenance.host()["slurm_job_id"] == "42"
+
+
+def test_the_host_says_how_many_threads_tensorflow_trains_with():
+    import tensorflow as tf
+
+    assert provenance.host()["intra_op_threads"] == tf.config.threading.get_intra_op_parallelism_threads()

@@ -53,3 +53,25 @@ def test_a_diverged_run_did_not_complete_but_leaves_the_study_finished(tmp_path)
     assert study_report.main([str(study)]) == 1  # as a sweep's report: a diverged run is not a completed one
     markdown = (study / "report.md").read_text()
     assert "2 runs, 1 completed, 1 did not complete" in markdown and "Not finished" not in markdown
+
+
+def _trained_on(study, run: str, threads: int) -> None:
+    path = study / "learning_rate" / run / "record.json"
+    record = json.loads(path.read_text())
+    record.update(started_at="2026-11-25T06:00:00+00:00", finished_at="2026-11-25T06:02:00+00:00",
+                  host={"hostname": "box", "cpus": 2, "intra_op_threads": threads},
+                  versions={"tensorflow": "2.21.0", "keras": "3.15.1"}, git={"commit": "0123456789ab", "dirty": False})
+    path.write_text(json.dumps(record))
+
+
+def test_the_report_names_the_host_and_a_thread_count_other_than_tensorflows_default(tmp_path):
+    # The thread count changes training's numbers, as another machine's core count does.
+    study = _study(tmp_path)
+    for value, best, threads in ((0.1, 0.5, 1), (0.01, 0.8, 0)):
+        fake_run(study / "learning_rate", f"learning_rate={value}", value, best)
+        _trained_on(study, f"learning_rate={value}", threads)
+    write_planned(study, PLANNED[:2])
+    study_report.main([str(study)])
+    markdown = (study / "report.md").read_text()
+    assert ("on box (2 CPUs), TensorFlow 2.21.0, Keras 3.15.1, commit 01234567; "
+            "box (2 CPUs, 1 intra-op thread(s) per run), TensorFlow 2.21.0") in markdown

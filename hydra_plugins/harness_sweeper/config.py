@@ -6,7 +6,7 @@ harness is installed, for any app (which is also how Hydra's own launcher test s
 
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -21,6 +21,10 @@ class IsolatedLauncherConf:
     n_jobs: int = 1  # workers running jobs at once
     max_rss_growth: Optional[float] = 0.25  # replace a worker whose memory grew by this fraction; null = never
     runs_per_process: Optional[int] = None  # replace a worker after this many jobs; 1 = a fresh process per job
+    # TensorFlow's intra-op threads in each worker; null = its default, every core, so results do not depend on
+    # n_jobs. n_jobs x threads_per_worker <= cores stops the workers contending for cores (faster; numbers
+    # change as they do on a machine with another core count).
+    threads_per_worker: Optional[int] = None
 
 
 @dataclass

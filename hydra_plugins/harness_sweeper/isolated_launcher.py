@@ -12,9 +12,11 @@ from hydra_plugins.harness_sweeper.deferred import DeferredLauncher
 class IsolatedLauncher(DeferredLauncher):
     composes_each_job_here = True  # (the knob sweeper then skips Hydra's composing every job beforehand)
 
-    def __init__(self, n_jobs: int = 1, max_rss_growth: Optional[float] = 0.25, runs_per_process: Optional[int] = None) -> None:
+    def __init__(self, n_jobs: int = 1, max_rss_growth: Optional[float] = 0.25, runs_per_process: Optional[int] = None,
+                 threads_per_worker: Optional[int] = None) -> None:
         self.n_jobs = n_jobs
         self.max_rss_growth, self.runs_per_process = max_rss_growth, runs_per_process
+        self.threads_per_worker = threads_per_worker
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from harness.isolate import launch  # Hydra imports every plugin module at start-up: keep that cheap

@@ -8,12 +8,17 @@ is still built and seeded as before, and its variables — weights, BatchNorm st
 layers' random-generator states — are copied into the kept model, whose optimizer goes back to the
 state it had before its first step, with this run's learning rate. The trained variables are copied back,
 so the run's model ends exactly as if it had trained itself (tested: the same loss, epoch by epoch).
+
+A few compiled models are kept, the least recently used dropped first: a study's experiments interleave
+the baseline's architecture with others (another optimizer, image size, unfreeze fraction), and a worker
+that kept only the last one traced the baseline's functions again after each of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import keras
@@ -27,7 +32,8 @@ class _Kept:
     optimizer_start: list[np.ndarray]  # the optimizer's variables before its first step
 
 
-_kept: _Kept | None = None  # one: consecutive runs are what repeat an architecture
+KEEP = 4  # compiled models kept per process: their variables and graphs, not their activations
+_kept: OrderedDict[str, _Kept] = OrderedDict()  # by signature, least recently used first
 _last = "none"  # what the last call did: traced | reused
 
 
@@ -50,18 +56,24 @@ def _copy(source: keras.Model, target: keras.Model) -> None:
 def compiled(model: keras.Model, optimizer: keras.optimizers.Optimizer, learning_rate: float, **compile_options) -> keras.Model:
     """The model to fit: a kept one with `model`'s variables and a fresh optimizer state when one was kept
     for this signature, else `model` itself, compiled (and kept for the next run)."""
-    global _kept, _last
+    global _last
     key = signature(model, optimizer, compile_options)
-    if _kept is not None and _kept.signature == key and _kept.model is not model:
-        _copy(model, _kept.model)
-        for variable, start in zip(_kept.model.optimizer.variables, _kept.optimizer_start):
+    entry = _kept.get(key)
+    if entry is not None and entry.model is not model:
+        _kept.move_to_end(key)
+        _copy(model, entry.model)
+        for variable, start in zip(entry.model.optimizer.variables, entry.optimizer_start):
             variable.assign(start)
-        _kept.model.optimizer.learning_rate = learning_rate
+        entry.model.optimizer.learning_rate = learning_rate
         _last = "reused"
-        return _kept.model
+        return entry.model
     model.compile(optimizer=optimizer, **compile_options)
     model.optimizer.build(model.trainable_variables)
-    _kept, _last = _Kept(key, model, [np.array(v) for v in model.optimizer.variables]), "traced"
+    _kept[key] = _Kept(key, model, [np.array(v) for v in model.optimizer.variables])
+    _kept.move_to_end(key)
+    while len(_kept) > KEEP:
+        _kept.popitem(last=False)
+    _last = "traced"
     return model
 
 
@@ -76,7 +88,13 @@ def trained_into(fitted: keras.Model, model: keras.Model) -> None:
         _copy(fitted, model)
 
 
+def kept() -> int:
+    """How many compiled models this process keeps now."""
+    return len(_kept)
+
+
 def forget() -> None:
-    """Drop the kept model (its graphs and memory)."""
-    global _kept, _last
-    _kept, _last = None, "none"
+    """Drop the kept models (their graphs and memory)."""
+    global _last
+    _kept.clear()
+    _last = "none"

@@ -62,18 +62,22 @@ def _start_worker(parent: int, threads: int | None = None) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
 
 
+def _pid_and_rss() -> tuple[int, float]:
+    return os.getpid(), _rss_mb()
+
+
 def _starting_pool(threads: int | None = None) -> tuple[ProcessPoolExecutor, Future]:
     """A one-process pool starting in the background (with `threads` intra-op threads; None: TensorFlow's
-    default), and the future of its process's pid."""
+    default), and the future of its process's pid and resident memory once started."""
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(os.getpid(), threads))
-    return pool, pool.submit(os.getpid)
+    return pool, pool.submit(_pid_and_rss)
 
 
 def _pool() -> tuple[ProcessPoolExecutor, int]:
     """A one-process pool and that process's pid (which a stop request is passed on to)."""
-    pool, pid = _starting_pool()
-    return pool, pid.result()
+    pool, started = _starting_pool()
+    return pool, started.result()[0]
 
 
 def in_fresh_process(fn: Callable[..., Any], *args: Any, stoppable: bool = True) -> Any | None:
@@ -111,18 +115,22 @@ def _measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 class Worker:
     """One spawned process reused for successive calls; replaced when it dies or its memory has grown."""
 
+    # A call that grows the idle process by more than this built a model (a run on cached features: about
+    # +33 %); one that only copied a twin's record or skipped a finished run adds about 2 %.
+    BUILT = 0.10
+
     def __init__(self, max_rss_growth: float | None = 0.25, runs_per_process: int | None = None, threads: int | None = None):
         self.max_rss_growth, self.runs_per_process, self.threads = max_rss_growth, runs_per_process, threads
         self._pool: ProcessPoolExecutor | None = None
         self._starting: Future | None = None
-        self._pid, self._runs, self._base_rss = 0, 0, 0.0
+        self._pid, self._runs, self._idle_rss, self._base_rss = 0, 0, 0.0, 0.0
         self.started = 0  # processes started so far
 
     def start(self) -> None:
         """Start the process (spawn and TensorFlow import, about 6 s on 2 cores) without waiting for it."""
         if self._pool is None:
             self._pool, self._starting = _starting_pool(self.threads)
-            self._runs, self.started = 0, self.started + 1
+            self._runs, self._base_rss, self.started = 0, 0.0, self.started + 1
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any | None:
         """fn(*args) in the worker; None if the worker died doing it. Raises Interrupted when a stop request
@@ -131,7 +139,7 @@ class Worker:
         assert self._pool is not None
         try:
             if self._starting is not None:
-                self._pid, self._starting = self._starting.result(), None
+                (self._pid, self._idle_rss), self._starting = self._starting.result(), None
             with stopping.child(self._pid):
                 result, rss = self._pool.submit(_measured, fn, *args).result()
         except (BrokenProcessPool, stopping.Interrupted):
@@ -140,13 +148,20 @@ class Worker:
                 return None
             raise stopping.Interrupted(stopping.requested())
         self._runs += 1
-        if self._runs == 1:
-            self._base_rss = rss
-        grown = self.max_rss_growth is not None and rss > self._base_rss * (1 + self.max_rss_growth)
-        if grown or (self.runs_per_process is not None and self._runs >= self.runs_per_process):
-            log.info("replacing the worker process after %d run(s) (resident memory %.0f MiB, %.0f after its first)", self._runs, rss, self._base_rss)
+        if self._grown(rss) or (self.runs_per_process is not None and self._runs >= self.runs_per_process):
+            log.info("replacing the worker process after %d run(s) (resident memory %.0f MiB, %.0f after its first that "
+                     "built a model)", self._runs, rss, self._base_rss)
             self.close()
         return result
+
+    def _grown(self, rss: float) -> bool:
+        """Whether the process has grown by max_rss_growth since its first call that built a model. Measured
+        from its first call, a worker whose first job copied a study twin was replaced after one real run."""
+        if not self._base_rss:
+            if rss > self._idle_rss * (1 + self.BUILT):
+                self._base_rss = rss
+            return False
+        return self.max_rss_growth is not None and rss > self._base_rss * (1 + self.max_rss_growth)
 
     def close(self, wait: bool = True) -> None:
         if self._pool is not None:

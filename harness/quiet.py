@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from harness import heap
+
 _NOISE = re.compile(
     r"cudart_stub\.cc|All log messages before absl::InitializeLog|Unable to register cu(FFT|DNN|BLAS) factory"
     r"|computation_placer\.cc|oneDNN custom operations are on|TF-TRT Warning|This TensorFlow binary is optimized"
@@ -54,7 +56,8 @@ def native_stderr_filtered() -> Iterator[None]:
 
 
 def import_tensorflow() -> None:
-    """Import TensorFlow and initialize its devices quietly (a no-op after the first call in a process)."""
+    """Import TensorFlow and initialize its devices quietly, then freeze what the import allocated out of the
+    garbage collector's passes (a no-op after the first call in a process)."""
     if getattr(import_tensorflow, "done", False):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the C++ INFO and WARNING lines after start-up
@@ -62,4 +65,5 @@ def import_tensorflow() -> None:
         import tensorflow as tf
 
         tf.config.list_physical_devices()
+    heap.freeze_survivors()
     import_tensorflow.done = True  # type: ignore[attr-defined]

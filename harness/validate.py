@@ -7,6 +7,7 @@ exits 2). Imports no TensorFlow: a bad command line costs a second, and nothing 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -33,8 +34,12 @@ _TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "bool": "true or fa
                "ListConfig": "a list such as [a,b]"}
 
 
-def _schema() -> DictConfig:
-    return OmegaConf.structured(Config)
+@functools.cache  # once per process: a study validates every job's config; OmegaConf.merge copies, never changes it
+def _schema(model_kind: str, tuner: bool) -> DictConfig:
+    base = OmegaConf.structured(Config)
+    base.model = OmegaConf.structured(ScratchModel if model_kind == "scratch" else TransferModel)
+    base.tuner = OmegaConf.structured(TunerConfig) if tuner else None
+    return base
 
 
 def schema_error(exc: OmegaConfBaseException, value: Any = None) -> ConfigError | None:
@@ -54,16 +59,11 @@ def schema_error(exc: OmegaConfBaseException, value: Any = None) -> ConfigError 
 
 
 def typed(data: dict[str, Any]) -> DictConfig:
-    """A plain config as an instance of the schema (the model section by its kind); ConfigError on a
-    key the schema does not have or a value of the wrong type."""
+    """A plain config as an instance of the schema (its model section by kind); ConfigError on a key it lacks or a wrong type."""
     data = {k: v for k, v in data.items() if k != "hydra"}
-    model = data.get("model") if isinstance(data.get("model"), dict) else {}
-    base = _schema()
-    base.model = OmegaConf.structured(ScratchModel if model.get("kind") == "scratch" else TransferModel)
-    if data.get("tuner") is not None:
-        base.tuner = OmegaConf.structured(TunerConfig)
+    kind = data["model"].get("kind") if isinstance(data.get("model"), dict) else None
     try:
-        return OmegaConf.merge(base, data)
+        return OmegaConf.merge(_schema(str(kind), data.get("tuner") is not None), data)
     except (ConfigKeyError, ValidationError) as exc:
         value = OmegaConf.select(OmegaConf.create(data), exc.full_key or "", default=None)
         raise (schema_error(exc, value) or ConfigError(exc.full_key or "?", value, str(exc.msg))) from None

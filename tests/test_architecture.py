@@ -14,8 +14,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 # (within a subpackage the order is given by its own entries).
 LAYERS = {
     "harness.errors": 0, "harness.atomic": 0, "harness.backbones": 0, "harness.folders": 0, "harness.provenance": 0,
-    "harness.quiet": 0, "harness.stopping": 0, "harness.claims": 0, "harness.progress": 0,
-    "harness.schema": 1, "harness.cache": 1, "harness.planned": 1, "harness.tensorboard": 1, "harness.weights_file": 1,
+    "harness.heap": 0, "harness.stopping": 0, "harness.claims": 0, "harness.progress": 0,
+    "harness.quiet": 1, "harness.schema": 1, "harness.cache": 1, "harness.planned": 1, "harness.tensorboard": 1, "harness.weights_file": 1,
     "harness.records": 2, "harness.space": 2,
     "harness.validate": 3, "harness.hparams": 3,
     "harness.data.splits": 4, "harness.data.pipeline": 5, "harness.data.sources": 5, "harness.data.images": 6,

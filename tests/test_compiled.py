@@ -3,6 +3,8 @@ optimizer) gives exactly the numbers of a fresh build and trace."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from harness import compiled
@@ -35,3 +37,22 @@ def test_another_optimizer_or_architecture_traces_again(tmp_path):
     assert run(make_cfg(*TINY, f"results_dir={tmp_path}")).cache["compiled"] == "traced"
     assert run(make_cfg(*TINY, "train.optimizer=sgd", f"results_dir={tmp_path}", "run_name=sgd")).cache["compiled"] == "traced"
     assert run(make_cfg(*TINY, "model.head.units=32", "train.optimizer=sgd", f"results_dir={tmp_path}", "run_name=u")).cache["compiled"] == "traced"
+
+
+
+def test_kept_models_wait_their_turn_and_the_least_recently_used_is_dropped(tmp_path, monkeypatch):
+    """A study interleaves the baseline's architecture with others: a later baseline run still reuses its
+    compiled model; past the limit, the model used longest ago goes."""
+    monkeypatch.setattr(compiled, "KEEP", 2)
+    compiled.forget()
+    runs = itertools.count()
+
+    def how(*overrides: str) -> str:
+        return run(make_cfg(*TINY, *overrides, f"results_dir={tmp_path}", f"run_name=r{next(runs)}")).cache["compiled"]
+
+    assert how("train.optimizer=adam") == "traced"
+    assert how("train.optimizer=sgd") == "traced"
+    assert how("train.optimizer=adam", "train.seed=7") == "reused"  # after another architecture
+    assert how("train.optimizer=rmsprop") == "traced" and compiled.kept() == 2  # sgd's, used longest ago, goes
+    assert how("train.optimizer=adam", "train.seed=8") == "reused"
+    assert how("train.optimizer=sgd", "train.seed=7") == "traced"

@@ -1,7 +1,9 @@
-"""The isolated launcher: the order jobs start in, where they are composed, and the threads its workers use."""
+"""The isolated launcher: the order jobs start in, where they are composed, the threads its workers use, and when
+a worker is replaced."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -133,3 +135,25 @@ def test_a_sweep_with_one_thread_per_worker_records_it_and_repeats_its_numbers(t
         assert len(runs) == 2 and {r["host"]["intra_op_threads"] for r in runs.values()} == {1}
         losses.append({name: r["history"]["loss"] for name, r in runs.items()})
     assert losses[0] == losses[1]
+
+
+_HELD: list[np.ndarray] = []  # in the worker: memory a "run" keeps, as TensorFlow's allocator and graphs do
+
+
+def _pid_after_holding(megabytes: int) -> int:
+    _HELD.append(np.ones(megabytes * 2**20, dtype=np.uint8))
+    return os.getpid()
+
+
+@pytest.mark.slow
+def test_a_worker_is_replaced_once_it_has_grown_since_its_first_call_that_built_something():
+    # A study's worker may start with a copied twin (a few MiB): its first real run sets the mark, not the copy.
+    worker = Worker(max_rss_growth=0.25)
+    try:
+        first = worker.call(_pid_after_holding, 1)  # a copy or a skip: no mark
+        assert worker.call(_pid_after_holding, 300) == first  # the first real run: the mark
+        assert worker.call(_pid_after_holding, 1) == first
+        worker.call(_pid_after_holding, 400)  # +40 % over the mark: this process is done
+        assert worker.call(_pid_after_holding, 1) != first and worker.started == 2
+    finally:
+        worker.close()

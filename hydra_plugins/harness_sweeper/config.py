@@ -15,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 class IsolatedLauncherConf:
     """Runs a sweep's jobs in worker processes, not in the process that launched them: a worker is reused
     (TensorFlow imported once) until its resident memory has grown by max_rss_growth over what it held after
-    its first job, then replaced, so memory stays flat; a crashed run cannot take the sweep down."""
+    its first job that built a model, then replaced, so memory stays flat; a crashed run cannot take the sweep down."""
 
     _target_: str = "hydra_plugins.harness_sweeper.isolated_launcher.IsolatedLauncher"
     n_jobs: int = 1  # workers running jobs at once

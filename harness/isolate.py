@@ -155,8 +155,8 @@ class Worker:
         return result
 
     def _grown(self, rss: float) -> bool:
-        """Whether the process has grown by max_rss_growth since its first call that built a model. Measured
-        from its first call, a worker whose first job copied a study twin was replaced after one real run."""
+        """Whether the process has grown by max_rss_growth since its first call that built a model: a first job
+        that only copied a study twin's record would set a mark that the next real run alone exceeds."""
         if not self._base_rss:
             if rss > self._idle_rss * (1 + self.BUILT):
                 self._base_rss = rss

@@ -39,7 +39,6 @@ def test_another_optimizer_or_architecture_traces_again(tmp_path):
     assert run(make_cfg(*TINY, "model.head.units=32", "train.optimizer=sgd", f"results_dir={tmp_path}", "run_name=u")).cache["compiled"] == "traced"
 
 
-
 def test_kept_models_wait_their_turn_and_the_least_recently_used_is_dropped(tmp_path, monkeypatch):
     """A study interleaves the baseline's architecture with others: a later baseline run still reuses its
     compiled model; past the limit, the model used longest ago goes."""

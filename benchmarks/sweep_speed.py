@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import provenance  # imports no TensorFlow
+
 ROOT = Path(__file__).resolve().parent.parent
 LEARNING_RATES = [0.1, 0.01, 0.001, 0.0001]
 UNFREEZE = [0.0, 0.25, 0.5]
@@ -214,7 +216,8 @@ def work_dir(parser: argparse.ArgumentParser, args: argparse.Namespace, prefix: 
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": provenance.cpu(),
+            "python": platform.python_version()}
 
 
 def write_report(report: dict, out: Path, print_table) -> None:

@@ -43,11 +43,41 @@ def git_state() -> dict[str, object]:
 def host() -> dict[str, object]:
     import os
 
-    found = {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "pid": os.getpid(),
-             "intra_op_threads": intra_op_threads()}
+    found = {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu(),
+             "pid": os.getpid(), "intra_op_threads": intra_op_threads()}
     if os.environ.get("SLURM_JOB_ID"):  # which scheduler job ran it, as scancel, sacct and submitit's log folders name it
         found["slurm_job_id"] = slurm_job_id(os.environ)
     return found
+
+
+# Widest first: TensorFlow's CPU kernels (oneDNN, Eigen) choose their code by these at run time.
+_VECTOR_FLAGS = (("amx_tile", "amx"), ("avx512f", "avx512"), ("avx2", "avx2"), ("avx", "avx"), ("asimd", "neon"))
+
+
+@lru_cache(maxsize=1)
+def cpu() -> str:
+    """This machine's processor and its widest vector instructions (see cpu_name)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        cpuinfo = ""
+    return cpu_name(cpuinfo, platform.machine() or "unknown")
+
+
+def cpu_name(cpuinfo: str, fallback: str) -> str:
+    """'AMD EPYC (family 25, model 17), avx512' from Linux's /proc/cpuinfo (its first processor), `fallback`
+    for the name where it has none. Training's numbers depend on the CPU as they do on the thread count: the
+    same seed and versions on another CPU model give other, equally repeatable, numbers."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    name = fields.get("model name") or fallback
+    if fields.get("cpu family") and fields.get("model"):
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    vector = next((word for flag, word in _VECTOR_FLAGS if flag in flags), None)
+    return f"{name}, {vector}" if vector else name
 
 
 def intra_op_threads() -> int | None:

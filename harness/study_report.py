@@ -74,12 +74,13 @@ def findings_view(found: pd.DataFrame) -> pd.DataFrame:
 
 
 def _elapsed(runs: pd.DataFrame, study_dir: Path) -> str:
-    """When the trained runs ran, and on what: host, CPUs, TensorFlow and the harness's commit."""
+    """When the trained runs ran, and on what: host, CPUs and their model, TensorFlow and the harness's commit."""
     started, finished, hosts = [], [], set()
     for _, record in iter_records(study_dir):
         host, versions, git = record.get("host") or {}, record.get("versions") or {}, record.get("git") or {}
         threads = f", {host['intra_op_threads']} intra-op thread(s) per run" if host.get("intra_op_threads") else ""
-        hosts.add(f"{host.get('hostname')} ({host.get('cpus')} CPUs{threads}), TensorFlow {versions.get('tensorflow')}, "
+        processor = f": {host['cpu']}" if host.get("cpu") else ""  # records made before hosts named it have none
+        hosts.add(f"{host.get('hostname')} ({host.get('cpus')} CPUs{processor}{threads}), TensorFlow {versions.get('tensorflow')}, "
                   f"Keras {versions.get('keras')}, commit {str(git.get('commit'))[:8]}{' (modified)' if git.get('dirty') else ''}")
         if record.get("copied_from") or not record.get("finished_at"):
             continue

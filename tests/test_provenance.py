@@ -24,3 +24,31 @@ def test_the_host_says_how_many_threads_tensorflow_trains_with():
     import tensorflow as tf
 
     assert provenance.host()["intra_op_threads"] == tf.config.threading.get_intra_op_parallelism_threads()
+
+
+EPYC = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+flags\t\t: fpu sse2 avx fma avx2 avx512f avx512_bf16
+processor\t: 1
+model name\t: another core
+"""
+GRAVITON = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes crc32
+CPU implementer\t: 0x41
+"""
+
+
+def test_the_cpu_is_named_with_its_widest_vector_instructions():
+    # TensorFlow's CPU kernels choose their code by these: the same seed gives other numbers on another CPU model.
+    assert provenance.cpu_name(EPYC, "x86_64") == "AMD EPYC (family 25, model 17), avx512"
+    assert provenance.cpu_name(EPYC.replace(" avx512f avx512_bf16", ""), "x86_64") == "AMD EPYC (family 25, model 17), avx2"
+    assert provenance.cpu_name(GRAVITON, "aarch64") == "aarch64, neon"
+    assert provenance.cpu_name("", "arm64") == "arm64"
+
+
+def test_every_record_names_the_cpu_it_ran_on():
+    assert provenance.host()["cpu"] == provenance.cpu() and provenance.cpu()

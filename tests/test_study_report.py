@@ -59,13 +59,13 @@ def _trained_on(study, run: str, threads: int) -> None:
     path = study / "learning_rate" / run / "record.json"
     record = json.loads(path.read_text())
     record.update(started_at="2026-11-25T06:00:00+00:00", finished_at="2026-11-25T06:02:00+00:00",
-                  host={"hostname": "box", "cpus": 2, "intra_op_threads": threads},
+                  host={"hostname": "box", "cpus": 2, "cpu": "AMD EPYC (family 25, model 17), avx512", "intra_op_threads": threads},
                   versions={"tensorflow": "2.21.0", "keras": "3.15.1"}, git={"commit": "0123456789ab", "dirty": False})
     path.write_text(json.dumps(record))
 
 
-def test_the_report_names_the_host_and_a_thread_count_other_than_tensorflows_default(tmp_path):
-    # The thread count changes training's numbers, as another machine's core count does.
+def test_the_report_names_the_host_its_cpu_and_a_thread_count_other_than_tensorflows_default(tmp_path):
+    # The thread count changes training's numbers, as another machine's core count or CPU model does.
     study = _study(tmp_path)
     for value, best, threads in ((0.1, 0.5, 1), (0.01, 0.8, 0)):
         fake_run(study / "learning_rate", f"learning_rate={value}", value, best)
@@ -73,5 +73,5 @@ def test_the_report_names_the_host_and_a_thread_count_other_than_tensorflows_def
     write_planned(study, PLANNED[:2])
     study_report.main([str(study)])
     markdown = (study / "report.md").read_text()
-    assert ("on box (2 CPUs), TensorFlow 2.21.0, Keras 3.15.1, commit 01234567; "
-            "box (2 CPUs, 1 intra-op thread(s) per run), TensorFlow 2.21.0") in markdown
+    assert ("on box (2 CPUs: AMD EPYC (family 25, model 17), avx512), TensorFlow 2.21.0, Keras 3.15.1, commit 01234567; "
+            "box (2 CPUs: AMD EPYC (family 25, model 17), avx512, 1 intra-op thread(s) per run), TensorFlow 2.21.0") in markdown

@@ -50,5 +50,5 @@ def test_the_cpu_is_named_with_its_widest_vector_instructions():
     assert provenance.cpu_name("", "arm64") == "arm64"
 
 
-def test_every_record_names_the_cpu_it_ran_on():
+def test_the_host_a_record_keeps_names_its_cpu():
     assert provenance.host()["cpu"] == provenance.cpu() and provenance.cpu()

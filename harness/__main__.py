@@ -22,7 +22,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from harness import cache, claims, stopping  # noqa: E402
-from harness.command import LAUNCHER_PLUGINS, SHOW, Command, compose_cli, hydra_argv, occupied, unwritable  # noqa: E402
+from harness.command import LAUNCHER_PLUGINS, SHOW, Command, compose_cli, hydra_argv, moved, occupied, unwritable  # noqa: E402
 from harness.errors import ConfigError, UserError  # noqa: E402
 from harness.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
 from harness.quiet import import_tensorflow  # noqa: E402
@@ -156,6 +156,9 @@ def _job(cfg: DictConfig) -> None:
         raise
     if record is None or multirun:
         return
+    from harness.report import normalized_views  # pandas: loaded only once a single run has trained
+
+    normalized_views(run_dir.parent)
     write_hparams_experiment(Path(cfg.results_dir))
     if record.status != "completed":
         print(f"run {record.run_name} did not complete: {record.status}: {record.error}", file=sys.stderr)
@@ -176,8 +179,12 @@ def _claimed_run(cfg: DictConfig, run_dir: Path, overrides: list[str], identity)
 
 
 def _unless_done(cfg: DictConfig, run_dir: Path, overrides: list[str], identity):
-    if not cfg.overwrite and completed_record(run_dir, cfg):
-        log.info("run %s/%s already completed with this config: skipped (overwrite=true re-runs it)", cfg.name, cfg.run_name)
+    done = None if cfg.overwrite else completed_record(run_dir, cfg)
+    if done is not None:
+        if cfg.analysis:
+            analyse_saved(run_dir, done)
+        else:
+            log.info("run %s/%s already completed with this config: skipped (overwrite=true re-runs it)", cfg.name, cfg.run_name)
         return None
 
     def train():
@@ -191,6 +198,23 @@ def _unless_done(cfg: DictConfig, run_dir: Path, overrides: list[str], identity)
     study_dir, config = run_dir.parent.parent, config_hash(cfg)
     found, trained = cache.once(study_dir / f".twin-{config}", lambda: find_twin(study_dir, config, run_dir), train)
     return found if trained else copy_twin(found, run_dir, cfg, identity, overrides)
+
+
+def analyse_saved(run_dir: Path, record: dict) -> None:
+    """analysis=true on a run that completed: analysed from its saved model, never retrained; without one, say so."""
+    from harness.records import from_dict, write_record
+
+    if (run_dir / "analysis" / "predictions.parquet").exists():
+        log.info("run %s already completed and analysed: %s", run_dir.name, run_dir / "analysis")
+        return
+    if not (run_dir / "model.keras").exists():
+        log.warning("run %s completed without saving its model, so it cannot be analysed without training it again "
+                    "(overwrite=true analysis=true does both)", run_dir.name)
+        return
+    from harness.analyze.runs import analyze_run
+
+    summary = analyze_run(run_dir, "val", record=record)
+    write_record(run_dir, from_dict({**record, "analysis": summary}))
 
 
 def _shown(path: Path) -> Path:
@@ -236,12 +260,13 @@ def main() -> None:
     command = preflight(sys.argv[1:])
     if command is not None:
         sys.argv[1:] = hydra_argv(sys.argv[1:], command)  # Hydra reads its command line from sys.argv
-        stop = None if SHOW & set(sys.argv) else occupied(command) or _unwritable(command)
+        stop = None if SHOW & set(sys.argv) else moved(command) or occupied(command) or _unwritable(command) or _offline(command)
         if stop is not None:
             print(stop[0], file=sys.stderr if stop[1] else sys.stdout)
             sys.exit(stop[1])
         if not command.multirun and not SHOW & set(sys.argv):
             import_tensorflow()
+        _warn_few_seeds(command)
     stopping.install()
     try:
         hydra_main()
@@ -252,6 +277,25 @@ def main() -> None:
         sys.exit(stopping.exit_code())
     if command is not None and command.multirun and incomplete_runs(command.configs):
         sys.exit(1)
+
+
+def _warn_few_seeds(command: Command) -> None:
+    """A study whose seeds cannot decide a verdict is told so before its runs start, not only in its report."""
+    study = command.configs[0].get("study") if command.multirun and command.configs else None
+    if study is None:
+        return
+    from harness.study_report import few_seeds_note
+
+    note = few_seeds_note(int(study.seeds)).replace("*", "")
+    if note:
+        print(f"warning: {note}", file=sys.stderr, flush=True)
+
+
+def _offline(command: Command) -> tuple[str, int] | None:
+    from harness.reachable import unreachable
+
+    problem = unreachable(command.configs)
+    return None if problem is None else (problem, 2)
 
 
 def _unwritable(command: Command) -> tuple[str, int] | None:

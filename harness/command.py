@@ -8,6 +8,7 @@ and exit status 2 after about a second, with nothing written under results_dir.
 from __future__ import annotations
 
 import importlib.util
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,12 +16,15 @@ from typing import NamedTuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from harness import naming
 from harness.errors import ConfigError
+from harness.naming import hydra_value, key_of, override_label
 from harness.records import read_record
 from harness.schema import CONF_DIR, config_hash
+from harness.searches import same_baseline
 from harness.study import study_jobs
 from harness.validate import validate
-from harness.sweep import expand_jobs, hydra_value, override_label
+from harness.sweep import expand_jobs
 
 # Flags after which Hydra prints something and exits, or reads the next argument as a value.
 PASSTHROUGH = {"--help", "-h", "--hydra-help", "--info", "-i", "--version", "--shell-completion", "-sc"}
@@ -33,6 +37,7 @@ class Command(NamedTuple):
     configs: list[DictConfig]  # every job's config, as Hydra will compose it
     multirun: bool
     overrides: list[str]  # the command line's overrides
+    legacy: str | None = None  # the folder under results_dir that versions before 0.2 gave the same runs, where it differs
 
 
 class Argv(NamedTuple):
@@ -99,7 +104,11 @@ def compose_cli(argv: list[str]) -> Command | None:
         base = compose(parts.config_name, overrides=fixed, return_hydra_config=True)
         multirun = parts.multirun or str(base.hydra.mode).endswith("MULTIRUN")
         if not multirun:
-            return Command([compose(parts.config_name, overrides=overrides)], False, parts.overrides)
+            single = compose(parts.config_name, overrides=overrides)
+            ignored = hyperband_ignores(single, parts.overrides)
+            if ignored is not None:
+                raise ignored
+            return Command([single], False, parts.overrides, _legacy_single(single, parts.overrides))
         plain, groups = _without_hydra(base), set(base.hydra.runtime.choices)
         choice = base.hydra.runtime.choices.get("hydra/launcher")
         bad = launcher_missing(choice) or (launcher_counts(base.hydra.launcher) if choice == "isolated" else None)
@@ -109,7 +118,39 @@ def compose_cli(argv: list[str]) -> Command | None:
             validate(plain)  # the study's own keys, before its experiments become overrides
         jobs = study_jobs(base, overrides)[1] if base.get("study") is not None else expand_jobs(base, overrides)
         configs = [_applied(plain, job, set(fixed), groups) or compose(parts.config_name, overrides=job) for job in jobs]
-        return Command(configs, True, parts.overrides)
+        return Command(configs, True, parts.overrides, _legacy_multirun(configs[0] if configs else None, base, parts.overrides))
+
+
+def hyperband_ignores(cfg: DictConfig, overrides: list[str]) -> ConfigError | None:
+    """The error for `train.epochs` given to a Hyperband search, which sets every trial's epochs itself, or None."""
+    tuner = cfg.get("tuner")
+    given = [o for o in overrides if key_of(o) == "train.epochs"]
+    if tuner is None or tuner.get("algorithm") != "hyperband" or not given:
+        return None
+    return ConfigError("train.epochs", given[-1].split("=", 1)[1], "unset: tuner=hyperband trains each trial for the epochs "
+                       "of its bracket, up to tuner.max_epochs (set that instead)")
+
+
+def _legacy_multirun(first: DictConfig | None, base: DictConfig, overrides: list[str]) -> str | None:
+    """The folder earlier versions gave this sweep or study (its fixed overrides comma-joined), where it differs."""
+    if first is None or any(key_of(o) == "name" for o in overrides):
+        return None
+    top = str(first.name).split("/")[0]
+    digest = naming.overrides_hash(overrides)
+    default = top[: -len(digest) - 1] if digest and top.endswith(f"-{digest}") else top
+    legacy = naming.legacy_experiment_name(default, overrides, base)
+    return legacy if legacy != top else None
+
+
+def _legacy_single(cfg: DictConfig, overrides: list[str]) -> str | None:
+    """The folder earlier versions gave this single run or search, where it differs: a run named with every
+    override whole; a search named without its overrides."""
+    if any(key_of(o) in ("name", "run_name") for o in overrides):
+        return None
+    if cfg.get("tuner") is not None:
+        return str(cfg.name) if naming.overrides_hash(overrides, tuner=True) else None
+    legacy, label = naming.legacy_label(overrides, cfg), override_label(overrides, cfg)
+    return f"{cfg.name}/{legacy}" if legacy and legacy != label else None
 
 
 # hydra/launcher options the harness documents: the plugin module each needs and the extra that installs it.
@@ -166,10 +207,19 @@ def _applied(base: DictConfig, job: list[str], fixed: set[str], groups: set[str]
 
 def single_run_name(argv: list[str], command: Command) -> list[str]:
     """A single run is named after its overrides (`learning_rate=0.01`), so a baseline and each change to
-    it sit side by side in one experiment; the command line with that name added."""
+    it sit side by side in one experiment; a search after its whole config (its default name and a hash of
+    the overrides), so a search over another baseline or space never resumes this one's trials. The command
+    line with that name added."""
     cfg = command.configs[0]
+    given = {key_of(o) for o in command.overrides}
+    if cfg.get("tuner") is not None:
+        name = naming.experiment_name(str(cfg.name), command.overrides, tuner=True)
+        if "name" in given or name == cfg.name:
+            return argv
+        cfg.name = name
+        return [*argv, f"name={hydra_value(name)}"]
     label = override_label(command.overrides, cfg)
-    if not label or any(o.split("=", 1)[0] == "run_name" for o in command.overrides):
+    if not label or "run_name" in given:
         return argv
     cfg.run_name = label
     return [*argv, f"run_name={hydra_value(label)}"]
@@ -198,8 +248,41 @@ def occupied(command: Command) -> tuple[str, int] | None:
             return (f"results error: {run_dir} holds a run of a different config ({record.get('status')}); name this one "
                     "with run_name=... or name=..., or replace it with overwrite=true", 2)
         if not command.multirun and record.get("status") == "completed":
-            return f"already completed with this config: {run_dir} (overwrite=true re-runs it)", 0
+            return _completed(cfg, run_dir)
     return None
+
+
+def _completed(cfg: DictConfig, run_dir: Path) -> tuple[str, int] | None:
+    """What a single run that already completed with this config gets: skipped, analysed from its saved model
+    (analysis=true: None lets the run's job do it), or told it cannot be analysed without retraining."""
+    if not cfg.analysis or (run_dir / "analysis" / "predictions.parquet").exists():
+        done = "completed and analysed" if cfg.analysis else "completed"
+        return f"already {done} with this config: {run_dir} (overwrite=true re-runs it)", 0
+    if (run_dir / "model.keras").exists():
+        return None
+    return (f"results error: {run_dir} completed without saving its model, so analysis=true cannot analyse it without "
+            "training it again: overwrite=true analysis=true does both (train.save_model=true keeps the model for later)", 2)
+
+
+def moved(command: Command) -> tuple[str, int] | None:
+    """(a message, exit status 2) when this command's runs sit in a folder named by an earlier version (0.1),
+    which still holds them and the new name does not: the message says how to move them. A search's old
+    folder counts only when its trials have this search's baseline (0.1 named every search alike)."""
+    if command.legacy is None:
+        return None
+    cfg = command.configs[0]
+    results = Path(cfg.results_dir)
+    if cfg.get("tuner") is not None:
+        new = results / cfg.name
+    elif command.multirun:
+        new = results / str(cfg.name).split("/")[0]
+    else:
+        new = results / cfg.name / cfg.run_name
+    old = results / command.legacy
+    if not old.is_dir() or new.exists() or (cfg.get("tuner") is not None and not same_baseline(old, cfg)):
+        return None
+    return (f"results error: {old} holds these runs under the name tl-harness 0.1 gave them; move it to resume them: "
+            f"mv {shlex.quote(str(old))} {shlex.quote(str(new))} (or name=... starts another experiment)", 2)
 
 
 MIN_FREE_MB = 100  # a run writes a few MB (record, TensorBoard events, a saved model); the cache more

@@ -4,7 +4,7 @@ Every comparison is on accuracy the compared runs did not select their epoch on 
 validation split chose the epoch and, in the ranking, the best value), paired by seed: the runs of two
 values with the same train.seed share data order, initial head weights and split, so their difference
 cancels much of the seed-to-seed noise. An interval is a 95% t interval of the mean paired difference;
-one seed gives none, and no verdict beyond "inconclusive".
+one seed gives none, and fewer than MIN_SEEDS (3) give no verdict beyond "inconclusive".
 
 A diverged run counts at chance level (its weights are not finite, it predicts nothing); a failed or
 unfinished run counts as missing, and the seeds it leaves unpaired are dropped.
@@ -22,6 +22,9 @@ from harness.schema import canonical
 
 CONFIDENCE = 0.95
 VERDICTS = ("holds", "does not hold", "inconclusive")
+# Seeds a verdict needs. With 2 the t interval has 1 degree of freedom (t = 12.7): it can exclude 0 for a
+# 5-point gap that happens to repeat and not for a 35-point one that varies, so it decides nothing.
+MIN_SEEDS = 3
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class Paired:
     def has_interval(self) -> bool:
         return self.pairs > 1 and np.isfinite(self.low)
 
+    @property
+    def decides(self) -> bool:
+        """Whether the interval rests on enough seeds for a verdict (MIN_SEEDS)."""
+        return self.has_interval and self.pairs >= MIN_SEEDS
+
     def text(self, digits: int = 3, percent: bool = False) -> str:
         if self.pairs == 0:
             return "n/a (no seed with both sides)"
@@ -45,7 +53,8 @@ class Paired:
         fmt = lambda v: f"{v * scale:+.{digits}f}"  # noqa: E731
         if not self.has_interval:
             return f"{fmt(self.mean)}{unit} (one seed, no interval)"
-        return f"{fmt(self.mean)}{unit} [{fmt(self.low)}, {fmt(self.high)}]"
+        shown = f"{fmt(self.mean)}{unit} [{fmt(self.low)}, {fmt(self.high)}]"
+        return shown if self.decides else f"{shown} ({self.pairs} seeds: too few)"
 
 
 def paired(differences: pd.Series | np.ndarray | list) -> Paired:
@@ -94,8 +103,9 @@ def compare(rows: pd.DataFrame, better: list[Any], worse: list[Any], relative: b
 
 def verdict(test: str, result: Paired, margin: float = 0.0) -> str:
     """holds / does not hold / inconclusive. `beats`: the interval of better - worse lies above 0 (holds) or
-    below 0 (does not hold). `within`: the interval of better / worse - 1 lies above -margin or below it."""
-    if not result.has_interval:
+    below 0 (does not hold). `within`: the interval of better / worse - 1 lies above -margin or below it.
+    Fewer than MIN_SEEDS paired seeds decide nothing."""
+    if not result.decides:
         return "inconclusive"
     threshold = -margin if test == "within" else 0.0
     if result.low > threshold:
@@ -127,7 +137,7 @@ def findings(table: pd.DataFrame, claims: list[dict], metric: str = "test_accura
 
 
 def _effect(result: Paired) -> str:
-    if not result.has_interval:
+    if not result.decides:
         return "unknown"
     return "clear" if result.low > 0 or result.high < 0 else "none"
 
@@ -153,10 +163,11 @@ def knob_ranking(table: pd.DataFrame, experiments: dict[str, dict], metric: str 
         worst = baseline if by_value.get(baseline) == by_value.min() else by_value.idxmin()
         gain, loss = compare(own, [best], [baseline]), compare(own, [worst], [baseline])
         effects = {_effect(gain), _effect(loss)}
+        seeds = max(gain.pairs, loss.pairs)
         if "clear" in effects:
             text = "matters"
         elif effects == {"unknown"}:
-            text = "inconclusive (one seed: no interval)"
+            text = f"inconclusive ({'one seed: no interval' if seeds < 2 else f'{seeds} seeds: too few for a verdict'})"
         else:
             text = "no clear effect at this noise level"
         entry.update(best=best, gain=gain.mean, gain_low=gain.low, gain_high=gain.high, gain_shown=gain.text(1, percent=True),
@@ -170,3 +181,22 @@ def knob_ranking(table: pd.DataFrame, experiments: dict[str, dict], metric: str 
     ranking = ranking.sort_values(["matters", "effect"], ascending=[False, False], kind="stable").reset_index(drop=True)
     ranking.insert(0, "rank", np.arange(1, len(ranking) + 1))
     return ranking
+
+
+def value_effects(table: pd.DataFrame, experiments: dict[str, dict], metric: str = "test_accuracy") -> pd.DataFrame:
+    """Every value of every experiment against that experiment's baseline value on `metric`, paired over seeds:
+    one row per (experiment, value), in the study's order, with the mean difference, its 95% interval and
+    whether the interval is clear of 0 on enough seeds (what the study report's forest plot draws)."""
+    rows = scores(table, metric)
+    out = []
+    for name, experiment in experiments.items():
+        own = rows[rows["experiment"] == name]
+        baseline = canonical(experiment["baseline"])
+        for value in [canonical(v) for v in experiment["values"]]:
+            if value == baseline:
+                continue
+            result = compare(own, [value], [baseline])
+            out.append({"experiment": name, "value": value, "baseline": baseline, "pairs": result.pairs,
+                        "difference": result.mean, "low": result.low, "high": result.high,
+                        "clear": bool(result.decides and (result.low > 0 or result.high < 0))})
+    return pd.DataFrame(out, columns=["experiment", "value", "baseline", "pairs", "difference", "low", "high", "clear"])

@@ -32,10 +32,27 @@ def write_session(log_dir: Path, record: dict) -> None:
     write_hparams(log_dir, hparam_values(session_hparams(record)), trial_id=f"{record['name']}/{record['run_name']}")
 
 
+def run_records(results_dir: Path) -> list[tuple[Path, dict]]:
+    """(run folder, record) of every run under results_dir (<experiment>/<run>, <study>/<experiment>/<run>)."""
+    found = ((p.parent, read_record(p.parent)) for p in sorted(Path(results_dir).rglob("record.json")))
+    return [(d, r) for d, r in found if r is not None]
+
+
 def records(results_dir: Path) -> list[dict]:
-    """Every run record under results_dir (<experiment>/<run>/record.json, <study>/<experiment>/<run>/record.json)."""
-    found = (read_record(p.parent) for p in sorted(Path(results_dir).rglob("record.json")))
-    return [r for r in found if r is not None]
+    """Every run record under results_dir."""
+    return [r for _, r in run_records(results_dir)]
+
+
+def declared_metrics(runs: list[tuple[Path, dict]]) -> list[tuple[str, str, str]]:
+    """The metrics every completed run has. TensorBoard's parallel-coordinates view draws no session that
+    lacks one of the folder's metrics, so one left out by most runs (test accuracy where one run had a test
+    split) would empty it; such a metric stays in the records and tables."""
+    completed = [(d, r) for d, r in runs if r.get("status") == "completed"]
+    has = {
+        "test_accuracy": lambda d, r: r.get("test_accuracy") is not None,
+        "normalized_accuracy": lambda d, r: (d / "tb" / "normalized").is_dir(),
+    }
+    return [m for m in METRICS if m[0] not in has or (completed and all(has[m[0]](d, r) for d, r in completed))]
 
 
 def columns(found: list[dict]) -> list[str]:
@@ -48,18 +65,13 @@ def columns(found: list[dict]) -> list[str]:
 def write_hparams_experiment(results_dir: Path) -> Path | None:
     """Rewrite results_dir/_hparams from the records there; None when there are none."""
     results_dir = Path(results_dir)
-    runs = records(results_dir)
+    runs = run_records(results_dir)
     if not runs:
         return None
-    found = [hparam_values(session_hparams(r)) for r in runs]
-    present = {
-        "test_accuracy": any(r.get("test_accuracy") is not None for r in runs),
-        "normalized_accuracy": any(results_dir.rglob("tb/normalized")),
-    }
-    metrics = [m for m in METRICS if present.get(m[0], True)]
+    found = [hparam_values(session_hparams(r)) for _, r in runs]
     target = results_dir / FOLDER
     shutil.rmtree(target, ignore_errors=True)  # replaced, never a second experiment beside the first
-    write_events(target, [(0, hparams_experiment(found, columns(found), metrics))])
+    write_events(target, [(0, hparams_experiment(found, columns(found), declared_metrics(runs)))])
     return target
 
 

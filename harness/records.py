@@ -31,6 +31,8 @@ class SweepIdentity:
     value: Any = None
     seed: Optional[int] = None
     hyperparameters: Optional[dict[str, Any]] = None  # a tuner trial's searched values
+    baseline: Optional[bool] = None  # whether the value is the baseline's own (None outside a sweep)
+    trial_ids: Optional[list[str]] = None  # Keras Tuner's ids of the trials this run's history spans (Hyperband's brackets)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class RunRecord:
     skipped_paths: list[str] = field(default_factory=list)  # every file a folder dataset could not read
     data_notes: list[str] = field(default_factory=list)
     input_shape: Optional[list[int]] = None
+    steps_per_epoch: Optional[int] = None  # optimizer steps in an epoch (train.budget: a subset's epoch may cycle it)
     trainable_params: Optional[int] = None
     total_params: Optional[int] = None
     feature_cache: str = "none"  # none | full | prefix
@@ -83,8 +86,9 @@ class RunRecord:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        if out["sweep"]["hyperparameters"] is None:
-            del out["sweep"]["hyperparameters"]
+        for optional in ("hyperparameters", "baseline", "trial_ids"):
+            if out["sweep"][optional] is None:
+                del out["sweep"][optional]
         return out
 
 
@@ -137,6 +141,13 @@ def write_record(run_dir: Path, record: RunRecord) -> Path:
     path = Path(run_dir) / RECORD
     write_atomic(path, json.dumps(_clean(record.as_dict()), indent=2, sort_keys=False))
     return path
+
+
+def from_dict(data: dict[str, Any]) -> RunRecord:
+    """A record read back (read_record) as the typed record, keys of other versions left out."""
+    fields = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
+    sweep = {k: v for k, v in (data.get("sweep") or {}).items() if k in SweepIdentity.__dataclass_fields__}
+    return RunRecord(**{**fields, "sweep": SweepIdentity(**sweep)})
 
 
 def read_record(run_dir: Path) -> dict | None:

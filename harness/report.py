@@ -50,8 +50,10 @@ def per_value_table(summary: pd.DataFrame) -> pd.DataFrame:
     test = [f"{_number(m)} ± {_number(s)}" if pd.notna(s) else _number(m)
             for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])]
     chance = ["" if c is None else "yes" if c else "no (chance level)" for c in summary["above_chance"]]
+    marked = summary["baseline"] if "baseline" in summary else pd.Series(False, index=summary.index)
+    shown = [f"{v} (baseline)" if b else str(v) for v, b in zip(summary["value"], marked.fillna(False))]
     return pd.DataFrame({
-        "value": summary["value"], "runs": summary["runs"], "completed": summary["completed"],
+        "value": shown, "runs": summary["runs"], "seeds": summary["seeds"], "completed": summary["completed"],
         "normalized accuracy": summary["normalized_accuracy_mean"].map(_number), "95% interval": interval,
         "best val accuracy (± std)": spread, "test accuracy (± std)": test, "above chance": chance,
         "epochs to 95% of best": summary["epochs_to_95pct_mean"].map(lambda v: _number(v, 1)),
@@ -146,6 +148,14 @@ def _tensorboard(exp_dir: Path, table: pd.DataFrame, history: pd.DataFrame) -> N
         if np.isfinite(row.normalized_accuracy):
             events.append((0, scalar("normalized_accuracy", row.normalized_accuracy)))
         write_events(log_dir, events)
+
+
+def normalized_views(exp_dir: Path) -> None:
+    """Each run's normalized TensorBoard views against the best completed run of its experiment folder: what a
+    sweep's report writes, for the single runs that sit side by side in one experiment."""
+    table = load_table(exp_dir)
+    if len(table):
+        _tensorboard(Path(exp_dir), table, load_history(exp_dir))
 
 
 def status_words(runs: int, incomplete: int, not_started: int, detail: str = "") -> str:

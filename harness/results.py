@@ -58,6 +58,7 @@ def _row(run_dir: Path, record: dict) -> dict[str, Any]:
         "normalized_accuracy": np.nan,
         "normalized_test_accuracy": np.nan,
         "copied_from": record.get("copied_from"),
+        "baseline": sweep.get("baseline"),
     }
     for key in ("best_val_accuracy", "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch",
                 "wall_seconds", "total_seconds"):
@@ -126,18 +127,26 @@ def load_table(path: str | Path) -> pd.DataFrame:
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (experiment, sweep, value): how many runs and how many completed, then for the normalized,
-    best-val and test accuracy the mean, the standard deviation over seeds (ddof=1) and a 95% t interval
-    of the mean — std and interval empty where one run completed — and the mean convergence speed."""
+    """Per (experiment, sweep, value): how many runs and how many completed, how many distinct seeds have a
+    result, then for the normalized, best-val and test accuracy the mean, the standard deviation over seeds
+    (ddof=1) and a 95% t interval of the mean — std and interval empty where one seed has a result — and the
+    mean convergence speed."""
     from scipy import stats
 
     # canonical: a null value (samples_per_class=null, stored as NaN beside numbers) is a value too, "null"
     table = table.assign(value=table["value"].map(lambda v: canonical(None) if pd.isna(v) else str(v)), sweep=table["sweep"].fillna("run"))
-    grouped = table.groupby(["name", "sweep", "value"], sort=False, dropna=False)
+    keys = ["name", "sweep", "value"]
+    grouped = table.groupby(keys, sort=False, dropna=False)
     out = grouped.agg(runs=("status", "size"), completed=("status", lambda s: int((s == "completed").sum())),
                       statuses=("status", lambda s: ",".join(sorted(set(s)))))
-    for metric in ("normalized_accuracy", "best_val_accuracy", "test_accuracy", "normalized_test_accuracy"):
-        values = grouped[metric]
+    metrics = ["normalized_accuracy", "best_val_accuracy", "test_accuracy", "normalized_test_accuracy"]
+    # Spreads and intervals are over seeds: runs of one value with the same seed (a search that tried the same
+    # values twice) are one observation, not independent repeats.
+    per_seed = table.assign(seed=table["seed"].fillna(-1)).groupby([*keys, "seed"], sort=False, dropna=False)[metrics].mean()
+    by_seed = per_seed.reset_index().groupby(keys, sort=False, dropna=False)
+    out["seeds"] = by_seed["best_val_accuracy"].count()
+    for metric in metrics:
+        values = by_seed[metric]
         n, mean, std = values.count(), values.mean(), values.std(ddof=1)
         half = pd.Series(stats.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(n - 1, 1)), index=n.index) * std / np.sqrt(n)
         half = half.where(n > 1)
@@ -146,6 +155,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     for column in ("best_epoch", "epochs_to_95pct", "epochs_to_99pct", "seconds_per_epoch", "chance"):
         out[f"{column}_mean"] = grouped[column].mean()
     out["above_chance"] = grouped["above_chance"].agg(lambda s: bool(s.dropna().all()) if s.notna().any() else None)
+    if "baseline" in table:
+        out["baseline"] = grouped["baseline"].agg(lambda s: bool(s.fillna(False).astype(bool).any()))
     return out.reset_index()
 
 

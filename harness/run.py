@@ -26,7 +26,7 @@ from harness.data.sources import load_splits
 from harness.data.splits import Splits
 from harness.inputs import Prepared, training_inputs
 from harness.hparams import write_session
-from harness.records import RunRecord, SweepIdentity, read_record, write_record
+from harness.records import RECORD, RunRecord, SweepIdentity, read_record, write_record
 from harness.schema import config_hash, geometry
 from harness.stopping import Interrupted
 from harness.validate import validate
@@ -91,6 +91,42 @@ def clear_outputs(run_dir: Path) -> None:
             path.unlink()
 
 
+def clear_for_continuation(run_dir: Path) -> None:
+    """Before a run continues the one in `run_dir` (Hyperband's next bracket): keep its per-epoch curves as its
+    record last saw them, drop what the continuation writes anew (its HParams session and summary scalars,
+    saved model, analysis) and any curves an earlier, killed continuation left after that record."""
+    for stale in (p for p in run_dir.glob(".*") if is_temporary(p)):
+        stale.unlink()
+    done_at = (run_dir / RECORD).stat().st_mtime
+    log_dir = run_dir / "tb"
+    for events in log_dir.glob("*/events.out.tfevents.*"):
+        if events.parent.name in ("train", "validation") and events.stat().st_mtime > done_at:
+            events.unlink()
+    for events in log_dir.glob("events.out.tfevents.*"):
+        events.unlink()
+    for name in ("model.keras", "analysis", "tb/normalized"):
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def continued(record: RunRecord, earlier: dict) -> None:
+    """The record of a run that continued `earlier` (same model, trained on from where it stopped): one history
+    across both, its summary over that history, the epochs and time of both."""
+    from harness import train
+
+    history = {key: list((earlier.get("history") or {}).get(key) or []) + list(values)
+               for key, values in record.history.items()}
+    record.history, record.epochs_run = history, int(earlier.get("epochs_run") or 0) + record.epochs_run
+    for key, value in train.summarize(history).items():
+        setattr(record, key, value)
+    record.started_at = earlier.get("started_at") or record.started_at
+    if record.wall_seconds is not None:
+        record.wall_seconds += earlier.get("wall_seconds") or 0.0
+
+
 def new_record(cfg: DictConfig, status: str, sweep: SweepIdentity, overrides: list[str] | None = None, **fields) -> RunRecord:
     """The one place a record is made: identity, status, the resolved config and what produced it."""
     return RunRecord(
@@ -124,16 +160,22 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
         record.feature_cache = record.cache["feature_cache"]
         stopping.check()  # before tracing and the first block of steps, which no stop request can cut short
         splits, geo = prepared.splits, prepared.geometry
+        t = cfg.train
+        cycled = data.epoch_steps(len(splits.train), splits.full_train, t.batch_size, t.budget)
+        per_epoch = cycled or -(-len(splits.train) // t.batch_size)  # a pass over the split, unless cycled
+        record.steps_per_epoch = min(per_epoch, t.steps_per_epoch or per_epoch)
+        steps = record.steps_per_epoch if cycled or t.steps_per_epoch else None
 
         def ds(split, name, training=False):
-            return data.pipeline(split, geo, cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
-                                 training=training, array=arrays[name])
+            return data.pipeline(split, geo, cfg.data, batch_size=t.batch_size, seed=t.seed, training=training,
+                                 array=arrays[name], repeat=training and cycled is not None)
 
         test_ds = ds(splits.test, "test") if splits.test is not None else None
         if fit_model is not prepared.model:  # callbacks (Keras Tuner's) save and reload weights in the full model's layout
             options.callbacks = [features.OnFullModel(cb, prepared.model) for cb in options.callbacks]
         result = train.fit(fit_model, ds(splits.train, "train", True), ds(splits.val, "val"), cfg.train, log_dir=log_dir,
-                           test_ds=test_ds, options=options, backbone=models.backbone_of(prepared.model))
+                           test_ds=test_ds, options=options, backbone=models.backbone_of(prepared.model),
+                           steps_per_epoch=steps)
         record.cache["compiled"] = compiled.last()
         if result.diverged:
             return result, "diverged", f"loss became non-finite in epoch {result.epochs_run}"
@@ -160,12 +202,14 @@ def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Pat
 
 def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | None = None,
         sweep: SweepIdentity | None = None, *, prepared: Prepared | None = None, options=None,
-        after: AfterRun | None = None) -> RunRecord:
+        after: AfterRun | None = None, continues: dict | None = None) -> RunRecord:
     """Validate, prepare, train, evaluate; write TensorBoard events and record.json; return the record.
 
     Raises UserError (bad config, no network) before anything is written. A failure during training
     is not raised: it becomes a record with status `failed` (or `diverged` for a non-finite loss).
-    The tuner passes what it prepared (its data and the model Keras Tuner built) and its fit options.
+    The tuner passes what it prepared (its data and the model Keras Tuner built) and its fit options;
+    `continues` is the completed record in run_dir that this run trains on from (Hyperband's next bracket):
+    its record stays as it is until this one completes, then holds both as one history.
     """
     from harness import train
 
@@ -175,9 +219,12 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     prepared = prepared or prepare(cfg)
     run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    clear_outputs(run_dir)
     record = _started(cfg, prepared, sweep or SweepIdentity(seed=cfg.train.seed), overrides)
-    write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
+    if continues is None:
+        clear_outputs(run_dir)
+        write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
+    else:  # killed, the record still says what the earlier part completed, which is true
+        clear_for_continuation(run_dir)
     log.info("run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s", cfg.name, cfg.run_name, prepared.model.name,
              cfg.dataset.name, record.num_train, record.num_val, *prepared.geometry.shape[:2], run_dir)
     try:
@@ -188,12 +235,15 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         for key, value in train.summarize(result.history).items():
             setattr(record, key, value)
         record.wall_seconds, record.finished_at, record.memory = time.perf_counter() - started, _now(), provenance.memory_mb()
+        if continues is not None:
+            continued(record, continues)
         _finish(cfg, prepared, record, run_dir, after)
         record.total_seconds = startup + time.perf_counter() - started
         write_record(run_dir, record)
     except Interrupted as stop:  # resumable, and never mistaken for done: a rerun trains it again
         record.status, record.error, record.finished_at = "interrupted", str(stop), _now()
-        write_record(run_dir, record)
+        if continues is None:
+            write_record(run_dir, record)
         log.warning("run %s/%s interrupted (%s); its record says so and a rerun trains it again", cfg.name, cfg.run_name, stop)
         raise
     if prepared.release:

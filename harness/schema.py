@@ -28,6 +28,7 @@ RESIZE_MODES = ("squash", "pad", "crop")
 SOURCES = ("tfds", "folder", "digits")
 MODEL_KINDS = ("transfer", "scratch")
 UNFROZEN_BN = ("batch", "inference")
+BUDGETS = ("full_data", "subset")
 ALGORITHMS = ("random", "hyperband", "bayesian")
 FINDING_TESTS = ("beats", "within")
 # Sections whose values decide what a run computes: its hyperparameters, its identity, its HParams columns.
@@ -137,6 +138,10 @@ class TrainConfig:
     seed: int = 42
     deterministic: bool = False
     steps_per_epoch: Optional[int] = None
+    # full_data: an epoch on a data.samples_per_class subset has as many optimizer steps as one on the whole
+    # training split (the subset cycled, reshuffled each pass), so every data size gets the same training and a
+    # smaller subset is not also a shorter run; subset: one pass over the subset per epoch.
+    budget: str = "full_data"
     fine_tune: FineTune = field(default_factory=FineTune)
     steps_per_execution: int = 32
     jit_compile: bool = False
@@ -153,6 +158,7 @@ class SweepConfig:
     knob: Optional[str] = None  # the config key (or group) the sweep varies
     values: list[Any] = field(default_factory=list)
     seeds: int = 1  # repeat every value with train.seed, train.seed+1, ...
+    baseline: Optional[str] = None  # the baseline's value of the knob as text (set by the sweeper): reports mark its runs
 
 
 @dataclass

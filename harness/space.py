@@ -179,7 +179,8 @@ def declare(hp, space: dict[str, dict]) -> dict[str, Any]:
         else:
             value = hp.Fixed(key, spec["value"], **condition)
         if hp.is_active(key):
-            values[key] = value
+            # A stepped float is min + k * step: 0.30000000000000004 for the 0.3 the space means.
+            values[key] = float(f"{value:.12g}") if isinstance(value, float) else value
     return values
 
 

@@ -27,20 +27,12 @@ from harness.hparams import write_session
 from harness.records import RunRecord, SweepIdentity, read_record, write_record
 from harness.run import clear_outputs
 from harness.schema import canonical
-from harness.sweep import experiment_name, hydra_value, job_batches, knob_arguments, label_jobs
+from harness.naming import hydra_value
+from harness.sweep import baseline_value, experiment_name, job_batches, knob_arguments, label_jobs
 
 log = logging.getLogger(__name__)
 
 SPEC = "study.json"  # the study as run: experiments with their values, baseline values, findings
-
-
-def baseline_value(config: DictConfig, knob: str) -> Any:
-    """The composed baseline's value of a knob: a config group's chosen option (`model`: transfer), else the key's."""
-    choice = OmegaConf.select(config, f"hydra.runtime.choices.{knob}", default=None)
-    node = OmegaConf.select(config, knob, default=None)
-    if isinstance(node, DictConfig):
-        return choice if choice is not None else node.get("name")
-    return node
 
 
 def experiment_values(config: DictConfig, knob: str, values: list[Any]) -> list[Any]:
@@ -52,7 +44,7 @@ def experiment_values(config: DictConfig, knob: str, values: list[Any]) -> list[
 
 
 def study_folder(config: DictConfig, arguments: list[str]) -> str:
-    """The study's folder under results_dir: its default name plus the command line's fixed overrides."""
+    """The study's folder under results_dir: its default name plus a hash of the command line's fixed overrides."""
     return experiment_name(config, arguments)
 
 

@@ -8,94 +8,45 @@ and names every run after its value. `-m key=a,b,c` works the same way without a
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import re
 from typing import Any, Iterable, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
+from harness import naming
 from harness.errors import ConfigError
+from harness.naming import hydra_value, is_sweep, key_of, short_key
 from harness.records import SweepIdentity
-
-
-def hydra_value(value: Any) -> str:
-    """A Python value as Hydra override syntax."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = str(value)
-    if re.fullmatch(r"[\w./\-+]+", text):
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _key_of(argument: str) -> str:
-    return argument.split("=", 1)[0].lstrip("+~")
-
-
-def _is_sweep(argument: str) -> bool:
-    return OverridesParser.create().parse_override(argument).is_sweep_override()
-
-
-# Config sections whose command-line overrides change what a run computes, and so its folder's name.
-_LABELLED_SECTIONS = ("dataset", "data", "model", "train")
-_UNLABELLED = {"dataset.path", "dataset.name", "model.name", "train.verbose"}  # in the experiment's name, or not identity
-_ABSENT = object()
-
-
-def folder_safe(label: str, limit: int = 120) -> str:
-    """A label as one folder name: odd characters become `_`; a long one is cut and keeps a hash of the whole."""
-    label = re.sub(r"[^\w.,=+\-~]", "_", label)
-    if len(label) <= limit:
-        return label
-    return f"{label[: limit - 9]}~{hashlib.sha256(label.encode()).hexdigest()[:8]}"
-
-
-def _short_key(key: str, config: DictConfig) -> str:
-    """`train.learning_rate` -> `learning_rate`, unless another section has that key too (`train.seed`, `data.seed`)."""
-    section, _, rest = key.partition(".")
-    clash = any(
-        OmegaConf.select(config, f"{other}.{rest}", default=_ABSENT) is not _ABSENT
-        for other in _LABELLED_SECTIONS
-        if other != section
-    )
-    return key if clash else rest
-
-
-def override_label(arguments: Iterable[str], config: DictConfig) -> str:
-    """The fixed hyperparameter overrides of a command line as a stable folder name ('' for none):
-    `train.learning_rate=0.01 train.epochs=3` -> `epochs=3,learning_rate=0.01`."""
-    parts: dict[str, str] = {}  # a key given twice keeps its last value, as Hydra does
-    for argument in arguments:
-        key = _key_of(argument)
-        if "." not in key or key.split(".")[0] not in _LABELLED_SECTIONS or key in _UNLABELLED or _is_sweep(argument):
-            continue
-        short = _short_key(key, config)
-        parts[short] = f"~{short}" if argument.startswith("~") else f"{short}={argument.split('=', 1)[1].strip(chr(39))}"
-    return folder_safe(",".join(sorted(parts.values())))
+from harness.schema import canonical
 
 
 def _short_name(key: str) -> str:
     return "seed" if key == "train.seed" else key.split(".")[-1]
 
 
+def baseline_value(config: DictConfig, knob: str) -> Any:
+    """The composed baseline's value of a knob: a config group's chosen option (`model`: transfer), else the key's."""
+    choice = OmegaConf.select(config, f"hydra.runtime.choices.{knob}", default=None)
+    node = OmegaConf.select(config, knob, default=None)
+    if isinstance(node, DictConfig):
+        return choice if choice is not None else node.get("name")
+    return node
+
+
 def knob_arguments(config: DictConfig, arguments: list[str]) -> list[str]:
-    """The command line's overrides plus the sweep's own: knob values, seeds, and the experiment's name.
+    """The command line's overrides plus the sweep's own: knob values, seeds, the baseline's value of the knob
+    and the experiment's name.
 
     The name is the preset's name with the sweep's (`-m train.optimizer=sgd,adam` is the `optimizer`
-    sweep) and the command line's fixed overrides (`,epochs=3`): a sweep over another baseline is
-    another experiment, and never shares run folders with this one."""
+    sweep) and a hash of the command line's fixed overrides (harness.naming): a sweep over another
+    baseline is another experiment, and never shares run folders with this one."""
     arguments = list(arguments)
     if "sweep" not in config:  # an app without the harness's sweep section: a plain Hydra multirun
         return arguments
-    keys = {_key_of(a) for a in arguments}
-    swept = [_key_of(a) for a in arguments if _is_sweep(a)]
+    keys = {key_of(a) for a in arguments}
+    swept = [key_of(a) for a in arguments if is_sweep(a)]
     sweep = config.sweep
     extra = []
     if sweep.knob and sweep.knob not in swept:
@@ -108,6 +59,9 @@ def knob_arguments(config: DictConfig, arguments: list[str]) -> list[str]:
             extra.append(f"sweep.knob={swept[0]}")
         if not sweep.name and "sweep.name" not in keys:
             extra.append(f"sweep.name={hydra_value('+'.join(_short_name(k) for k in swept))}")
+    knob = sweep.knob or (swept[0] if len(swept) == 1 else None)
+    if knob and "sweep.baseline" not in keys:
+        extra.append(f"sweep.baseline='{canonical(baseline_value(config, knob))}'")
     if sweep.seeds > 1 and "train.seed" not in swept:
         base = config.train.seed
         extra.append("train.seed=" + ",".join(str(base + i) for i in range(sweep.seeds)))
@@ -116,19 +70,29 @@ def knob_arguments(config: DictConfig, arguments: list[str]) -> list[str]:
     return arguments + extra
 
 
-def experiment_name(config: DictConfig, arguments: list[str]) -> str:
-    """The name every run of this multirun shares: the default name given the sweep's name, plus the
-    command line's fixed overrides."""
-    named = [a for a in arguments if _key_of(a) == "sweep.name"]
+def _named(config: DictConfig, arguments: list[str]) -> DictConfig:
+    """The config with the sweep's name a command line gives (`sweep.name=...`), which the default name includes."""
+    named = [a for a in arguments if key_of(a) == "sweep.name"]
     if named:
         config = OmegaConf.merge(config, {"sweep": {"name": named[-1].split("=", 1)[1].strip(chr(39))}})
-    label = override_label(arguments, config)
-    return f"{config.name},{label}" if label else str(config.name)
+    return config
 
 
-def run_label(job: Iterable[str], swept: list[str], config: DictConfig) -> str:
-    """A run's folder name: its knob and value (and seed), e.g. `learning_rate=0.01,seed=43`."""
-    values = {_key_of(a): a.split("=", 1)[1] for a in job}
+def experiment_name(config: DictConfig, arguments: list[str]) -> str:
+    """The name every run of this multirun shares: the default name given the sweep's name, plus a short hash of
+    the command line's fixed overrides."""
+    return naming.experiment_name(str(_named(config, arguments).name), arguments)
+
+
+def legacy_experiment_name(config: DictConfig, arguments: list[str]) -> str:
+    """The name earlier versions gave the same multirun (the fixed overrides comma-joined), to find its runs."""
+    config = _named(config, arguments)
+    return naming.legacy_experiment_name(str(config.name), arguments, config)
+
+
+def run_label(job: Iterable[str], swept: list[str], config: DictConfig, shown=naming.shown_value) -> str:
+    """A run's folder name: its knob and value (and seed), e.g. `learning_rate=0.01,seed=43`; a file by its name."""
+    values = {key_of(a): a.split("=", 1)[1] for a in job}
     parts = []
     for key in swept:
         if key == "train.seed" and config.sweep.seeds > 1:
@@ -136,9 +100,9 @@ def run_label(job: Iterable[str], swept: list[str], config: DictConfig) -> str:
         elif key == config.sweep.knob and config.sweep.name:
             short = config.sweep.name
         else:
-            short = _short_key(key, config) if "." in key else key
-        parts.append(f"{short}={values[key].strip(chr(39))}")
-    return folder_safe(",".join(parts)) or "baseline"
+            short = short_key(key, config) if "." in key else key
+        parts.append(f"{short}={shown(values[key])}")
+    return naming.folder_safe(",".join(parts)) or "baseline"
 
 
 def label_jobs(batch: list[list[str]], swept: list[str], config: DictConfig) -> list[list[str]]:
@@ -182,7 +146,9 @@ def sweep_identity(cfg: DictConfig, choices: dict[str, Any] | None = None) -> Sw
             value = (choices or {}).get(knob) or node.get("name")
         else:
             value = node
-    return SweepIdentity(name=cfg.sweep.name or knob, knob=knob, value=value, seed=cfg.train.seed)
+    baseline = cfg.sweep.get("baseline")
+    is_baseline = None if baseline is None or not knob else canonical(value) == baseline
+    return SweepIdentity(name=cfg.sweep.name or knob, knob=knob, value=value, seed=cfg.train.seed, baseline=is_baseline)
 
 
 def run_paths(jobs: list[list[str]], folder: str) -> list[str]:

@@ -142,12 +142,13 @@ def fit(
     test_ds=None,
     options: FitOptions | None = None,
     backbone: keras.Model | None = None,
+    steps_per_epoch: int | None = None,
 ) -> TrainResult:
     """Fits by the `train` section in one phase, or two with train.fine_tune: the head first with the backbone
     frozen, then the backbone's trainable layers as the model was built.
 
     `backbone` is the full backbone whose layers `model` trains when `model` is the part above a cached
-    frozen prefix.
+    frozen prefix. `steps_per_epoch`: batches per epoch of a repeating train_ds (None: one pass).
     """
     options = options or FitOptions()
     result = TrainResult()
@@ -172,7 +173,7 @@ def fit(
                 validation_data=val_ds,
                 initial_epoch=done,
                 epochs=until if phase == 0 else done + until,
-                steps_per_epoch=train.steps_per_epoch,
+                steps_per_epoch=steps_per_epoch,
                 callbacks=_callbacks(train, result.history, guard, log_dir, list(options.callbacks)),
                 verbose=train.verbose,
                 shuffle=False,  # the tf.data pipeline shuffles
@@ -190,14 +191,16 @@ def fit(
 
 
 def summarize(history: dict[str, list]) -> dict:
-    """Best/final val accuracy, best epoch (1-based) and steady-state seconds per epoch."""
+    """Best/final val accuracy, best epoch (as the history numbers it: a run continued from epoch k counts on
+    from k + 1) and steady-state seconds per epoch."""
     val = np.asarray(history.get("val_accuracy", []), dtype=float)
     seconds = np.asarray(history.get("seconds", []), dtype=float)
     finite = np.isfinite(val)
     out = {"best_val_accuracy": None, "final_val_accuracy": None, "best_epoch": None, "seconds_per_epoch": None}
     if finite.any():
         best = int(np.nanargmax(np.where(finite, val, -np.inf)))
-        out.update(best_val_accuracy=float(val[best]), best_epoch=best + 1)
+        epochs = history.get("epoch") or range(1, len(val) + 1)
+        out.update(best_val_accuracy=float(val[best]), best_epoch=int(epochs[best]))
         out["final_val_accuracy"] = float(val[-1]) if finite[-1] else None
     if len(seconds):
         # The first epoch also traces the graph and fills the cache; later ones show the real pace.

@@ -6,6 +6,7 @@ ordinary run: a record, a row in `load_table` (knob `tuner`), TensorBoard scalar
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -27,6 +28,8 @@ from harness.records import SweepIdentity, read_record
 from harness.report import write_report
 from harness.run import build, cache_root, load_data, record_failure, run
 from harness.schema import HYPERPARAMETER_SECTIONS, geometry
+from harness.tensorboard import as_written
+from harness.searches import IDENTITY, differences, same_baseline, search_identity
 from harness.space import check_space, declare, searchable, trial_config
 from harness.train import FitOptions
 from harness.validate import typed, validate
@@ -44,9 +47,27 @@ def trial_folder(trial_id: str, execution: int | None = None) -> str:
     return f"trial={trial_number(trial_id):03d}" + (f",exec={execution}" if execution is not None else "")
 
 
-def _trial_identity(trial_id: str, tcfg: DictConfig, values: dict[str, Any]) -> SweepIdentity:
-    """Where a trial sits: knob `tuner`, value = its number, its searched hyperparameters."""
-    return SweepIdentity(name="tuner", knob="tuner", value=trial_number(trial_id), seed=tcfg.train.seed, hyperparameters=values)
+def _trial_identity(trial_id: str, tcfg: DictConfig, values: dict[str, Any], trial_ids: list[str] | None = None) -> SweepIdentity:
+    """Where a trial sits: knob `tuner`, value = its number (a continued trial's first), its searched hyperparameters."""
+    trial_ids = trial_ids or [trial_id]
+    return SweepIdentity(name="tuner", knob="tuner", value=trial_number(trial_ids[0]), seed=tcfg.train.seed,
+                         hyperparameters=values, trial_ids=trial_ids)
+
+
+# What Hyperband adds to a trial's hyperparameters: the trial it continues, its bracket's epochs.
+CONTINUES, EPOCHS = "tuner/trial_id", "tuner/epochs"
+
+
+def continued_run(exp_dir: Path, trial_id: str, execution: int | None) -> tuple[Path, dict] | None:
+    """(folder, record) of the run whose history the given Keras Tuner trial ended, or None."""
+    suffix = "" if execution is None else f",exec={execution}"
+    for record_file in sorted(exp_dir.glob(f"trial=*{suffix}/record.json")):
+        if suffix == "" and ",exec=" in record_file.parent.name:
+            continue
+        record = read_record(record_file.parent)
+        if record and trial_id in ((record.get("sweep") or {}).get("trial_ids") or []):
+            return record_file.parent, record
+    return None
 
 
 class HarnessHyperModel(kt.HyperModel):
@@ -56,15 +77,26 @@ class HarnessHyperModel(kt.HyperModel):
         super().__init__(name="harness")
         self.cfg, self.space, self.splits, self.exp_dir = cfg, space, splits, exp_dir
         self.executions: dict[str, int] = {}
+        self.builds: dict[int, int] = {}
 
-    def trial_config(self, hp) -> DictConfig:
+    def trial_config(self, hp, execution: int = 0) -> DictConfig:
+        """The trial's config: its values set on the keys they name, Hyperband's epochs as train.epochs, and a seed
+        of its own for each execution (executions_per_trial repeats a trial to average out seed noise)."""
+        values = declare(hp, self.space)
+        if EPOCHS in hp.values:
+            values["train.epochs"] = hp.values[EPOCHS]
+        if execution:
+            values["train.seed"] = self.cfg.train.seed + execution
         try:
-            return validate(typed(OmegaConf.to_container(trial_config(self.cfg, declare(hp, self.space)))))
+            return validate(typed(OmegaConf.to_container(trial_config(self.cfg, values))))
         except ConfigError as exc:  # a combination the space allows but the harness does not
             raise kt.errors.FailedTrialError(str(exc)) from None
 
     def build(self, hp):
-        tcfg = self.trial_config(hp)
+        # Keras Tuner builds once per execution of a trial, with the trial's own hp object, before each fit.
+        execution = self.builds.get(id(hp), 0)
+        self.builds[id(hp)] = execution + 1
+        tcfg = self.trial_config(hp, execution)
         return build(tcfg, self.splits, geometry(tcfg.data).shape, fresh=False)
 
     def fit(self, hp, model, *args, callbacks=None, epochs=None, initial_epoch=0, **kwargs):
@@ -73,13 +105,21 @@ class HarnessHyperModel(kt.HyperModel):
         trial_id = trial.trial_id if trial is not None else "0"
         execution = self.executions.get(trial_id, 0)
         self.executions[trial_id] = execution + 1
-        run_name = trial_folder(trial_id, execution if self.cfg.tuner.executions_per_trial > 1 else None)
-        tcfg = OmegaConf.merge(self.trial_config(hp), {"run_name": run_name})
-        identity = _trial_identity(trial_id, tcfg, {k: hp.values[k] for k in self.space if k in hp.values and hp.is_active(k)})
+        numbered = execution if self.cfg.tuner.executions_per_trial > 1 else None
+        run_dir, earlier = self.exp_dir / trial_folder(trial_id, numbered), None
+        # Hyperband's next bracket trains the model of an earlier trial on: the same trial, one history.
+        found = continued_run(self.exp_dir, hp.values[CONTINUES], numbered) if hp.values.get(CONTINUES) else None
+        if found is not None and found[1].get("status") == "completed":
+            run_dir, earlier = found
+        tcfg = OmegaConf.merge(self.trial_config(hp, execution), {"run_name": run_dir.name})
+        trial_ids = [*((earlier or {}).get("sweep", {}).get("trial_ids") or []), trial_id]
+        searched = {k: as_written(v) if isinstance(v, float) else v
+                    for k, v in hp.values.items() if k in self.space and hp.is_active(k)}
+        identity = _trial_identity(trial_id, tcfg, searched, trial_ids)
         prepared = Prepared(self.splits, geometry(tcfg.data), model, cache_root(tcfg), release=False)
         try:
-            record = run(tcfg, run_dir=self.exp_dir / run_name, sweep=identity, prepared=prepared,
-                         options=FitOptions(callbacks, epochs, initial_epoch))
+            record = run(tcfg, run_dir=run_dir, sweep=identity, prepared=prepared,
+                         options=FitOptions(callbacks, tcfg.train.epochs, initial_epoch), continues=earlier)
         except UserError as exc:
             raise kt.errors.FailedTrialError(str(exc)) from None
         if record.status != "completed":
@@ -101,7 +141,8 @@ class RecordsFailedTrials:
         hm = self.hypermodel
         run_dir = hm.exp_dir / trial_folder(trial.trial_id)
         executions = [run_dir, *hm.exp_dir.glob(f"{trial_folder(trial.trial_id)},exec=*")]
-        if not any(read_record(d) for d in executions):  # failed in build(): an invalid combination of the space
+        recorded = any(read_record(d) for d in executions) or continued_run(hm.exp_dir, trial.trial_id, None) is not None
+        if not recorded:  # failed in build(): an invalid combination of the space
             values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
             tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
             message = (trial.message or "failed").strip().splitlines()[-1]
@@ -135,13 +176,44 @@ def make_tuner(cfg: DictConfig, hypermodel, exp_dir: Path):
     return Hyperband(max_epochs=t.max_epochs, factor=t.factor, hyperband_iterations=t.hyperband_iterations, **common)
 
 
+def trial_run_dir(exp_dir: Path, trial_id: str) -> Path:
+    """The folder holding a Keras Tuner trial's run: its own, or the trial's it continued (Hyperband)."""
+    found = continued_run(exp_dir, trial_id, None)
+    return found[0] if found is not None else exp_dir / trial_folder(trial_id)
+
+
+def check_same_search(cfg: DictConfig, exp_dir: Path) -> None:
+    """Refuse (UserError, exit 2) to resume a search in `exp_dir` that was made over another config; adopt a
+    folder made before searches recorded their config when its trials ran over this baseline."""
+    mine, file = search_identity(cfg), exp_dir / IDENTITY
+    if file.exists() and not cfg.tuner.overwrite:
+        try:
+            theirs = json.loads(file.read_text())
+        except (OSError, ValueError):
+            theirs = None
+        if isinstance(theirs, dict) and theirs != mine:
+            shown = differences(mine, theirs)
+            raise UserError(f"results error: {exp_dir} holds a search over another config ({'; '.join(shown[:3])}"
+                            f"{'; ...' if len(shown) > 3 else ''}); name=... starts a new search beside it, "
+                            "tuner.overwrite=true replaces it")
+    elif (exp_dir / "keras_tuner").is_dir() and not cfg.tuner.overwrite:
+        if same_baseline(exp_dir, cfg) is False:
+            raise UserError(f"results error: {exp_dir} holds a search made over another baseline by an earlier version; "
+                            "name=... starts a new search beside it, tuner.overwrite=true replaces it")
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(file, json.dumps(mine, indent=1, sort_keys=True))
+
+
 def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str, str] | None = None) -> Path:
     """experiment/best.yaml under the experiment: a preset that retrains the best trial's config, into the
     same results folder, as an experiment named after the search (`<search>_best`).
 
     `harness --config-dir <experiment dir> experiment=best`
     """
-    tcfg = trial_config(cfg, {k: v for k, v in trial.hyperparameters.values.items() if k in check_space(cfg)})
+    values = {k: v for k, v in trial.hyperparameters.values.items() if k in check_space(cfg)}
+    if EPOCHS in trial.hyperparameters.values:  # Hyperband's: the epochs the best trial trained to
+        values["train.epochs"] = trial.hyperparameters.values[EPOCHS]
+    tcfg = trial_config(cfg, values)
     sections = {k: OmegaConf.to_container(tcfg[k], resolve=True) for k in ("dataset", *HYPERPARAMETER_SECTIONS)}
     groups = [{f"override /{g}": choices[g]} for g in ("dataset", "model") if choices and choices.get(g)]
     score = trial.score if trial.score is not None else float("nan")
@@ -181,6 +253,8 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
     if cfg.tuner.overwrite:
         for old in exp_dir.glob("trial=*"):
             shutil.rmtree(old)
+    if role() != "worker":
+        check_same_search(cfg, exp_dir)
     if cfg.tuner.isolate and role() == "single":
         return _search_isolated(cfg, exp_dir, choices)
     return _search_step(cfg, exp_dir, choices, overwrite=bool(cfg.tuner.overwrite), report=role() != "worker")
@@ -214,9 +288,10 @@ def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, ne
         best = [t for t in ranked if t.status == "COMPLETED" and t.score is not None]
         if best:
             summary["best_trial"] = best[0].trial_id
+            summary["best_run"] = trial_run_dir(exp_dir, best[0].trial_id).name
             summary["best_score"] = best[0].score
             summary["best_config"] = str(best_overrides_file(cfg, best[0], exp_dir, choices))
-            print(f"best trial #{trial_number(best[0].trial_id)} ({trial_folder(best[0].trial_id)}): "
+            print(f"best trial #{trial_number(best[0].trial_id)} ({summary['best_run']}): "
                   f"{cfg.tuner.objective} = {best[0].score:.4f}\nretrain: {retrain_command(exp_dir)}", flush=True)
         summary.update(write_report(exp_dir))
     return summary

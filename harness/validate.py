@@ -21,7 +21,7 @@ from harness.backbones import BACKBONES
 from harness.errors import ConfigError
 from harness.folders import class_dirs, count_images, folder_layout
 from harness.schema import (
-    ALGORITHMS, FINDING_TESTS, MODEL_KINDS, OPTIMIZERS, UNFROZEN_BN, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig,
+    ALGORITHMS, BUDGETS, FINDING_TESTS, MODEL_KINDS, OPTIMIZERS, UNFROZEN_BN, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig,
     canonical, target_hw,
 )
 from harness.space import check_space, check_values
@@ -191,6 +191,7 @@ def _train(cfg: DictConfig) -> None:
     _range(cfg, "train.patience", low=0, integer=True, nullable=True)
     _range(cfg, "train.seed", low=0, high=2**31 - 1, integer=True)
     _range(cfg, "train.steps_per_epoch", low=1, integer=True, nullable=True)
+    _choice(cfg, "train.budget", BUDGETS)
     _range(cfg, "train.steps_per_execution", low=1, integer=True)
     _choice(cfg, "train.cache", ("auto", "off"))
     _choice(cfg, "train.feature_dtype", ("float16", "float32"))
@@ -227,6 +228,9 @@ def _tuner(cfg: DictConfig) -> None:
         value = _get(cfg, f"tuner.{key}")
         if algorithm not in users and value is not None:
             raise ConfigError(f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {' and '.join(users)} do)")
+    if algorithm == "hyperband" and "train.epochs" in check_space(cfg):
+        raise ConfigError("tuner.space.train.epochs", check_space(cfg)["train.epochs"], "unset: tuner=hyperband "
+                          "gives each trial the epochs of its bracket (tuner.max_epochs, tuner.factor)")
     plain = OmegaConf.to_container(cfg, resolve=True)
     check_values(OmegaConf.create({**plain, "tuner": None}), check_space(cfg), validate)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
@@ -16,6 +18,15 @@ from harness.records import RunRecord, SweepIdentity, write_record
 from harness.schema import CONF_DIR, geometry
 
 ROOT = Path(__file__).resolve().parent.parent
+
+def needs_extra(module: str, extra: str):
+    """Skip a test whose launcher plugin comes with an optional extra that is not installed (`dev` installs both)."""
+    return pytest.mark.skipif(importlib.util.find_spec(module) is None,
+                              reason=f'needs the {extra} extra: pip install -e ".[{extra}]" (or ".[dev]")')
+
+
+NEEDS_RAY = needs_extra("hydra_plugins.hydra_ray_launcher", "ray")
+NEEDS_SLURM = needs_extra("hydra_plugins.hydra_submitit_launcher", "slurm")
 
 # Fast mode: tiny images, one training step, one epoch. Validation still sees the whole split.
 FAST = ["data.image_size=32", "train.epochs=1", "train.steps_per_epoch=1", "train.verbose=0", "train.batch_size=8"]
@@ -37,10 +48,12 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
 
 def experiment_dir(*args: str) -> Path:
     """The experiment folder a command line's runs go to (args include results_dir=...), as the CLI names it."""
-    from harness.command import compose_cli
+    from harness.command import compose_cli, hydra_argv
 
-    cfg = compose_cli(list(args)).configs[0]
-    return Path(cfg.results_dir) / cfg.name
+    command = compose_cli(list(args))
+    hydra_argv(list(args), command)  # names a search as the CLI does
+    cfg = command.configs[0]
+    return Path(cfg.results_dir) / str(cfg.name).split("/")[0]
 
 
 def single_run_dir(*args: str) -> Path:

@@ -137,3 +137,26 @@ def test_a_class_of_unreadable_files_is_one_line_exit_2_and_nothing_written(tmp_
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("config error: dataset.path=") and "class 'b' has none (3 file(s)" in last
     assert "Traceback" not in done.stderr and not results_dir.exists()
+
+
+@pytest.mark.slow
+def test_analysis_of_a_finished_run_uses_its_saved_model_and_never_retrains(results_dir):
+    import json
+
+    saved = ["experiment=quickstart", f"results_dir={results_dir}", *FAST, "train.save_model=true"]
+    assert run_cli(*saved).returncode == 0
+    run_dir = single_run_dir(*saved)
+    before = json.loads((run_dir / "record.json").read_text())
+    analysed = run_cli(*saved, "analysis=true")
+    assert analysed.returncode == 0, analysed.stderr[-2000:]
+    after = json.loads((run_dir / "record.json").read_text())
+    assert after["finished_at"] == before["finished_at"] and after["analysis"]["images"] == after["num_val"]
+    assert (run_dir / "analysis" / "predictions.parquet").exists()
+    again = run_cli(*saved, "analysis=true")
+    assert again.returncode == 0 and "already completed and analysed" in again.stdout
+    # Without a saved model nothing can be analysed short of training again: one line says so, nothing changes.
+    plain = ["experiment=quickstart", f"results_dir={results_dir}", *FAST, "train.learning_rate=0.01"]
+    assert run_cli(*plain).returncode == 0
+    refused = run_cli(*plain, "analysis=true")
+    assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
+    assert "completed without saving its model" in refused.stderr and "overwrite=true analysis=true" in refused.stderr

@@ -116,7 +116,7 @@ def test_ranking_picks_best_and_worst_by_val_and_measures_them_on_test():
 def test_ranking_with_one_seed_or_ties_claims_nothing():
     one = knob_ranking(table([("learning_rate", 0.001, 1, 0.8, 0.8), ("learning_rate", 0.1, 1, 0.3, 0.3)]), LR)
     assert one.loc[0, "verdict"] == "inconclusive (one seed: no interval)"
-    tied = knob_ranking(table([("learning_rate", v, s, 0.5, 0.5) for v in (0.001, 0.1) for s in (1, 2)]), LR)
+    tied = knob_ranking(table([("learning_rate", v, s, 0.5, 0.5) for v in (0.001, 0.1) for s in (1, 2, 3)]), LR)
     assert (tied.loc[0, "best"], tied.loc[0, "worst"]) == ("0.001", "0.001")  # a tie with the baseline is the baseline
     assert tied.loc[0, "verdict"] == "no clear effect at this noise level"
 
@@ -124,3 +124,27 @@ def test_ranking_with_one_seed_or_ties_claims_nothing():
 def test_ranking_of_an_experiment_without_its_baseline_says_so():
     ranking = knob_ranking(table([("learning_rate", 0.1, 1, 0.3, 0.3)]), LR)
     assert ranking.loc[0, "verdict"] == "no runs to compare"
+
+
+def test_two_seeds_decide_nothing_however_large_or_steady_the_gap():
+    # The pair: a 35-point gap that varies (interval with 1 degree of freedom spans 0) and a 5-point
+    # gap that repeats (its interval excludes 0). Neither is evidence with 2 seeds.
+    varying = paired([0.55, 0.15])
+    steady = paired([-0.050, -0.056])
+    assert varying.has_interval and varying.low < 0 < varying.high
+    assert steady.has_interval and steady.high < 0 and not steady.decides and "2 seeds: too few" in steady.text()
+    assert verdict("beats", steady) == verdict("beats", varying) == "inconclusive"
+    rows = [("learning_rate", 0.001, s, 0.80, 0.80) for s in (1, 2)] + [("learning_rate", 0.1, s, 0.75 - s / 200, 0.7) for s in (1, 2)]
+    assert knob_ranking(table(rows), LR).loc[0, "verdict"] == "inconclusive (2 seeds: too few for a verdict)"
+    rows += [("learning_rate", 0.001, 3, 0.80, 0.80), ("learning_rate", 0.1, 3, 0.74, 0.7)]
+    assert knob_ranking(table(rows), LR).loc[0, "verdict"] == "matters"
+
+
+def test_every_value_is_compared_with_its_experiments_baseline_for_the_forest_plot():
+    from harness.compare import value_effects
+
+    rows = [("learning_rate", v, s, acc + s / 100, acc) for s in (1, 2, 3) for v, acc in ((0.001, 0.8), (0.01, 0.85), (0.1, 0.3))]
+    effects = value_effects(table(rows), {"learning_rate": {"knob": "train.learning_rate", "baseline": 0.001,
+                                                            "values": [0.1, 0.01, 0.001]}})
+    assert effects[["value", "baseline", "pairs"]].values.tolist() == [["0.1", "0.001", 3], ["0.01", "0.001", 3]]
+    assert effects["difference"].tolist() == [pytest.approx(-0.5), pytest.approx(0.05)] and effects["clear"].all()

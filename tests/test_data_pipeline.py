@@ -44,3 +44,23 @@ def test_augmentation_runs_on_batches_and_changes_training_images_only(image_fol
     v1 = next(iter(batches(splits.val, plain, False)))[0].numpy()
     v2 = next(iter(batches(splits.val, augmented, False)))[0].numpy()
     assert np.array_equal(v1, v2)
+
+
+def test_an_epoch_on_a_subset_has_the_steps_of_a_pass_over_the_whole_split():
+    from harness.data.pipeline import epoch_steps
+
+    assert epoch_steps(24, 600, 32, "full_data") == 19  # 1 image per class of 24 classes, 600 in all
+    assert epoch_steps(24, 600, 32, "subset") is None and epoch_steps(600, None, 32, "full_data") is None
+    assert epoch_steps(600, 600, 32, "full_data") is None  # the whole split: one pass, as always
+
+
+def test_a_cycled_split_is_reshuffled_on_every_pass(image_folder):
+    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32", "train.batch_size=6")
+    from harness.data.pipeline import pipeline
+    from harness.schema import geometry
+
+    split = splits_of(cfg).train
+    ds = pipeline(split, geometry(cfg.data), cfg.data, batch_size=6, seed=0, training=True, repeat=True)
+    labels = [y.numpy().tolist() for _, y in ds.take(9)]  # three passes over 18 images
+    passes = [sum(labels[i:i + 3], []) for i in (0, 3, 6)]
+    assert all(sorted(p) == sorted(split.labels.tolist()) for p in passes) and passes[0] != passes[1]

@@ -146,3 +146,26 @@ def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard
     assert {g["hparams"]["Value"] for g in trials} == {"units=32,optimizer=sgd", "units=128,optimizer=adam"}
     best = {g["hparams"]["Value"]: g["metricValues"][0]["value"] for g in groups if g["hparams"]["Knob"] == "learning_rate"}
     assert best == pytest.approx({"0.1": 0.4, "0.01": 0.8, "0.001": 0.6})
+
+
+def test_a_metric_that_not_every_completed_run_has_is_not_declared_for_the_folder(tmp_path):
+    # TensorBoard's parallel-coordinates view draws no session lacking one of the folder's metrics: one run
+    # with a test split among runs without one would empty it.
+    from harness.hparams import declared_metrics, run_records
+
+    mixed_results(tmp_path)
+    with_test = tmp_path / "quickstart_digits_mobilenet" / "baseline"
+    record = read_record(with_test)
+    write_record(with_test, RunRecord(**{**{k: v for k, v in record.items() if k != "sweep"}, "sweep": SweepIdentity(seed=42),
+                                         "test_accuracy": 0.5}))
+    tags = [m[0] for m in declared_metrics(run_records(tmp_path))]
+    assert "test_accuracy" not in tags and "best_val_accuracy" in tags
+    assert "normalized_accuracy" not in tags  # no report has normalized these runs yet
+    for run_dir, _ in run_records(tmp_path):
+        (run_dir / "tb" / "normalized").mkdir()
+    assert "normalized_accuracy" in [m[0] for m in declared_metrics(run_records(tmp_path))]
+
+
+def test_a_stepped_float_is_shown_as_it_was_written():
+    assert hparam_values({"model.head.dropout": 0.1 * 3, "lr": 0.008285093})["model.head.dropout"] == 0.3
+    assert hparam_values({"lr": 0.008285093})["lr"] == 0.008285093

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.results import load_table
-from tests.helpers import ROOT
+from tests.helpers import NEEDS_RAY, NEEDS_SLURM, ROOT
 
 QUICK = ["experiment=quickstart", "train.epochs=1", "train.steps_per_epoch=2", "train.verbose=0"]
 SWEEP = [*QUICK, "sweep=learning_rate", "sweep.values=[0.01,0.001]"]
@@ -132,6 +132,7 @@ def _study(tmp_path: Path, launcher: list[str], env: dict) -> None:
 
 
 @pytest.mark.slow
+@NEEDS_RAY
 def test_a_sweep_and_a_study_run_on_a_ray_cluster(tmp_path, ray_cluster):
     address, env = ray_cluster
     ray = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"]
@@ -213,6 +214,7 @@ def _a_killed_run_is_retried_once(tmp_path: Path, launcher: list[str], env: dict
 
 
 @pytest.mark.slow
+@NEEDS_SLURM
 def test_a_sweep_and_a_study_run_as_submitit_jobs(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     submitit = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]
@@ -226,6 +228,7 @@ def test_a_sweep_and_a_study_run_as_submitit_jobs(tmp_path):
 
 
 @pytest.mark.slow
+@NEEDS_SLURM
 def test_a_submitit_job_stopped_by_sigterm_records_its_run_interrupted(tmp_path):
     """SIGTERM is how SLURM's scancel, preemption and time limit stop a job (SIGKILL follows after the cluster's
     KillWait): the run stops at its next stop point and records itself interrupted, the job returns, and the
@@ -256,6 +259,7 @@ def _launcher(*overrides: str):
         return compose("config", overrides=["experiment=quickstart", *overrides], return_hydra_config=True).hydra
 
 
+@NEEDS_RAY
 def test_the_ray_preset_joins_a_running_cluster_and_replaces_worker_processes():
     hydra_cfg = _launcher("hydra/launcher=ray", "hydra.launcher.ray.init.address=auto")
     launcher = hydra_cfg.launcher

@@ -13,6 +13,7 @@ import pytest
 from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, LauncherTestSuite
 
 from harness.schema import CONF_DIR
+from tests.helpers import NEEDS_RAY
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +28,7 @@ class TestKnobSweeperInBatches(BatchedSweeperTestSuite):
     pass
 
 
+@NEEDS_RAY
 @pytest.mark.parametrize("launcher_name, overrides", [("ray", [f"hydra.searchpath=[file://{CONF_DIR}]", "hydra/sweeper=knob", "hydra.job.chdir=True"])])
 class TestRayLauncherWithKnobSweeper(LauncherTestSuite):
     """On a Ray started in this process for the first test (the preset's `address: null`) and stopped after the

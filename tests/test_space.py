@@ -111,3 +111,11 @@ def test_freezing_a_random_backbone_is_not_searched_and_says_why():
     assert "model.unfreeze" in tune.searchable(cfg, tune.check_space(cfg))[0]
     cfg = make_cfg("experiment=quickstart", "tuner=random", "model=random_init", "model.weights=imagenet")
     assert "model.pretrained=false" in tune.searchable(cfg, tune.check_space(cfg))[1]["model.unfreeze"]
+
+
+def test_a_stepped_float_is_the_value_the_space_means():
+    hp = kt.HyperParameters()
+    space = {"model.head.dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1}}
+    tune.declare(hp, space)
+    hp.values["model.head.dropout"] = 0.1 * 3  # what Keras Tuner draws for the fourth step
+    assert tune.declare(hp, space)["model.head.dropout"] == 0.3

@@ -60,7 +60,8 @@ def _trained_on(study, run: str, threads: int) -> None:
     record = json.loads(path.read_text())
     record.update(started_at="2026-11-25T06:00:00+00:00", finished_at="2026-11-25T06:02:00+00:00",
                   host={"hostname": "box", "cpus": 2, "cpu": "AMD EPYC (family 25, model 17), avx512", "intra_op_threads": threads},
-                  versions={"tensorflow": "2.21.0", "keras": "3.15.1"}, git={"commit": "0123456789ab", "dirty": False})
+                  versions={"tensorflow": "2.21.0", "keras": "3.15.1", "tl-harness": "0.2.0"},
+                  git={"commit": "0123456789ab" if threads else None, "dirty": False if threads else None})
     path.write_text(json.dumps(record))
 
 
@@ -73,5 +74,26 @@ def test_the_report_names_the_host_its_cpu_and_a_thread_count_other_than_tensorf
     write_planned(study, PLANNED[:2])
     study_report.main([str(study)])
     markdown = (study / "report.md").read_text()
-    assert ("on box (2 CPUs: AMD EPYC (family 25, model 17), avx512), TensorFlow 2.21.0, Keras 3.15.1, commit 01234567; "
-            "box (2 CPUs: AMD EPYC (family 25, model 17), avx512, 1 intra-op thread(s) per run), TensorFlow 2.21.0") in markdown
+    # An installed wheel knows no commit: the report names the version and leaves the commit out, never "None".
+    assert ("on box (2 CPUs: AMD EPYC (family 25, model 17), avx512), tl-harness 0.2.0, TensorFlow 2.21.0, Keras 3.15.1; "
+            "box (2 CPUs: AMD EPYC (family 25, model 17), avx512, 1 intra-op thread(s) per run), tl-harness 0.2.0 (commit 01234567), "
+            "TensorFlow 2.21.0") in markdown and "None" not in markdown.split("## ")[0]
+
+
+def test_a_study_with_fewer_than_three_seeds_opens_with_its_warning_and_a_forest_plot(tmp_path, capsys):
+    study = _study(tmp_path)
+    spec = {**SPEC, "seeds": 2}
+    (study / "study.json").write_text(json.dumps(spec))
+    for seed in (42, 43):
+        for value, best in ((0.1, 0.5), (0.01, 0.8)):
+            fake_run(study / "learning_rate", f"learning_rate={value},seed={seed}", value, best + (seed - 42) / 20, seed=seed)
+    write_planned(study, [f"learning_rate/learning_rate={v},seed={s}" for v in (0.1, 0.01) for s in (42, 43)])
+    study_report.main([str(study)])
+    markdown = (study / "report.md").read_text()
+    header = markdown.split("## ")[0]
+    assert "**Too few seeds for verdicts**: 2 seeds give intervals with 1 degree(s) of freedom (t = 12.7)" in header
+    assert "![every knob against the baseline](effects.png)" in header and (study / "effects.png").exists()
+    assert "warning: Too few seeds for verdicts" in capsys.readouterr().out
+    import pandas as pd
+
+    assert pd.read_csv(study / "ranking.csv")["verdict"].tolist() == ["inconclusive (2 seeds: too few for a verdict)", "no runs to compare"]

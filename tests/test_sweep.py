@@ -98,7 +98,7 @@ def test_quickstart_learning_rate_sweep_end_to_end_and_resume(results_dir):
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     exp = experiment_dir(*args)
-    assert exp.name.startswith("quickstart_learning_rate_digits_mobilenet,") and "epochs=1" in exp.name
+    assert exp.name.startswith("quickstart_learning_rate_digits_mobilenet-") and "," not in exp.name
     assert sweep_line(done.stdout) == f"sweep {exp.name}: 2 runs, all completed"
     assert "run 1/2 learning_rate=0.01 seed=42" in done.stdout + done.stderr and "ETA" in done.stdout + done.stderr
     assert f"plot: {exp / 'normalized_accuracy.png'}" in done.stdout and f"tensorboard --logdir {results_dir}" in done.stdout
@@ -126,8 +126,9 @@ def test_a_run_that_cannot_load_does_not_stop_the_sweep(results_dir):
 
 def test_fixed_overrides_name_another_experiment_and_a_plain_multirun_its_own():
     base = experiment_dir("experiment=quickstart", "sweep=learning_rate").name
-    other = experiment_dir("experiment=quickstart", "sweep=learning_rate", "train.epochs=3", "train.epochs=2").name
-    assert base == "quickstart_learning_rate_digits_mobilenet" and other == f"{base},epochs=2"
+    other = experiment_dir("experiment=quickstart", "sweep=learning_rate", "train.epochs=3", "train.epochs=2", "model.head.dropout=0.50").name
+    same = experiment_dir("experiment=quickstart", "sweep=learning_rate", "model.head.dropout=0.5", "train.epochs=2").name
+    assert base == "quickstart_learning_rate_digits_mobilenet" and other.startswith(f"{base}-") and other == same
     plain = compose_cli(["experiment=quickstart", "-m", "train.optimizer=sgd,adam"])
     assert {c.name for c in plain.configs} == {"quickstart_optimizer_digits_mobilenet"}
     assert [c.run_name for c in plain.configs] == ["optimizer=sgd", "optimizer=adam"]

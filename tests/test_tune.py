@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness import tune
 from harness.results import load_table
 from harness.schema import config_hash
 from harness.validate import validate
-from tests.helpers import FAST, ROOT, make_cfg, records, run_cli, tb_tags
+from tests.helpers import FAST, ROOT, experiment_dir, make_cfg, records, run_cli, tb_tags
 
 
 SCRATCH = ["experiment=quickstart", "model=scratch", "model.depth=2", "model.filters=8", *FAST]
@@ -30,9 +31,11 @@ def trials(exp: Path) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_random_search_from_the_command_line_records_trials_and_retrains_the_best(results_dir):
-    done = run_cli("experiment=quickstart", "tuner=random", "tuner.max_trials=2", f"results_dir={results_dir}", *FAST)
+    args = ["experiment=quickstart", "tuner=random", "tuner.max_trials=2", f"results_dir={results_dir}", *FAST]
+    done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
-    exp = results_dir / "quickstart_tuner-random_digits_mobilenet"
+    exp = experiment_dir(*args)
+    assert exp.name.startswith("quickstart_tuner-random_digits_mobilenet-") and (exp / "search" / ".hydra").is_dir()
     recorded = trials(exp)
     assert len(recorded) == 2 and all(r["status"] == "completed" for r in recorded.values())
     table = load_table(exp)
@@ -72,13 +75,48 @@ def test_a_resumed_search_does_not_redo_finished_trials(results_dir):
 
 
 @pytest.mark.slow
-def test_hyperband_runs_brackets_with_its_own_epochs_one_process_per_trial(results_dir):
-    summary, exp = search_in_process(results_dir, "tuner=hyperband", "tuner.max_epochs=2", "tuner.factor=2", "tuner.isolate=true", SCRATCH_SPACE)
+def test_hyperband_continues_a_trial_in_its_own_folder_with_one_history_one_process_per_trial(results_dir):
+    summary, exp = search_in_process(results_dir, "tuner=hyperband", "tuner.max_epochs=3", "tuner.factor=3", "tuner.isolate=true", SCRATCH_SPACE)
     recorded = trials(exp)
     assert len(recorded) >= 2 and summary["completed"] == len(recorded)
-    assert {r["epochs_run"] for r in recorded.values()} <= {1, 2}
     assert len({r["host"]["pid"] for r in recorded.values()}) == len(recorded)  # every trial in its own process
-    assert (exp / "experiment" / "best.yaml").exists()
+    continued = [r for r in recorded.values() if len(r["sweep"]["trial_ids"]) > 1]
+    assert continued, "no bracket continued a trial"
+    for record in continued:  # one trial, one history, epochs counted across its brackets
+        assert record["history"]["epoch"] == list(range(1, record["epochs_run"] + 1)) and record["epochs_run"] == 3
+        assert record["config"]["train"]["epochs"] == 3 and record["best_epoch"] in record["history"]["epoch"]
+    ids = [i for r in recorded.values() for i in r["sweep"]["trial_ids"]]
+    assert len(ids) == len(set(ids)) == summary["trials"]  # every Keras Tuner trial in exactly one record
+    table = load_table(exp)
+    assert len(table) == len(recorded) and table["label"].is_unique  # a continuation is never a repeat
+    best = yaml.safe_load((exp / "experiment" / "best.yaml").read_text())
+    assert best["train"]["epochs"] == recorded[summary["best_run"]]["config"]["train"]["epochs"]
+
+
+def test_hyperband_sets_each_trials_epochs_itself_so_train_epochs_is_refused():
+    from harness.command import compose_cli
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.epochs='5' is not allowed: unset: tuner=hyperband"):
+        compose_cli(["experiment=quickstart", "tuner=hyperband", "train.epochs=5"])
+    with pytest.raises(ConfigError, match="tuner.space.train.epochs"):
+        validate(make_cfg("experiment=quickstart", "tuner=hyperband", "+tuner.space.train.epochs={type:int,min:1,max:3}"))
+
+
+def test_a_search_refuses_to_resume_another_configs_trials_and_resumes_its_own(results_dir):
+    from harness.errors import UserError
+
+    _, exp = search_in_process(results_dir, "tuner=random", "tuner.max_trials=1", SCRATCH_SPACE)
+    with pytest.raises(UserError, match=r"holds a search over another config \(train.epochs: 1 there, 2 here\)"):
+        search_in_process(results_dir, "tuner=random", "tuner.max_trials=1", SCRATCH_SPACE, "train.epochs=2")
+    summary, _ = search_in_process(results_dir, "tuner=random", "tuner.max_trials=2", SCRATCH_SPACE)
+    assert summary["trials_before"] == 1 and len(trials(exp)) == 2
+
+
+def test_each_execution_of_a_trial_has_its_own_seed(results_dir):
+    summary, exp = search_in_process(results_dir, "tuner=random", "tuner.max_trials=1", "tuner.executions_per_trial=2", SCRATCH_SPACE)
+    seeds = sorted(r["config"]["train"]["seed"] for r in trials(exp).values())
+    assert seeds == [42, 43]
 
 
 def test_failed_trials_are_recorded_never_best_and_do_not_stop_bayesian_search(results_dir):
@@ -134,9 +172,19 @@ def test_distributed_search_on_loopback_runs_every_trial_once(results_dir):
              for role in ("chief", "tuner0", "tuner1")]
     outputs = [p.communicate(timeout=400)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(o[-2000:] for o in outputs)
-    exp = results_dir / make_cfg(*SCRATCH, "tuner=random").name
+    exp = experiment_dir(*args[3:])
     recorded = trials(exp)
     assert len(recorded) == 4 and all(r["status"] == "completed" for r in recorded.values())
     by_worker = [o.count("completed: best val accuracy") for o in outputs]
     assert by_worker[0] == 0 and sum(by_worker) == 4  # the chief only serves the oracle
     assert (exp / "experiment" / "best.yaml").exists() and len(load_table(exp)) == 4
+
+
+@pytest.mark.slow
+def test_a_search_run_again_with_other_epochs_is_another_search(results_dir):
+    args = [*SCRATCH, "tuner=random", "tuner.max_trials=1", "~tuner.space", SCRATCH_SPACE, f"results_dir={results_dir}"]
+    first, second = run_cli(*args), run_cli(*args, "train.epochs=2")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr[-2000:]
+    searches = sorted(p.parent for p in results_dir.glob("*/search.json"))
+    assert len(searches) == 2 and all(len(trials(s)) == 1 for s in searches)
+    assert {r["config"]["train"]["epochs"] for s in searches for r in trials(s).values()} == {1, 2}

@@ -6,8 +6,8 @@ images   decoded+resized images as one cached array per split
 pipeline the tf.data pipeline a model trains on
 """
 
-from harness.data.pipeline import pipeline
+from harness.data.pipeline import epoch_steps, pipeline
 from harness.data.sources import load_splits
 from harness.data.splits import Split, Splits
 
-__all__ = ["Split", "Splits", "load_splits", "pipeline"]
+__all__ = ["Split", "Splits", "epoch_steps", "load_splits", "pipeline"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from omegaconf import DictConfig
 
@@ -58,11 +60,20 @@ def augmenter(data: DictConfig, seed: int):
     return keras.Sequential(layers, name="augment") if layers else None
 
 
+def epoch_steps(train_size: int, full_train: int | None, batch_size: int, budget: str) -> int | None:
+    """Optimizer steps per epoch on a cycled training split, or None for one pass over it: a samples_per_class
+    subset under train.budget=full_data gets the steps of one pass over the whole split."""
+    if budget == "full_data" and full_train is not None and full_train > train_size:
+        return math.ceil(full_train / batch_size)
+    return None
+
+
 def pipeline(split: Split, geometry: Geometry, data: DictConfig, *, batch_size: int, seed: int, training: bool,
-             array: np.ndarray | None = None):
+             array: np.ndarray | None = None, repeat: bool = False):
     """Batched (float32 inputs, int labels). Inputs come from `array` (cached images or frozen-prefix features,
     one row per example of `split`) or are decoded+resized once and kept in memory; then shuffle (seeded),
-    batch, and augment by the `data` section when training.
+    batch, and augment by the `data` section when training. `repeat`: cycle the split, reshuffled each pass
+    (an epoch is then a number of steps, epoch_steps).
     """
     import tensorflow as tf
 
@@ -72,6 +83,8 @@ def pipeline(split: Split, geometry: Geometry, data: DictConfig, *, batch_size: 
         ds = tf.data.Dataset.zip(resized(split, geometry), tf.data.Dataset.from_tensor_slices(split.labels)).cache()
     if training:
         ds = ds.shuffle(min(data.shuffle_buffer, len(split)), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
     augment = augmenter(data, seed) if training else None
     if augment is not None:

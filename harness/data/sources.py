@@ -7,7 +7,6 @@ images are, the `data` section how to carve and subset them.
 from __future__ import annotations
 
 import logging
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from harness import cache
 from harness.data.splits import Pool, Splits, assemble
 from harness.errors import OFFLINE_HINT, ConfigError, UserError
 from harness.folders import IMAGE_EXTENSIONS, class_dirs, folder_layout
+from harness.reachable import network_available
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +141,6 @@ def _load_digits(dataset: DictConfig, data: DictConfig, cache_root: Path | None)
     sizes = np.full((len(rgb), 2), 8, dtype=np.int64)
     pool = Pool(digits.target.astype(np.int64), ids, load, sizes, f"digits:{sklearn.__version__}")
     return assemble(dataset, data, {"train": pool}, [str(c) for c in digits.target_names])
-
-
-def network_available(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def _tfds_pool(builder, split: str) -> Pool:

@@ -54,6 +54,7 @@ class Splits:
     class_names: list[str]
     skipped: list[str] = field(default_factory=list)  # unreadable or non-image files left out of a folder dataset
     notes: list[str] = field(default_factory=list)
+    full_train: int | None = None  # training images before the samples_per_class subset (None: no subset)
 
     @property
     def num_classes(self) -> int:
@@ -114,12 +115,14 @@ def assemble(dataset: DictConfig, data: DictConfig, pools: dict[str, Pool], clas
             splits[split] = Split(pools[split], np.arange(len(pools[split].labels)))
     notes = [f"carved {split} from train ({fraction:.0%})" for split, fraction in carve]
 
+    full_train = None
     if data.samples_per_class is not None:
         train = splits["train"]
+        full_train = len(train)
         train.index = train.index[per_class_subset(train.labels, data.samples_per_class, data.seed, class_names)]
     for split in ("train", "val"):
         if len(splits[split]) == 0:
             raise UserError(f"dataset {dataset.name!r} has no {split} images after splitting; add images or raise dataset.val_fraction")
     test = splits.get("test")
     return Splits(splits["train"], splits["val"], test if test is not None and len(test) else None, class_names,
-                  list(skipped or []), notes)
+                  list(skipped or []), notes, full_train)

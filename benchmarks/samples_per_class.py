@@ -1,0 +1,108 @@
+"""How accuracy grows with images per class, at an equal training budget and at the old fixed number of epochs.
+
+    python benchmarks/samples_per_class.py --dataset-path ../shared/datasets/flowers12 \
+        --weights ../shared/weights/mobilenet_2_5_128_tf_no_top.h5 --alpha 0.25 --out benchmarks/results/samples_per_class_flowers12.json
+
+Runs the chapter's samples-per-class experiment as a one-experiment study (values 1, 5, 10 and all, the
+chapter's finding "accuracy rises from 1 to 10 images per class", `--seeds` seeds, 20 % of train carved
+once for test) twice on the same data: `train.budget=full_data` (every epoch of a subset has the optimizer
+steps of one over the whole training split: the harness's default) and `train.budget=subset` (one pass over
+the subset per epoch: what the harness did before, where 1, 5 and 10 images per class may all fit in one
+batch and so get the same few steps). Prints, per budget, test accuracy per value (mean ± std over seeds),
+the optimizer steps each run took, and the finding's paired difference and verdict; writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+STUDY = """\
+# @package _global_
+study:
+  name: samples_per_class
+  seeds: {seeds}
+  experiments:
+    samples_per_class: {{knob: data.samples_per_class, values: [1, 5, 10, null]}}
+  findings:
+    - {{claim: "accuracy rises from 1 to 10 images per class", experiment: samples_per_class, better: [10], worse: [1]}}
+    - {{claim: "10 images per class are within 5% of all", experiment: samples_per_class, test: within, better: [10], worse: [null], margin: 0.05}}
+dataset:
+  test_fraction: 0.2
+hydra:
+  mode: MULTIRUN
+"""
+
+
+def run_study(work: Path, dataset: Path, budget: str, args: argparse.Namespace) -> dict:
+    conf = work / "conf" / "study"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "spc.yaml").write_text(STUDY.format(seeds=args.seeds))
+    results = work / f"results_{budget}"
+    command = [sys.executable, "-m", "harness", "--config-dir", str(work / "conf"), "study=spc", "dataset=folder",
+               f"dataset.path={dataset}", f"model.alpha={args.alpha}", f"model.weights={args.weights}", f"train.budget={budget}",
+               f"results_dir={results}", f"hydra.launcher.n_jobs={args.n_jobs}", *args.harness_args]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HARNESS_CACHE_DIR": str(work / "cache")})
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"budget {budget} failed:\n{done.stderr[-3000:]}")
+    from harness.study_report import study_tables
+
+    study = next(results.iterdir())
+    tables = study_tables(study)
+    runs = tables["runs"]
+    values = []
+    for value, rows in runs.groupby(runs["value"].map(lambda v: "all" if v != v or v is None else str(int(v))), sort=False):
+        records = [json.loads((Path(p) / "record.json").read_text()) for p in rows["path"]]
+        steps = sorted({r["steps_per_epoch"] * r["epochs_run"] for r in records})
+        values.append({"value": value, "seeds": int(rows["seed"].nunique()), "num_train": int(rows["num_train"].iloc[0]),
+                       "test_mean": float(rows["test_accuracy"].mean()), "test_std": float(rows["test_accuracy"].std(ddof=1)),
+                       "test": [round(float(v), 4) for v in rows["test_accuracy"]], "steps_per_epoch": records[0]["steps_per_epoch"],
+                       "optimizer_steps": steps})
+    findings = [{"claim": f.claim, "difference": f.difference, "low": f.low, "high": f.high, "pairs": int(f.pairs),
+                 "verdict": f.verdict, "shown": f.shown} for f in tables["findings"].itertuples()]
+    return {"budget": budget, "wall_seconds": round(wall, 1), "values": values, "findings": findings,
+            "command": " ".join(command[1:]).replace(str(work), "<work>")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset-path", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, required=True, help="a no-top ImageNet weights file")
+    parser.add_argument("--alpha", type=float, default=0.25)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--budgets", nargs="+", default=["full_data", "subset"])
+    parser.add_argument("--harness-args", nargs="*", default=[], help="more overrides for both studies")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from sweep_speed import machine
+
+    with tempfile.TemporaryDirectory(prefix="spc-") as tmp:
+        studies = [run_study(Path(tmp), args.dataset_path.resolve(), budget, args) for budget in args.budgets]
+    report = {"benchmark": "samples_per_class", "dataset": args.dataset_path.name, "machine": machine(),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "command": "python " + " ".join(sys.argv), "studies": studies}
+    for study in studies:
+        print(f"\ntrain.budget={study['budget']} ({study['wall_seconds']:.0f} s)")
+        for v in study["values"]:
+            print(f"  {v['value']:>4} per class ({v['num_train']} images): test {v['test_mean']:.3f} ± {v['test_std']:.3f} "
+                  f"over {v['seeds']} seeds, {v['optimizer_steps']} optimizer steps")
+        for f in study["findings"]:
+            print(f"  {f['claim']}: {f['shown']} -> {f['verdict']}")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2, default=str))
+        print(f"\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""A search's identity: the config its trials are drawn over, so that a search never resumes another's trials.
+
+Light (no Keras Tuner, no TensorFlow): the CLI reads it before anything runs, harness.tune when a search starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.naming import TUNER_UNNAMED
+from harness.records import read_record
+from harness.schema import HYPERPARAMETER_SECTIONS, config_hash, container, flatten
+
+IDENTITY = "search.json"  # in the search's folder: search_identity of the config it was started with
+
+
+def search_identity(cfg: DictConfig) -> dict[str, Any]:
+    """What a search's trials depend on, as flat keys: the baseline (dataset, data, model, train) and the
+    search's own settings that change which trials run (not max_trials, which a resume may raise)."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    tuner = {k: v for k, v in plain["tuner"].items() if f"tuner.{k}" not in TUNER_UNNAMED and k != "name"}
+    flat = flatten({k: plain[k] for k in ("dataset", *HYPERPARAMETER_SECTIONS)})
+    flat.pop("train.verbose", None)
+    flat.update(flatten({"tuner": tuner}, is_leaf=lambda node: "type" in node))
+    return json.loads(json.dumps(flat, default=str))
+
+
+def differences(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """`key: <theirs> there, <mine> here` for every key whose value differs."""
+    keys = sorted(set(mine) | set(theirs), key=str)
+    return [f"{k}: {theirs.get(k, '(unset)')} there, {mine.get(k, '(unset)')} here" for k in keys if mine.get(k) != theirs.get(k)]
+
+
+def _without(config: dict, keys: set[str]) -> dict:
+    config = copy.deepcopy(config)
+    for key in keys:
+        *path, last = key.split(".")
+        node = config
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return config
+
+
+def same_baseline(folder: Path, cfg: DictConfig) -> bool | None:
+    """Whether the trials recorded in `folder` ran over this config's baseline (every key but the searched ones
+    and train.epochs, which Hyperband sets per trial), None without a trial: how a search made before
+    search.json is recognized."""
+    from harness.space import entries
+
+    varied = set(entries(cfg.tuner.space)) | {"train.epochs"}
+    for record_file in sorted(Path(folder).glob("trial=*/record.json")):
+        record = read_record(record_file.parent)
+        if record and record.get("config"):
+            return config_hash(_without(record["config"], varied)) == config_hash(_without(container(cfg), varied))
+    return None

@@ -7,6 +7,7 @@ alike: offline, a sweep over a dataset it cannot fetch stops with one line inste
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -28,10 +29,15 @@ def tfds_prepared(name: str, data_dir: str | None) -> bool:
     """Whether TFDS has the dataset prepared in its store (reading the store's metadata imports no TensorFlow)."""
     import tensorflow_datasets as tfds
 
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)  # "Variant folder ... has no dataset_info.json" for a half-made store: what we report
     try:
         return tfds.builder(name, data_dir=data_dir).is_prepared()
     except Exception:  # a name only the store knows, or a store TFDS cannot read: the run says what is wrong
         return True
+    finally:
+        absl.setLevel(level)
 
 
 def keras_cache_has_backbones() -> bool:

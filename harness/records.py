@@ -109,12 +109,12 @@ def knob_and_value(record: dict[str, Any]) -> tuple[str, str]:
     if searched:
         return "tuner", ",".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in searched.items())
     if sweep.get("knob"):
-        return str(sweep.get("name") or sweep["knob"]), str(sweep.get("value"))
+        return str(sweep.get("name") or sweep["knob"]), _short(sweep.get("value"), 12)
     return "run", str(record.get("run_name"))
 
 
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+def _short(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
 def session_hparams(record: dict[str, Any]) -> dict[str, Any]:

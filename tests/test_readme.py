@@ -70,3 +70,15 @@ def test_a_readme_command_composes_or_prints_what_the_readme_shows(command, show
     with pytest.raises(SystemExit) as done:
         preflight(args)
     assert done.value.code == 2 and capsys.readouterr().err.strip() == shown.strip()
+
+
+def test_the_readme_installs_what_its_test_command_needs():
+    import tomllib
+
+    text = (ROOT / "README.md").read_text()
+    test_block = re.search(r"## Test\n\n```bash\n(.*?)```", text, flags=re.S).group(1)
+    install, command = [line.split("#")[0].strip() for line in test_block.strip().splitlines()]
+    assert install == 'pip install -e ".[dev]"' and command.startswith("python -m pytest -n 2")
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert any(d.startswith("pytest>") for d in dev) and any(d.startswith("pytest-xdist") for d in dev)
+    assert (ROOT / ".ci" / "run").read_text().count(command) == 1  # CI runs the README's command

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from harness import report
@@ -92,3 +93,16 @@ def test_a_null_value_is_summarized_like_any_other(tmp_path):
         fake_run(exp, f"v=null,seed={seed}", None, 0.8, seed=seed)
     summary = summarize(load_table(exp)).set_index("value")
     assert summary.loc["null", "runs"] == 2 and summary.loc["1.0", "best_val_accuracy_mean"] == 0.5
+
+
+def test_spreads_are_over_distinct_seeds_never_over_repeats_of_one(tmp_path):
+    # The same value trained twice with the same seed (a search trying one point twice) is one observation.
+    exp = tmp_path / "exp"
+    fake_run(exp, "a", 0.01, 0.8, seed=42)
+    fake_run(exp, "b", 0.01, 0.8, seed=42)
+    fake_run(exp, "c", 0.001, 0.7, seed=42)
+    fake_run(exp, "d", 0.001, 0.6, seed=43)
+    summary = summarize(load_table(exp)).set_index("value")
+    assert summary.loc["0.01", ["runs", "seeds"]].tolist() == [2, 1]
+    assert pd.isna(summary.loc["0.01", "best_val_accuracy_std"]) and pd.isna(summary.loc["0.01", "best_val_accuracy_ci_low"])
+    assert summary.loc["0.001", "seeds"] == 2 and summary.loc["0.001", "best_val_accuracy_std"] > 0

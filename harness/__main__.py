@@ -22,12 +22,15 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from harness import cache, claims, stopping  # noqa: E402
-from harness.command import LAUNCHER_PLUGINS, SHOW, Command, compose_cli, hydra_argv, moved, occupied, unwritable  # noqa: E402
+from harness.command import (  # noqa: E402
+    LAUNCHER_PLUGINS, SHOW, Command, compose_cli, hydra_argv, in_the_way, moved, occupied, running_elsewhere, unwritable,
+)  # noqa: E402
 from harness.errors import ConfigError, UserError  # noqa: E402
 from harness.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
 from harness.quiet import import_tensorflow  # noqa: E402
 from harness.records import read_record  # noqa: E402
-from harness.run import completed_record, record_failure, run  # noqa: E402
+from harness.run import Unrecorded, completed_record, record_failure, run  # noqa: E402
+from harness.atomic import disk_full, no_space  # noqa: E402
 from harness.schema import CONF_DIR, config_hash  # noqa: E402 - also registers the schemas that conf/ builds on
 from harness.study import copy_twin, find_twin  # noqa: E402
 from harness.sweep import sweep_identity  # noqa: E402
@@ -145,7 +148,8 @@ def _job(cfg: DictConfig) -> None:
     except UserError as exc:
         if multirun:  # one value a sweep cannot run is a failed row, not the end of the sweep
             log.error("run %s/%s could not start: %s", cfg.name, cfg.run_name, exc)
-            record_failure(cfg, run_dir, str(exc), identity, overrides)
+            if not isinstance(exc, Unrecorded):
+                _record_failure_if_possible(cfg, run_dir, str(exc), identity, overrides)
             return
         _discard_run_dir(run_dir, Path(cfg.results_dir))
         print(exc, file=sys.stderr)
@@ -166,6 +170,15 @@ def _job(cfg: DictConfig) -> None:
     chance = 1 / record.num_classes if record.num_classes else float("nan")
     print(f"run {cfg.name}/{record.run_name}: best val accuracy {record.best_val_accuracy:.4f} at epoch {record.best_epoch} "
           f"(chance {chance:.2f})\nresults: {_shown(run_dir)}\ncompare: {tensorboard_command(cfg.results_dir)}", flush=True)
+
+
+def _record_failure_if_possible(cfg: DictConfig, run_dir: Path, error: str, identity, overrides: list[str]) -> None:
+    try:
+        record_failure(cfg, run_dir, error, identity, overrides)
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        log.error("run %s/%s cannot be recorded: %s", cfg.name, cfg.run_name, no_space(run_dir))
 
 
 def _claimed_run(cfg: DictConfig, run_dir: Path, overrides: list[str], identity):
@@ -299,8 +312,13 @@ def _offline(command: Command) -> tuple[str, int] | None:
 
 
 def _unwritable(command: Command) -> tuple[str, int] | None:
-    problem = unwritable({str(cfg.results_dir) for cfg in command.configs})
-    return None if problem is None else (problem, 2)
+    caches = {str(cfg.cache_dir) for cfg in command.configs if cfg.train.cache == "auto"}
+    problem = (unwritable({str(cfg.results_dir) for cfg in command.configs}) or unwritable(caches, 0, "cache_dir")
+               or in_the_way(command))
+    if problem is not None:
+        return problem, 2
+    busy = running_elsewhere(command)
+    return None if busy is None else (busy, 1)
 
 
 def stopped_line(command: Command) -> str:

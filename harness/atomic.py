@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from contextlib import contextmanager
@@ -44,3 +45,32 @@ def write_atomic(path: Path, text: str) -> None:
 
 def is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and ".tmp" in path.name
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error is a full disk: OSError ENOSPC, or a library's error that carries its text (TensorFlow's
+    file writers raise their own types)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
+
+
+def mount_point(path: Path) -> Path:
+    """The mount point of the filesystem holding `path` (or its nearest existing parent)."""
+    path = Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
+
+
+def no_space(path: Path) -> str:
+    """The one wording of a full disk: `no space left on /mnt/results (the filesystem holding <path>)`."""
+    return f"no space left on {mount_point(path)} (the filesystem holding {path})"
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Remove what writers killed or failed mid-write left in `folder` (their hidden .tmp siblings)."""
+    for stale in (p for p in Path(folder).glob(".*") if is_temporary(p)):
+        stale.unlink(missing_ok=True)

@@ -10,24 +10,27 @@ the bytes the uncached pipeline would produce, a feature array is the frozen pre
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
+import os
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
 import numpy as np
 
 from harness import claims, stopping
-from harness.atomic import replacing
+from harness.atomic import no_space, replacing
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 # Bump when the code that fills an entry changes meaning (resize, feature extraction), so old entries are not reused.
-FORMAT = 1
+FORMAT = 2
 
 
 def root(cache_dir: str | None, mode: str) -> Path | None:
@@ -113,25 +116,82 @@ def array_entry(
     return once(path, lambda: _array(path, shape, dtype), lambda: _fill(path, shape, dtype, fill))
 
 
+def checksum(path: Path) -> str:
+    """CRC-32 of a file's bytes, read in chunks."""
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            crc = zlib.crc32(chunk, crc)
+    return f"{crc:08x}"
+
+
+def _sum_file(path: Path) -> Path:
+    return path.with_name(path.name + ".crc32")
+
+
+_VERIFIED: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime) read back whole once per process
+
+
+def _verified(path: Path) -> bool:
+    """Whether the entry's bytes are those its builder wrote (its checksum), checked once per process and state."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _VERIFIED:
+        try:
+            expected = _sum_file(path).read_text().strip()
+        except OSError:
+            expected = None
+        _VERIFIED[key] = expected == checksum(path)
+    return _VERIFIED[key]
+
+
 def _array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
     if path.exists():
         try:
             array = np.load(path, mmap_mode="r")
             if array.shape == tuple(shape) and array.dtype == np.dtype(dtype):
-                return array
+                if _verified(path):
+                    return array
+                log.warning("cache entry %s fails its checksum (changed after it was written); rebuilding it", path)
+                return None
         except (ValueError, OSError):
             pass
         log.warning("cache entry %s does not match what it should hold; rebuilding it", path)
     return None
 
 
+class NoSpace(OSError):
+    """The cache's filesystem cannot hold an entry: raised before anything is written into it."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _reserve(tmp: Path) -> None:
+    """Give the memory-mapped file its blocks now: writing into a sparse map on a full disk is a SIGBUS that
+    kills the process without a word, where reserving first is an error that names the disk."""
+    with open(tmp, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NoSpace(exc.errno, f"{no_space(tmp.parent)}: a cache entry of "
+                              f"{os.fstat(f.fileno()).st_size / 2**20:.0f} MB does not fit; free some, set cache_dir=... "
+                              "elsewhere, or train.cache=off") from None
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a filesystem that cannot reserve: map as before
+                raise
+
+
 def _fill(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[np.ndarray], None]) -> np.ndarray:
     try:
         with replacing(path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
+            _reserve(tmp)
             fill(out)
             out.flush()
             del out
+            with replacing(_sum_file(path)) as sums:  # in place before the entry, so no reader sees one without it
+                sums.write_text(checksum(tmp))
         return np.load(path, mmap_mode="r")
     except FileNotFoundError:  # the cache folder was deleted meanwhile ("safe to delete at any time"): build in memory
         log.warning("the cache folder disappeared while %s was built; this run goes on without it", path.name)

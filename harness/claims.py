@@ -26,6 +26,9 @@ from typing import Iterator
 CLAIM = ".claim"
 HEARTBEAT_S = 10.0
 STALE_S = 60.0  # six missed heartbeats: a busy node's touches are late by seconds, not a minute
+# A claim is created empty and written at once: one still empty or unreadable after this long has no owner to
+# finish it (killed between the two) and is taken over, never trusted as "already running".
+UNREADABLE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -94,13 +97,16 @@ def claim_file(path: Path) -> Owner | None:
     """Create the claim file `path` for this process (its folder must exist). Returns None when it is ours
     now, else the live owner who holds it."""
     mine = me()
-    for _ in range(5):
+    for _ in range(int(UNREADABLE_S / 0.1) + 10):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             owner = _read(path)
-            if owner is None:  # being written or removed just now: look again
-                time.sleep(0.1)
+            if owner is None:
+                if _age(path) < UNREADABLE_S:  # being written or removed just now: look again
+                    time.sleep(0.1)
+                    continue
+                _take_over(path, None)  # empty or garbage for seconds: its writer died
                 continue
             if owner == mine:
                 return None
@@ -135,8 +141,8 @@ def heartbeat(path: Path, every: float = HEARTBEAT_S) -> Iterator[None]:
         thread.join()
 
 
-def _take_over(path: Path, dead: Owner) -> None:
-    stale = path.with_name(f"{CLAIM}.{dead.pid}.{os.getpid()}.stale")
+def _take_over(path: Path, dead: Owner | None) -> None:
+    stale = path.with_name(f"{CLAIM}.{dead.pid if dead else 'unreadable'}.{os.getpid()}.stale")
     try:
         os.rename(path, stale)  # only one of several processes taking over gets to rename it
     except FileNotFoundError:

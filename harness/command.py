@@ -21,7 +21,7 @@ from harness.errors import ConfigError
 from harness.naming import hydra_value, key_of, override_label
 from harness.records import read_record
 from harness.schema import CONF_DIR, config_hash
-from harness.searches import same_baseline
+from harness.searches import IDENTITY, check_best_preset, same_baseline
 from harness.study import study_jobs
 from harness.validate import validate
 from harness.sweep import expand_jobs
@@ -46,6 +46,7 @@ class Argv(NamedTuple):
     config_name: str
     search: list[str]  # --config-dir folders, as the search-path override Hydra makes of them
     multirun: bool
+    config_dirs: list[Path] = []  # the --config-dir folders themselves
 
 
 def split_argv(argv: list[str]) -> Argv:
@@ -69,7 +70,8 @@ def split_argv(argv: list[str]) -> Argv:
                 search.append(f"hydra.searchpath=[file://{Path(arg.split('=', 1)[1]).resolve()}]")
         else:
             overrides.append(arg)
-    return Argv(flags, overrides, config_name, search, multirun)
+    dirs = [Path(entry.split("file://", 1)[1].rstrip("]")) for entry in search]
+    return Argv(flags, overrides, config_name, search, multirun, dirs)
 
 
 def register_plugins() -> None:
@@ -97,6 +99,9 @@ def compose_cli(argv: list[str]) -> Command | None:
     if any(a in PASSTHROUGH for a in argv):
         return None
     parts = split_argv(argv)
+    for folder in parts.config_dirs:  # a search's folder: its best-trial preset is read as data first
+        if (folder / "experiment" / "best.yaml").is_file() and ((folder / IDENTITY).exists() or (folder / "keras_tuner").is_dir()):
+            check_best_preset(folder / "experiment" / "best.yaml")
     overrides = parts.search + parts.overrides
     parser = OverridesParser.create()
     fixed = [o for o in overrides if not parser.parse_override(o).is_sweep_override()]
@@ -288,23 +293,48 @@ def moved(command: Command) -> tuple[str, int] | None:
 MIN_FREE_MB = 100  # a run writes a few MB (record, TensorBoard events, a saved model); the cache more
 
 
-def unwritable(results_dirs: set[str], min_free_mb: float = MIN_FREE_MB) -> str | None:
+def unwritable(results_dirs: set[str], min_free_mb: float = MIN_FREE_MB, key: str = "results_dir") -> str | None:
     """Why results cannot be written under one of these folders (read-only, not a folder, nearly full), or None.
 
     Probed by writing, not by permission bits: root ignores those, a read-only mount does not."""
+    word = "results" if key == "results_dir" else "cache"
     for given in sorted(results_dirs):
-        existing = Path(given).absolute()
-        while not existing.exists():
+        existing = Path(given).expanduser().absolute()
+        while not existing.exists() and not existing.is_symlink():
             existing = existing.parent
         if not existing.is_dir():
-            return f"results error: results_dir={given} cannot be created: {existing} is a file"
+            return f"{word} error: {key}={given} cannot be created: {existing} is {'a file' if existing.exists() else 'a broken link'}"
         try:
             with tempfile.TemporaryFile(dir=existing, prefix=".harness-probe-"):
                 pass
         except OSError as exc:
-            return f"results error: results_dir={given} is not writable ({exc.strerror}: {existing}); choose another results_dir=..."
+            return f"{word} error: {key}={given} is not writable ({exc.strerror}: {existing}); choose another {key}=..."
         free = shutil.disk_usage(existing).free / 2**20
         if free < min_free_mb:
-            return (f"results error: results_dir={given} has {free:.0f} MB free (at least {min_free_mb:.0f} MB needed); "
-                    "free some space or choose another results_dir=...")
+            return (f"{word} error: {key}={given} has {free:.0f} MB free (at least {min_free_mb:.0f} MB needed); "
+                    f"free some space or choose another {key}=...")
     return None
+
+
+def in_the_way(command: Command) -> str | None:
+    """A file where a folder of the runs' results tree should be (found now, not after a run has trained)."""
+    for cfg in command.configs:
+        run_dir = Path(cfg.results_dir).expanduser().absolute() / str(cfg.name) / str(cfg.run_name)
+        for folder in (*reversed(run_dir.parents), run_dir):
+            if folder.exists() and not folder.is_dir():
+                return f"results error: {folder} is a file where a folder of the results should be; move it or choose name=..."
+    return None
+
+
+def running_elsewhere(command: Command) -> str | None:
+    """A single run that a live process is training now: said before Hydra writes anything into its folder."""
+    from harness import claims
+
+    if command.multirun or command.configs[0].get("tuner") is not None:
+        return None
+    cfg = command.configs[0]
+    run_dir = Path(cfg.results_dir) / cfg.name / cfg.run_name
+    owner = claims.holder(run_dir)
+    if owner is None or owner == claims.me() or not claims.alive(owner, run_dir / claims.CLAIM):
+        return None
+    return f"run {cfg.name}/{cfg.run_name} is already running ({owner.describe()}): wait for it to finish"

@@ -20,3 +20,29 @@ def folder_layout(path: Path) -> tuple[Path, dict[str, Path]]:
     if (path / "train").is_dir():
         return path / "train", {s: path / s for s in ("val", "test") if (path / s).is_dir()}
     return path, {}
+
+
+def split_classes(path: Path) -> dict[str, set[str]]:
+    """The classes with at least one image file in each split folder of a folder dataset: {'train': {...}, ...}."""
+    train_root, others = folder_layout(path)
+    roots = {"train": train_root, **others}
+    return {split: {d.name for d in class_dirs(root) if count_images(d) > 0} for split, root in roots.items()}
+
+
+def unmatched_classes(found: dict[str, set[str]]) -> str | None:
+    """How the split folders' classes differ ('val/ has 'cat' that train/ lacks; ...'), None when they agree."""
+    if len(found) < 2 or len({frozenset(c) for c in found.values()}) == 1:
+        return None
+    train = found["train"]
+    parts = []
+    for split, classes in found.items():
+        if split == "train":
+            continue
+        if not classes & train:
+            return f"{split}/ ({', '.join(sorted(classes))}) and train/ ({', '.join(sorted(train))}) share no class"
+        extra, missing = sorted(classes - train), sorted(train - classes)
+        if extra:
+            parts.append(f"{split}/ has {', '.join(map(repr, extra))} that train/ lacks")
+        if missing:
+            parts.append(f"{split}/ lacks {', '.join(map(repr, missing))}")
+    return "; ".join(parts)

@@ -31,7 +31,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.provenance import memory_mb
-from harness import stopping
+from harness import claims, stopping
 from harness.progress import Progress, label
 from harness.quiet import import_tensorflow
 
@@ -210,6 +210,19 @@ def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str], progress:
         return cloudpickle.loads(result)
     if stopping.requested() is None:
         log.error("the process running %s died; its run stays incomplete", label(overrides))
+    return _not_run(overrides)
+
+
+def _held_elsewhere(sweep_config: DictConfig) -> claims.Owner | None:
+    """The live owner of the job's run folder when another process holds it, else None."""
+    run_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+    owner = claims.holder(run_dir)
+    if owner is None or owner == claims.me() or not claims.alive(owner, run_dir / claims.CLAIM):
+        return None
+    return owner
+
+
+def _not_run(overrides: Sequence[str]) -> JobReturn:
     ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
     ret.return_value = None
     return ret
@@ -274,6 +287,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             except BaseException as exc:
                 failed.append(exc)
                 raise
+            owner = _held_elsewhere(sweep_config)
+            if owner is not None:  # Hydra would write its .hydra/ files into the folder of a run another process trains
+                log.info("%s is being run by %s: left to it", label(job_overrides[i]), owner.describe())
+                return _not_run(job_overrides[i])
             payload = cloudpickle.dumps((initial_job_idx + i, list(job_overrides[i]), launcher.hydra_context, config,
                                          launcher.task_function, state, sweep_config))
             return _run_one(workers[w], payload, job_overrides[i], progress)

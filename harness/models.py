@@ -74,7 +74,9 @@ def build_backbone(model_cfg: DictConfig, input_shape: tuple[int, int, int]) -> 
                 f"ImageNet weights for {model_cfg.backbone} are not cached and cannot be downloaded (no network); {OFFLINE_HINT}"
             ) from None
         if isinstance(model_cfg.weights, str) and model_cfg.weights != "imagenet":
-            raise UserError(f"model.weights={model_cfg.weights!r} does not fit {model_cfg.backbone} (alpha {model_cfg.alpha}): {exc}") from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"model.weights={model_cfg.weights!r} does not fit {model_cfg.backbone} (alpha {model_cfg.alpha}): "
+                            f"{first[:200]}{'...' if len(first) > 200 else ''}") from None
         raise
 
 

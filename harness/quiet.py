@@ -55,6 +55,25 @@ def native_stderr_filtered() -> Iterator[None]:
             sys.stderr.flush()
 
 
+@contextmanager
+def native_stderr_captured() -> Iterator[list[str]]:
+    """Inside: what native code writes to file descriptor 2 is kept off the terminal; after: its lines are in
+    the list yielded (libjpeg's "Corrupt JPEG data" warnings, say, which reach no Python exception)."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines.extend(held.read().decode(errors="replace").splitlines())
+
+
 def import_tensorflow() -> None:
     """Import TensorFlow and initialize its devices quietly, then freeze what the import allocated out of the
     garbage collector's passes (a no-op after the first call in a process)."""

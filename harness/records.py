@@ -7,6 +7,7 @@ so any process on any machine can write them and nothing needs a server.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,9 +151,31 @@ def from_dict(data: dict[str, Any]) -> RunRecord:
     return RunRecord(**{**fields, "sweep": SweepIdentity(**sweep)})
 
 
+# The fields every reader relies on, and the JSON type each must have.
+_SHAPE = {"name": str, "run_name": str, "status": str, "config": dict, "sweep": dict, "history": dict}
+_warned: set[str] = set()
+
+
+def well_formed(record: Any) -> bool:
+    """Whether JSON read from a record file has a record's shape (not a list, a status it knows, typed fields)."""
+    if not isinstance(record, dict) or record.get("status") not in STATUSES:
+        return False
+    if not all(isinstance(record[k], t) for k, t in _SHAPE.items() if record.get(k) is not None):
+        return False
+    return all(isinstance(v, list) for v in (record.get("history") or {}).values())
+
+
 def read_record(run_dir: Path) -> dict | None:
-    """The run's record, or None when there is none or it is unreadable (treated as never finished)."""
+    """The run's record, or None when there is none or it is unreadable or not a record's shape (treated as never
+    finished: the run is trained again, and nothing that reads results trips over it)."""
+    path = Path(run_dir) / RECORD
     try:
-        return json.loads((Path(run_dir) / RECORD).read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if well_formed(record):
+        return record
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        logging.getLogger(__name__).warning("%s is not a run record (valid JSON of another shape); it is ignored", path)
+    return None

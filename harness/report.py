@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness import claims, stopping
 from harness.analyze.experiment import experiment_tables
-from harness.atomic import replacing, write_atomic
+from harness.atomic import disk_full, no_space, remove_temporaries, replacing, write_atomic
 from harness.hparams import tensorboard_command, write_hparams_experiment
 from harness.planned import not_started, planned_runs
 from harness.records import INCOMPLETE
@@ -169,6 +169,36 @@ def status_words(runs: int, incomplete: int, not_started: int, detail: str = "")
             + (f", {not_started} not started" if not_started else ""))
 
 
+def _write_files(exp_dir: Path, results_root: Path, table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame,
+                 missing: list[str]) -> None:
+    """summary.csv, summary.md, the plot, TensorBoard's normalized views and HParams, the analysis tables."""
+    columns = [c for c in ["run", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy", "test_accuracy",
+                           "above_chance", "best_epoch", "epochs_to_95pct", "epochs_run", "seconds_per_epoch", "error"] if c in table]
+    write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
+    knob = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
+    best = pd.to_numeric(table["best_val_accuracy"][table["status"] == "completed"], errors="coerce").max()
+    markdown = (
+        f"# {exp_dir.name}\n\nknob: `{knob}`; normalized accuracy = best val accuracy / best completed run's "
+        f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
+        f"## Per value\n\n{per_value_table(summary).to_markdown(index=False)}\n\n"
+        f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
+        + (f"\n## Not started\n\n{len(missing)} planned run(s) have no record yet (the command was stopped before "
+           f"them; the same command runs them): {', '.join(missing)}\n" if missing else "")
+    )
+    write_atomic(exp_dir / "summary.md", markdown)
+    _plot(table, history, summary, f"{exp_dir.name}: {knob}", exp_dir / "normalized_accuracy.png")
+    try:
+        _tensorboard(exp_dir, table, history)
+        shutil.rmtree(exp_dir / "hparams", ignore_errors=True)  # would compete with the folder's one
+        write_hparams_experiment(results_root)
+    except Exception as exc:  # the tables and plot are written; TensorBoard extras must not lose them
+        if disk_full(exc):
+            raise
+        log.exception("could not write the TensorBoard views for %s", exp_dir)
+    if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
+        experiment_tables(exp_dir)
+
+
 def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[str] | None = None) -> dict[str, Any]:
     """Write summary.csv, summary.md, normalized_accuracy.png and TensorBoard views; return the status counts.
     `results_root` is the folder TensorBoard opens (its HParams experiment): the experiment's parent unless
@@ -190,31 +220,16 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
     labels = dict(zip(table["run"], table["label"]))
     table, history = table.assign(value=table["label"]), history.assign(value=history["run"].map(labels))
     summary = value_summary(table)
-    columns = [c for c in ["run", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy", "test_accuracy",
-                           "above_chance", "best_epoch", "epochs_to_95pct", "epochs_run", "seconds_per_epoch", "error"] if c in table]
-    write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
-    knob = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
-    best = pd.to_numeric(table["best_val_accuracy"][table["status"] == "completed"], errors="coerce").max()
-    markdown = (
-        f"# {exp_dir.name}\n\nknob: `{knob}`; normalized accuracy = best val accuracy / best completed run's "
-        f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
-        f"## Per value\n\n{per_value_table(summary).to_markdown(index=False)}\n\n"
-        f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
-        + (f"\n## Not started\n\n{len(missing)} planned run(s) have no record yet (the command was stopped before "
-           f"them; the same command runs them): {', '.join(missing)}\n" if missing else "")
-    )
-    write_atomic(exp_dir / "summary.md", markdown)
-    _plot(table, history, summary, f"{exp_dir.name}: {knob}", exp_dir / "normalized_accuracy.png")
-    try:
-        _tensorboard(exp_dir, table, history)
-        shutil.rmtree(exp_dir / "hparams", ignore_errors=True)  # would compete with the folder's one
-        write_hparams_experiment(results_root)
-    except Exception:  # the tables and plot are written; TensorBoard extras must not lose them
-        log.exception("could not write the TensorBoard views for %s", exp_dir)
-    if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
-        experiment_tables(exp_dir)
     not_done = ", ".join(f"{s}: {counts[s]}" for s in INCOMPLETE if counts.get(s))
     line = f"sweep {exp_dir.name}: " + status_words(outcome["runs"], outcome["incomplete"], len(missing), not_done)
+    try:
+        _write_files(exp_dir, results_root, table, history, summary, missing)
+    except OSError as exc:  # a full results disk: say what ran and why the tables are missing, no traceback
+        if not disk_full(exc):
+            raise
+        remove_temporaries(exp_dir)
+        print(f"{line}\nreport not written: {no_space(exp_dir)}", flush=True)
+        return outcome
     print(f"{line}\nsummary: {exp_dir / 'summary.md'}\nplot: {exp_dir / 'normalized_accuracy.png'}\n"
           f"compare: {tensorboard_command(results_root)}", flush=True)
     return outcome

@@ -21,13 +21,14 @@ from typing import Callable
 from omegaconf import DictConfig, OmegaConf
 
 from harness import cache, data, provenance, stopping, tensorboard
-from harness.atomic import is_temporary
+from harness.atomic import disk_full, no_space, remove_temporaries, replacing
 from harness.data.sources import load_splits
 from harness.data.splits import Splits
 from harness.inputs import Prepared, training_inputs
 from harness.hparams import write_session
 from harness.records import RECORD, RunRecord, SweepIdentity, read_record, write_record
 from harness.schema import config_hash, geometry
+from harness.errors import UserError
 from harness.stopping import Interrupted
 from harness.validate import validate
 
@@ -81,8 +82,7 @@ def _now() -> str:
 
 
 def clear_outputs(run_dir: Path) -> None:
-    for stale in (p for p in run_dir.glob(".*") if is_temporary(p)):  # left by a process killed mid-write
-        stale.unlink()
+    remove_temporaries(run_dir)  # left by a process killed mid-write
     for name in RUN_OUTPUTS:
         path = run_dir / name
         if path.is_dir():
@@ -95,8 +95,7 @@ def clear_for_continuation(run_dir: Path) -> None:
     """Before a run continues the one in `run_dir` (Hyperband's next bracket): keep its per-epoch curves as its
     record last saw them, drop what the continuation writes anew (its HParams session and summary scalars,
     saved model, analysis) and any curves an earlier, killed continuation left after that record."""
-    for stale in (p for p in run_dir.glob(".*") if is_temporary(p)):
-        stale.unlink()
+    remove_temporaries(run_dir)
     done_at = (run_dir / RECORD).stat().st_mtime
     log_dir = run_dir / "tb"
     for events in log_dir.glob("*/events.out.tfevents.*"):
@@ -181,6 +180,10 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
             return result, "diverged", f"loss became non-finite in epoch {result.epochs_run}"
         return result, "completed", None
     except Exception as exc:
+        if disk_full(exc):
+            where = prepared.cache_root if isinstance(exc, cache.NoSpace) else log_dir
+            log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, no_space(where))
+            return result, "failed", str(exc) if isinstance(exc, cache.NoSpace) else no_space(where)
         log.error("run %s/%s failed:\n%s", cfg.name, cfg.run_name, traceback.format_exc())
         return result, "failed", f"{type(exc).__name__}: {exc}"
 
@@ -191,7 +194,8 @@ def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Pat
     write_session(log_dir, record.as_dict())
     tensorboard.write_scalars(log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy})
     if (cfg.train.save_model or cfg.analysis) and record.status == "completed":
-        prepared.model.save(run_dir / "model.keras")
+        with replacing(run_dir / "model.keras") as tmp:  # whole or not at all, also on a disk that fills meanwhile
+            prepared.model.save(tmp)
     if after is not None and record.status == "completed":
         try:  # a failed analysis must not turn a finished run into a failed one
             record.analysis = after(run_dir, prepared, record)
@@ -222,7 +226,7 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     record = _started(cfg, prepared, sweep or SweepIdentity(seed=cfg.train.seed), overrides)
     if continues is None:
         clear_outputs(run_dir)
-        write_record(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
+        _write_or_explain(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
     else:  # killed, the record still says what the earlier part completed, which is true
         clear_for_continuation(run_dir)
     log.info("run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s", cfg.name, cfg.run_name, prepared.model.name,
@@ -237,9 +241,17 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         record.wall_seconds, record.finished_at, record.memory = time.perf_counter() - started, _now(), provenance.memory_mb()
         if continues is not None:
             continued(record, continues)
-        _finish(cfg, prepared, record, run_dir, after)
+        try:
+            _finish(cfg, prepared, record, run_dir, after)
+        except OSError as exc:  # the results disk filled while TensorBoard, the model or the analysis were written
+            if not disk_full(exc):
+                raise
+            remove_temporaries(run_dir)
+            (run_dir / "model.keras").unlink(missing_ok=True)
+            record.status, record.error = "failed", no_space(run_dir)
+            log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, record.error)
         record.total_seconds = startup + time.perf_counter() - started
-        write_record(run_dir, record)
+        _write_or_explain(run_dir, record)
     except Interrupted as stop:  # resumable, and never mistaken for done: a rerun trains it again
         record.status, record.error, record.finished_at = "interrupted", str(stop), _now()
         if continues is None:
@@ -252,6 +264,21 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
              "n/a" if record.best_val_accuracy is None else f"{record.best_val_accuracy:.4f}", record.best_epoch,
              record.wall_seconds, record.total_seconds)
     return record
+
+
+class Unrecorded(UserError):
+    """A run whose record cannot be written (its disk is full): nothing was trained, nothing looks done."""
+
+    exit_code = 1
+
+
+def _write_or_explain(run_dir: Path, record: RunRecord) -> None:
+    try:
+        write_record(run_dir, record)
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        raise Unrecorded(f"run {record.name}/{record.run_name} cannot be recorded: {no_space(run_dir)}") from None
 
 
 def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: SweepIdentity, overrides: list[str] | None = None) -> RunRecord:

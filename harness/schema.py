@@ -29,6 +29,7 @@ SOURCES = ("tfds", "folder", "digits")
 MODEL_KINDS = ("transfer", "scratch")
 UNFROZEN_BN = ("batch", "inference")
 BUDGETS = ("full_data", "subset")
+UNMATCHED = ("error", "drop")
 ALGORITHMS = ("random", "hyperband", "bayesian")
 FINDING_TESTS = ("beats", "within")
 # Sections whose values decide what a run computes: its hyperparameters, its identity, its HParams columns.
@@ -53,6 +54,9 @@ class DatasetConfig:
     splits: DatasetSplits = field(default_factory=DatasetSplits)
     val_fraction: float = 0.1  # carved from train when there is no val split
     test_fraction: float = 0.1  # carved from train when there is no test split (0 = none)
+    # source=folder: train/, val/ and test/ must name the same classes (error); drop: keep the classes all of them
+    # have and leave the others out, listed in the record
+    unmatched_classes: str = "error"
 
 
 @dataclass

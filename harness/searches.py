@@ -60,3 +60,54 @@ def same_baseline(folder: Path, cfg: DictConfig) -> bool | None:
         if record and record.get("config"):
             return config_hash(_without(record["config"], varied)) == config_hash(_without(container(cfg), varied))
     return None
+
+
+# What tune.best_overrides_file writes, and all a best-trial preset may hold: the retrain command composes it
+# with Hydra, so a `hydra:` section (callbacks are instantiated), a `_target_` or an interpolation (`${oc.env:...}`)
+# in a shared results folder would run code or read the environment on the machine that retrains it.
+BEST_KEYS = ("defaults", "preset", "results_dir", "name", "dataset", "data", "model", "train")
+BEST_GROUPS = ("override /dataset", "override /model")
+
+
+def _unsafe(node: Any, where: str) -> tuple[str, Any] | None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if str(key).startswith("_") and str(key).endswith("_"):
+                return f"{where}.{key}", value
+            found = _unsafe(value, f"{where}.{key}")
+            if found:
+                return found
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found = _unsafe(value, f"{where}.{i}")
+            if found:
+                return found
+    elif isinstance(node, str) and "${" in node:
+        return where, node
+    return None
+
+
+def check_best_preset(path: Path) -> None:
+    """A search's experiment/best.yaml read as data (ConfigError, one line, if it is more than values of the
+    config's sections): what lets the printed retrain command be run on a folder someone else wrote."""
+    import yaml
+
+    from harness.errors import ConfigError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), None, f"a readable best-trial preset ({str(exc).splitlines()[0]})") from None
+    allowed = f"a best-trial preset holds only {', '.join(BEST_KEYS)}, as values (no hydra section, _target_ or ${{...}})"
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), type(data).__name__, allowed)
+    for key in data:
+        if key not in BEST_KEYS:
+            raise ConfigError(f"{path}: {key}", data[key], allowed)
+    for entry in data.get("defaults") or []:
+        if not (isinstance(entry, dict) and len(entry) == 1 and next(iter(entry)) in BEST_GROUPS
+                and isinstance(next(iter(entry.values())), str)):
+            raise ConfigError(f"{path}: defaults", entry, allowed)
+    found = _unsafe({k: v for k, v in data.items() if k != "defaults"}, str(path) + ":")
+    if found:
+        raise ConfigError(found[0].replace(":.", ": ", 1), found[1], allowed)

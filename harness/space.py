@@ -27,6 +27,8 @@ KEYS = {
     "fixed": ("value", *CONDITION),
 }
 TYPES = tuple(KEYS)
+# A trial sets its values on keys of these sections; any other key (results_dir, tuner.*) would change nothing it trains.
+SEARCHED_SECTIONS = ("dataset", "data", "model", "train")
 
 
 def _is_entry(node: Any) -> bool:
@@ -39,15 +41,59 @@ def entries(space: DictConfig | dict | None) -> dict[str, Any]:
     return flatten(plain, is_leaf=_is_entry) if plain else {}
 
 
+def _number(value: Any, integer: bool) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) if integer else isinstance(value, (int, float)) and value == value
+
+
 def _check_bounds(where: str, spec: dict) -> None:
-    if not all(isinstance(spec.get(b), (int, float)) and not isinstance(spec.get(b), bool) for b in ("min", "max")):
-        raise ConfigError(f"{where}.min", spec.get("min"), "numbers min < max")
+    """What Keras Tuner's hp.Float and hp.Int take: min < max (integers for int), a positive step, a sampling it
+    knows (log: min > 0), a default inside the range."""
+    integer = spec["type"] == "int"
+    kind = "integers" if integer else "numbers"
+    if not all(_number(spec.get(b), integer) for b in ("min", "max")):
+        raise ConfigError(f"{where}.min", spec.get("min"), f"{kind} min < max")
     if spec["min"] >= spec["max"]:
         raise ConfigError(f"{where}.max", spec["max"], f"> min ({spec['min']})")
     if spec.get("sampling", "linear") not in SAMPLINGS:
         raise ConfigError(f"{where}.sampling", spec.get("sampling"), "one of " + ", ".join(SAMPLINGS))
     if spec.get("sampling") in ("log", "reverse_log") and spec["min"] <= 0:
         raise ConfigError(f"{where}.min", spec["min"], "> 0 with log sampling")
+    step = spec.get("step")
+    if step is not None and (not _number(step, integer) or step <= 0):
+        raise ConfigError(f"{where}.step", step, f"{'an integer' if integer else 'a number'} > 0, or no step")
+    default = spec.get("default")
+    if default is not None and (not _number(default, integer) or not spec["min"] <= default <= spec["max"]):
+        raise ConfigError(f"{where}.default", default, f"a value in [{spec['min']}, {spec['max']}]")
+
+
+def _check_choice(where: str, spec: dict) -> None:
+    """What hp.Choice takes: a non-empty list of values of one type, `ordered` true or false, a default among them."""
+    values = spec.get("values")
+    if not (isinstance(values, list) and values):
+        raise ConfigError(f"{where}.values", values, "a non-empty list")
+    kinds = {type(v) for v in values}
+    if len(kinds) > 1 and kinds != {int, float}:
+        raise ConfigError(f"{where}.values", values, "values of one type (all numbers, all text or all true/false)")
+    if not all(isinstance(v, (bool, int, float, str)) for v in values):
+        raise ConfigError(f"{where}.values", values, "numbers, text or true/false")
+    if "ordered" in spec and not isinstance(spec["ordered"], bool):
+        raise ConfigError(f"{where}.ordered", spec["ordered"], "true or false")
+    if "default" in spec and spec["default"] not in values:
+        raise ConfigError(f"{where}.default", spec["default"], f"one of its values ({', '.join(map(str, values))})")
+
+
+def _takes(spec: dict, value: Any) -> bool:
+    """Whether a searched entry can take `value` (for a condition on it)."""
+    kind = spec["type"]
+    if kind == "choice":
+        return value in spec["values"]
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "fixed":
+        return value == spec["value"]
+    return _number(value, kind == "int") and spec["min"] <= value <= spec["max"]
 
 
 def _check_condition(where: str, spec: dict, space: dict) -> None:
@@ -61,6 +107,9 @@ def _check_condition(where: str, spec: dict, space: dict) -> None:
         raise ConfigError(f"{where}.parent_name", parent, f"another searched key: one of {', '.join(space)}")
     if not isinstance(spec["parent_values"], list) or not spec["parent_values"]:
         raise ConfigError(f"{where}.parent_values", spec["parent_values"], "a non-empty list of the parent's values")
+    never = [v for v in spec["parent_values"] if isinstance(space[parent], dict) and "type" in space[parent] and not _takes(space[parent], v)]
+    if never:
+        raise ConfigError(f"{where}.parent_values", never[0], f"values {parent} can take (this one it never does)")
 
 
 def check_space(cfg: DictConfig) -> dict[str, dict]:
@@ -70,6 +119,8 @@ def check_space(cfg: DictConfig) -> dict[str, dict]:
         raise ConfigError("tuner.space", space, "at least one config key to search")
     for key, spec in space.items():
         where = f"tuner.space.{key}"
+        if key.split(".")[0] not in SEARCHED_SECTIONS:
+            raise ConfigError(where, spec, f"a key of what a run computes: under {', '.join(SEARCHED_SECTIONS)}")
         if OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
             raise ConfigError(where, spec, f"a key of the composed config ({key} is not one)")
         if not isinstance(spec, dict) or spec.get("type") not in TYPES:
@@ -78,13 +129,17 @@ def check_space(cfg: DictConfig) -> dict[str, dict]:
         unknown = sorted(set(spec) - {"type", *KEYS[kind]})
         if unknown:
             raise ConfigError(f"{where}.{unknown[0]}", spec[unknown[0]], f"a key of a {kind} entry: one of {', '.join(KEYS[kind])}")
-        _check_condition(where, spec, space)
         if kind in ("float", "int"):
             _check_bounds(where, spec)
-        elif kind == "choice" and not (isinstance(spec.get("values"), list) and spec["values"]):
-            raise ConfigError(f"{where}.values", spec.get("values"), "a non-empty list")
-        elif kind == "fixed" and "value" not in spec:
-            raise ConfigError(f"{where}.value", None, "the value to hold fixed")
+        elif kind == "choice":
+            _check_choice(where, spec)
+        elif kind == "bool" and not isinstance(spec.get("default", False), bool):
+            raise ConfigError(f"{where}.default", spec["default"], "true or false")
+        elif kind == "fixed" and not isinstance(spec.get("value"), (bool, int, float, str)):
+            raise ConfigError(f"{where}.value", spec.get("value"), "the value to hold fixed: a number, text or true/false")
+    for key, spec in space.items():
+        _check_condition(f"tuner.space.{key}", spec, space)
+    _parents_first(space)  # a cycle of conditions is a config error now, not at the first trial
     return space
 
 

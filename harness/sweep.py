@@ -122,6 +122,8 @@ def job_batches(overrides: Sequence[Override], max_batch_size: int | None) -> li
             raise ConfigError(key, override.input_line, "a list of values (a,b,c), range() or choice(); intervals need a tuner")
         if override.is_sweep_override():
             choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+            if not choices[key]:
+                raise ConfigError(key, override.input_line.split("=", 1)[1], "a sweep over at least one value (this one has none)")
         else:
             choices[key] = [f"{key}={override.get_value_element_as_str()}"]
     jobs = [list(job) for job in itertools.product(*choices.values())]

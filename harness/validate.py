@@ -19,9 +19,9 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from harness.backbones import BACKBONES
 from harness.errors import ConfigError
-from harness.folders import class_dirs, count_images, folder_layout
+from harness.folders import class_dirs, count_images, folder_layout, split_classes, unmatched_classes
 from harness.schema import (
-    ALGORITHMS, BUDGETS, FINDING_TESTS, MODEL_KINDS, OPTIMIZERS, UNFROZEN_BN, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig,
+    ALGORITHMS, BUDGETS, FINDING_TESTS, UNMATCHED, MODEL_KINDS, OPTIMIZERS, UNFROZEN_BN, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig,
     canonical, target_hw,
 )
 from harness.space import check_space, check_values
@@ -131,6 +131,10 @@ def _folder(cfg: DictConfig) -> None:
     if path is None or not path.is_dir():
         raise ConfigError("dataset.path", raw, "an existing directory with train/<class>/ and val/<class>/ or <class>/ folders")
     train_root, _ = folder_layout(path)
+    differ = unmatched_classes(split_classes(path))
+    if differ and _choice(cfg, "dataset.unmatched_classes", UNMATCHED) == "error":
+        raise ConfigError("dataset.path", raw, f"split folders that name the same classes: {differ} "
+                          "(dataset.unmatched_classes=drop keeps only the classes every split has)")
     classes = [d for d in class_dirs(train_root) if count_images(d) > 0]
     if len(classes) < 2:
         raise ConfigError("dataset.path", raw, f"at least 2 class folders with images in {train_root} (found {len(classes)})")
@@ -144,7 +148,7 @@ def _folder(cfg: DictConfig) -> None:
 def _model(cfg: DictConfig) -> int:
     """Checks model.*; returns the smallest input side the model accepts."""
     kind = _choice(cfg, "model.kind", MODEL_KINDS)
-    _range(cfg, "model.head.units", low=1, integer=True)
+    _range(cfg, "model.head.units", low=1, high=65536, integer=True)
     _range(cfg, "model.head.dropout", low=0, high=1, high_open=True)
     _range(cfg, "model.bn_momentum", low=0, high=1, high_open=True, nullable=True)
     if kind == "scratch":
@@ -256,7 +260,11 @@ def _resolved(cfg: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as exc:  # a broken interpolation, or one that points at a missing value
         key = exc.full_key or "?"
-        raise ConfigError(key, "???", f"a value (set it on the command line: {key}=...)") from None
+        raw: Any = OmegaConf.to_container(cfg, resolve=False)
+        for part in key.split("."):
+            raw = raw.get(part) if isinstance(raw, dict) else None
+        reason = str(exc).splitlines()[0].strip() if str(exc).strip() else type(exc).__name__
+        raise ConfigError(key, raw, f"a value that resolves ({reason}); set it on the command line: {key}=...") from None
 
 
 def validate(cfg: DictConfig) -> DictConfig:
@@ -276,7 +284,28 @@ def validate(cfg: DictConfig) -> DictConfig:
     name = _get(checked, "name") or ""
     if not name or name.startswith(os.sep) or any(part in ("", ".", "..") for part in name.split(os.sep)):
         raise ConfigError("name", name or None, "a folder name, or <study>/<experiment>, without empty, . or .. parts")
+    _places(checked)
     return cfg
+
+
+NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs, NFS)
+PATH_MAX = 4096  # bytes in a path (Linux)
+
+
+def _places(cfg: DictConfig) -> None:
+    """results_dir and cache_dir name folders, and every folder a run writes has a name the filesystem takes."""
+    for key in ("results_dir", "cache_dir"):
+        value = _get(cfg, key)
+        if key == "results_dir" or _get(cfg, "train.cache") == "auto":
+            if not value or not str(value).strip():
+                raise ConfigError(key, value, "a folder path (an empty value would write under the current or root folder)")
+    run_dir = Path(str(_get(cfg, "results_dir"))).expanduser().absolute() / str(_get(cfg, "name")) / str(_get(cfg, "run_name"))
+    for part in run_dir.parts:
+        if len(part.encode()) > NAME_MAX:
+            key = "run_name" if part == _get(cfg, "run_name") else "name" if part in str(_get(cfg, "name")).split(os.sep) else "results_dir"
+            raise ConfigError(key, part[:40] + "...", f"folder names of at most {NAME_MAX} bytes (this one has {len(part.encode())})")
+    if len(str(run_dir).encode()) > PATH_MAX - NAME_MAX:  # room for the files a run writes in its folder
+        raise ConfigError("results_dir", _get(cfg, "results_dir"), f"a shorter path: its runs' folders would exceed {PATH_MAX} bytes")
 
 
 def _study(cfg: DictConfig) -> None:

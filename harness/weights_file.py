@@ -33,9 +33,42 @@ def _is_hdf5(path: Path) -> bool:
     return False
 
 
+def _first_conv_filters(f, backbone: str) -> tuple[int | None, str | None]:
+    """(filters of the first convolution, None) or (None, why not readable). The legacy layout (`layer_names`,
+    each layer's `weight_names`) names it; Keras 3's `.weights.h5` keeps layers by path, where the first kernel
+    that reads an RGB input (3 x 3 x 3 x filters) is it."""
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs.get("layer_names", [])]
+    if names:
+        layer = FIRST_CONV[backbone][0]
+        if layer not in names:
+            return None, f"weights of {backbone} (this file has no '{layer}' layer: another architecture)"
+        weight_names = f[layer].attrs.get("weight_names")
+        if weight_names is None or not len(weight_names):
+            return None, f"a keras.applications weights file (its layer '{layer}' lists no weight_names)"
+        return f[layer][weight_names[0]].shape[-1], None
+    kernels = []
+    f.visititems(lambda name, node: kernels.append(node.shape) if getattr(node, "ndim", 0) == 4 and node.shape[2] == 3 else None)
+    return (kernels[0][-1], None) if kernels else (None, None)
+
+
+def _non_finite(f) -> str | None:
+    """The first weight that holds NaN or infinity: such a file trains at chance without an error."""
+    import numpy as np
+
+    found: list[str] = []
+
+    def visit(name, node):
+        if not found and getattr(node, "dtype", None) is not None and node.dtype.kind == "f" and node.size:
+            if not np.isfinite(node[()]).all():
+                found.append(name)
+
+    f.visititems(visit)
+    return found[0] if found else None
+
+
 def mismatch(path: str | Path, backbone: str, alpha: float) -> str | None:
-    """Why this file cannot be the no-top weights of `backbone` at `alpha` (None when nothing says so).
-    Files in Keras 3's own `.weights.h5` layout carry no layer list and are left to Keras."""
+    """Why this file cannot be the no-top weights of `backbone` at `alpha` (None when nothing says so), in a few
+    words: a classifier top, another architecture or width, a file that is not Keras weights, non-finite values."""
     path = Path(path).expanduser()
     if not _is_hdf5(path):
         return "an HDF5 weights file (.h5) for keras.applications; this file is not HDF5"
@@ -47,16 +80,20 @@ def mismatch(path: str | Path, backbone: str, alpha: float) -> str | None:
             top = [n for n in names if n in TOP_LAYERS]
             if top:
                 return f"weights without the classifier top (this file has its '{top[0]}' layer: use the *_no_top.h5 file)"
-            if backbone in FIRST_CONV and names:
-                layer, filters_at = FIRST_CONV[backbone]
-                if layer not in names:
-                    return f"weights of {backbone} (this file has no '{layer}' layer: another architecture)"
-                group = f[layer]
-                kernel = group[group.attrs["weight_names"][0]]
-                if kernel.shape[-1] != filters_at(alpha):
-                    made_for = [a for a in (0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4) if filters_at(a) == kernel.shape[-1]]
+            if not names and "layers" not in f:
+                return "a keras.applications weights file (this HDF5 file has neither layer_names nor Keras 3's layers group)"
+            if backbone in FIRST_CONV:
+                filters, why = _first_conv_filters(f, backbone)
+                if why:
+                    return why
+                expected = FIRST_CONV[backbone][1](alpha)
+                if filters is not None and filters != expected:
+                    made_for = [a for a in (0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4) if FIRST_CONV[backbone][1](a) == filters]
                     hint = f" (it fits model.alpha={made_for[0]:g})" if made_for else ""
-                    return f"weights of {backbone} at model.alpha={alpha:g}: its first layer has {kernel.shape[-1]} filters, not {filters_at(alpha)}{hint}"
-    except OSError as exc:
-        return f"a readable HDF5 weights file ({exc})"
+                    return f"weights of {backbone} at model.alpha={alpha:g}: its first layer has {filters} filters, not {expected}{hint}"
+            bad = _non_finite(f)
+            if bad:
+                return f"weights with finite values ({bad} holds NaN or infinity)"
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        return f"a readable keras.applications weights file ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     return None

@@ -86,3 +86,19 @@ def test_a_heartbeat_keeps_the_claim_file_fresh_until_it_ends(tmp_path):
         os.utime(path, (past, past))
     time.sleep(0.2)
     assert path.stat().st_mtime == past, "no touch after the heartbeat ended"
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b'{"pid": "x"}'])
+def test_an_empty_or_unreadable_claim_has_no_owner_and_is_taken_over_once_it_is_seconds_old(tmp_path, content):
+    (tmp_path / claims.CLAIM).write_bytes(content)  # an owner killed between creating and writing it
+    old = time.time() - claims.UNREADABLE_S - 1
+    os.utime(tmp_path / claims.CLAIM, (old, old))
+    assert claims.claim(tmp_path) is None and claims.holder(tmp_path) == claims.me()
+
+
+def test_a_claim_being_written_right_now_is_waited_for_not_taken(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims, "UNREADABLE_S", 0.3)
+    (tmp_path / claims.CLAIM).write_bytes(b"")
+    started = time.monotonic()
+    assert claims.claim(tmp_path) is None  # nobody wrote it within the grace period: ours, but not before it passed
+    assert time.monotonic() - started >= 0.25

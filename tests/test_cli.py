@@ -92,6 +92,12 @@ def test_offline_imagenet_weights_exit_2_with_the_offline_options(results_dir):
         (["tuner=random", "tuner.objective=val_f1"], "config error: tuner.objective='val_f1' is not allowed: one of val_accuracy"),
         (["train.learning_rate=[0.1"], "config error: 'train.learning_rate=[0.1' is not a valid override"),
         (["model=nope"], "config error: model='nope' is not allowed: one of random_init, scratch, transfer"),
+        (["-m", "train.epochs=range(5,1)"], "config error: train.epochs='range(5,1)' is not allowed: a sweep over at least one value"),
+        (["cache_dir=${oc.env:HARNESS_NO_SUCH_VARIABLE}"],
+         "config error: cache_dir='${oc.env:HARNESS_NO_SUCH_VARIABLE}' is not allowed: a value that resolves (KeyError"),
+        (["results_dir=${nope}"], "config error: results_dir='${nope}' is not allowed: a value that resolves (Interpolation key 'nope'"),
+        (["results_dir="], "config error: results_dir='' is not allowed: a folder path"),
+        (["model.head.units=100000"], "config error: model.head.units=100000 is not allowed: an integer >= 1 and <= 65536"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_key_with_exit_status_2(capsys, args, expected):

@@ -3,9 +3,10 @@ its overrides, and whether the results folder already holds the run (same config
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from harness.command import compose_cli, hydra_argv, occupied, single_run_name, split_argv
+from harness.command import compose_cli, hydra_argv, occupied, single_run_name, split_argv, unwritable
 from harness.records import RunRecord, SweepIdentity, write_record
 from harness.schema import config_hash
 
@@ -59,3 +60,53 @@ def test_a_results_folder_that_cannot_be_written_is_named_before_anything_runs(t
     assert "is a file" in unwritable({str(tmp_path / "file" / "results")})
     assert "is not writable" in unwritable({"/proc/harness-results"})  # refused even to root
     assert "MB free (at least" in unwritable({str(tmp_path)}, min_free_mb=1e15)
+
+
+def test_an_empty_results_or_cache_dir_and_names_too_long_for_the_disk_are_config_errors():
+    import pytest
+
+    from harness.errors import ConfigError
+    from harness.validate import validate
+    from tests.helpers import make_cfg
+
+    for override, key in (("results_dir=", "results_dir"), ("cache_dir=", "cache_dir"), (f"name={'x' * 256}", "name"),
+                          (f"run_name={'y' * 300}", "run_name"), (f"results_dir=/{'z/' * 2100}", "results_dir")):
+        with pytest.raises(ConfigError) as err:
+            validate(make_cfg("experiment=quickstart", override))
+        assert err.value.key == key, override
+    validate(make_cfg("experiment=quickstart", "cache_dir=", "train.cache=off"))  # no cache, no folder needed
+
+
+def test_a_file_where_the_results_tree_needs_a_folder_and_a_cache_dir_that_cannot_be_written_are_found_first(tmp_path):
+    from harness.command import in_the_way
+
+    command = compose_cli(["experiment=quickstart", f"results_dir={tmp_path}"])
+    assert in_the_way(command) is None
+    (tmp_path / command.configs[0].name).write_text("not a folder")
+    assert in_the_way(command).startswith(f"results error: {tmp_path / command.configs[0].name} is a file")
+    (tmp_path / "cache_file").write_text("")
+    assert unwritable({str(tmp_path / "cache_file")}, 0, "cache_dir").startswith("cache error: cache_dir=")
+    assert "is not writable" in unwritable({"/proc/harness-cache"}, 0, "cache_dir")
+
+
+def test_a_single_run_another_live_process_trains_is_refused_before_hydra_writes_into_its_folder(tmp_path):
+    import subprocess
+    import sys
+
+    from harness import claims
+    from harness.command import running_elsewhere
+
+    command = compose_cli(["experiment=quickstart", f"results_dir={tmp_path}"])
+    cfg = command.configs[0]
+    run_dir = tmp_path / cfg.name / cfg.run_name
+    assert running_elsewhere(command) is None
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        run_dir.mkdir(parents=True)
+        (run_dir / claims.CLAIM).write_text(json.dumps({"pid": other.pid, "host": claims.me().host,
+                                                        "started": claims._process_start(other.pid)}))
+        assert running_elsewhere(command) == f"run {cfg.name}/baseline is already running (pid {other.pid} on {claims.me().host}): wait for it to finish"
+    finally:
+        other.kill()
+        other.wait()
+    assert running_elsewhere(command) is None  # its owner is gone: the run is free

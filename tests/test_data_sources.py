@@ -105,8 +105,8 @@ def folder_cfg(folder: Path, tmp_path: Path, *overrides: str):
 
 def test_a_folder_is_checked_by_decoding_once_per_state(image_folder, tmp_path, monkeypatch):
     probed = []
-    real = sources._probe_image
-    monkeypatch.setattr(sources, "_probe_image", lambda path: probed.append(path) or real(path))
+    real = sources._decoded_size
+    monkeypatch.setattr(sources, "_decoded_size", lambda path: probed.append(path) or real(path))
     cfg = folder_cfg(image_folder, tmp_path)
     first = splits_of(cfg)
     count = len(probed)
@@ -139,3 +139,48 @@ def test_one_readable_class_is_bad_input(tmp_path):
     with pytest.raises(ConfigError) as err:
         splits_of(make_cfg("dataset=folder", f"dataset.path={tmp_path / 'data'}"))
     assert "class 'b' has none" in str(err.value)
+
+
+def _garbled_jpeg(source: Path, target: Path) -> None:
+    """A JPEG whose scan data is garbage between an intact header and end marker: libjpeg decodes it with a
+    'Corrupt JPEG data' warning on stderr and returns pixels."""
+    data = bytearray(source.read_bytes())
+    start = data.index(b"\xff\xda") + 2 + int.from_bytes(data[data.index(b"\xff\xda") + 2:data.index(b"\xff\xda") + 4], "big")
+    junk = np.random.default_rng(0).integers(0, 254, len(data) - 2 - start, dtype=np.uint8).tobytes()
+    data[start:-2] = junk
+    target.write_bytes(bytes(data))
+
+
+def _bmp(path: Path, bits: int, compression: int, rows: bytes, width: int = 16, height: int = 8) -> None:
+    """A BMP with a BITMAPINFOHEADER: 8-bit RLE (compression 1, a 4-colour palette) or 16-bit, as Pillow reads them."""
+    import struct
+
+    palette = b"".join(bytes([b, g, r, 0]) for r, g, b in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]) * 64 if bits == 8 else b""
+    offset = 14 + 40 + len(palette)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rows), 2835, 2835, 256 if palette else 0, 0)
+    path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + palette + rows)
+
+
+def _bad_formats(folder: Path) -> list[str]:
+    """Files Pillow reads but TensorFlow's decoder does not, or reads only with a corruption warning."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    Image.new("1", (40, 30), 1).save(folder / "one_bit.bmp")
+    _bmp(folder / "rle8.bmp", bits=8, compression=1, rows=b"".join(bytes([16, y % 4]) + b"\x00\x00" for y in range(8)) + b"\x00\x01")
+    _bmp(folder / "sixteen_bit.bmp", bits=16, compression=0, rows=b"\x1f\x00" * 16 * 8)
+    Image.fromarray(rng.integers(0, 65535, (30, 40), dtype=np.uint16)).save(folder / "sixteen_bit.png")
+    _garbled_jpeg(next(folder.glob("*.jpg")), folder / "garbled.jpg")
+    (folder / "dangling.jpg").symlink_to(folder / "nowhere.jpg")
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
+    return ["dangling.jpg", "garbled.jpg", "loop.jpg", "one_bit.bmp", "rle8.bmp", "sixteen_bit.bmp"]
+
+
+def test_one_decoder_decides_a_file_trains_or_is_skipped_and_listed_never_both(image_folder, tmp_path):
+    expected = _bad_formats(image_folder / "train" / "red")
+    cfg = folder_cfg(image_folder, tmp_path, "train.cache=off")
+    splits = splits_of(cfg)
+    assert sorted(Path(f).name for f in splits.skipped) == expected
+    # Every file kept decodes in the training pipeline (a 16-bit PNG is one TensorFlow reads: it trains).
+    assert "sixteen_bit.png" in {Path(f).name for f in splits.train.ids}
+    assert sum(len(y) for _, y in batches(splits.train, cfg, True)) == len(splits.train) == 19

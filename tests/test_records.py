@@ -51,3 +51,13 @@ def test_a_writer_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("killed")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.md"]
+
+
+@pytest.mark.parametrize("text", ['[1, 2]', '{"status": "done"}', '{"status": "completed", "config": "x"}',
+                                  '{"status": "completed", "history": {"loss": 3}}', '"completed"'])
+def test_valid_json_of_another_shape_is_no_record_and_trips_no_reader(tmp_path, text, caplog):
+    from harness.results import load_table
+
+    (tmp_path / "exp" / "run").mkdir(parents=True)
+    (tmp_path / "exp" / "run" / "record.json").write_text(text)
+    assert read_record(tmp_path / "exp" / "run") is None and load_table(tmp_path).empty

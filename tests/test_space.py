@@ -62,6 +62,16 @@ def test_default_space_covers_the_chapter_knobs_and_validates():
          "tuner.space.data.image_size.parent_values"),
         ("+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.nope,parent_values:[a]}",
          "tuner.space.data.image_size.parent_name"),
+        ("+tuner.space.data.image_size={type:int,min:32,max:64,step:0}", "tuner.space.data.image_size.step"),
+        ("+tuner.space.data.image_size={type:int,min:32.5,max:64}", "tuner.space.data.image_size.min"),
+        ("+tuner.space.data.image_size={type:int,min:32,max:64,default:100}", "tuner.space.data.image_size.default"),
+        ("+tuner.space.data.resize_mode={type:choice,values:[squash,pad],default:crop}", "tuner.space.data.resize_mode.default"),
+        ("+tuner.space.data.resize_mode={type:choice,values:[squash,pad],ordered:maybe}", "tuner.space.data.resize_mode.ordered"),
+        ("tuner.space.train.batch_size={type:choice,values:[16,adam]}", "tuner.space.train.batch_size.values"),
+        ("+tuner.space.data.augment={type:bool,default:maybe}", "tuner.space.data.augment.default"),
+        ("+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.optimizer,parent_values:[lion]}",
+         "tuner.space.data.image_size.parent_values"),
+        ("+tuner.space.results_dir={type:choice,values:[a,b]}", "tuner.space.results_dir"),
     ],
 )
 def test_a_malformed_space_is_a_config_error(override, key):
@@ -119,3 +129,11 @@ def test_a_stepped_float_is_the_value_the_space_means():
     tune.declare(hp, space)
     hp.values["model.head.dropout"] = 0.1 * 3  # what Keras Tuner draws for the fourth step
     assert tune.declare(hp, space)["model.head.dropout"] == 0.3
+
+
+def test_a_cycle_of_conditions_is_a_config_error_before_any_trial():
+    cycle = ("~tuner.space", "+tuner.space={train:{optimizer:{type:choice,values:[adam,sgd],parent_name:train.batch_size,"
+             "parent_values:[16]},batch_size:{type:choice,values:[16,32],parent_name:train.optimizer,parent_values:[adam]}}}")
+    with pytest.raises(ConfigError) as err:
+        validate(make_cfg("experiment=quickstart", "tuner=random", *cycle))
+    assert "a cycle" in str(err.value)

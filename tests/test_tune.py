@@ -188,3 +188,24 @@ def test_a_search_run_again_with_other_epochs_is_another_search(results_dir):
     searches = sorted(p.parent for p in results_dir.glob("*/search.json"))
     assert len(searches) == 2 and all(len(trials(s)) == 1 for s in searches)
     assert {r["config"]["train"]["epochs"] for s in searches for r in trials(s).values()} == {1, 2}
+
+
+@pytest.mark.parametrize("addition, key", [
+    ("hydra:\n  callbacks:\n    copy:\n      _target_: shutil.copyfile\n", ": hydra"),
+    ("train:\n  optimizer: ${oc.env:HOME}\n", ": train.optimizer"),
+    ("model:\n  _target_: os.system\n", ": model._target_"),
+])
+def test_a_best_trial_preset_is_read_as_data_before_the_retrain_command_composes_it(tmp_path, addition, key, capsys):
+    from harness.__main__ import preflight
+
+    exp = tmp_path / "search"
+    (exp / "experiment").mkdir(parents=True)
+    (exp / "search.json").write_text("{}")
+    preset = "# @package _global_\ndefaults:\n- override /dataset: digits\npreset: best\nname: s_best\ntrain:\n  learning_rate: 0.01\n"
+    (exp / "experiment" / "best.yaml").write_text(preset)
+    assert preflight(["--config-dir", str(exp), "experiment=best"]).configs[0].train.learning_rate == 0.01
+    (exp / "experiment" / "best.yaml").write_text(preset.replace("train:\n  learning_rate: 0.01\n", "") + addition)
+    with pytest.raises(SystemExit) as done:
+        preflight(["--config-dir", str(exp), "experiment=best"])
+    line = capsys.readouterr().err.strip()
+    assert done.value.code == 2 and line.count("\n") == 0 and f"best.yaml{key}=" in line and "as values" in line

@@ -7,16 +7,17 @@ images are, the `data` section how to carve and subset them.
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 
-from harness import cache
+from harness import cache, quiet
 from harness.data.splits import Pool, Splits, assemble
 from harness.errors import OFFLINE_HINT, ConfigError, UserError
-from harness.folders import IMAGE_EXTENSIONS, class_dirs, folder_layout
+from harness.folders import IMAGE_EXTENSIONS, class_dirs, folder_layout, split_classes, unmatched_classes
 from harness.reachable import network_available
 
 log = logging.getLogger(__name__)
@@ -43,24 +44,44 @@ def _files_pool(paths: list[str], labels: list[int], sizes: list[tuple[int, int]
     return Pool(np.asarray(labels, dtype=np.int64), paths_arr, load, sizes_arr, fingerprint)
 
 
-def _probe_image(path: Path) -> tuple[int, int] | None:
-    """(width, height) if the file decodes as an image TensorFlow can read, else None."""
-    from PIL import Image
+# What libjpeg says, on stderr only, when a JPEG's data is damaged: it still returns pixels (grey or garbage),
+# which a run would train on. A file it says this of is skipped like one that does not decode.
+_DAMAGED = re.compile(r"Corrupt JPEG data|Premature end of JPEG|Invalid JPEG|Bogus|Unsupported marker|JPEG datastream")
+_JPEG = (".jpg", ".jpeg")
+PROBE_CHUNK = 256  # files decoded together; only a chunk in which libjpeg complained is decoded again one by one
+
+
+def _decoded_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) if TensorFlow, the decoder training uses, decodes the file to an image, else None."""
+    import tensorflow as tf
 
     try:
-        with Image.open(path) as im:
-            if im.format not in ("JPEG", "PNG", "BMP", "GIF"):
-                return None
-            im.load()  # a truncated file fails here, not at open
-            return im.size
-    except Exception:
+        shape = decode(tf.io.read_file(str(path))).shape
+    except (tf.errors.OpError, ValueError):
         return None
+    return int(shape[1]), int(shape[0])
+
+
+def _probe_chunk(files: list[Path]) -> list[tuple[int, int] | None]:
+    """Each file's size as decoded by TensorFlow, None where it does not decode or libjpeg calls it damaged."""
+    # TensorFlow's eager ops release the GIL, so threads decode in parallel.
+    with ThreadPoolExecutor(max_workers=8) as pool, quiet.native_stderr_captured() as said:
+        sizes = list(pool.map(_decoded_size, files))
+    if not any(_DAMAGED.search(line) for line in said):
+        return sizes
+    for i, f in enumerate(files):  # which one: libjpeg's message names no file
+        if sizes[i] is not None and f.suffix.lower() in _JPEG:
+            with quiet.native_stderr_captured() as one:
+                _decoded_size(f)
+            if any(_DAMAGED.search(line) for line in one):
+                sizes[i] = None
+    return sizes
 
 
 def _probe_all(candidates: list[tuple[Path, int]], skipped: list[str]) -> tuple[list, list, list, list]:
-    # Pillow releases the GIL while decoding, so threads check files in parallel.
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        probed = list(pool.map(_probe_image, [f for f, _ in candidates]))
+    """One decoder decides: a file is trained on only if the training pipeline's decoder reads it cleanly."""
+    files = [f for f, _ in candidates]
+    probed = [size for i in range(0, len(files), PROBE_CHUNK) for size in _probe_chunk(files[i : i + PROBE_CHUNK])]
     paths, labels, sizes, skipped = [], [], [], list(skipped)
     for (f, label), size in zip(candidates, probed):
         if size is None:
@@ -85,11 +106,13 @@ def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) ->
         if not class_dir.is_dir():
             continue
         for f in sorted(class_dir.iterdir()):
+            if f.name.startswith(".") or f.is_dir():
+                continue
             if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS:
                 candidates.append((f, label))
-            elif f.is_file() and not f.name.startswith("."):
+            else:  # not an image, or a link that leads nowhere (dangling, a loop): left out and said so
                 skipped.append(str(f))
-    fingerprint = cache.digest("folder-scan-2", cache.file_listing(f for f, _ in candidates), class_names, skipped)
+    fingerprint = cache.digest("folder-scan-3", cache.file_listing(f for f, _ in candidates), class_names, skipped)
     if cache_root is None:
         return (*_probe_all(candidates, skipped), fingerprint)
     scanned, _ = cache.json_entry(cache_root / "scans" / f"{fingerprint}.json", lambda: _probe_all(candidates, skipped))
@@ -100,6 +123,14 @@ def _load_folder(dataset: DictConfig, data: DictConfig, cache_root: Path | None)
     path = Path(str(dataset.path)).expanduser()
     train_root, others = folder_layout(path)
     class_names = [d.name for d in class_dirs(train_root)]
+    notes = []
+    if dataset.get("unmatched_classes") == "drop" and unmatched_classes(split_classes(path)):
+        found = split_classes(path)
+        shared = set.intersection(*found.values())
+        dropped = sorted(set.union(*found.values()) - shared)
+        class_names = [c for c in class_names if c in shared]
+        notes.append(f"dropped class(es) not in every split (dataset.unmatched_classes=drop): {', '.join(dropped)}")
+        log.warning("%s", notes[-1])
     scanned = {"train": _scan_folder(train_root, class_names, cache_root)}
     for split, root in others.items():
         scanned[split] = _scan_folder(root, class_names, cache_root)
@@ -110,7 +141,7 @@ def _load_folder(dataset: DictConfig, data: DictConfig, cache_root: Path | None)
                     len(skipped), path, shown, ", ..." if len(skipped) > 5 else "")
     _check_readable_classes(scanned["train"], class_names, path)
     pools = {split: _files_pool(*s[:3], s[4]) for split, s in scanned.items()}
-    return assemble(dataset, data, pools, class_names, skipped)
+    return assemble(dataset, data, pools, class_names, skipped, notes)
 
 
 def _check_readable_classes(train: tuple, class_names: list[str], path: Path) -> None:

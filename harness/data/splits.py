@@ -98,7 +98,7 @@ def per_class_subset(labels: np.ndarray, k: int, seed: int, class_names: list[st
 
 
 def assemble(dataset: DictConfig, data: DictConfig, pools: dict[str, Pool], class_names: list[str],
-             skipped: list[str] | None = None) -> Splits:
+             skipped: list[str] | None = None, notes: list[str] | None = None) -> Splits:
     """Carve missing val/test from train (seeded, stratified), then subset train to data.samples_per_class."""
     train_pool = pools["train"]
     carve = []
@@ -113,7 +113,7 @@ def assemble(dataset: DictConfig, data: DictConfig, pools: dict[str, Pool], clas
     for split in ("val", "test"):
         if split in pools:
             splits[split] = Split(pools[split], np.arange(len(pools[split].labels)))
-    notes = [f"carved {split} from train ({fraction:.0%})" for split, fraction in carve]
+    notes = [*(notes or []), *(f"carved {split} from train ({fraction:.0%})" for split, fraction in carve)]
 
     full_train = None
     if data.samples_per_class is not None:

@@ -255,10 +255,11 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
             args.append(f"results_dir={results}")
         if not any(a.startswith("cache_dir=") for a in args):
             args.append(f"cache_dir={work / 'own_cache'}")
+        before = {p for p in results.rglob("*") if p.is_file()} if results.exists() else set()
         done = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=checkout, timeout=600,
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(checkout), "HYDRA_FULL_ERROR": "0"})
         (work / "stderr.txt").write_text(done.stdout + done.stderr)
-        return judge(case, work, results, done)
+        return judge(case, work, results, done, before)
     finally:
         for line in Path("/proc/mounts").read_text().splitlines() if Path("/proc/mounts").exists() else []:
             point = line.split()[1]
@@ -270,10 +271,10 @@ def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip() and not any(b in line for b in BENIGN)]
 
 
-def judge(case: Case, work: Path, results: Path, done: subprocess.CompletedProcess) -> dict:
+def judge(case: Case, work: Path, results: Path, done: subprocess.CompletedProcess, before: set[Path]) -> dict:
     err = _lines(done.stderr)
     traceback = "Traceback" in done.stderr or "Traceback" in done.stdout
-    written = results.exists() and any(p for p in results.rglob("*") if p.is_file())
+    written = results.exists() and any(p for p in results.rglob("*") if p.is_file() and p not in before)
     records = [json.loads(p.read_text()) for p in results.rglob("record.json")] if results.exists() else []
     record = next((r for r in records if isinstance(r, dict) and isinstance(r.get("config"), dict)), None)
     temporaries = [p.name for p in work.rglob(".*") if ".tmp" in p.name]

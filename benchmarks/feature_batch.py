@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from harness.quiet import import_tensorflow
+    from harness.process.quiet import import_tensorflow
 
     import_tensorflow()
     import keras
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from harness.data.images import split_images
     from harness.data.sources import load_splits
-    from harness.schema import CONF_DIR, geometry
+    from harness.config.schema import CONF_DIR, geometry
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):  # the config a run of this folder has
         cfg = compose("config", overrides=["dataset=folder", f"dataset.path={Path(args.dataset_path).resolve()}",

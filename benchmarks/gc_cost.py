@@ -3,10 +3,10 @@
     python benchmarks/gc_cost.py --dataset-path ../shared/datasets/flowers12 \
         --weights ../shared/weights/mobilenet_2_5_128_tf_no_top.h5 --alpha 0.25    # about 4 min on 2 cores
 
-Each side is a fresh process that runs the same runs one after another through `harness.run.run`, as a
+Each side is a fresh process that runs the same runs one after another through `harness.training.run.run`, as a
 sweep's worker does (one intra-op thread, as with `hydra.launcher.threads_per_worker=1`): the chapter5
 baseline on cached features, then the optimizer, learning rate and unfreeze values below. `frozen` is the
-harness as it is (`harness.quiet.import_tensorflow` freezes what the import allocated: `harness.heap`);
+harness as it is (`harness.process.quiet.import_tensorflow` freezes what the import allocated: `harness.process.heap`);
 `unfrozen` calls `gc.unfreeze()` right after that import. Prints each run's time inside collections (from
 `gc.callbacks`), its wall time and whether its loss history equals the other side's; writes JSON (--out).
 The first process also builds the feature cache, which the timed runs then share (its own run is not timed).
@@ -29,7 +29,7 @@ RUNS = ("train.optimizer=sgd", "train.learning_rate=0.01", "train.optimizer=rmsp
 def child(args: argparse.Namespace) -> None:
     import gc
 
-    from harness.quiet import import_tensorflow
+    from harness.process.quiet import import_tensorflow
 
     import_tensorflow()
     import tensorflow as tf
@@ -38,7 +38,7 @@ def child(args: argparse.Namespace) -> None:
     if args.side == "unfrozen":
         gc.unfreeze()
     from harness.command import compose_cli
-    from harness.run import run
+    from harness.training.run import run
 
     spent, started = [0.0], [0.0]
 

@@ -1,7 +1,7 @@
 """Wall time of one sweep on 1 and 2 Ray workers, beside the isolated launcher with as many workers.
 
 For each worker count W: a local Ray started with W CPUs (`ray start --head --block --num-cpus=W`, stopped
-afterwards), the sweep run through `hydra/launcher=ray` on it with a fresh worker process per run (`max_calls: 1`)
+afterwards), the sweep run through `hydra/launcher=harness_ray` on it with a fresh worker process per run (`max_calls: 1`)
 and with the preset's worker processes that run up to 8 runs each (`max_calls: 8`), then the same sweep with the
 default `isolated` launcher and `hydra.launcher.n_jobs=W`; each from an empty cache and results folder, as a
 whole `python -m harness` process. Prints a table and writes JSON.
@@ -69,7 +69,7 @@ def on_ray(work: Path, workers: int, sweep: list[str], max_calls: int) -> dict:
                 raise SystemExit("the local Ray never came up")
             time.sleep(1)
         return timed_sweep(work, f"ray_{workers}_max_calls_{max_calls}", sweep,
-                           ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}",
+                           ["hydra/launcher=harness_ray", f"hydra.launcher.ray.init.address={address}",
                             f"hydra.launcher.ray.remote.max_calls={max_calls}"])
     finally:
         head.terminate()

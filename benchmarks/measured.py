@@ -45,7 +45,7 @@ def prefix_batch_noise(weights: str, dataset: Path, cut: str = "conv_pw_9_relu")
     """Max |difference| of a MobileNet prefix's activations on the same images, batch 64 vs batch 32."""
     from PIL import Image
 
-    from harness.quiet import import_tensorflow
+    from harness.process.quiet import import_tensorflow
 
     import_tensorflow()
     import keras

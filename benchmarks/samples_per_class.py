@@ -54,7 +54,7 @@ def run_study(work: Path, dataset: Path, budget: str, args: argparse.Namespace) 
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"budget {budget} failed:\n{done.stderr[-3000:]}")
-    from harness.study_report import study_tables
+    from harness.reports.study_report import study_tables
 
     study = next(results.iterdir())
     tables = study_tables(study)

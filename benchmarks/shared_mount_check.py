@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.results import load_table  # noqa: E402
+from harness.reports.tables import load_table  # noqa: E402
 
 NODE_B = "nodeb"
 RUN = ["experiment=quickstart", "sweep=learning_rate", "data.image_size=32", "train.batch_size=8", "train.verbose=0"]

@@ -39,7 +39,7 @@ from shared_mount_check import check, leftovers, records
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.results import load_table  # noqa: E402
+from harness.reports.tables import load_table  # noqa: E402
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 QUICK = ["experiment=quickstart", "data.image_size=32", "train.batch_size=8", "train.verbose=0"]

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import provenance  # imports no TensorFlow
+from harness.records import provenance  # imports no TensorFlow
 
 ROOT = Path(__file__).resolve().parent.parent
 LEARNING_RATES = [0.1, 0.01, 0.001, 0.0001]

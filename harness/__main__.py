@@ -16,31 +16,27 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import warnings  # noqa: E402
 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from harness import cache, claims, stopping  # noqa: E402
+from harness.storage import cache, claims  # noqa: E402
+from harness.process import stopping
 from harness.command import (  # noqa: E402
     LAUNCHER_PLUGINS, SHOW, Command, compose_cli, hydra_argv, in_the_way, moved, occupied, running_elsewhere, unwritable,
 )  # noqa: E402
 from harness.errors import ConfigError, UserError  # noqa: E402
-from harness.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
-from harness.quiet import import_tensorflow  # noqa: E402
-from harness.records import read_record  # noqa: E402
-from harness.run import Unrecorded, completed_record, record_failure, run  # noqa: E402
-from harness.atomic import disk_full, no_space  # noqa: E402
-from harness.schema import CONF_DIR, config_hash  # noqa: E402 - also registers the schemas that conf/ builds on
-from harness.study import copy_twin, find_twin  # noqa: E402
-from harness.sweep import sweep_identity  # noqa: E402
-from harness.validate import schema_error, validate  # noqa: E402
+from harness.records.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
+from harness.process.quiet import import_tensorflow  # noqa: E402
+from harness.records.record import read_record  # noqa: E402
+from harness.training.run import Unrecorded, completed_record, record_failure, run  # noqa: E402
+from harness.storage.atomic import disk_full, no_space  # noqa: E402
+from harness.config.schema import CONF_DIR, config_hash  # noqa: E402 - also registers the schemas that conf/ builds on
+from harness.multirun.study import copy_twin, find_twin  # noqa: E402
+from harness.multirun.sweep import sweep_identity  # noqa: E402
+from harness.config.validate import schema_error, validate  # noqa: E402
 
 log = logging.getLogger("harness")
-# conf/hydra/launcher/ray.yaml gives Hydra's Ray launcher the harness's defaults under the plugin's own name, so
-# Hydra validates it against the plugin's schema and says that this matching is deprecated; without the
-# matching the file is complete by itself.
-warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema")
 
 
 def _unparsable(argv: list[str]) -> str | None:
@@ -160,7 +156,7 @@ def _job(cfg: DictConfig) -> None:
         raise
     if record is None or multirun:
         return
-    from harness.report import normalized_views  # pandas: loaded only once a single run has trained
+    from harness.reports.sweep_report import normalized_views  # pandas: loaded only once a single run has trained
 
     normalized_views(run_dir.parent)
     write_hparams_experiment(Path(cfg.results_dir))
@@ -215,7 +211,7 @@ def _unless_done(cfg: DictConfig, run_dir: Path, overrides: list[str], identity)
 
 def analyse_saved(run_dir: Path, record: dict) -> None:
     """analysis=true on a run that completed: analysed from its saved model, never retrained; without one, say so."""
-    from harness.records import from_dict, write_record
+    from harness.records.record import from_dict, write_record
 
     if (run_dir / "analysis" / "predictions.parquet").exists():
         log.info("run %s already completed and analysed: %s", run_dir.name, run_dir / "analysis")
@@ -224,7 +220,7 @@ def analyse_saved(run_dir: Path, record: dict) -> None:
         log.warning("run %s completed without saving its model, so it cannot be analysed without training it again "
                     "(overwrite=true analysis=true does both)", run_dir.name)
         return
-    from harness.analyze.runs import analyze_run
+    from harness.reports.analysis.runs import analyze_run
 
     summary = analyze_run(run_dir, "val", record=record)
     write_record(run_dir, from_dict({**record, "analysis": summary}))
@@ -242,13 +238,13 @@ def _analysis(cfg: DictConfig):
     """The after-run step for analysis=true (loaded only then: it brings matplotlib and pandas)."""
     if not cfg.analysis:
         return None
-    from harness.analyze.runs import after_run
+    from harness.reports.analysis.runs import after_run
 
     return after_run
 
 
 def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
-    from harness.tune import search  # Keras Tuner brings TensorFlow: loaded only for a search
+    from harness.multirun.search import search  # Keras Tuner brings TensorFlow: loaded only for a search
 
     try:
         summary = search(cfg, Path(cfg.results_dir) / cfg.name, choices)
@@ -297,7 +293,7 @@ def _warn_few_seeds(command: Command) -> None:
     study = command.configs[0].get("study") if command.multirun and command.configs else None
     if study is None:
         return
-    from harness.study_report import few_seeds_note
+    from harness.reports.study_report import few_seeds_note
 
     note = few_seeds_note(int(study.seeds)).replace("*", "")
     if note:
@@ -305,7 +301,7 @@ def _warn_few_seeds(command: Command) -> None:
 
 
 def _offline(command: Command) -> tuple[str, int] | None:
-    from harness.reachable import unreachable
+    from harness.config.reachable import unreachable
 
     problem = unreachable(command.configs)
     return None if problem is None else (problem, 2)

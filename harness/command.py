@@ -16,15 +16,16 @@ from typing import NamedTuple
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from harness import naming
+from harness.config import naming
+from harness.plugins import register_plugins
 from harness.errors import ConfigError
-from harness.naming import hydra_value, key_of, override_label
-from harness.records import read_record
-from harness.schema import CONF_DIR, config_hash
-from harness.searches import IDENTITY, check_best_preset, same_baseline
-from harness.study import study_jobs
-from harness.validate import validate
-from harness.sweep import expand_jobs
+from harness.config.naming import hydra_value, key_of, override_label
+from harness.records.record import read_record
+from harness.config.schema import CONF_DIR, config_hash
+from harness.multirun.search_identity import IDENTITY, check_best_preset, same_baseline
+from harness.multirun.study import study_jobs
+from harness.config.validate import validate
+from harness.multirun.sweep import expand_jobs
 
 # Flags after which Hydra prints something and exits, or reads the next argument as a value.
 PASSTHROUGH = {"--help", "-h", "--hydra-help", "--info", "-i", "--version", "--shell-completion", "-sc"}
@@ -72,22 +73,6 @@ def split_argv(argv: list[str]) -> Argv:
             overrides.append(arg)
     dirs = [Path(entry.split("file://", 1)[1].rstrip("]")) for entry in search]
     return Argv(flags, overrides, config_name, search, multirun, dirs)
-
-
-def register_plugins() -> None:
-    """Register the harness's sweeper and launcher with Hydra by hand (Hydra's documented
-    `Plugins.instance().register`). Hydra finds plugins by walking the hydra_plugins namespace package
-    with pkgutil, which does not see into the import hook of a setuptools editable install: run from
-    another directory, `hydra/sweeper=knob` would not exist. Registering twice is harmless."""
-    from hydra.core.plugins import Plugins
-
-    import hydra_plugins.harness_sweeper.config  # noqa: F401 - stores hydra/launcher=isolated, hydra/sweeper=knob
-    from hydra_plugins.harness_sweeper.isolated_launcher import IsolatedLauncher
-    from hydra_plugins.harness_sweeper.knob_sweeper import KnobSweeper
-    from hydra_plugins.harness_sweeper.ray_launcher import RayLauncher
-
-    for plugin in (KnobSweeper, IsolatedLauncher, RayLauncher):
-        Plugins.instance().register(plugin)
 
 
 def compose_cli(argv: list[str]) -> Command | None:
@@ -159,7 +144,7 @@ def _legacy_single(cfg: DictConfig, overrides: list[str]) -> str | None:
 
 
 # hydra/launcher options the harness documents: the plugin module each needs and the extra that installs it.
-LAUNCHER_PLUGINS = {"ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
+LAUNCHER_PLUGINS = {"harness_ray": ("ray", "ray"),
                     "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
                     "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm")}
 
@@ -328,7 +313,7 @@ def in_the_way(command: Command) -> str | None:
 
 def running_elsewhere(command: Command) -> str | None:
     """A single run that a live process is training now: said before Hydra writes anything into its folder."""
-    from harness import claims
+    from harness.storage import claims
 
     if command.multirun or command.configs[0].get("tuner") is not None:
         return None

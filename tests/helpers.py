@@ -14,8 +14,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from harness.records import RunRecord, SweepIdentity, write_record
-from harness.schema import CONF_DIR, geometry
+from harness.records.record import RunRecord, SweepIdentity, write_record
+from harness.config.schema import CONF_DIR, geometry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ def needs_extra(module: str, extra: str):
                               reason=f'needs the {extra} extra: pip install -e ".[{extra}]" (or ".[dev]")')
 
 
-NEEDS_RAY = needs_extra("hydra_plugins.hydra_ray_launcher", "ray")
+NEEDS_RAY = needs_extra("ray", "ray")
 NEEDS_SLURM = needs_extra("hydra_plugins.hydra_submitit_launcher", "slurm")
 
 # Fast mode: tiny images, one training step, one epoch. Validation still sees the whole split.
@@ -72,7 +72,7 @@ def sweep_line(stdout: str) -> str:
 
 
 def splits_of(cfg):
-    from harness.run import load_data
+    from harness.training.run import load_data
 
     return load_data(cfg)
 

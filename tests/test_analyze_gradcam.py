@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import models
-from harness.analyze.gradcam import gradcam
+from harness.models import build as models
+from harness.reports.analysis.gradcam import gradcam
 from tests.helpers import make_cfg
 
 
 def test_gradcam_is_a_normalized_map_per_image_that_follows_the_input():
-    from harness import models
+    from harness.models import build as models
 
     import keras
 

@@ -7,10 +7,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.util import tensor_util
 
 from harness.analyze.__main__ import main
-from harness.analyze.runs import after_run
-from harness.analyze.tables import KINDS
-from harness.results import load_predictions
-from harness.run import run
+from harness.reports.analysis.runs import after_run
+from harness.reports.analysis.tables import KINDS
+from harness.reports.tables import load_predictions
+from harness.training.run import run
 from tests.helpers import FAST, make_cfg
 
 

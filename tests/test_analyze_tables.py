@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analyze import tables as analyze
+from harness.reports.analysis import tables as analyze
 
 
 CLASSES = ["cat", "dog", "fox"]

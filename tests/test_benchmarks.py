@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness.command import compose_cli
-from harness.schema import canonical
+from harness.config.schema import canonical
 from tests.helpers import ROOT
 
 
@@ -58,7 +58,7 @@ def test_the_launcher_benchmarks_sweeps_compose_on_each_launcher(monkeypatch):
     import launcher_scaling  # noqa: F401  (the script imports)
 
     sweep = ["experiment=quickstart", "sweep=learning_rate", "train.verbose=0"]  # its default
-    for launcher in (["hydra/launcher=ray", "hydra.launcher.ray.init.address=127.0.0.1:6379",
+    for launcher in (["hydra/launcher=harness_ray", "hydra.launcher.ray.init.address=127.0.0.1:6379",
                       "hydra.launcher.ray.remote.max_calls=1"], ["hydra.launcher.n_jobs=2"]):
         assert len(compose_cli([*sweep, *launcher]).configs) == 4
     sys.modules.pop("launcher_scaling", None)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import cache, claims
+from harness.storage import cache, claims
 
 
 def _build_entry(path: str, value: int) -> list:
@@ -47,7 +47,7 @@ def test_an_entry_whose_builder_died_is_built_by_the_next_run(tmp_path):
 
 
 def test_a_run_waiting_for_another_builder_stops_when_asked_and_leaves_the_entry_to_it(tmp_path, monkeypatch):
-    from harness import stopping
+    from harness.process import stopping
 
     lock = tmp_path / "entry.npy.building"
     lock.write_text(json.dumps(asdict(claims.me())))  # a live builder: this very process, seen from a twin's side

@@ -11,7 +11,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from harness import claims
+from harness.storage import claims
 
 
 @pytest.fixture

@@ -116,7 +116,7 @@ def test_a_typed_value_is_coerced_not_refused():
 
 @pytest.mark.slow
 def test_the_baseline_then_one_knob_leaves_two_records_and_a_rerun_is_skipped(results_dir):
-    from harness.results import load_table
+    from harness.reports.tables import load_table
 
     base = ["experiment=quickstart", f"results_dir={results_dir}", *FAST]
     assert run_cli(*base).returncode == 0

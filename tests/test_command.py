@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from harness.command import compose_cli, hydra_argv, occupied, single_run_name, split_argv, unwritable
-from harness.records import RunRecord, SweepIdentity, write_record
-from harness.schema import config_hash
+from harness.records.record import RunRecord, SweepIdentity, write_record
+from harness.config.schema import config_hash
 
 
 def test_flags_go_before_the_overrides_wherever_they_were_given():
@@ -66,7 +66,7 @@ def test_an_empty_results_or_cache_dir_and_names_too_long_for_the_disk_are_confi
     import pytest
 
     from harness.errors import ConfigError
-    from harness.validate import validate
+    from harness.config.validate import validate
     from tests.helpers import make_cfg
 
     for override, key in (("results_dir=", "results_dir"), ("cache_dir=", "cache_dir"), (f"name={'x' * 256}", "name"),
@@ -93,7 +93,7 @@ def test_a_single_run_another_live_process_trains_is_refused_before_hydra_writes
     import subprocess
     import sys
 
-    from harness import claims
+    from harness.storage import claims
     from harness.command import running_elsewhere
 
     command = compose_cli(["experiment=quickstart", f"results_dir={tmp_path}"])

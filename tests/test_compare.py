@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.compare import Paired, compare, findings, knob_ranking, paired, scores, verdict
+from harness.reports.compare import Paired, compare, findings, knob_ranking, paired, scores, verdict
 
 
 def table(rows: list[tuple]) -> pd.DataFrame:
@@ -141,7 +141,7 @@ def test_two_seeds_decide_nothing_however_large_or_steady_the_gap():
 
 
 def test_every_value_is_compared_with_its_experiments_baseline_for_the_forest_plot():
-    from harness.compare import value_effects
+    from harness.reports.compare import value_effects
 
     rows = [("learning_rate", v, s, acc + s / 100, acc) for s in (1, 2, 3) for v, acc in ((0.001, 0.8), (0.01, 0.85), (0.1, 0.3))]
     effects = value_effects(table(rows), {"learning_rate": {"knob": "train.learning_rate", "baseline": 0.001,

@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from harness import compiled
-from harness.run import run
+from harness.training import compiled
+from harness.training.run import run
 from tests.helpers import make_cfg
 
 TINY = ["experiment=quickstart", "data.image_size=32", "train.epochs=2", "train.steps_per_epoch=4", "train.verbose=0",

@@ -10,8 +10,8 @@ import numpy as np
 
 from harness.data.images import image_array, image_key
 from harness.data.pipeline import resized
-from harness.run import cache_root
-from harness.schema import geometry
+from harness.training.run import cache_root
+from harness.config.schema import geometry
 from tests.helpers import FAST, make_cfg, splits_of, write_images
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import cache
-from harness.report import write_report
-from harness.run import run
+from harness.storage import cache
+from harness.reports.sweep_report import write_report
+from harness.training.run import run
 from tests.helpers import FAST, fake_run, make_cfg
 
 

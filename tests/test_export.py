@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from harness import export
-from harness.results import load_table
+from harness.reports import export
+from harness.reports.tables import load_table
 from tests.helpers import fake_run
 
 

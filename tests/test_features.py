@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import features, models
-from harness.run import run
+from harness.training import features
+from harness.models import build as models
+from harness.training.run import run
 from tests.helpers import FAST, batches, make_cfg, splits_of
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.hparams import FOLDER, columns, tensorboard_command, write_hparams_experiment, write_session
-from harness.records import RunRecord, SweepIdentity, read_record, session_hparams, write_record
-from harness.tensorboard import hparam_values, write_scalars
+from harness.records.hparams import FOLDER, columns, tensorboard_command, write_hparams_experiment, write_session
+from harness.records.record import RunRecord, SweepIdentity, read_record, session_hparams, write_record
+from harness.records.tensorboard import hparam_values, write_scalars
 
 BASE = {"dataset": {"name": "digits"}, "data": {"image_size": 48},
         "model": {"backbone": "mobilenet", "head": {"units": 64}, "unfreeze": 1.0},
@@ -151,7 +151,7 @@ def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard
 def test_a_metric_that_not_every_completed_run_has_is_not_declared_for_the_folder(tmp_path):
     # TensorBoard's parallel-coordinates view draws no session lacking one of the folder's metrics: one run
     # with a test split among runs without one would empty it.
-    from harness.hparams import declared_metrics, run_records
+    from harness.records.hparams import declared_metrics, run_records
 
     mixed_results(tmp_path)
     with_test = tmp_path / "quickstart_digits_mobilenet" / "baseline"

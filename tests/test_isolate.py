@@ -12,8 +12,9 @@ from hydra.core.plugins import Plugins
 from hydra.errors import ConfigCompositionException
 from hydra.plugins.sweeper import Sweeper
 
-from harness.isolate import Worker, in_order
-from hydra_plugins.harness_sweeper.isolated_launcher import IsolatedLauncher
+from harness.process.workers import Worker
+from hydra_plugins.harness_isolated_launcher._core import in_order
+from hydra_plugins.harness_isolated_launcher.isolated_launcher import IsolatedLauncher
 from tests.helpers import FAST, experiment_dir, records, run_cli
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import load_table
+from harness.reports.tables import load_table
 from tests.helpers import NEEDS_RAY, NEEDS_SLURM, ROOT
 
 QUICK = ["experiment=quickstart", "train.epochs=1", "train.steps_per_epoch=2", "train.verbose=0"]
@@ -135,7 +135,7 @@ def _study(tmp_path: Path, launcher: list[str], env: dict) -> None:
 @NEEDS_RAY
 def test_a_sweep_and_a_study_run_on_a_ray_cluster(tmp_path, ray_cluster):
     address, env = ray_cluster
-    ray = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"]
+    ray = ["hydra/launcher=harness_ray", f"hydra.launcher.ray.init.address={address}"]
     results = tmp_path / "results"
     # Relative paths mean the command's working directory, not the one the nodes were started in
     done = _harness([*SWEEP, *ray, "results_dir=results", "cache_dir=cache"], env, cwd=tmp_path)
@@ -253,7 +253,7 @@ def test_a_submitit_job_stopped_by_sigterm_records_its_run_interrupted(tmp_path)
 def _launcher(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    from harness.schema import CONF_DIR
+    from harness.config.schema import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("config", overrides=["experiment=quickstart", *overrides], return_hydra_config=True).hydra
@@ -261,9 +261,9 @@ def _launcher(*overrides: str):
 
 @NEEDS_RAY
 def test_the_ray_preset_joins_a_running_cluster_and_replaces_worker_processes():
-    hydra_cfg = _launcher("hydra/launcher=ray", "hydra.launcher.ray.init.address=auto")
+    hydra_cfg = _launcher("hydra/launcher=harness_ray", "hydra.launcher.ray.init.address=auto")
     launcher = hydra_cfg.launcher
-    assert launcher._target_ == "hydra_plugins.harness_sweeper.ray_launcher.RayLauncher"
+    assert launcher._target_ == "hydra_plugins.harness_ray_launcher.harness_ray_launcher.HarnessRayLauncher"
     assert launcher.ray.init.address == "auto" and "object_store_memory" not in launcher.ray.init  # hydra#2893
     assert launcher.ray.remote.max_calls == 8 and launcher.ray.remote.num_cpus == 1
 
@@ -271,10 +271,10 @@ def test_the_ray_preset_joins_a_running_cluster_and_replaces_worker_processes():
 def test_a_launcher_whose_plugin_is_not_installed_is_one_line_naming_the_extra(monkeypatch):
     from harness import command
 
-    assert command.launcher_missing("ray") is None and command.launcher_missing("isolated") is None
-    monkeypatch.setitem(command.LAUNCHER_PLUGINS, "ray", ("hydra_plugins.hydra_ray_launcher_absent", "ray"))
-    assert str(command.launcher_missing("ray")) == (
-        "config error: hydra/launcher='ray' is not allowed: its plugin is not installed (pip install \"tl-harness[ray]\")")
+    assert command.launcher_missing("harness_ray") is None and command.launcher_missing("isolated") is None
+    monkeypatch.setitem(command.LAUNCHER_PLUGINS, "harness_ray", ("ray_absent", "ray"))
+    assert str(command.launcher_missing("harness_ray")) == (
+        "config error: hydra/launcher='harness_ray' is not allowed: its plugin is not installed (pip install \"tl-harness[ray]\")")
 
 
 class _Cluster:
@@ -293,7 +293,7 @@ class _Cluster:
 
 
 def test_a_stop_cancels_forces_what_ignores_it_and_never_waits_on_a_task_that_will_not_end(monkeypatch):
-    from harness import ray_tasks
+    from hydra_plugins.harness_ray_launcher import _core as ray_tasks
 
     cluster = _Cluster({"queued": {False, True}, "lost": {True}, "stuck": set()})
     monkeypatch.setitem(sys.modules, "ray", cluster)
@@ -306,7 +306,7 @@ def test_a_ray_task_turns_repeated_sigints_into_one_stop_and_gives_the_workers_h
     must not end the process (as a user's second Ctrl-C would) before the run has recorded itself interrupted."""
     import signal
 
-    from harness import stopping
+    from harness.process import stopping
 
     monkeypatch.setattr(stopping, "_state", {"requested": signal.SIGTERM, "busy": 0, "worker": False})
     before = {s: signal.getsignal(s) for s in stopping.SIGNALS}

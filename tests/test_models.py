@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from harness import models
-from harness.backbones import BACKBONES
+from harness.models import build as models
+from harness.config.backbones import BACKBONES
 from tests.helpers import make_cfg
 
 SMALL = ["model.alpha=0.25", "model.weights=null", "data.image_size=32"]
@@ -138,7 +138,7 @@ def test_every_backbone_builds_at_its_smallest_input_and_can_be_cut_for_caching(
 
 def cuts_are_single_tensors(name, backbone, size):
     """Frozen-prefix caching may cut the backbone at its cut points: there the two halves compose exactly."""
-    from harness import features
+    from harness.training import features
 
     cuts = features.cut_points(backbone)
     operations = backbone.operations

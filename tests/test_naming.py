@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.command import compose_cli, hydra_argv, moved
-from harness.naming import experiment_name, overrides_hash, override_label
-from harness.records import RunRecord, SweepIdentity, write_record
+from harness.config.naming import experiment_name, overrides_hash, override_label
+from harness.records.record import RunRecord, SweepIdentity, write_record
 from tests.helpers import experiment_dir, make_cfg, run_cli, single_run_dir
 
 WEIGHTS = "model.weights=/data/shared weights/mobilenet_2_5_128_tf_no_top.h5"
@@ -40,7 +40,7 @@ def test_a_run_is_named_by_its_value_and_a_file_by_its_file_name():
 
 
 def test_the_run_with_the_baselines_value_is_marked_in_its_record():
-    from harness.sweep import sweep_identity
+    from harness.multirun.sweep import sweep_identity
 
     configs = compose_cli(["experiment=quickstart", "sweep=learning_rate"]).configs
     marked = {c.run_name: sweep_identity(c).baseline for c in configs}

@@ -41,7 +41,7 @@ def test_the_wheel_carries_every_config_and_the_console_script(tmp_path):
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert shipped_configs() <= names
     assert "harness = harness.__main__:main" in entry_points
-    assert "hydra_plugins/harness_sweeper/knob_sweeper.py" in names
+    assert "hydra_plugins/harness_knob_sweeper/knob_sweeper.py" in names
 
 
 def harness(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

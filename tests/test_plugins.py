@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.results import load_table
+from harness.reports.tables import load_table
 from tests.helpers import FAST, run_cli
 
 

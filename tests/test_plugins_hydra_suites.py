@@ -3,8 +3,8 @@ batched-sweeper test suites (hydra.test_utils).
 
 Hydra's IntegrationTestSuite (its apps started as subprocesses) also passes, checked by hand: on the isolated
 launcher, and on the Ray launcher (11 tests, each app starting its own local Ray, with extra flags
-`-m hydra.searchpath=[file://<conf>] hydra/launcher=ray hydra/hydra_logging=hydra_debug hydra/job_logging=disabled`
-as Hydra's Ray plugin tests itself; 10 min on a busy 2-core machine). Both are left out to keep CI time flat.
+`-m hydra/launcher=harness_ray hydra/hydra_logging=hydra_debug hydra/job_logging=disabled` as Hydra's Ray plugin
+tests itself; 10 min on a busy 2-core machine). Both are left out to keep CI time flat.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import pytest
 from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, LauncherTestSuite
 
-from harness.schema import CONF_DIR
 from tests.helpers import NEEDS_RAY
 
 pytestmark = pytest.mark.slow
@@ -29,10 +28,9 @@ class TestKnobSweeperInBatches(BatchedSweeperTestSuite):
 
 
 @NEEDS_RAY
-@pytest.mark.parametrize("launcher_name, overrides", [("ray", [f"hydra.searchpath=[file://{CONF_DIR}]", "hydra/sweeper=knob", "hydra.job.chdir=True"])])
+@pytest.mark.parametrize("launcher_name, overrides", [("harness_ray", ["hydra/sweeper=knob", "hydra.job.chdir=True"])])
 class TestRayLauncherWithKnobSweeper(LauncherTestSuite):
-    """On a Ray started in this process for the first test (the preset's `address: null`) and stopped after the
-    last; the preset is in the harness's config folder, which the suite's apps do not have."""
+    """On a Ray started in this process for the first test (the config's `address: null`) and stopped after the last."""
 
     @pytest.fixture(autouse=True, scope="class")
     def _stop_ray_afterwards(self):

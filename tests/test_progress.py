@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from harness.progress import Progress, clock
+from harness.process.progress import Progress, clock
 
 
 def test_clock_reads_like_a_person_writes_durations():
@@ -13,9 +13,9 @@ def test_clock_reads_like_a_person_writes_durations():
 
 def test_each_run_start_says_where_the_sweep_stands(caplog, monkeypatch):
     now = iter([0.0, 0.0, 60.0, 90.0])
-    monkeypatch.setattr("harness.progress.time.monotonic", lambda: next(now))
+    monkeypatch.setattr("harness.process.progress.time.monotonic", lambda: next(now))
     progress = Progress(3, seed=42)
-    with caplog.at_level(logging.INFO, logger="harness.progress"):
+    with caplog.at_level(logging.INFO, logger="harness.process.progress"):
         progress.start(["train.learning_rate=0.1", "run_name=learning_rate=0.1"])
         progress.finish()
         progress.start(["train.learning_rate=0.01", "train.seed=43", "run_name='learning_rate=0.01,seed=43'"])
@@ -29,9 +29,9 @@ def test_each_run_start_says_where_the_sweep_stands(caplog, monkeypatch):
 
 def test_a_search_counts_trials_from_where_it_resumed_and_may_not_know_its_end(caplog, monkeypatch):
     now = iter([0.0, 0.0, 30.0])
-    monkeypatch.setattr("harness.progress.time.monotonic", lambda: next(now))
+    monkeypatch.setattr("harness.process.progress.time.monotonic", lambda: next(now))
     resumed = Progress(10, noun="trial", done=4)
-    with caplog.at_level(logging.INFO, logger="harness.progress"):
+    with caplog.at_level(logging.INFO, logger="harness.process.progress"):
         resumed.start()
         resumed.finish()
         resumed.start()
@@ -40,7 +40,7 @@ def test_a_search_counts_trials_from_where_it_resumed_and_may_not_know_its_end(c
     caplog.clear()
     now = iter([0.0, 0.0, 20.0])
     hyperband = Progress(None, noun="trial")
-    with caplog.at_level(logging.INFO, logger="harness.progress"):
+    with caplog.at_level(logging.INFO, logger="harness.process.progress"):
         hyperband.start()
         hyperband.finish()
         hyperband.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import provenance
+from harness.records import provenance
 
 
 def test_a_slurm_array_task_is_named_as_scancel_and_sacct_take_it():

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from harness import quiet
+from harness.process import quiet
 
 NOISE = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
@@ -32,7 +32,7 @@ def test_native_stderr_is_held_back_and_written_out_without_the_noise(capfd, mon
 
 def test_what_tensorflows_import_allocated_is_frozen_out_of_the_collector():
     """A full collection in a training process skips the import's ~400,000 objects (a run sets off several)."""
-    code = ("import gc; from harness.quiet import import_tensorflow; import_tensorflow(); "
+    code = ("import gc; from harness.process.quiet import import_tensorflow; import_tensorflow(); "
             "print(gc.get_freeze_count(), len(gc.get_objects()))")
     frozen, tracked = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
     assert frozen > 100_000 and tracked < frozen / 10

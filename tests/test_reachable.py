@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from harness import reachable
+from harness.config import reachable
 from harness.command import compose_cli
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from harness.atomic import replacing, write_atomic
-from harness.records import RECORD, STATUSES, RunRecord, SweepIdentity, hyperparameters, read_record, write_record
+from harness.storage.atomic import replacing, write_atomic
+from harness.records.record import RECORD, STATUSES, RunRecord, SweepIdentity, hyperparameters, read_record, write_record
 
 
 def record(**fields) -> RunRecord:
@@ -56,7 +56,7 @@ def test_a_writer_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
 @pytest.mark.parametrize("text", ['[1, 2]', '{"status": "done"}', '{"status": "completed", "config": "x"}',
                                   '{"status": "completed", "history": {"loss": 3}}', '"completed"'])
 def test_valid_json_of_another_shape_is_no_record_and_trips_no_reader(tmp_path, text, caplog):
-    from harness.results import load_table
+    from harness.reports.tables import load_table
 
     (tmp_path / "exp" / "run").mkdir(parents=True)
     (tmp_path / "exp" / "run" / "record.json").write_text(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness import report
+from harness.reports import sweep_report as report
 from tests.helpers import fake_run, tb_tags
 
 
@@ -26,7 +26,7 @@ def test_report_writes_tables_plot_and_tensorboard_views(tmp_path):
 
 
 def test_planned_runs_without_a_record_count_as_not_started(tmp_path, capsys):
-    from harness.planned import write_planned
+    from harness.records.planned import write_planned
 
     exp = tmp_path / "exp"
     fake_run(exp, "lr=0.01", 0.01, 0.8)
@@ -69,7 +69,7 @@ def test_per_value_table_shows_intervals_only_with_seeds(tmp_path):
     fake_run(exp, "lr=0.01,seed=42", 0.01, 0.8)
     fake_run(exp, "lr=0.01,seed=43", 0.01, 0.6, seed=43)
     fake_run(exp, "lr=0.1", 0.1, 0.7)
-    from harness.results import load_table
+    from harness.reports.tables import load_table
 
     shown = report.per_value_table(report.value_summary(load_table(exp))).set_index("value")
     assert shown.loc["0.1", "95% interval"] == "" and "±" not in shown.loc["0.1", "best val accuracy (± std)"]
@@ -77,7 +77,7 @@ def test_per_value_table_shows_intervals_only_with_seeds(tmp_path):
 
 
 def test_a_search_is_reported_by_each_trials_hyperparameters(tmp_path):
-    from harness.records import RunRecord, SweepIdentity, write_record
+    from harness.records.record import RunRecord, SweepIdentity, write_record
 
     exp = tmp_path / "search"
     for number, (lr, best) in enumerate(((0.01, 0.8), (0.001, 0.5)), start=1):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import report
-from harness.results import load_history, load_table, summarize
+from harness.reports import sweep_report as report
+from harness.reports.tables import load_history, load_table, summarize
 from tests.helpers import fake_run
 
 
@@ -56,7 +56,7 @@ def test_columns_say_what_they_hold_and_old_names_remain_for_one_release(tmp_pat
 def test_summarize_gives_mean_std_and_a_t_interval_per_experiment_knob_and_value(tmp_path):
     from scipy import stats
 
-    from harness.results import summarize
+    from harness.reports.tables import summarize
 
     exp = tmp_path / "exp"
     for seed, best in zip((42, 43, 44), (0.7, 0.8, 0.9)):
@@ -73,8 +73,8 @@ def test_summarize_gives_mean_std_and_a_t_interval_per_experiment_knob_and_value
 
 
 def test_convergence_speed_and_chance_level_per_run(tmp_path):
-    from harness.records import RunRecord, SweepIdentity, write_record
-    from harness.results import epochs_to
+    from harness.records.record import RunRecord, SweepIdentity, write_record
+    from harness.reports.tables import epochs_to
 
     assert epochs_to([0.2, 0.5, 0.78, 0.8], 0.95) == 3 and epochs_to([0.2, 0.5, 0.78, 0.8], 0.99) == 4
     for run, best in (("good", 0.6), ("chance", 0.12)):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from harness import train
+from harness.training import fit as train
 from harness.data import sources
-from harness.run import run
+from harness.training.run import run
 from tests.helpers import FAST, make_cfg
 
 # A small scratch net where what is tested does not depend on the backbone.
@@ -45,7 +45,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(results_dir):
 def test_non_finite_loss_ends_the_run_as_diverged_not_a_crash(monkeypatch, results_dir):
     import keras
 
-    from harness import models
+    from harness.models import build as models
 
     real = models.build_model
 
@@ -72,8 +72,9 @@ def test_an_error_during_training_is_recorded_as_failed(monkeypatch, results_dir
 
 
 def test_a_stop_requested_while_inputs_are_prepared_ends_the_run_interrupted_before_it_trains(monkeypatch, results_dir):
-    from harness import inputs, stopping
-    from harness import run as run_module
+    from harness.training import inputs
+    from harness.process import stopping
+    from harness.training import run as run_module
 
     real = inputs.training_inputs
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.schema import config_hash, geometry, target_hw
-from harness.validate import validate
+from harness.config.schema import config_hash, geometry, target_hw
+from harness.config.validate import validate
 from tests.helpers import ROOT, make_cfg
 
 PRESETS = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras_tuner as kt
 import pytest
 
-from harness import space as tune
+from harness.config import space as tune
 from harness.errors import ConfigError
-from harness.validate import validate
+from harness.config.validate import validate
 from tests.helpers import make_cfg
 
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import stopping
+from harness.process import stopping
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,7 @@ def test_keras_training_stops_after_the_current_step_once_a_stop_is_requested():
     import keras
     import numpy as np
 
-    from harness.train import StopOnRequest
+    from harness.training.fit import StopOnRequest
 
     class RequestAt(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

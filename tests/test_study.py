@@ -18,7 +18,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness.command import compose_cli
-from harness.schema import canonical, config_hash
+from harness.config.schema import canonical, config_hash
 from tests.helpers import ROOT, run_cli, tb_tags
 
 MINI = """\
@@ -86,9 +86,9 @@ def test_the_baseline_run_is_one_config_shared_by_every_experiment():
 def test_the_planned_runs_are_where_each_job_of_the_study_will_sit():
     from hydra import compose, initialize_config_dir
 
-    from harness.schema import CONF_DIR
-    from harness.study import study_jobs
-    from harness.sweep import run_paths
+    from harness.config.schema import CONF_DIR
+    from harness.multirun.study import study_jobs
+    from harness.multirun.sweep import run_paths
 
     args = ["experiment=quickstart", "study=chapter5", "study.seeds=1"]
     configs = compose_cli(args).configs
@@ -102,8 +102,8 @@ def test_a_study_composes_every_job_as_hydra_would():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from harness.schema import CONF_DIR
-    from harness.study import study_jobs
+    from harness.config.schema import CONF_DIR
+    from harness.multirun.study import study_jobs
 
     args = ["experiment=quickstart", "study=chapter5", "study.seeds=1", "train.epochs=2"]
     fast = compose_cli(args).configs

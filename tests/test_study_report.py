@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from harness import study_report
-from harness.planned import write_planned
+from harness.reports import study_report
+from harness.records.planned import write_planned
 from tests.helpers import fake_run
 
 SPEC = {"name": "mini", "seeds": 1, "findings": [],

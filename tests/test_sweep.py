@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import load_table
+from harness.reports.tables import load_table
 from harness.command import compose_cli
-from harness.schema import CONF_DIR
-from harness.validate import validate
+from harness.config.schema import CONF_DIR
+from harness.config.validate import validate
 from tests.helpers import FAST, ROOT, experiment_dir, records, run_cli, sweep_line
 
 

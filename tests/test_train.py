@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import train
-from harness.run import run
+from harness.training import fit as train
+from harness.training.run import run
 from tests.helpers import FAST, make_cfg
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import tune
-from harness.results import load_table
-from harness.schema import config_hash
-from harness.validate import validate
+from harness.multirun import search as tune
+from harness.reports.tables import load_table
+from harness.config.schema import config_hash
+from harness.config.validate import validate
 from tests.helpers import FAST, ROOT, experiment_dir, make_cfg, records, run_cli, tb_tags
 
 
@@ -140,7 +140,7 @@ def test_failed_trials_are_recorded_never_best_and_do_not_stop_bayesian_search(r
 def test_a_diverged_trial_is_a_failed_trial_and_recorded(monkeypatch, results_dir):
     import keras
 
-    from harness import models
+    from harness.models import build as models
 
     real = models.build_model
 

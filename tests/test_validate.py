@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from harness.errors import ConfigError
-from harness.validate import typed, validate
+from harness.config.validate import typed, validate
 from tests.helpers import make_cfg, write_images
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from harness.weights_file import mismatch
+from harness.config.weights_file import mismatch
 from tests.helpers import write_weights_file
 
 
@@ -42,7 +42,7 @@ def test_checking_a_file_does_not_load_tensorflow(tmp_path):
     import subprocess
 
     path = write_weights_file(tmp_path / "w.h5")
-    code = ("import sys; from harness.weights_file import mismatch; "
+    code = ("import sys; from harness.config.weights_file import mismatch; "
             f"mismatch({str(path)!r}, 'mobilenet', 0.25); print('tensorflow' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 

@@ -16,10 +16,10 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.analyze.experiment import experiment_tables
-from harness.analyze.runs import analyze_run
+from harness.reports.analysis.experiment import experiment_tables
+from harness.reports.analysis.runs import analyze_run
 from harness.errors import UserError
-from harness.records import RECORD
+from harness.records.record import RECORD
 
 log = logging.getLogger("harness.analyze")
 

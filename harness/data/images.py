@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import cache
+from harness.storage import cache
 from harness.data.pipeline import resized
 from harness.data.splits import Split
-from harness.schema import Geometry
+from harness.config.schema import Geometry
 
 
 def image_key(split: Split, geometry: Geometry) -> str:

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from harness import cache, quiet
+from harness.storage import cache
+from harness.process import quiet
 from harness.data.splits import Pool, Splits, assemble
 from harness.errors import OFFLINE_HINT, ConfigError, UserError
-from harness.folders import IMAGE_EXTENSIONS, class_dirs, folder_layout, split_classes, unmatched_classes
-from harness.reachable import network_available
+from harness.config.folders import IMAGE_EXTENSIONS, class_dirs, folder_layout, split_classes, unmatched_classes
+from harness.config.reachable import network_available
 
 log = logging.getLogger(__name__)
 

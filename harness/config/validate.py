@@ -1,0 +1,333 @@
+"""Validation of a composed config: types and keys against harness.schema, then ranges and rules across keys.
+
+Raises ConfigError naming the first key whose value is not allowed (the CLI prints it as one line and
+exits 2). Imports no TensorFlow: a bad command line costs a second, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from harness.config.backbones import BACKBONES
+from harness.errors import ConfigError
+from harness.config.folders import class_dirs, count_images, folder_layout, split_classes, unmatched_classes
+from harness.config.schema import (
+    ALGORITHMS, BUDGETS, FINDING_TESTS, UNMATCHED, MODEL_KINDS, OPTIMIZERS, UNFROZEN_BN, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig,
+    canonical, target_hw,
+)
+from harness.config.space import check_space, check_values
+from harness.config.weights_file import mismatch
+
+# What a run logs per epoch that a search can optimize (val_loss and loss are minimized, the rest maximized).
+OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+_ABSENT = object()
+_TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "bool": "true or false", "String": "a string",
+               "ListConfig": "a list such as [a,b]"}
+
+
+@functools.cache  # once per process: a study validates every job's config; OmegaConf.merge copies, never changes it
+def _schema(model_kind: str, tuner: bool) -> DictConfig:
+    base = OmegaConf.structured(Config)
+    base.model = OmegaConf.structured(ScratchModel if model_kind == "scratch" else TransferModel)
+    base.tuner = OmegaConf.structured(TunerConfig) if tuner else None
+    return base
+
+
+def schema_error(exc: OmegaConfBaseException, value: Any = None) -> ConfigError | None:
+    """The ConfigError for OmegaConf's complaint about a key the schema lacks or a value of the wrong type
+    (`value`: what the user gave for the key, where OmegaConf does not say)."""
+    key = exc.full_key or ""
+    if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) and key:
+        section = key.rpartition(".")[0]
+        schema = exc.object_type if dataclasses.is_dataclass(exc.object_type) else None
+        known = ", ".join(f.name for f in dataclasses.fields(schema)) if schema else ""
+        where = f"a key of {section}" if section else "a top-level key"
+        return ConfigError(key, value, f"{where}" + (f" (known: {known})" if known else ""))
+    if isinstance(exc, ValidationError) and key:
+        word = next((w for t, w in _TYPE_WORDS.items() if re.search(rf"\b{t}\b", exc.msg)), "a value of the key's type")
+        return ConfigError(key, exc.value, word)
+    return None
+
+
+def typed(data: dict[str, Any]) -> DictConfig:
+    """A plain config as an instance of the schema (its model section by kind); ConfigError on a key it lacks or a wrong type."""
+    data = {k: v for k, v in data.items() if k != "hydra"}
+    kind = data["model"].get("kind") if isinstance(data.get("model"), dict) else None
+    try:
+        return OmegaConf.merge(_schema(str(kind), data.get("tuner") is not None), data)
+    except (ConfigKeyError, ValidationError) as exc:
+        value = OmegaConf.select(OmegaConf.create(data), exc.full_key or "", default=None)
+        raise (schema_error(exc, value) or ConfigError(exc.full_key or "?", value, str(exc.msg))) from None
+
+
+def _get(cfg: DictConfig, key: str) -> Any:
+    return OmegaConf.select(cfg, key, throw_on_missing=False, default=None)
+
+
+def _range(cfg, key, *, low=None, high=None, low_open=False, high_open=False, nullable=False, integer=False):
+    """The value of a numeric key; ConfigError when it is null (unless allowed), NaN or outside the range.
+    Its type is already the schema's (`typed`): `integer` only words the message."""
+    value = _get(cfg, key)
+    if value is None and nullable:
+        return None
+    lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
+    hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
+    allowed = f"{'an integer' if integer else 'a number'} {' and '.join(x for x in (lo, hi) if x)}".strip()
+    allowed += " or null" if nullable else ""
+    if value is None or math.isnan(value) or (low is not None and (value < low or (low_open and value == low))) or (
+        high is not None and (value > high or (high_open and value == high))
+    ):
+        raise ConfigError(key, value, allowed)
+    return value
+
+
+def _choice(cfg, key, choices):
+    value = _get(cfg, key)
+    if value not in choices:
+        raise ConfigError(key, value, "one of " + ", ".join(choices))
+    return value
+
+
+def _dataset(cfg: DictConfig) -> None:
+    source = _choice(cfg, "dataset.source", SOURCES)
+    name = _get(cfg, "dataset.name")
+    if not name:
+        raise ConfigError("dataset.name", name, "a non-empty dataset name")
+    val_fraction = _range(cfg, "dataset.val_fraction", low=0, high=1, low_open=True, high_open=True)
+    test_fraction = _range(cfg, "dataset.test_fraction", low=0, high=1, high_open=True)
+    if val_fraction + test_fraction >= 1:
+        raise ConfigError("dataset.test_fraction", test_fraction, f"< 1 - dataset.val_fraction ({1 - val_fraction:g})")
+    if source == "folder":
+        _folder(cfg)
+    elif source == "tfds":
+        _tfds_name(name, _get(cfg, "dataset.data_dir"))
+
+
+def _tfds_name(name: str, data_dir: str | None) -> None:
+    """A name TFDS has a builder for, or one prepared in the store it reads (TFDS loads those without one).
+    tensorflow_datasets imports TensorFlow lazily: listing its builders does not."""
+    import tensorflow_datasets as tfds
+
+    base = re.split(r"[:/]", name, maxsplit=1)[0]
+    if base in tfds.list_builders(with_community_datasets=False):
+        return
+    store = Path(data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()
+    if not (store / base).is_dir():
+        raise ConfigError("dataset.name", name, f"a TensorFlow Datasets name (tfds.list_builders()) or one prepared in {store}")
+
+
+def _folder(cfg: DictConfig) -> None:
+    raw = _get(cfg, "dataset.path")
+    path = Path(str(raw)).expanduser() if raw else None
+    if path is None or not path.is_dir():
+        raise ConfigError("dataset.path", raw, "an existing directory with train/<class>/ and val/<class>/ or <class>/ folders")
+    train_root, _ = folder_layout(path)
+    differ = unmatched_classes(split_classes(path))
+    if differ and _choice(cfg, "dataset.unmatched_classes", UNMATCHED) == "error":
+        raise ConfigError("dataset.path", raw, f"split folders that name the same classes: {differ} "
+                          "(dataset.unmatched_classes=drop keeps only the classes every split has)")
+    classes = [d for d in class_dirs(train_root) if count_images(d) > 0]
+    if len(classes) < 2:
+        raise ConfigError("dataset.path", raw, f"at least 2 class folders with images in {train_root} (found {len(classes)})")
+    spc = _get(cfg, "data.samples_per_class")
+    smallest = min(classes, key=count_images)
+    # Carving val from a single folder leaves fewer than the folder holds; harness.data checks that case exactly.
+    if spc is not None and spc > count_images(smallest):
+        raise ConfigError("data.samples_per_class", spc, f"at most {count_images(smallest)} (class {smallest.name!r} has that many)")
+
+
+def _model(cfg: DictConfig) -> int:
+    """Checks model.*; returns the smallest input side the model accepts."""
+    kind = _choice(cfg, "model.kind", MODEL_KINDS)
+    _range(cfg, "model.head.units", low=1, high=65536, integer=True)
+    _range(cfg, "model.head.dropout", low=0, high=1, high_open=True)
+    _range(cfg, "model.bn_momentum", low=0, high=1, high_open=True, nullable=True)
+    if kind == "scratch":
+        depth = _range(cfg, "model.depth", low=1, high=8, integer=True)
+        _range(cfg, "model.filters", low=1, high=1024, integer=True)
+        return 2**depth
+    backbone = _choice(cfg, "model.backbone", BACKBONES)
+    spec = BACKBONES[backbone]
+    weights = _get(cfg, "model.weights")
+    if weights not in (None, "imagenet") and not Path(weights).expanduser().is_file():
+        raise ConfigError("model.weights", weights, "imagenet, null, or the path of an existing weights file")
+    alpha = _range(cfg, "model.alpha", low=0, high=4, low_open=True)
+    wrong = mismatch(weights, backbone, alpha) if weights not in (None, "imagenet") else None
+    if wrong:
+        raise ConfigError("model.weights", weights, wrong)
+    if spec.alphas and weights == "imagenet" and alpha not in spec.alphas:
+        raise ConfigError("model.alpha", alpha, f"one of {', '.join(f'{a:g}' for a in spec.alphas)} for {backbone} with ImageNet weights")
+    _range(cfg, "model.unfreeze", low=0, high=1)
+    _choice(cfg, "model.unfrozen_bn", UNFROZEN_BN)
+    return spec.min_size
+
+
+def _data(cfg: DictConfig, min_side: int) -> None:
+    size = _range(cfg, "data.image_size", low=8, high=2048, integer=True)
+    ratio = _range(cfg, "data.aspect_ratio", low=0.1, high=10)
+    h, w = target_hw(size, ratio)
+    if min(h, w) < min_side:
+        what = _get(cfg, "model.backbone") if _get(cfg, "model.kind") == "transfer" else "the scratch net's depth"
+        key = "data.image_size" if ratio == 1 else "data.aspect_ratio"
+        raise ConfigError(key, size if ratio == 1 else ratio, f"an input of at least {min_side}x{min_side} px for {what} (got {h}x{w})")
+    _choice(cfg, "data.resize_mode", RESIZE_MODES)
+    _range(cfg, "data.samples_per_class", low=1, integer=True, nullable=True)
+    for key in ("brightness", "contrast", "rotation", "shift", "zoom"):
+        _range(cfg, f"data.augmentation.{key}", low=0, high=1)
+    _range(cfg, "data.shuffle_buffer", low=1, integer=True)
+    _range(cfg, "data.seed", low=0, integer=True)
+
+
+def _train(cfg: DictConfig) -> None:
+    _choice(cfg, "train.optimizer", OPTIMIZERS)
+    _range(cfg, "train.learning_rate", low=0, high=10, low_open=True)
+    _range(cfg, "train.batch_size", low=1, high=65536, integer=True)
+    _range(cfg, "train.epochs", low=1, integer=True)
+    _range(cfg, "train.patience", low=0, integer=True, nullable=True)
+    _range(cfg, "train.seed", low=0, high=2**31 - 1, integer=True)
+    _range(cfg, "train.steps_per_epoch", low=1, integer=True, nullable=True)
+    _choice(cfg, "train.budget", BUDGETS)
+    _range(cfg, "train.steps_per_execution", low=1, integer=True)
+    _choice(cfg, "train.cache", ("auto", "off"))
+    _choice(cfg, "train.feature_dtype", ("float16", "float32"))
+    if _get(cfg, "train.cache") == "auto" and not _get(cfg, "cache_dir"):
+        raise ConfigError("cache_dir", _get(cfg, "cache_dir"), "a directory path (or train.cache=off)")
+    if _get(cfg, "train.fine_tune.enabled"):
+        if _get(cfg, "model.kind") != "transfer":
+            raise ConfigError("train.fine_tune.enabled", True, "false for model=scratch (nothing to fine-tune)")
+        _range(cfg, "train.fine_tune.epochs", low=1, integer=True)
+        _range(cfg, "train.fine_tune.learning_rate", low=0, high=10, low_open=True)
+
+
+# Settings of one algorithm: set for another, they would be silently ignored by Keras Tuner.
+TUNER_SETTINGS = {
+    "max_trials": ("random", "bayesian"), "num_initial_points": ("bayesian",),
+    "max_epochs": ("hyperband",), "factor": ("hyperband",), "hyperband_iterations": ("hyperband",),
+}
+
+
+def _tuner(cfg: DictConfig) -> None:
+    algorithm = _choice(cfg, "tuner.algorithm", ALGORITHMS)
+    _choice(cfg, "tuner.objective", OBJECTIVES)
+    _range(cfg, "tuner.executions_per_trial", low=1, integer=True)
+    _range(cfg, "tuner.max_consecutive_failed_trials", low=1, integer=True)
+    if algorithm == "hyperband":
+        _range(cfg, "tuner.max_epochs", low=1, integer=True)
+        _range(cfg, "tuner.factor", low=2, integer=True)
+        _range(cfg, "tuner.hyperband_iterations", low=1, integer=True)
+    else:
+        _range(cfg, "tuner.max_trials", low=1, integer=True)
+    if algorithm == "bayesian":
+        _range(cfg, "tuner.num_initial_points", low=1, integer=True, nullable=True)
+    for key, users in TUNER_SETTINGS.items():
+        value = _get(cfg, f"tuner.{key}")
+        if algorithm not in users and value is not None:
+            raise ConfigError(f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {' and '.join(users)} do)")
+    if algorithm == "hyperband" and "train.epochs" in check_space(cfg):
+        raise ConfigError("tuner.space.train.epochs", check_space(cfg)["train.epochs"], "unset: tuner=hyperband "
+                          "gives each trial the epochs of its bracket (tuner.max_epochs, tuner.factor)")
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    check_values(OmegaConf.create({**plain, "tuner": None}), check_space(cfg), validate)
+
+
+def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
+    """Keys whose value is ??? (mandatory, unset), without resolving interpolations that point at them."""
+    out = []
+    for key in node.keys():
+        if OmegaConf.is_interpolation(node, key):
+            continue
+        if OmegaConf.is_missing(node, key):
+            out.append(f"{prefix}{key}")
+        elif isinstance(node[key], DictConfig):
+            out.extend(_missing_keys(node[key], f"{prefix}{key}."))
+    return out
+
+
+def _resolved(cfg: DictConfig) -> dict[str, Any]:
+    missing = _missing_keys(cfg)
+    if missing:
+        raise ConfigError(missing[0], "???", f"a value (set it on the command line: {missing[0]}=...)")
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:  # a broken interpolation, or one that points at a missing value
+        key = exc.full_key or "?"
+        raw: Any = OmegaConf.to_container(cfg, resolve=False)
+        for part in key.split("."):
+            raw = raw.get(part) if isinstance(raw, dict) else None
+        reason = str(exc).splitlines()[0].strip() if str(exc).strip() else type(exc).__name__
+        raise ConfigError(key, raw, f"a value that resolves ({reason}); set it on the command line: {key}=...") from None
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """Raises ConfigError naming the first key whose value is not allowed; returns cfg unchanged otherwise."""
+    checked = typed(_resolved(cfg))
+    _dataset(checked)
+    _data(checked, _model(checked))
+    _train(checked)
+    if checked.tuner is not None:
+        _tuner(checked)
+    _range(checked, "sweep.seeds", low=1, integer=True)
+    if checked.study is not None:
+        _study(checked)
+    run_name = _get(checked, "run_name")
+    if not run_name or os.sep in run_name or run_name in (".", ".."):
+        raise ConfigError("run_name", run_name, "a non-empty folder name without path separators")
+    name = _get(checked, "name") or ""
+    if not name or name.startswith(os.sep) or any(part in ("", ".", "..") for part in name.split(os.sep)):
+        raise ConfigError("name", name or None, "a folder name, or <study>/<experiment>, without empty, . or .. parts")
+    _places(checked)
+    return cfg
+
+
+NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs, NFS)
+PATH_MAX = 4096  # bytes in a path (Linux)
+
+
+def _places(cfg: DictConfig) -> None:
+    """results_dir and cache_dir name folders, and every folder a run writes has a name the filesystem takes."""
+    for key in ("results_dir", "cache_dir"):
+        value = _get(cfg, key)
+        if key == "results_dir" or _get(cfg, "train.cache") == "auto":
+            if not value or not str(value).strip():
+                raise ConfigError(key, value, "a folder path (an empty value would write under the current or root folder)")
+    run_dir = Path(str(_get(cfg, "results_dir"))).expanduser().absolute() / str(_get(cfg, "name")) / str(_get(cfg, "run_name"))
+    for part in run_dir.parts:
+        if len(part.encode()) > NAME_MAX:
+            key = "run_name" if part == _get(cfg, "run_name") else "name" if part in str(_get(cfg, "name")).split(os.sep) else "results_dir"
+            raise ConfigError(key, part[:40] + "...", f"folder names of at most {NAME_MAX} bytes (this one has {len(part.encode())})")
+    if len(str(run_dir).encode()) > PATH_MAX - NAME_MAX:  # room for the files a run writes in its folder
+        raise ConfigError("results_dir", _get(cfg, "results_dir"), f"a shorter path: its runs' folders would exceed {PATH_MAX} bytes")
+
+
+def _study(cfg: DictConfig) -> None:
+    """A study's own keys: its seeds, each experiment's knob and values, each finding's experiment and values."""
+    _range(cfg, "study.seeds", low=1, integer=True)
+    if _get(cfg, "tuner") is not None:
+        raise ConfigError("tuner", cfg.tuner.name, "unset: a study runs one-knob experiments, not a search (drop tuner=...)")
+    experiments = cfg.study.experiments
+    if not experiments:
+        raise ConfigError("study.experiments", {}, "at least one experiment: {knob: <config key>, values: [...]}")
+    for name, experiment in experiments.items():
+        if os.sep in name or name in (".", "..") or OmegaConf.select(cfg, experiment.knob, default=_ABSENT) is _ABSENT:
+            raise ConfigError(f"study.experiments.{name}.knob", experiment.knob, "a config key or group, e.g. train.learning_rate, "
+                              "in an experiment whose name is a folder name")
+        if not experiment["values"]:
+            raise ConfigError(f"study.experiments.{name}.values", [], f"a non-empty list of values for {experiment.knob}")
+    for i, finding in enumerate(cfg.study.findings):
+        key = f"study.findings.{i}"
+        _choice(cfg, f"{key}.test", FINDING_TESTS)
+        known = {canonical(v) for v in experiments[_choice(cfg, f"{key}.experiment", list(experiments))]["values"]}
+        for side in ("better", "worse"):
+            unknown = [v for v in finding[side] if canonical(v) not in known] if finding[side] else [[]]
+            if unknown:
+                raise ConfigError(f"{key}.{side}", unknown[0], f"values of study.experiments.{finding.experiment}.values ({', '.join(sorted(known))})")
+        _range(cfg, f"{key}.margin", low=0, high=1, high_open=True)

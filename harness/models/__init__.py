@@ -1,0 +1,6 @@
+"""Models: a keras.applications backbone with weights, how much of it trains, and the head; or a plain conv net.
+
+build  build_model and the pieces a run and the feature cache share (backbone_of, FrozenBackbone, InferenceMode)
+
+Keras is imported by `build`, not here: a process that only checks a config never loads TensorFlow.
+"""

@@ -1,0 +1,337 @@
+"""Keras Tuner searches over the same config: a YAML space -> kt.HyperParameters -> config overrides -> `run`.
+
+The hypermodel builds with `harness.models` and trains with `harness.run.run`, so every trial is an
+ordinary run: a record, a row in `load_table` (knob `tuner`), TensorBoard scalars and HParams.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+import keras_tuner as kt
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from harness.process import stopping
+from harness.storage.atomic import write_atomic
+from harness.errors import ConfigError, UserError
+from harness.training.inputs import Prepared
+from harness.process.workers import in_fresh_process
+from harness.process.progress import Progress
+from harness.records.record import SweepIdentity, read_record
+from harness.reports.sweep_report import write_report
+from harness.training.run import build, cache_root, load_data, record_failure, run
+from harness.config.schema import HYPERPARAMETER_SECTIONS, geometry
+from harness.records.tensorboard import as_written
+from harness.multirun.search_identity import IDENTITY, differences, same_baseline, search_identity
+from harness.config.space import check_space, declare, searchable, trial_config
+from harness.training.fit import FitOptions
+from harness.config.validate import typed, validate
+
+log = logging.getLogger(__name__)
+
+
+def trial_number(trial_id: str) -> int:
+    """The number Keras Tuner prints for a trial ("Running Trial #3" is trial id 2)."""
+    return int(trial_id) + 1
+
+
+def trial_folder(trial_id: str, execution: int | None = None) -> str:
+    """`trial=003`: numbered as Keras Tuner prints trials, padded so folders and tables sort in order."""
+    return f"trial={trial_number(trial_id):03d}" + (f",exec={execution}" if execution is not None else "")
+
+
+def _trial_identity(trial_id: str, tcfg: DictConfig, values: dict[str, Any], trial_ids: list[str] | None = None) -> SweepIdentity:
+    """Where a trial sits: knob `tuner`, value = its number (a continued trial's first), its searched hyperparameters."""
+    trial_ids = trial_ids or [trial_id]
+    return SweepIdentity(name="tuner", knob="tuner", value=trial_number(trial_ids[0]), seed=tcfg.train.seed,
+                         hyperparameters=values, trial_ids=trial_ids)
+
+
+# What Hyperband adds to a trial's hyperparameters: the trial it continues, its bracket's epochs.
+CONTINUES, EPOCHS = "tuner/trial_id", "tuner/epochs"
+
+
+def continued_run(exp_dir: Path, trial_id: str, execution: int | None) -> tuple[Path, dict] | None:
+    """(folder, record) of the run whose history the given Keras Tuner trial ended, or None."""
+    suffix = "" if execution is None else f",exec={execution}"
+    for record_file in sorted(exp_dir.glob(f"trial=*{suffix}/record.json")):
+        if suffix == "" and ",exec=" in record_file.parent.name:
+            continue
+        record = read_record(record_file.parent)
+        if record and trial_id in ((record.get("sweep") or {}).get("trial_ids") or []):
+            return record_file.parent, record
+    return None
+
+
+class HarnessHyperModel(kt.HyperModel):
+    """build() = harness.run.build on the trial's config; fit() = harness.run.run with Keras Tuner's callbacks."""
+
+    def __init__(self, cfg: DictConfig, space: dict, splits, exp_dir: Path):
+        super().__init__(name="harness")
+        self.cfg, self.space, self.splits, self.exp_dir = cfg, space, splits, exp_dir
+        self.executions: dict[str, int] = {}
+        self.builds: dict[int, int] = {}
+
+    def trial_config(self, hp, execution: int = 0) -> DictConfig:
+        """The trial's config: its values set on the keys they name, Hyperband's epochs as train.epochs, and a seed
+        of its own for each execution (executions_per_trial repeats a trial to average out seed noise)."""
+        values = declare(hp, self.space)
+        if EPOCHS in hp.values:
+            values["train.epochs"] = hp.values[EPOCHS]
+        if execution:
+            values["train.seed"] = self.cfg.train.seed + execution
+        try:
+            return validate(typed(OmegaConf.to_container(trial_config(self.cfg, values))))
+        except ConfigError as exc:  # a combination the space allows but the harness does not
+            raise kt.errors.FailedTrialError(str(exc)) from None
+
+    def build(self, hp):
+        # Keras Tuner builds once per execution of a trial, with the trial's own hp object, before each fit.
+        execution = self.builds.get(id(hp), 0)
+        self.builds[id(hp)] = execution + 1
+        tcfg = self.trial_config(hp, execution)
+        return build(tcfg, self.splits, geometry(tcfg.data).shape, fresh=False)
+
+    def fit(self, hp, model, *args, callbacks=None, epochs=None, initial_epoch=0, **kwargs):
+        callbacks = list(callbacks or [])
+        trial = next((c.trial for c in callbacks if hasattr(c, "trial")), None)
+        trial_id = trial.trial_id if trial is not None else "0"
+        execution = self.executions.get(trial_id, 0)
+        self.executions[trial_id] = execution + 1
+        numbered = execution if self.cfg.tuner.executions_per_trial > 1 else None
+        run_dir, earlier = self.exp_dir / trial_folder(trial_id, numbered), None
+        # Hyperband's next bracket trains the model of an earlier trial on: the same trial, one history.
+        found = continued_run(self.exp_dir, hp.values[CONTINUES], numbered) if hp.values.get(CONTINUES) else None
+        if found is not None and found[1].get("status") == "completed":
+            run_dir, earlier = found
+        tcfg = OmegaConf.merge(self.trial_config(hp, execution), {"run_name": run_dir.name})
+        trial_ids = [*((earlier or {}).get("sweep", {}).get("trial_ids") or []), trial_id]
+        searched = {k: as_written(v) if isinstance(v, float) else v
+                    for k, v in hp.values.items() if k in self.space and hp.is_active(k)}
+        identity = _trial_identity(trial_id, tcfg, searched, trial_ids)
+        prepared = Prepared(self.splits, geometry(tcfg.data), model, cache_root(tcfg), release=False)
+        try:
+            record = run(tcfg, run_dir=run_dir, sweep=identity, prepared=prepared,
+                         options=FitOptions(callbacks, tcfg.train.epochs, initial_epoch), continues=earlier)
+        except UserError as exc:
+            raise kt.errors.FailedTrialError(str(exc)) from None
+        if record.status != "completed":
+            # Reported to the oracle as failed: never the best, and Bayesian optimization skips it.
+            raise kt.errors.FailedTrialError(f"{record.status}: {record.error}")
+        objective = self.cfg.tuner.objective
+        if objective not in record.history:
+            raise kt.errors.FatalError(f"tuner.objective={objective!r} is not logged; logged: {', '.join(record.history)}")
+        return {objective: (min if "loss" in objective else max)(v for v in record.history[objective] if v is not None)}
+
+
+class RecordsFailedTrials:
+    """Mixed into a Keras Tuner class: a record for every trial that failed before it could write its own."""
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if trial.status == "COMPLETED":
+            return
+        hm = self.hypermodel
+        run_dir = hm.exp_dir / trial_folder(trial.trial_id)
+        executions = [run_dir, *hm.exp_dir.glob(f"{trial_folder(trial.trial_id)},exec=*")]
+        recorded = any(read_record(d) for d in executions) or continued_run(hm.exp_dir, trial.trial_id, None) is not None
+        if not recorded:  # failed in build(): an invalid combination of the space
+            values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
+            tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
+            message = (trial.message or "failed").strip().splitlines()[-1]
+            record_failure(tcfg, run_dir, message, _trial_identity(trial.trial_id, tcfg, values))
+
+
+class RandomSearch(RecordsFailedTrials, kt.RandomSearch):
+    pass
+
+
+class BayesianOptimization(RecordsFailedTrials, kt.BayesianOptimization):
+    pass
+
+
+class Hyperband(RecordsFailedTrials, kt.Hyperband):
+    pass
+
+
+def make_tuner(cfg: DictConfig, hypermodel, exp_dir: Path):
+    t = cfg.tuner
+    objective = kt.Objective(t.objective, direction="min" if "loss" in t.objective else "max")
+    common = dict(
+        hypermodel=hypermodel, objective=objective, directory=str(exp_dir), project_name="keras_tuner",
+        overwrite=bool(t.overwrite), seed=cfg.train.seed, executions_per_trial=t.executions_per_trial,
+        max_consecutive_failed_trials=t.max_consecutive_failed_trials,
+    )
+    if t.algorithm == "random":
+        return RandomSearch(max_trials=t.max_trials, **common)
+    if t.algorithm == "bayesian":
+        return BayesianOptimization(max_trials=t.max_trials, num_initial_points=t.num_initial_points, **common)
+    return Hyperband(max_epochs=t.max_epochs, factor=t.factor, hyperband_iterations=t.hyperband_iterations, **common)
+
+
+def trial_run_dir(exp_dir: Path, trial_id: str) -> Path:
+    """The folder holding a Keras Tuner trial's run: its own, or the trial's it continued (Hyperband)."""
+    found = continued_run(exp_dir, trial_id, None)
+    return found[0] if found is not None else exp_dir / trial_folder(trial_id)
+
+
+def check_same_search(cfg: DictConfig, exp_dir: Path) -> None:
+    """Refuse (UserError, exit 2) to resume a search in `exp_dir` that was made over another config; adopt a
+    folder made before searches recorded their config when its trials ran over this baseline."""
+    mine, file = search_identity(cfg), exp_dir / IDENTITY
+    if file.exists() and not cfg.tuner.overwrite:
+        try:
+            theirs = json.loads(file.read_text())
+        except (OSError, ValueError):
+            theirs = None
+        if isinstance(theirs, dict) and theirs != mine:
+            shown = differences(mine, theirs)
+            raise UserError(f"results error: {exp_dir} holds a search over another config ({'; '.join(shown[:3])}"
+                            f"{'; ...' if len(shown) > 3 else ''}); name=... starts a new search beside it, "
+                            "tuner.overwrite=true replaces it")
+    elif (exp_dir / "keras_tuner").is_dir() and not cfg.tuner.overwrite:
+        if same_baseline(exp_dir, cfg) is False:
+            raise UserError(f"results error: {exp_dir} holds a search made over another baseline by an earlier version; "
+                            "name=... starts a new search beside it, tuner.overwrite=true replaces it")
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(file, json.dumps(mine, indent=1, sort_keys=True))
+
+
+def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str, str] | None = None) -> Path:
+    """experiment/best.yaml under the experiment: a preset that retrains the best trial's config, into the
+    same results folder, as an experiment named after the search (`<search>_best`).
+
+    `harness --config-dir <experiment dir> experiment=best`
+    """
+    values = {k: v for k, v in trial.hyperparameters.values.items() if k in check_space(cfg)}
+    if EPOCHS in trial.hyperparameters.values:  # Hyperband's: the epochs the best trial trained to
+        values["train.epochs"] = trial.hyperparameters.values[EPOCHS]
+    tcfg = trial_config(cfg, values)
+    sections = {k: OmegaConf.to_container(tcfg[k], resolve=True) for k in ("dataset", *HYPERPARAMETER_SECTIONS)}
+    groups = [{f"override /{g}": choices[g]} for g in ("dataset", "model") if choices and choices.get(g)]
+    score = trial.score if trial.score is not None else float("nan")
+    header = (
+        "# @package _global_\n"
+        f"# Best trial #{trial_number(trial.trial_id)} of {exp_dir.name}: {cfg.tuner.objective} = {score:.4f}\n"
+        f"# Retrain it: {retrain_command(exp_dir)}\n"
+    )
+    placed = {"preset": "best", "results_dir": str(Path(cfg.results_dir).resolve()), "name": f"{exp_dir.name}_best"}
+    body = {"defaults": groups, **placed, **sections} if groups else {**placed, **sections}
+    path = exp_dir / "experiment" / "best.yaml"
+    write_atomic(path, header + yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+def retrain_command(exp_dir: Path) -> str:
+    return f"python -m harness --config-dir {shlex.quote(str(exp_dir))} experiment=best"
+
+
+def role() -> str:
+    """single | chief | worker, from Keras Tuner's distribution environment variables."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "single"
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run (or resume) the search; write the report and the best-config preset. Returns a summary.
+
+    With tuner.isolate (default) a lone tuner runs every trial in a fresh process: the same Keras Tuner
+    search, resumed from its saved oracle one trial at a time. In one process, resident memory grows by
+    about 40 MB per trial although Keras Tuner clears the session before each build.
+    """
+    for key, why in searchable(cfg, check_space(cfg))[1].items():
+        log.warning("tuner.space.%s is not searched: %s (remove it with ~tuner.space.%s)", key, why, key)
+    exp_dir = Path(exp_dir)
+    if cfg.tuner.overwrite:
+        for old in exp_dir.glob("trial=*"):
+            shutil.rmtree(old)
+    if role() != "worker":
+        check_same_search(cfg, exp_dir)
+    if cfg.tuner.isolate and role() == "single":
+        return _search_isolated(cfg, exp_dir, choices)
+    return _search_step(cfg, exp_dir, choices, overwrite=bool(cfg.tuner.overwrite), report=role() != "worker")
+
+
+def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, new_trials: int | None = None,
+                 report: bool = True) -> dict[str, Any]:
+    """Build the tuner (reloading its oracle), run up to `new_trials` more trials (None: to the end), report."""
+    cfg = OmegaConf.merge(cfg, {"tuner": {"overwrite": overwrite}})
+    splits = load_data(cfg)  # once for every trial: same split, same subset
+    space, left_out = searchable(cfg, check_space(cfg))
+    tuner = make_tuner(cfg, HarnessHyperModel(cfg, space, splits, exp_dir), exp_dir)
+    trials = lambda: len(getattr(tuner.oracle, "trials", {}))  # noqa: E731 - a worker's oracle is a gRPC client without them
+    summary: dict[str, Any] = {"experiment": str(exp_dir), "role": role(), "trials_before": trials(), "not_searched": left_out}
+    if new_trials is not None:
+        cap = trials() + new_trials
+        tuner.oracle.max_trials = min(cap, tuner.oracle.max_trials) if tuner.oracle.max_trials else cap
+    if new_trials != 0:
+        try:
+            tuner.search(epochs=cfg.train.epochs, verbose=cfg.train.verbose)
+        except RuntimeError as exc:  # Keras Tuner gives up after max_consecutive_failed_trials; report what ran
+            if "consecutive failures" not in str(exc):
+                raise
+            summary["stopped"] = f"{exc} (tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials})"
+            log.error("search stopped: %s", summary["stopped"])
+    summary["trials"] = trials()
+    if report:  # workers only run trials; the chief (or a lone tuner) reports
+        tuner.results_summary(num_trials=5)
+        # Keras Tuner ranks failed trials too (without a score); they are never the best.
+        ranked = tuner.oracle.get_best_trials(len(tuner.oracle.trials) or 1)
+        best = [t for t in ranked if t.status == "COMPLETED" and t.score is not None]
+        if best:
+            summary["best_trial"] = best[0].trial_id
+            summary["best_run"] = trial_run_dir(exp_dir, best[0].trial_id).name
+            summary["best_score"] = best[0].score
+            summary["best_config"] = str(best_overrides_file(cfg, best[0], exp_dir, choices))
+            print(f"best trial #{trial_number(best[0].trial_id)} ({summary['best_run']}): "
+                  f"{cfg.tuner.objective} = {best[0].score:.4f}\nretrain: {retrain_command(exp_dir)}", flush=True)
+        summary.update(write_report(exp_dir))
+    return summary
+
+
+def _step_in_child(container: dict, exp_dir: str, choices, overwrite: bool, new_trials: int, report: bool) -> dict:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    with stopping.training():
+        return _search_step(typed(container), Path(exp_dir), choices, overwrite=overwrite,
+                            new_trials=new_trials, report=report)
+
+
+def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
+    container = OmegaConf.to_container(cfg, resolve=True)
+    limit = cfg.tuner.max_trials if cfg.tuner.algorithm != "hyperband" else None
+    overwrite, stopped = bool(cfg.tuner.overwrite), None
+    finished = [read_record(d) for d in exp_dir.glob("trial=*")]  # an interrupted trial is run again
+    done = 0 if overwrite else sum(1 for r in finished if r and r.get("status") not in ("running", "interrupted"))
+    progress = Progress(limit, noun="trial", done=done)
+    while True:
+        if limit is None or done + progress.finished < limit:
+            progress.start()
+        try:
+            step = in_fresh_process(_step_in_child, container, str(exp_dir), choices, overwrite, 1, False)
+        except stopping.Interrupted as stop:  # the trial's record says interrupted; Keras Tuner re-runs it on resume
+            stopped = f"{stop}; re-run the command to resume"
+            break
+        finally:
+            progress.finish()
+        overwrite = False
+        if step is None:
+            stopped = "the process running a trial died; re-run the command to resume"
+            break
+        if step.get("stopped"):
+            stopped = step["stopped"]
+            break
+        if step["trials"] == step["trials_before"] or (limit and step["trials"] >= limit):
+            break  # the oracle has nothing left to try
+    # The report of what finished is written even after Ctrl-C.
+    summary = in_fresh_process(_step_in_child, container, str(exp_dir), choices, False, 0, True, stoppable=False) or {"role": "single"}
+    if stopped:
+        summary["stopped"] = stopped
+    return summary

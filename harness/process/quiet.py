@@ -1,0 +1,88 @@
+"""TensorFlow's start-up without its native start-up chatter on a machine that has no GPU.
+
+TensorFlow's C++ logging prints several lines before absl's logging is initialized — where
+TF_CPP_MIN_LOG_LEVEL does not reach — including `E0000 ... failed call to cuInit ... (303)` on every
+CPU-only machine. The harness imports TensorFlow and lists its devices with the process's stderr
+(file descriptor 2) sent to a temporary file, then writes back every line that is not one of those.
+Where an NVIDIA driver is installed, a cuInit failure is real news and is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from harness.process import heap
+
+_NOISE = re.compile(
+    r"cudart_stub\.cc|All log messages before absl::InitializeLog|Unable to register cu(FFT|DNN|BLAS) factory"
+    r"|computation_placer\.cc|oneDNN custom operations are on|TF-TRT Warning|This TensorFlow binary is optimized"
+    r"|rebuild TensorFlow with the appropriate compiler flags|cuda_executor\.cc.*could not find cuda drivers"
+)
+_NO_GPU_NOISE = re.compile(r"failed call to cuInit")
+
+
+def has_nvidia_driver() -> bool:
+    return Path("/proc/driver/nvidia").exists()
+
+
+def is_noise(line: str, gpu_driver: bool) -> bool:
+    return bool(_NOISE.search(line)) or (not gpu_driver and bool(_NO_GPU_NOISE.search(line)))
+
+
+@contextmanager
+def native_stderr_filtered() -> Iterator[None]:
+    """Inside: whatever is written to file descriptor 2 is held back; after: written out, minus the noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            gpu_driver = has_nvidia_driver()
+            kept = [line for line in held.read().decode(errors="replace").splitlines(keepends=True) if not is_noise(line, gpu_driver)]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+@contextmanager
+def native_stderr_captured() -> Iterator[list[str]]:
+    """Inside: what native code writes to file descriptor 2 is kept off the terminal; after: its lines are in
+    the list yielded (libjpeg's "Corrupt JPEG data" warnings, say, which reach no Python exception)."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines.extend(held.read().decode(errors="replace").splitlines())
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and initialize its devices quietly, then freeze what the import allocated out of the
+    garbage collector's passes (a no-op after the first call in a process)."""
+    if getattr(import_tensorflow, "done", False):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the C++ INFO and WARNING lines after start-up
+    with native_stderr_filtered():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    heap.freeze_survivors()
+    import_tensorflow.done = True  # type: ignore[attr-defined]

@@ -1,0 +1,80 @@
+"""One HParams experiment for a whole results folder, so TensorBoard's dashboard stays right on it.
+
+TensorBoard reads one experiment-level HParams summary per logdir and, when a logdir holds several,
+takes one arbitrarily (backend_context._find_experiment_tag). So the harness writes exactly one, at
+`<results_dir>/_hparams`, rebuilt from every run record under the folder at the end of each command:
+a column for every key that varies anywhere (every swept knob, every tuner hyperparameter) with its
+real type and domain, `Knob` and `Value` first. Opened on one experiment's folder instead, TensorBoard
+infers the columns from that experiment's sessions, as it does for any logdir without one.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from pathlib import Path
+
+from harness.records.record import read_record, session_hparams
+from harness.records.tensorboard import hparam_values, hparams_experiment, write_events, write_hparams
+
+FOLDER = "_hparams"
+ALWAYS = ("Knob", "Value", "status", "dataset.name", "train.seed")  # shown even where nothing differs
+METRICS = (
+    ("best_val_accuracy", "", "best val accuracy"),
+    ("normalized_accuracy", "normalized", "normalized accuracy"),
+    ("test_accuracy", "", "test accuracy"),
+    ("epoch_accuracy", "validation", "val accuracy (last epoch)"),
+)
+
+
+def write_session(log_dir: Path, record: dict) -> None:
+    """A run's HParams session (written once its status is known, so the dashboard can filter on it)."""
+    write_hparams(log_dir, hparam_values(session_hparams(record)), trial_id=f"{record['name']}/{record['run_name']}")
+
+
+def run_records(results_dir: Path) -> list[tuple[Path, dict]]:
+    """(run folder, record) of every run under results_dir (<experiment>/<run>, <study>/<experiment>/<run>)."""
+    found = ((p.parent, read_record(p.parent)) for p in sorted(Path(results_dir).rglob("record.json")))
+    return [(d, r) for d, r in found if r is not None]
+
+
+def records(results_dir: Path) -> list[dict]:
+    """Every run record under results_dir."""
+    return [r for _, r in run_records(results_dir)]
+
+
+def declared_metrics(runs: list[tuple[Path, dict]]) -> list[tuple[str, str, str]]:
+    """The metrics every completed run has. TensorBoard's parallel-coordinates view draws no session that
+    lacks one of the folder's metrics, so one left out by most runs (test accuracy where one run had a test
+    split) would empty it; such a metric stays in the records and tables."""
+    completed = [(d, r) for d, r in runs if r.get("status") == "completed"]
+    has = {
+        "test_accuracy": lambda d, r: r.get("test_accuracy") is not None,
+        "normalized_accuracy": lambda d, r: (d / "tb" / "normalized").is_dir(),
+    }
+    return [m for m in METRICS if m[0] not in has or (completed and all(has[m[0]](d, r) for d, r in completed))]
+
+
+def columns(found: list[dict]) -> list[str]:
+    """ALWAYS, then every key whose value differs between runs (or is missing from some)."""
+    keys = sorted({k for s in found for k in s})
+    varying = [k for k in keys if len({repr(s.get(k)) for s in found}) > 1]
+    return [k for k in ALWAYS if k in keys] + [k for k in varying if k not in ALWAYS]
+
+
+def write_hparams_experiment(results_dir: Path) -> Path | None:
+    """Rewrite results_dir/_hparams from the records there; None when there are none."""
+    results_dir = Path(results_dir)
+    runs = run_records(results_dir)
+    if not runs:
+        return None
+    found = [hparam_values(session_hparams(r)) for _, r in runs]
+    target = results_dir / FOLDER
+    shutil.rmtree(target, ignore_errors=True)  # replaced, never a second experiment beside the first
+    write_events(target, [(0, hparams_experiment(found, columns(found), declared_metrics(runs)))])
+    return target
+
+
+def tensorboard_command(results_dir: Path | str) -> str:
+    """The command that opens TensorBoard on a results folder, with its scalars and this HParams experiment."""
+    return f"tensorboard --logdir {shlex.quote(str(results_dir))}"

@@ -1,0 +1,197 @@
+"""The run record: one typed `RunRecord` per run, stored as record.json (atomically) and read back as a dict.
+
+Everything that reads results (pandas tables, reports, TensorBoard HParams, resume) reads these files,
+so any process on any machine can write them and nothing needs a server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+from harness.storage.atomic import write_atomic
+from harness.config.schema import HYPERPARAMETER_SECTIONS, flatten
+
+RECORD = "record.json"
+
+
+class Status(str, Enum):
+    """Where a run stands. A `str` enum: it is stored in record.json as its value and compares equal to it."""
+
+    RUNNING = "running"  # written as it starts: a killed run keeps it, so it is re-run and never counted as done
+    COMPLETED = "completed"
+    DIVERGED = "diverged"  # the loss stopped being finite
+    FAILED = "failed"  # training raised, the run could not start, or its disk filled
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: re-run on resume
+
+    def __str__(self) -> str:
+        return self.value
+
+
+STATUSES = tuple(s.value for s in Status)
+INCOMPLETE = tuple(s.value for s in Status if s is not Status.COMPLETED)
+# Per-epoch series every run records (besides `epoch`, 1-based), in this order.
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+
+@dataclass
+class SweepIdentity:
+    """Where a run sits in its experiment: the sweep's name, the config key it varies, the value, the seed."""
+
+    name: Optional[str] = None
+    knob: Optional[str] = None
+    value: Any = None
+    seed: Optional[int] = None
+    hyperparameters: Optional[dict[str, Any]] = None  # a tuner trial's searched values
+    baseline: Optional[bool] = None  # whether the value is the baseline's own (None outside a sweep)
+    trial_ids: Optional[list[str]] = None  # Keras Tuner's ids of the trials this run's history spans (Hyperband's brackets)
+
+
+@dataclass
+class RunRecord:
+    """record.json. Built by harness.run (one run) and harness.run.record_failure (a run that never started)."""
+
+    name: str
+    run_name: str
+    status: str
+    config_hash: str
+    config: dict[str, Any]
+    sweep: SweepIdentity
+    started_at: str
+    versions: dict[str, Any]
+    git: dict[str, Any]
+    host: dict[str, Any]
+    error: Optional[str] = None
+    overrides: list[str] = field(default_factory=list)
+    finished_at: Optional[str] = None
+    num_classes: Optional[int] = None
+    class_names: list[str] = field(default_factory=list)
+    num_train: Optional[int] = None
+    num_val: Optional[int] = None
+    num_test: int = 0
+    skipped_files: int = 0
+    skipped_paths: list[str] = field(default_factory=list)  # every file a folder dataset could not read
+    data_notes: list[str] = field(default_factory=list)
+    input_shape: Optional[list[int]] = None
+    steps_per_epoch: Optional[int] = None  # optimizer steps in an epoch (train.budget: a subset's epoch may cycle it)
+    trainable_params: Optional[int] = None
+    total_params: Optional[int] = None
+    feature_cache: str = "none"  # none | full | prefix
+    cache: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list] = field(default_factory=dict)
+    epochs_run: int = 0
+    best_val_accuracy: Optional[float] = None
+    final_val_accuracy: Optional[float] = None
+    best_epoch: Optional[int] = None
+    seconds_per_epoch: Optional[float] = None
+    test_accuracy: Optional[float] = None
+    test_loss: Optional[float] = None
+    wall_seconds: Optional[float] = None  # data, model, training and test: what the run itself took
+    total_seconds: Optional[float] = None  # plus the TensorBoard/model/analysis finish, and the process's start-up for its first run
+    memory: dict[str, Any] = field(default_factory=dict)
+    analysis: Optional[dict[str, Any]] = None
+    copied_from: Optional[str] = None  # a study's run with the config of a run trained in another experiment: that run
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for optional in ("hyperparameters", "baseline", "trial_ids"):
+            if out["sweep"][optional] is None:
+                del out["sweep"][optional]
+        return out
+
+
+def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's hyperparameters as flat dotted keys: the dataset's name and every data/model/train value."""
+    flat: dict[str, Any] = {"dataset.name": (config.get("dataset") or {}).get("name")}
+    for section in HYPERPARAMETER_SECTIONS:
+        flat.update(flatten(config.get(section) or {}, section))
+    flat.pop("train.verbose", None)
+    return flat
+
+
+def knob_and_value(record: dict[str, Any]) -> tuple[str, str]:
+    """What a run varies and to what, as text: (`learning_rate`, `0.01`) in a sweep, (`tuner`,
+    `learning_rate=0.01,units=64`) for a trial, (`run`, its run name) for a single run."""
+    sweep = record.get("sweep") or {}
+    searched = sweep.get("hyperparameters")
+    if searched:
+        return "tuner", ",".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in searched.items())
+    if sweep.get("knob"):
+        return str(sweep.get("name") or sweep["knob"]), _short(sweep.get("value"), 12)
+    return "run", str(record.get("run_name"))
+
+
+def _short(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def session_hparams(record: dict[str, Any]) -> dict[str, Any]:
+    """A run's HParams session: `Knob` and `Value` (capitalized so TensorBoard, which orders columns by
+    name, puts them first), its status and every hyperparameter."""
+    knob, value = knob_and_value(record)
+    return {"Knob": knob, "Value": value, "status": record.get("status"), **hyperparameters(record.get("config") or {})}
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/Infinity: store them as null so every reader (pandas, jq, JS) can parse the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _clean(value.item())
+    return value
+
+
+def write_record(run_dir: Path, record: RunRecord) -> Path:
+    path = Path(run_dir) / RECORD
+    write_atomic(path, json.dumps(_clean(record.as_dict()), indent=2, sort_keys=False))
+    return path
+
+
+def from_dict(data: dict[str, Any]) -> RunRecord:
+    """A record read back (read_record) as the typed record, keys of other versions left out."""
+    fields = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
+    sweep = {k: v for k, v in (data.get("sweep") or {}).items() if k in SweepIdentity.__dataclass_fields__}
+    return RunRecord(**{**fields, "sweep": SweepIdentity(**sweep)})
+
+
+# The fields every reader relies on, and the JSON type each must have.
+_SHAPE = {"name": str, "run_name": str, "status": str, "config": dict, "sweep": dict, "history": dict}
+_warned: set[str] = set()
+
+
+def well_formed(record: Any) -> bool:
+    """Whether JSON read from a record file has a record's shape (not a list, a status it knows, typed fields)."""
+    if not isinstance(record, dict) or record.get("status") not in STATUSES:
+        return False
+    if not all(isinstance(record[k], t) for k, t in _SHAPE.items() if record.get(k) is not None):
+        return False
+    return all(isinstance(v, list) for v in (record.get("history") or {}).values())
+
+
+def read_record(run_dir: Path) -> dict | None:
+    """The run's record, or None when there is none or it is unreadable or not a record's shape (treated as never
+    finished: the run is trained again, and nothing that reads results trips over it)."""
+    path = Path(run_dir) / RECORD
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if well_formed(record):
+        return record
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        logging.getLogger(__name__).warning("%s is not a run record (valid JSON of another shape); it is ignored", path)
+    return None

@@ -1,0 +1,9 @@
+"""Looking inside trained runs.
+
+tables     one row per image, the three selections, confusion, aspect-ratio buckets (pure)
+gradcam    Grad-CAM heatmaps and overlays
+pictures   the PNG figures
+runs       one run: predict a split once, write tables and pictures under <run>/analysis
+experiment per-value tables across an experiment's analysed runs
+__main__   `python -m harness.analyze RUN|EXPERIMENT`
+"""

@@ -1,0 +1,207 @@
+"""Results as pandas: one row per run (`load_table`) or per run and epoch (`load_history`).
+
+Reads any results directory — one run, one experiment or many — from the record.json files alone, and
+normalizes each run's best val accuracy to the best completed run of its experiment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from harness.config.schema import canonical
+from harness.records.record import HISTORY_KEYS, RECORD, hyperparameters, knob_and_value, read_record
+
+# `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
+LEAD_COLUMNS = [
+    "name", "run", "sweep", "config_key", "value", "label", "seed", "status", "normalized_accuracy", "best_val_accuracy",
+    "final_val_accuracy", "test_accuracy", "normalized_test_accuracy", "chance", "above_chance", "best_epoch", "epochs_to_95pct", "epochs_to_99pct",
+    "epochs_run", "seconds_per_epoch", "wall_seconds", "total_seconds", "error",
+]
+# What `python -m harness.export` shows unless asked for --columns all.
+CONCISE_COLUMNS = [
+    "name", "run", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy", "test_accuracy", "above_chance",
+    "best_epoch", "epochs_to_95pct", "seconds_per_epoch", "total_seconds",
+]
+CONFIDENCE = 0.95
+# Old names of renamed columns, kept for one release (0.2 drops them): old name -> new name.
+ALIASES = {"knob": "sweep", "knob_key": "config_key"}
+HISTORY_COLUMNS = list(HISTORY_KEYS)
+
+
+def iter_records(path: str | Path) -> Iterator[tuple[Path, dict]]:
+    """(run directory, record) for every readable record under path (or path itself if it is a run)."""
+    path = Path(path)
+    candidates = [path / RECORD] if (path / RECORD).exists() else sorted(path.rglob(RECORD))
+    for file in candidates:
+        record = read_record(file.parent)
+        if record is not None:
+            yield file.parent, record
+
+
+def _row(run_dir: Path, record: dict) -> dict[str, Any]:
+    sweep = record.get("sweep") or {}
+    config = record.get("config") or {}
+    row = {
+        "name": record.get("name"),
+        "run": record.get("run_name", run_dir.name),
+        "sweep": sweep.get("name"),
+        "config_key": sweep.get("knob"),
+        "value": sweep.get("value"),
+        "label": knob_and_value(record)[1],
+        "seed": config.get("train", {}).get("seed"),
+        "status": record.get("status"),
+        "error": record.get("error"),
+        "normalized_accuracy": np.nan,
+        "normalized_test_accuracy": np.nan,
+        "copied_from": record.get("copied_from"),
+        "baseline": sweep.get("baseline"),
+    }
+    for key in ("best_val_accuracy", "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch",
+                "wall_seconds", "total_seconds"):
+        value = record.get(key)
+        row[key] = np.nan if value is None else value
+    row.update(_chance(record))
+    curve = (record.get("history") or {}).get("val_accuracy") or []
+    row["epochs_to_95pct"], row["epochs_to_99pct"] = epochs_to(curve, 0.95), epochs_to(curve, 0.99)
+    row.update({"num_train": record.get("num_train"), "num_val": record.get("num_val"), "config_hash": record.get("config_hash")})
+    row.update({k: str(v) if isinstance(v, list) else v for k, v in hyperparameters(config).items()})
+    row["path"] = str(run_dir)
+    return row
+
+
+def epochs_to(curve: list, fraction: float) -> float:
+    """Convergence speed: the first epoch (1-based) whose val accuracy reaches `fraction` of the run's best."""
+    values = np.array([np.nan if v is None else v for v in curve], dtype=float)
+    if not np.isfinite(values).any():
+        return np.nan
+    return float(np.argmax(values >= fraction * np.nanmax(values)) + 1)
+
+
+def _chance(record: dict) -> dict[str, Any]:
+    """Chance accuracy (1 / classes) and whether the best val accuracy is clearly above it: more than two
+    binomial standard errors of a chance-level guesser on this many val images."""
+    classes, n_val, best = record.get("num_classes"), record.get("num_val"), record.get("best_val_accuracy")
+    if not classes:
+        return {"chance": np.nan, "above_chance": None}
+    chance = 1 / classes
+    if best is None or not n_val:
+        return {"chance": chance, "above_chance": None}
+    return {"chance": chance, "above_chance": bool(best > chance + 2 * np.sqrt(chance * (1 - chance) / n_val))}
+
+
+def normalize(table: pd.DataFrame) -> pd.DataFrame:
+    """normalized_accuracy = best_val_accuracy / the best completed run's of the same experiment, and
+    normalized_test_accuracy the same for test accuracy.
+
+    Diverged, failed and unfinished runs are left out of the maximum and get NaN.
+    """
+    table = table.copy()
+    completed = table["status"] == "completed"
+    for metric, column in (("best_val_accuracy", "normalized_accuracy"), ("test_accuracy", "normalized_test_accuracy")):
+        values = pd.to_numeric(table[metric], errors="coerce")
+        denominator = table["name"].map(values[completed].groupby(table["name"]).max())
+        table[column] = np.where(completed & (denominator > 0), values / denominator, np.nan)
+    return table
+
+
+def _sort_key(values: pd.Series) -> pd.Series:
+    numeric = pd.to_numeric(values, errors="coerce")
+    return numeric.where(numeric.notna(), np.inf) if numeric.notna().any() else values.astype(str)
+
+
+def load_table(path: str | Path) -> pd.DataFrame:
+    """One row per run under `path`: identity, status, accuracies, normalized accuracy, timings, every hyperparameter."""
+    rows = [_row(run_dir, record) for run_dir, record in iter_records(path)]
+    if not rows:
+        return pd.DataFrame(columns=LEAD_COLUMNS + list(ALIASES))
+    table = normalize(pd.DataFrame(rows))
+    table = table.sort_values(["name", "value", "seed", "run"], key=_sort_key, kind="stable").reset_index(drop=True)
+    for old, new in ALIASES.items():
+        table[old] = table[new]
+    rest = [c for c in table.columns if c not in LEAD_COLUMNS and c not in ALIASES]
+    return table[LEAD_COLUMNS + rest + list(ALIASES)]
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (experiment, sweep, value): how many runs and how many completed, how many distinct seeds have a
+    result, then for the normalized, best-val and test accuracy the mean, the standard deviation over seeds
+    (ddof=1) and a 95% t interval of the mean — std and interval empty where one seed has a result — and the
+    mean convergence speed."""
+    from scipy import stats
+
+    # canonical: a null value (samples_per_class=null, stored as NaN beside numbers) is a value too, "null"
+    table = table.assign(value=table["value"].map(lambda v: canonical(None) if pd.isna(v) else str(v)), sweep=table["sweep"].fillna("run"))
+    keys = ["name", "sweep", "value"]
+    grouped = table.groupby(keys, sort=False, dropna=False)
+    out = grouped.agg(runs=("status", "size"), completed=("status", lambda s: int((s == "completed").sum())),
+                      statuses=("status", lambda s: ",".join(sorted(set(s)))))
+    metrics = ["normalized_accuracy", "best_val_accuracy", "test_accuracy", "normalized_test_accuracy"]
+    # Spreads and intervals are over seeds: runs of one value with the same seed (a search that tried the same
+    # values twice) are one observation, not independent repeats.
+    per_seed = table.assign(seed=table["seed"].fillna(-1)).groupby([*keys, "seed"], sort=False, dropna=False)[metrics].mean()
+    by_seed = per_seed.reset_index().groupby(keys, sort=False, dropna=False)
+    out["seeds"] = by_seed["best_val_accuracy"].count()
+    for metric in metrics:
+        values = by_seed[metric]
+        n, mean, std = values.count(), values.mean(), values.std(ddof=1)
+        half = pd.Series(stats.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(n - 1, 1)), index=n.index) * std / np.sqrt(n)
+        half = half.where(n > 1)
+        out[f"{metric}_mean"], out[f"{metric}_std"] = mean, std.where(n > 1)
+        out[f"{metric}_ci_low"], out[f"{metric}_ci_high"] = mean - half, mean + half
+    for column in ("best_epoch", "epochs_to_95pct", "epochs_to_99pct", "seconds_per_epoch", "chance"):
+        out[f"{column}_mean"] = grouped[column].mean()
+    out["above_chance"] = grouped["above_chance"].agg(lambda s: bool(s.dropna().all()) if s.notna().any() else None)
+    if "baseline" in table:
+        out["baseline"] = grouped["baseline"].agg(lambda s: bool(s.fillna(False).astype(bool).any()))
+    return out.reset_index()
+
+
+def load_history(path: str | Path) -> pd.DataFrame:
+    """One row per run and epoch, with val accuracy normalized to the experiment's best run (as in load_table)."""
+    table = load_table(path)
+    best = table[table["status"] == "completed"].groupby("name")["best_val_accuracy"].max()
+    frames = []
+    for run_dir, record in iter_records(path):
+        history = record.get("history") or {}
+        if not history.get("epoch"):
+            continue
+        frame = pd.DataFrame({k: history.get(k) for k in ["epoch", *HISTORY_COLUMNS] if k in history})
+        sweep = record.get("sweep") or {}
+        frame.insert(0, "status", record.get("status"))
+        frame.insert(0, "seed", (record.get("config") or {}).get("train", {}).get("seed"))
+        frame.insert(0, "value", sweep.get("value"))
+        frame.insert(0, "sweep", sweep.get("name"))
+        frame.insert(0, "run", record.get("run_name", run_dir.name))
+        frame.insert(0, "name", record.get("name"))
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["name", "run", "sweep", "value", "seed", "status", "epoch", *HISTORY_COLUMNS])
+    history = pd.concat(frames, ignore_index=True)
+    for column in HISTORY_COLUMNS:
+        if column in history:
+            history[column] = pd.to_numeric(history[column], errors="coerce")
+    history["normalized_val_accuracy"] = history["val_accuracy"] / history["name"].map(best)
+    history["knob"] = history["sweep"]  # old name, kept for one release
+    return history.sort_values(["name", "value", "seed", "run", "epoch"], key=_sort_key, kind="stable").reset_index(drop=True)
+
+
+def load_predictions(path: str | Path) -> pd.DataFrame:
+    """Per-image predictions of every analysed run under path (a run or an experiment), one row per image.
+
+    Columns: `run`, `value` (the sweep value), then those of analysis/predictions.parquet: `id`, `true`,
+    `predicted`, `true_index`, `predicted_index`, `probability`, `probability_true`, `correct`, `width`,
+    `height`, `aspect_ratio`. Empty when no run has been analysed (python -m harness.analyze PATH).
+    """
+    frames = []
+    for run_dir, record in iter_records(path):
+        file = run_dir / "analysis" / "predictions.parquet"
+        if file.exists():
+            frame = pd.read_parquet(file)
+            frame.insert(0, "value", str((record.get("sweep") or {}).get("value")))
+            frame.insert(0, "run", record.get("run_name", run_dir.name))
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

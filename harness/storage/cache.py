@@ -1,0 +1,231 @@
+"""On-disk caches shared by the runs of a sweep: folder scans, decoded+resized images, frozen-prefix features.
+
+Every entry is named by a content hash of exactly what determines it, is written to a temporary file
+and renamed into place (a reader never sees half an entry), and is read back memory-mapped. While one
+process builds an entry it holds `<entry>.building` (a claim file, kept fresh for other hosts): the
+others wait for the entry instead of building it again, so runs that start together on several workers
+or nodes build it once. Nothing here changes a number: a cached image array is
+the bytes the uncached pipeline would produce, a feature array is the frozen prefix's output on them.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, TypeVar
+
+import numpy as np
+
+from harness.storage import claims
+from harness.process import stopping
+from harness.storage.atomic import no_space, replacing
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+# Bump when the code that fills an entry changes meaning (resize, feature extraction), so old entries are not reused.
+FORMAT = 2
+
+
+def root(cache_dir: str | None, mode: str) -> Path | None:
+    """The cache folder for `train.cache` = mode (auto | off) and `cache_dir`; None when caching is off."""
+    return Path(str(cache_dir)).expanduser() if mode == "auto" else None
+
+
+def digest(*parts: Any) -> str:
+    """A short, stable hash of JSON-able parts (numpy arrays hashed by their bytes)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(str((part.dtype.str, part.shape)).encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:24]
+
+
+POLL_S = 0.5
+
+
+def once(path: Path, load: Callable[[], Optional[T]], build: Callable[[], T]) -> tuple[T, bool]:
+    """load() if the entry at `path` is there, else build() it: in one process at a time, the others waiting
+    for its result. A builder that dies frees the entry for the next (claims' rules). Returns (value, built)."""
+    lock, told = path.with_name(path.name + ".building"), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        value = load()
+        if value is not None:
+            return value, False
+        try:
+            owner = claims.claim_file(lock)
+        except FileNotFoundError:  # the cache folder was deleted: build without it
+            return build(), True
+        if owner is None:
+            break
+        if not told:
+            log.info("waiting for %s to build cache entry %s", owner.describe(), path.name)
+            told = True
+        stopping.check()  # a waiter has nothing half-done
+        time.sleep(POLL_S)
+    try:
+        with claims.heartbeat(lock):
+            value = load()  # finished by the previous builder between our look and our claim
+            return (value, False) if value is not None else (build(), True)
+    finally:
+        claims.release_file(lock)
+
+
+def json_entry(path: Path, build: Callable[[], Any]) -> tuple[Any, bool]:
+    """The JSON stored at `path`, building and storing it first if absent. Returns (value, built)."""
+    return once(path, lambda: _json(path), lambda: _store_json(path, build()))
+
+
+def _json(path: Path) -> Any | None:
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except ValueError:  # only a foreign writer could leave this; rebuild it
+            log.warning("cache entry %s is unreadable; rebuilding it", path)
+    return None
+
+
+def _store_json(path: Path, value: Any) -> Any:
+    try:
+        with replacing(path) as tmp:
+            tmp.write_text(json.dumps(value))
+    except FileNotFoundError:  # the cache folder was deleted meanwhile: keep what was built, uncached
+        log.warning("the cache folder disappeared while %s was built; going on without it", path.name)
+    return value
+
+
+def array_entry(
+    path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[np.ndarray], None]
+) -> tuple[np.ndarray, bool]:
+    """A read-only memory map of the .npy at `path`, filled by `fill(out)` on first use. Returns (array, built).
+
+    The builder writes into its own temporary .npy and renames it over `path` only when complete, so a
+    killed builder leaves no entry and a reader never sees half of one.
+    """
+    return once(path, lambda: _array(path, shape, dtype), lambda: _fill(path, shape, dtype, fill))
+
+
+def checksum(path: Path) -> str:
+    """CRC-32 of a file's bytes, read in chunks."""
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            crc = zlib.crc32(chunk, crc)
+    return f"{crc:08x}"
+
+
+def _sum_file(path: Path) -> Path:
+    return path.with_name(path.name + ".crc32")
+
+
+_VERIFIED: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime) read back whole once per process
+
+
+def _verified(path: Path) -> bool:
+    """Whether the entry's bytes are those its builder wrote (its checksum), checked once per process and state."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _VERIFIED:
+        try:
+            expected = _sum_file(path).read_text().strip()
+        except OSError:
+            expected = None
+        _VERIFIED[key] = expected == checksum(path)
+    return _VERIFIED[key]
+
+
+def _array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
+    if path.exists():
+        try:
+            array = np.load(path, mmap_mode="r")
+            if array.shape == tuple(shape) and array.dtype == np.dtype(dtype):
+                if _verified(path):
+                    return array
+                log.warning("cache entry %s fails its checksum (changed after it was written); rebuilding it", path)
+                return None
+        except (ValueError, OSError):
+            pass
+        log.warning("cache entry %s does not match what it should hold; rebuilding it", path)
+    return None
+
+
+class NoSpace(OSError):
+    """The cache's filesystem cannot hold an entry: raised before anything is written into it."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _reserve(tmp: Path) -> None:
+    """Give the memory-mapped file its blocks now: writing into a sparse map on a full disk is a SIGBUS that
+    kills the process without a word, where reserving first is an error that names the disk."""
+    with open(tmp, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NoSpace(exc.errno, f"{no_space(tmp.parent)}: a cache entry of "
+                              f"{os.fstat(f.fileno()).st_size / 2**20:.0f} MB does not fit; free some, set cache_dir=... "
+                              "elsewhere, or train.cache=off") from None
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a filesystem that cannot reserve: map as before
+                raise
+
+
+def _fill(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[np.ndarray], None]) -> np.ndarray:
+    try:
+        with replacing(path) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
+            _reserve(tmp)
+            fill(out)
+            out.flush()
+            del out
+            with replacing(_sum_file(path)) as sums:  # in place before the entry, so no reader sees one without it
+                sums.write_text(checksum(tmp))
+        return np.load(path, mmap_mode="r")
+    except FileNotFoundError:  # the cache folder was deleted meanwhile ("safe to delete at any time"): build in memory
+        log.warning("the cache folder disappeared while %s was built; this run goes on without it", path.name)
+        out = np.empty(tuple(shape), dtype=dtype)
+        fill(out)
+        return out
+
+
+def file_listing(files: Iterable[Path]) -> list[tuple[str, int, int, int]]:
+    """(path, size, mtime, ctime) per file: changes whenever a file is added, removed, replaced or edited.
+    The inode change time is there because nothing can set it back: a file rewritten at the same size
+    with its old mtime restored (`touch -r`, `cp -p`) still gets a new key, without reading every file."""
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append((str(f), st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return out
+
+
+def versions() -> dict[str, str]:
+    """What the cached bytes also depend on: the code that made them."""
+    import keras
+    import tensorflow as tf
+
+    return {"format": FORMAT, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def weights_digest(layers: Iterable) -> str:
+    """Hash of the values of every weight in `layers`: the identity of what a frozen prefix computes."""
+    h = hashlib.sha256()
+    for layer in layers:
+        for w in getattr(layer, "weights", []):
+            value = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
+            h.update(f"{layer.name}/{w.name}:{value.dtype.str}{value.shape}".encode())
+            h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()[:24]

@@ -1,0 +1,209 @@
+"""Train: compile, fit (early stopping, NaN guard, TensorBoard), optionally a second fine-tuning phase."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+from omegaconf import DictConfig
+
+from harness.training import compiled
+from harness.process import stopping
+from harness.models.build import FrozenBackbone, backbone_of
+from harness.records.record import HISTORY_KEYS
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Python, NumPy and TF seeds; op determinism on request (it slows some ops, notably on GPU)."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    if name == "momentum":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+        "adagrad": keras.optimizers.Adagrad,
+        "adadelta": keras.optimizers.Adadelta,
+        "adamax": keras.optimizers.Adamax,
+        "nadam": keras.optimizers.Nadam,
+    }
+    return classes[name](learning_rate)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training the moment the loss stops being finite and remembers that it did."""
+
+    def __init__(self):
+        super().__init__()
+        self.diverged = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged = True
+            self.model.stop_training = True
+
+
+class StopOnRequest(keras.callbacks.Callback):
+    """Ends training after the current step once Ctrl-C or SIGTERM asked this process to stop. The signal
+    handler only sets a flag: an exception raised from it inside TensorFlow's C++ would surface as another
+    error (pybind11 turns it into a RuntimeError)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if stopping.requested() is not None:
+            self.model.stop_training = True
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Per-epoch history, including wall seconds and the learning rate in effect."""
+
+    def __init__(self, history: dict[str, list]):
+        super().__init__()
+        self.history = history
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = {
+            "epoch": epoch + 1,
+            "seconds": time.perf_counter() - self._start,
+            "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+        }
+        row.update({k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs})
+        for key in ("epoch",) + HISTORY_KEYS:
+            self.history.setdefault(key, []).append(row.get(key, float("nan")))
+
+
+@dataclass
+class TrainResult:
+    history: dict[str, list] = field(default_factory=dict)
+    diverged: bool = False
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("epoch", []))
+
+
+def _compile(model: keras.Model, train: DictConfig, learning_rate: float, reuse: bool) -> keras.Model:
+    """The compiled model to fit: `model`, or (reuse) the compiled model an earlier run of this process kept
+    for the same architecture and optimizer, holding `model`'s variables (harness.compiled)."""
+    optimizer = make_optimizer(train.optimizer, learning_rate)
+    options = dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=bool(train.jit_compile),
+                   steps_per_execution=int(train.steps_per_execution))
+    if reuse:
+        return compiled.compiled(model, optimizer, learning_rate, **options)
+    model.compile(optimizer=optimizer, **options)
+    return model
+
+
+def _callbacks(train: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | None, extra: list) -> list:
+    callbacks: list = [StopOnRequest(), guard, EpochLog(history), *extra]
+    if train.patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", patience=train.patience, min_delta=1e-4, restore_best_weights=True
+            )
+        )
+    if log_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0))
+    return callbacks
+
+
+@dataclass
+class FitOptions:
+    """What a caller such as Keras Tuner adds to a run: its callbacks and the epoch range of the first phase."""
+
+    callbacks: list = field(default_factory=list)
+    epochs: int | None = None  # None: train.epochs
+    initial_epoch: int = 0
+
+
+def fit(
+    model: keras.Model,
+    train_ds,
+    val_ds,
+    train: DictConfig,
+    *,
+    log_dir: Path | None = None,
+    test_ds=None,
+    options: FitOptions | None = None,
+    backbone: keras.Model | None = None,
+    steps_per_epoch: int | None = None,
+) -> TrainResult:
+    """Fits by the `train` section in one phase, or two with train.fine_tune: the head first with the backbone
+    frozen, then the backbone's trainable layers as the model was built.
+
+    `backbone` is the full backbone whose layers `model` trains when `model` is the part above a cached
+    frozen prefix. `steps_per_epoch`: batches per epoch of a repeating train_ds (None: one pass).
+    """
+    options = options or FitOptions()
+    result = TrainResult()
+    guard = NaNGuard()
+    backbone = backbone if backbone is not None else backbone_of(model)
+    first_epochs = options.epochs if options.epochs is not None else train.epochs
+    # (learning rate, epochs, what stays frozen): the head alone first when fine-tuning, then the model as built.
+    phases = [(train.learning_rate, first_epochs, FrozenBackbone(None))]
+    if train.fine_tune.enabled and backbone is not None:
+        phases = [(train.learning_rate, first_epochs, FrozenBackbone(backbone)),
+                  (train.fine_tune.learning_rate, train.fine_tune.epochs, FrozenBackbone(None))]
+    done = options.initial_epoch
+    # One phase and no caller's callbacks (Keras Tuner's hold the model they were given): the traced functions
+    # of an earlier run of the same architecture can be reused.
+    reuse = len(phases) == 1 and not options.callbacks
+    fitted = model
+    for phase, (learning_rate, until, freezing) in enumerate(phases):
+        with freezing:
+            fitted = _compile(model, train, learning_rate, reuse)
+            fitted.fit(
+                train_ds,
+                validation_data=val_ds,
+                initial_epoch=done,
+                epochs=until if phase == 0 else done + until,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=_callbacks(train, result.history, guard, log_dir, list(options.callbacks)),
+                verbose=train.verbose,
+                shuffle=False,  # the tf.data pipeline shuffles
+            )
+        compiled.trained_into(fitted, model)
+        done = options.initial_epoch + result.epochs_run
+        if guard.diverged:
+            result.diverged = True
+            return result
+        if stopping.requested() is not None:  # the caller records the run as interrupted
+            return result
+    if test_ds is not None:
+        result.test_loss, result.test_accuracy = (float(v) for v in fitted.evaluate(test_ds, verbose=0))
+    return result
+
+
+def summarize(history: dict[str, list]) -> dict:
+    """Best/final val accuracy, best epoch (as the history numbers it: a run continued from epoch k counts on
+    from k + 1) and steady-state seconds per epoch."""
+    val = np.asarray(history.get("val_accuracy", []), dtype=float)
+    seconds = np.asarray(history.get("seconds", []), dtype=float)
+    finite = np.isfinite(val)
+    out = {"best_val_accuracy": None, "final_val_accuracy": None, "best_epoch": None, "seconds_per_epoch": None}
+    if finite.any():
+        best = int(np.nanargmax(np.where(finite, val, -np.inf)))
+        epochs = history.get("epoch") or range(1, len(val) + 1)
+        out.update(best_val_accuracy=float(val[best]), best_epoch=int(epochs[best]))
+        out["final_val_accuracy"] = float(val[-1]) if finite[-1] else None
+    if len(seconds):
+        # The first epoch also traces the graph and fills the cache; later ones show the real pace.
+        out["seconds_per_epoch"] = float(seconds[1:].mean() if len(seconds) > 1 else seconds[0])
+    return out

@@ -1,0 +1,66 @@
+"""What a run trains on: cached frozen-prefix features, cached images, or images decoded in the pipeline.
+
+Features are used only where they provably give the same model (harness.features.plan decides); images
+are cached whenever train.cache=auto, since they are the very bytes the uncached pipeline makes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from harness.data.images import image_array, image_key
+from harness.data.splits import Splits
+from harness.config.schema import Geometry
+
+
+@dataclass
+class Prepared:
+    """What a run trains: its data, the input geometry, the model, and where cached arrays live.
+
+    harness.run.prepare makes one from a config; Keras Tuner's hypermodel makes one from the data it
+    loaded once for the search and the model it built for the trial.
+    """
+
+    splits: Splits
+    geometry: Geometry
+    model: Any  # keras.Model
+    cache_root: Path | None
+    release: bool = True  # drop the model's graphs after the run (False: the caller still needs it)
+
+
+def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dict]:
+    """(model to fit, {split: array or None}, cache report for the record)."""
+    from harness.training import features  # Keras: loaded by the process that trains, not by one that only checks records
+
+    splits, geometry, root = prepared.splits, prepared.geometry, prepared.cache_root
+    named = {"train": splits.train, "val": splits.val, "test": splits.test}
+    if root is None:
+        return prepared.model, dict.fromkeys(named), {"feature_cache": "none", "images": "off"}
+    plan = features.plan(prepared.model, cfg.train.feature_dtype, cfg.data.augment)
+    arrays: dict = {"test": None}
+    report: dict = {"feature_cache": plan.kind if plan else "none", "images": {}}
+    if plan:
+        report.update(cut=plan.cut, features={}, feature_dtype=plan.dtype)
+    for name, split in named.items():
+        if split is None:
+            continue
+        if plan is None:
+            arrays[name], built = image_array(split, geometry, root)
+            report["images"][name] = "built" if built else "hit"
+            continue
+        report["images"][name] = "unused"  # a feature hit never decodes an image
+
+        def images(split=split, name=name):
+            array, built = image_array(split, geometry, root)
+            report["images"][name] = "built" if built else "hit"
+            return array
+
+        arrays[name], built = features.feature_array(plan, image_key(split, geometry), len(split), images, root)
+        report["features"][name] = "built" if built else "hit"
+    if plan:
+        report["feature_shape"] = list(arrays["train"].shape[1:])
+    return (plan.trainer if plan else prepared.model), arrays, report

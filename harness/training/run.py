@@ -1,0 +1,304 @@
+"""One complete run: config in, result record out. The CLI, sweeps and the tuner all call `run`.
+
+    prepare (data, geometry, model) -> fit (cached inputs, train.fit) -> finish (TensorBoard, model, record)
+
+The record is written when the run starts (status `running`: a killed run is resumable and never looks
+done) and again when it ends; nothing of an earlier attempt in the same folder survives the start.
+The modules that import Keras (models, train, features) are imported inside the functions that train,
+so a process that only checks or skips a run never loads TensorFlow (5 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.storage import cache
+from harness import data
+from harness.records import provenance, tensorboard
+from harness.process import memory, stopping
+from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing
+from harness.data.sources import load_splits
+from harness.data.splits import Splits
+from harness.training.inputs import Prepared, training_inputs
+from harness.records.hparams import write_session
+from harness.records.record import RECORD, RunRecord, SweepIdentity, read_record, write_record
+from harness.config.schema import config_hash, geometry
+from harness.errors import UserError
+from harness.process.stopping import Interrupted
+from harness.config.validate import validate
+
+log = logging.getLogger(__name__)
+
+# What a run owns in its directory; cleared when the run starts again (Hydra's .hydra/ and log stay).
+RUN_OUTPUTS = ("record.json", "tb", "model.keras", "analysis")
+# Called at the end of a completed run with (run_dir, prepared, record); returns what the record keeps of it.
+AfterRun = Callable[[Path, Prepared, RunRecord], dict]
+
+
+def run_dir_for(cfg: DictConfig) -> Path:
+    return Path(cfg.results_dir) / cfg.name / cfg.run_name
+
+
+def completed_record(run_dir: Path, cfg: DictConfig) -> dict | None:
+    """The run's record if it already completed with exactly this config (what a resumed sweep skips)."""
+    record = read_record(run_dir)
+    if record and record.get("status") == "completed" and record.get("config_hash") == config_hash(cfg):
+        return record
+    return None
+
+
+def cache_root(cfg: DictConfig) -> Path | None:
+    return cache.root(cfg.cache_dir, cfg.train.cache)
+
+
+def load_data(cfg: DictConfig) -> Splits:
+    return load_splits(cfg.dataset, cfg.data, cache_root(cfg))
+
+
+def build(cfg: DictConfig, splits: Splits, input_shape: tuple[int, int, int], *, fresh: bool = True):
+    """The run's seeded model. `fresh` clears Keras's session first (Keras Tuner clears it itself)."""
+    import keras
+
+    from harness.models import build as models
+    from harness.training import fit as train
+
+    if fresh:
+        keras.backend.clear_session()  # a sweep's earlier runs must not leak graphs, names or memory into this one
+    train.seed_everything(cfg.train.seed, cfg.train.deterministic)
+    return models.build_model(cfg.model, splits.num_classes, input_shape, cfg.train.mixed_precision)
+
+
+def prepare(cfg: DictConfig) -> Prepared:
+    splits, geo = load_data(cfg), geometry(cfg.data)
+    return Prepared(splits, geo, build(cfg, splits, geo.shape), cache_root(cfg))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def clear_outputs(run_dir: Path) -> None:
+    remove_temporaries(run_dir)  # left by a process killed mid-write
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def clear_for_continuation(run_dir: Path) -> None:
+    """Before a run continues the one in `run_dir` (Hyperband's next bracket): keep its per-epoch curves as its
+    record last saw them, drop what the continuation writes anew (its HParams session and summary scalars,
+    saved model, analysis) and any curves an earlier, killed continuation left after that record."""
+    remove_temporaries(run_dir)
+    done_at = (run_dir / RECORD).stat().st_mtime
+    log_dir = run_dir / "tb"
+    for events in log_dir.glob("*/events.out.tfevents.*"):
+        if events.parent.name in ("train", "validation") and events.stat().st_mtime > done_at:
+            events.unlink()
+    for events in log_dir.glob("events.out.tfevents.*"):
+        events.unlink()
+    for name in ("model.keras", "analysis", "tb/normalized"):
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def continued(record: RunRecord, earlier: dict) -> None:
+    """The record of a run that continued `earlier` (same model, trained on from where it stopped): one history
+    across both, its summary over that history, the epochs and time of both."""
+    from harness.training import fit as train
+
+    history = {key: list((earlier.get("history") or {}).get(key) or []) + list(values)
+               for key, values in record.history.items()}
+    record.history, record.epochs_run = history, int(earlier.get("epochs_run") or 0) + record.epochs_run
+    for key, value in train.summarize(history).items():
+        setattr(record, key, value)
+    record.started_at = earlier.get("started_at") or record.started_at
+    if record.wall_seconds is not None:
+        record.wall_seconds += earlier.get("wall_seconds") or 0.0
+
+
+def new_record(cfg: DictConfig, status: str, sweep: SweepIdentity, overrides: list[str] | None = None, **fields) -> RunRecord:
+    """The one place a record is made: identity, status, the resolved config and what produced it."""
+    return RunRecord(
+        name=cfg.name, run_name=cfg.run_name, status=status, config_hash=config_hash(cfg),
+        config=OmegaConf.to_container(cfg, resolve=True), sweep=sweep, overrides=list(overrides or []),
+        started_at=_now(), versions=provenance.versions(), git=provenance.git_state(), host=provenance.host(), **fields,
+    )
+
+
+def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, overrides: list[str] | None) -> RunRecord:
+    from harness.models import build as models
+
+    splits = prepared.splits
+    trainable, total = models.count_params(prepared.model)
+    return new_record(
+        cfg, "running", sweep, overrides, num_classes=splits.num_classes, class_names=splits.class_names,
+        num_train=len(splits.train), num_val=len(splits.val), num_test=len(splits.test) if splits.test is not None else 0,
+        skipped_files=len(splits.skipped), skipped_paths=splits.skipped, data_notes=splits.notes, input_shape=list(prepared.geometry.shape),
+        trainable_params=trainable, total_params=total,
+    )
+
+
+def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, options):
+    """Train on the cheapest inputs that give the same model; (TrainResult, status, error). Never raises:
+    one bad run must not take a sweep down."""
+    from harness.training import compiled, features, fit as train
+    from harness.models import build as models
+
+    result = train.TrainResult()
+    try:
+        fit_model, arrays, record.cache = training_inputs(cfg, prepared)
+        record.feature_cache = record.cache["feature_cache"]
+        stopping.check()  # before tracing and the first block of steps, which no stop request can cut short
+        splits, geo = prepared.splits, prepared.geometry
+        t = cfg.train
+        cycled = data.epoch_steps(len(splits.train), splits.full_train, t.batch_size, t.budget)
+        per_epoch = cycled or -(-len(splits.train) // t.batch_size)  # a pass over the split, unless cycled
+        record.steps_per_epoch = min(per_epoch, t.steps_per_epoch or per_epoch)
+        steps = record.steps_per_epoch if cycled or t.steps_per_epoch else None
+
+        def ds(split, name, training=False):
+            return data.pipeline(split, geo, cfg.data, batch_size=t.batch_size, seed=t.seed, training=training,
+                                 array=arrays[name], repeat=training and cycled is not None)
+
+        test_ds = ds(splits.test, "test") if splits.test is not None else None
+        if fit_model is not prepared.model:  # callbacks (Keras Tuner's) save and reload weights in the full model's layout
+            options.callbacks = [features.OnFullModel(cb, prepared.model) for cb in options.callbacks]
+        result = train.fit(fit_model, ds(splits.train, "train", True), ds(splits.val, "val"), cfg.train, log_dir=log_dir,
+                           test_ds=test_ds, options=options, backbone=models.backbone_of(prepared.model),
+                           steps_per_epoch=steps)
+        record.cache["compiled"] = compiled.last()
+        if result.diverged:
+            return result, "diverged", f"loss became non-finite in epoch {result.epochs_run}"
+        return result, "completed", None
+    except Exception as exc:
+        if disk_full(exc):
+            where = prepared.cache_root if isinstance(exc, cache.NoSpace) else log_dir
+            log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, no_space(where))
+            return result, "failed", str(exc) if isinstance(exc, cache.NoSpace) else no_space(where)
+        log.error("run %s/%s failed:\n%s", cfg.name, cfg.run_name, traceback.format_exc())
+        return result, "failed", f"{type(exc).__name__}: {exc}"
+
+
+def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Path, after: AfterRun | None) -> None:
+    """TensorBoard's HParams session and summary scalars, the saved model, the caller's after-run step."""
+    log_dir = run_dir / "tb"
+    write_session(log_dir, record.as_dict())
+    tensorboard.write_scalars(log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy})
+    if (cfg.train.save_model or cfg.analysis) and record.status == "completed":
+        with replacing(run_dir / "model.keras") as tmp:  # whole or not at all, also on a disk that fills meanwhile
+            prepared.model.save(tmp)
+    if after is not None and record.status == "completed":
+        try:  # a failed analysis must not turn a finished run into a failed one
+            record.analysis = after(run_dir, prepared, record)
+        except Exception as exc:
+            log.error("after run %s:\n%s", run_dir, traceback.format_exc())
+            record.analysis = {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | None = None,
+        sweep: SweepIdentity | None = None, *, prepared: Prepared | None = None, options=None,
+        after: AfterRun | None = None, continues: dict | None = None) -> RunRecord:
+    """Validate, prepare, train, evaluate; write TensorBoard events and record.json; return the record.
+
+    Raises UserError (bad config, no network) before anything is written. A failure during training
+    is not raised: it becomes a record with status `failed` (or `diverged` for a non-finite loss).
+    The tuner passes what it prepared (its data and the model Keras Tuner built) and its fit options;
+    `continues` is the completed record in run_dir that this run trains on from (Hyperband's next bracket):
+    its record stays as it is until this one completes, then holds both as one history.
+    """
+    from harness.training import fit as train
+
+    validate(cfg)
+    started, startup = time.perf_counter(), provenance.startup_seconds()
+    memory.reset_peak_memory()
+    prepared = prepared or prepare(cfg)
+    run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = _started(cfg, prepared, sweep or SweepIdentity(seed=cfg.train.seed), overrides)
+    if continues is None:
+        clear_outputs(run_dir)
+        _write_or_explain(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
+    else:  # killed, the record still says what the earlier part completed, which is true
+        clear_for_continuation(run_dir)
+    log.info("run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s", cfg.name, cfg.run_name, prepared.model.name,
+             cfg.dataset.name, record.num_train, record.num_val, *prepared.geometry.shape[:2], run_dir)
+    try:
+        result, record.status, record.error = _fit(cfg, prepared, record, run_dir / "tb", options or train.FitOptions())
+        stopping.check()
+        record.history, record.epochs_run = result.history, result.epochs_run
+        record.test_accuracy, record.test_loss = result.test_accuracy, result.test_loss
+        for key, value in train.summarize(result.history).items():
+            setattr(record, key, value)
+        record.wall_seconds, record.finished_at, record.memory = time.perf_counter() - started, _now(), memory.memory_mb()
+        if continues is not None:
+            continued(record, continues)
+        try:
+            _finish(cfg, prepared, record, run_dir, after)
+        except OSError as exc:  # the results disk filled while TensorBoard, the model or the analysis were written
+            if not disk_full(exc):
+                raise
+            remove_temporaries(run_dir)
+            (run_dir / "model.keras").unlink(missing_ok=True)
+            record.status, record.error = "failed", no_space(run_dir)
+            log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, record.error)
+        record.total_seconds = startup + time.perf_counter() - started
+        _write_or_explain(run_dir, record)
+    except Interrupted as stop:  # resumable, and never mistaken for done: a rerun trains it again
+        record.status, record.error, record.finished_at = "interrupted", str(stop), _now()
+        if continues is None:
+            write_record(run_dir, record)
+        log.warning("run %s/%s interrupted (%s); its record says so and a rerun trains it again", cfg.name, cfg.run_name, stop)
+        raise
+    if prepared.release:
+        _release(prepared)
+    log.info("run %s/%s %s: best val accuracy %s at epoch %s, %.1fs (%.1fs in all)", cfg.name, cfg.run_name, record.status,
+             "n/a" if record.best_val_accuracy is None else f"{record.best_val_accuracy:.4f}", record.best_epoch,
+             record.wall_seconds, record.total_seconds)
+    return record
+
+
+class Unrecorded(UserError):
+    """A run whose record cannot be written (its disk is full): nothing was trained, nothing looks done."""
+
+    exit_code = 1
+
+
+def _write_or_explain(run_dir: Path, record: RunRecord) -> None:
+    try:
+        write_record(run_dir, record)
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        raise Unrecorded(f"run {record.name}/{record.run_name} cannot be recorded: {no_space(run_dir)}") from None
+
+
+def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: SweepIdentity, overrides: list[str] | None = None) -> RunRecord:
+    """A `failed` record for a run that could not start (e.g. a value a sweep cannot load), so the sweep goes on."""
+    record = new_record(cfg, "failed", sweep, overrides, error=error)
+    record.finished_at = record.started_at
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    clear_outputs(Path(run_dir))
+    write_record(Path(run_dir), record)
+    return record
+
+
+def _release(prepared: Prepared) -> None:
+    """Drop this run's graphs and tensors before the next run of an in-process sweep builds its own."""
+    import keras
+
+    prepared.model = None
+    keras.backend.clear_session()  # runs gc.collect() itself; a second collect cost another 0.26 s per run

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from harness.data.images import split_images
     from harness.data.sources import load_splits
-    from harness.config.schema import CONF_DIR, geometry
+    from harness.config.geometry import geometry
+    from harness.config.schema import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):  # the config a run of this folder has
         cfg = compose("config", overrides=["dataset=folder", f"dataset.path={Path(args.dataset_path).resolve()}",

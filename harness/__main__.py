@@ -28,10 +28,11 @@ from harness.command import (  # noqa: E402
 from harness.errors import ConfigError, UserError  # noqa: E402
 from harness.records.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
 from harness.process.quiet import import_tensorflow  # noqa: E402
-from harness.records.record import read_record  # noqa: E402
+from harness.records.record import Status, read_record  # noqa: E402
 from harness.training.run import Unrecorded, completed_record, record_failure, run  # noqa: E402
 from harness.storage.atomic import disk_full, no_space  # noqa: E402
-from harness.config.schema import CONF_DIR, config_hash  # noqa: E402 - also registers the schemas that conf/ builds on
+from harness.config.identity import config_hash
+from harness.config.schema import CONF_DIR  # noqa: E402 - also registers the schemas that conf/ builds on
 from harness.multirun.study import copy_twin, find_twin  # noqa: E402
 from harness.multirun.sweep import sweep_identity  # noqa: E402
 from harness.config.validate import schema_error, validate  # noqa: E402
@@ -160,7 +161,7 @@ def _job(cfg: DictConfig) -> None:
 
     normalized_views(run_dir.parent)
     write_hparams_experiment(Path(cfg.results_dir))
-    if record.status != "completed":
+    if record.status != Status.COMPLETED:
         print(f"run {record.run_name} did not complete: {record.status}: {record.error}", file=sys.stderr)
         sys.exit(1)
     chance = 1 / record.num_classes if record.num_classes else float("nan")
@@ -262,7 +263,7 @@ def incomplete_runs(configs: list[DictConfig]) -> list[str]:
     if any(cfg.get("tuner") is not None for cfg in configs):
         return []
     dirs = [Path(cfg.results_dir) / cfg.name / cfg.run_name for cfg in configs]
-    return [d.name for d in dirs if (read_record(d) or {}).get("status") != "completed"]
+    return [d.name for d in dirs if (read_record(d) or {}).get("status") != Status.COMPLETED]
 
 
 def main() -> None:

@@ -20,8 +20,9 @@ from harness.config import naming
 from harness.plugins import register_plugins
 from harness.errors import ConfigError
 from harness.config.naming import hydra_value, key_of, override_label
-from harness.records.record import read_record
-from harness.config.schema import CONF_DIR, config_hash
+from harness.records.record import Status, read_record
+from harness.config.identity import config_hash
+from harness.config.schema import CONF_DIR
 from harness.multirun.search_identity import IDENTITY, check_best_preset, same_baseline
 from harness.multirun.study import study_jobs
 from harness.config.validate import validate
@@ -237,7 +238,7 @@ def occupied(command: Command) -> tuple[str, int] | None:
         if record.get("config_hash") != config_hash(cfg):
             return (f"results error: {run_dir} holds a run of a different config ({record.get('status')}); name this one "
                     "with run_name=... or name=..., or replace it with overwrite=true", 2)
-        if not command.multirun and record.get("status") == "completed":
+        if not command.multirun and record.get("status") == Status.COMPLETED:
             return _completed(cfg, run_dir)
     return None
 

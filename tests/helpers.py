@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from harness.records.record import RunRecord, SweepIdentity, write_record
-from harness.config.schema import CONF_DIR, geometry
+from harness.config.geometry import geometry
+from harness.config.schema import CONF_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 

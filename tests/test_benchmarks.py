@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness.command import compose_cli
-from harness.config.schema import canonical
+from harness.config.identity import canonical
 from tests.helpers import ROOT
 
 

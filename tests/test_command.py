@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.command import compose_cli, hydra_argv, occupied, single_run_name, split_argv, unwritable
 from harness.records.record import RunRecord, SweepIdentity, write_record
-from harness.config.schema import config_hash
+from harness.config.identity import config_hash
 
 
 def test_flags_go_before_the_overrides_wherever_they_were_given():

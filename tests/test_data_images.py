@@ -11,7 +11,7 @@ import numpy as np
 from harness.data.images import image_array, image_key
 from harness.data.pipeline import resized
 from harness.training.run import cache_root
-from harness.config.schema import geometry
+from harness.config.geometry import geometry
 from tests.helpers import FAST, make_cfg, splits_of, write_images
 
 

@@ -57,7 +57,7 @@ def test_an_epoch_on_a_subset_has_the_steps_of_a_pass_over_the_whole_split():
 def test_a_cycled_split_is_reshuffled_on_every_pass(image_folder):
     cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32", "train.batch_size=6")
     from harness.data.pipeline import pipeline
-    from harness.config.schema import geometry
+    from harness.config.geometry import geometry
 
     split = splits_of(cfg).train
     ds = pipeline(split, geometry(cfg.data), cfg.data, batch_size=6, seed=0, training=True, repeat=True)

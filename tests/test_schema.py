@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config.schema import config_hash, geometry, target_hw
+from harness.config.geometry import geometry, target_hw
+from harness.config.identity import config_hash
 from harness.config.validate import validate
 from tests.helpers import ROOT, make_cfg
 

@@ -18,7 +18,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness.command import compose_cli
-from harness.config.schema import canonical, config_hash
+from harness.config.identity import canonical, config_hash
 from tests.helpers import ROOT, run_cli, tb_tags
 
 MINI = """\

@@ -14,7 +14,7 @@ import yaml
 
 from harness.multirun import search as tune
 from harness.reports.tables import load_table
-from harness.config.schema import config_hash
+from harness.config.identity import config_hash
 from harness.config.validate import validate
 from tests.helpers import FAST, ROOT, experiment_dir, make_cfg, records, run_cli, tb_tags
 

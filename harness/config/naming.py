@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config.schema import canonical
+from harness.config.identity import canonical
 
 # Config sections whose command-line overrides change what a run computes, and so its folder's name.
 LABELLED_SECTIONS = ("dataset", "data", "model", "train")

@@ -1,22 +1,22 @@
-"""The typed config: one dataclass per config group, registered in Hydra's ConfigStore.
+"""The typed config: one dataclass per config group, registered in Hydra's ConfigStore; every knob declared once.
 
-The YAML files in conf/ are presets over these schemas (each starts from one in its defaults list), so
-OmegaConf enforces types when a config is composed (`train.seed=abc` fails, `train.learning_rate=1`
-becomes 1.0) and a key's type, default and meaning live here. Ranges and rules across keys are in
-harness.validate. Imports no TensorFlow, so a typo costs a second.
+Each field is a `knob`: its type (the annotation), default, one-line doc and allowed values (a range or a list
+of choices) in one place. OmegaConf enforces the types while composing (`train.seed=abc` fails,
+`train.learning_rate=1` becomes 1.0), harness.config.validate checks every range and choice read from here,
+and docs/configuration.md is generated from here (`python docs/generate.py`). The YAML files in conf/ are
+presets over these schemas and hold only what differs from them. Imports no TensorFlow.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, OmegaConf
+
+from harness.config.backbones import BACKBONES
 
 # An installed wheel carries the configs as harness/conf; a checkout keeps them at its top (conf/, with
 # experiments/ as its `experiment` group), which is also where an editable install finds them.
@@ -24,168 +24,189 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 CONF_DIR = _PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.parent / "conf"
 
 OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
-RESIZE_MODES = ("squash", "pad", "crop")
-SOURCES = ("tfds", "folder", "digits")
-MODEL_KINDS = ("transfer", "scratch")
-UNFROZEN_BN = ("batch", "inference")
-BUDGETS = ("full_data", "subset")
-UNMATCHED = ("error", "drop")
 ALGORITHMS = ("random", "hyperband", "bayesian")
-FINDING_TESTS = ("beats", "within")
-# Sections whose values decide what a run computes: its hyperparameters, its identity, its HParams columns.
-HYPERPARAMETER_SECTIONS = ("data", "model", "train")
-# Keys that say where output goes or how runs were generated, not what a run computes.
-NOT_IDENTITY = ("hydra", "results_dir", "cache_dir", "analysis", "name", "run_name", "overwrite", "sweep", "tuner", "preset", "study")
+# What a run logs per epoch that a search can optimize (val_loss and loss are minimized, the rest maximized).
+OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """A knob's allowed values: a range (`low`/`high`, open or closed, null allowed where the type is Optional) or
+    a list of `choices`."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[Any, ...] = ()
+
+
+def knob(default: Any = MISSING, doc: str = "", *, factory: Callable[[], Any] | None = None, low: float | None = None,
+         high: float | None = None, low_open: bool = False, high_open: bool = False, choices: tuple = ()) -> Any:
+    """A config field with its default, its one-line doc and the values it allows (checked by harness.config.validate)."""
+    meta = {"doc": doc, "allowed": Allowed(low, high, low_open, high_open, tuple(choices))}
+    return field(default_factory=factory, metadata=meta) if factory is not None else field(default=default, metadata=meta)
+
+
+_knob = knob
 
 
 @dataclass
 class DatasetSplits:
-    train: Optional[str] = "train"
-    val: Optional[str] = None  # null: carved from train (seeded, stratified)
-    test: Optional[str] = None
+    train: Optional[str] = knob("train", "the split trained on (a TFDS split name, or the folder under dataset.path)")
+    val: Optional[str] = knob(None, "the split that chooses the epoch; null: carved from train (seeded, stratified)")
+    test: Optional[str] = knob(None, "the split nothing chose; null: carved from train when dataset.test_fraction > 0")
 
 
 @dataclass
 class DatasetConfig:
-    source: str = "tfds"  # tfds | folder | digits
-    name: str = MISSING
-    data_dir: Optional[str] = None  # a local TFDS store
-    path: Optional[str] = None  # the image folder of source=folder
-    splits: DatasetSplits = field(default_factory=DatasetSplits)
-    val_fraction: float = 0.1  # carved from train when there is no val split
-    test_fraction: float = 0.1  # carved from train when there is no test split (0 = none)
-    # source=folder: train/, val/ and test/ must name the same classes (error); drop: keep the classes all of them
-    # have and leave the others out, listed in the record
-    unmatched_classes: str = "error"
+    source: str = knob("tfds", "where the images come from", choices=("tfds", "folder", "digits"))
+    name: str = knob(MISSING, "the dataset's name: a TFDS name, or the folder's own name; part of the experiment's name")
+    data_dir: Optional[str] = knob(None, "a local TFDS store (TFDS's default when null)")
+    path: Optional[str] = knob(None, "source=folder: a folder of train/<class>/* and val/<class>/* (test/ optional), or <class>/*")
+    splits: DatasetSplits = knob(factory=DatasetSplits, doc="the source's own split names")
+    val_fraction: float = knob(0.1, "the fraction of train carved for val where the source has no val split", low=0, high=1,
+                               low_open=True, high_open=True)
+    test_fraction: float = knob(0.1, "the fraction of train carved for test where the source has no test split (0: none)",
+                                low=0, high=1, high_open=True)
+    unmatched_classes: str = knob("error", "source=folder: split folders naming other classes are an error; drop keeps the "
+                                  "classes every split has and lists the others in the record", choices=("error", "drop"))
 
 
 @dataclass
 class Augmentation:
-    flip: bool = True
-    brightness: float = 0.2
-    contrast: float = 0.2
-    rotation: float = 0.0
-    shift: float = 0.0
-    zoom: float = 0.0
+    flip: bool = knob(True, "random horizontal flip")
+    brightness: float = knob(0.2, "largest brightness change, a fraction of the value range", low=0, high=1)
+    contrast: float = knob(0.2, "largest contrast factor change", low=0, high=1)
+    rotation: float = knob(0.0, "largest rotation, a fraction of a full turn (0: off)", low=0, high=1)
+    shift: float = knob(0.0, "largest translation, a fraction of height and width (0: off)", low=0, high=1)
+    zoom: float = knob(0.0, "largest zoom in or out, a fraction (0: off)", low=0, high=1)
 
 
 @dataclass
 class DataConfig:
-    image_size: int = 128  # network input side in pixels at aspect_ratio 1
-    aspect_ratio: float = 1.0  # width / height of the network input, at about image_size**2 pixels
-    resize_mode: str = "squash"  # squash | pad | crop
-    samples_per_class: Optional[int] = None  # null = all training images
-    augment: bool = False
-    augmentation: Augmentation = field(default_factory=Augmentation)
-    shuffle_buffer: int = 1024
-    seed: int = 0  # carving val/test and the samples_per_class subset (fixed across train seeds)
+    image_size: int = knob(128, "network input side in pixels (height = width at aspect_ratio 1)", low=8, high=2048)
+    aspect_ratio: float = knob(1.0, "width / height of the network input, at about image_size² pixels (2.0 at 128: 91x181)",
+                               low=0.1, high=10)
+    resize_mode: str = knob("squash", "how images are fitted: squash (stretch), pad (letterbox), crop (cover, centre crop)",
+                            choices=("squash", "pad", "crop"))
+    samples_per_class: Optional[int] = knob(None, "a seeded, stratified subset of the training split with this many images "
+                                            "per class (val untouched); null: all", low=1)
+    augment: bool = knob(False, "augment training batches with data.augmentation")
+    augmentation: Augmentation = knob(factory=Augmentation, doc="what data.augment does")
+    shuffle_buffer: int = knob(1024, "elements in the training shuffle buffer", low=1)
+    seed: int = knob(0, "carving val/test and the samples_per_class subset: fixed across train.seed, so every seed sees the "
+                     "same split", low=0)
 
 
 @dataclass
 class Head:
-    units: int = 64
-    dropout: float = 0.3
+    units: int = knob(64, "units of the dense layer between pooling and the classifier", low=1, high=65536)
+    dropout: float = knob(0.3, "dropout before the classifier", low=0, high=1, high_open=True)
 
 
 @dataclass
 class TransferModel:
-    kind: str = "transfer"
-    name: str = "${.backbone}"
-    backbone: str = "mobilenet"  # a key of harness.backbones.BACKBONES
-    alpha: float = 1.0  # width multiplier (MobileNet family; ignored by backbones without one)
-    weights: Optional[str] = "imagenet"  # imagenet | null (random init) | a weights file
-    unfreeze: float = 0.33  # fraction of backbone layers, counted from the top, that train
-    # false: the same architecture from random weights with every layer trained, whatever weights and
-    # unfreeze say (the chapter's "from scratch"; a flag, so the baseline's weights override cannot undo it)
-    pretrained: bool = True
-    head: Head = field(default_factory=Head)
-    # 0.9, not the backbone's 0.99: a short run's few hundred steps must move the stored statistics that
-    # evaluation uses (at 0.99 and 160 steps a fifth of each is still ImageNet's). null = the backbone's own.
-    bn_momentum: Optional[float] = 0.9
-    # what the unfrozen BatchNormalization layers of a pretrained backbone do in training: "batch" normalizes
-    # with batch statistics and updates the moving ones (tf.keras 2, which the chapter used), "inference" keeps
-    # their ImageNet statistics (the Keras fine-tuning guide). Frozen layers are in inference mode either way.
-    unfrozen_bn: str = "batch"
+    kind: str = knob("transfer", "transfer: a keras.applications backbone and a head", choices=("transfer",))
+    name: str = knob("${.backbone}", "the model's name in the experiment's name")
+    backbone: str = knob("mobilenet", "a keras.applications backbone, with its own preprocess_input", choices=tuple(BACKBONES))
+    alpha: float = knob(1.0, "width multiplier (MobileNet family; ignored by backbones without one)", low=0, high=4, low_open=True)
+    weights: Optional[str] = knob("imagenet", "imagenet, null (random init) or the path of a no-top weights file")
+    unfreeze: float = knob(0.33, "fraction of backbone layers, counted from the top, that train (0: frozen, 1: all)", low=0, high=1)
+    # A flag, so that a baseline's model.weights=FILE on the command line cannot turn "from scratch" back into transfer.
+    pretrained: bool = knob(True, "false: random weights and every layer trained, whatever weights and unfreeze say (the "
+                            "chapter's from scratch, model=random_init)")
+    head: Head = knob(factory=Head, doc="global average pooling, Dense(units, relu), Dropout, softmax")
+    # 0.9, not the backbone's 0.99: a short run's few hundred steps must move the stored statistics that evaluation
+    # uses (at 0.99 and 160 steps a fifth of each is still ImageNet's).
+    bn_momentum: Optional[float] = knob(0.9, "BatchNormalization momentum of the backbone (null: its own, 0.99)", low=0, high=1,
+                                        high_open=True)
+    unfrozen_bn: str = knob("batch", "the unfrozen BatchNormalization layers in training: batch (batch statistics, as "
+                            "tf.keras 2) or inference (keep ImageNet's, the Keras fine-tuning guide)", choices=("batch", "inference"))
 
 
 @dataclass
 class ScratchModel:
-    kind: str = "scratch"
-    name: str = "scratch"
-    depth: int = 3  # conv-bn-relu-maxpool blocks; width doubles each block
-    filters: int = 32
-    head: Head = field(default_factory=Head)
-    bn_momentum: Optional[float] = 0.9
-    # Ignored by a scratch net. Declared so that a preset written for a transfer model (experiment=quickstart)
-    # still composes with model=scratch, as sweep=transfer_vs_scratch does.
-    backbone: Optional[str] = None
-    alpha: Optional[float] = None
-    weights: Optional[str] = None
-    unfreeze: Optional[float] = None
-    unfrozen_bn: Optional[str] = None
+    kind: str = knob("scratch", "scratch: a plain conv net", choices=("scratch",))
+    name: str = knob("scratch", "the model's name in the experiment's name")
+    depth: int = knob(3, "conv-BN-ReLU-maxpool blocks; the width doubles each block", low=1, high=8)
+    filters: int = knob(32, "filters of the first block", low=1, high=1024)
+    head: Head = knob(factory=Head, doc="global average pooling, Dense(units, relu), Dropout, softmax")
+    bn_momentum: Optional[float] = knob(0.9, "BatchNormalization momentum (statistics are learned within the run)", low=0,
+                                        high=1, high_open=True)
+    # Ignored by a scratch net; declared so that a preset written for a transfer model (experiment=quickstart) still
+    # composes with model=scratch, as sweep=transfer_vs_scratch does.
+    backbone: Optional[str] = knob(None, "ignored by model=scratch")
+    alpha: Optional[float] = knob(None, "ignored by model=scratch")
+    weights: Optional[str] = knob(None, "ignored by model=scratch")
+    unfreeze: Optional[float] = knob(None, "ignored by model=scratch")
+    unfrozen_bn: Optional[str] = knob(None, "ignored by model=scratch")
 
 
 @dataclass
 class FineTune:
-    enabled: bool = False  # train the head with the backbone frozen first, then the unfrozen top
-    epochs: int = 10
-    learning_rate: float = 1e-5
+    enabled: bool = knob(False, "two phases: the head with the backbone frozen for train.epochs, then model.unfreeze of it")
+    epochs: int = knob(10, "epochs of the second phase", low=1)
+    learning_rate: float = knob(1e-5, "learning rate of the second phase", low=0, high=10, low_open=True)
 
 
 @dataclass
 class TrainConfig:
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    batch_size: int = 32
-    epochs: int = 20
-    patience: Optional[int] = 10  # early stopping on val_accuracy; null = never stop early
-    seed: int = 42
-    deterministic: bool = False
-    steps_per_epoch: Optional[int] = None
-    # full_data: an epoch on a data.samples_per_class subset has as many optimizer steps as one on the whole
-    # training split (the subset cycled, reshuffled each pass), so every data size gets the same training and a
-    # smaller subset is not also a shorter run; subset: one pass over the subset per epoch.
-    budget: str = "full_data"
-    fine_tune: FineTune = field(default_factory=FineTune)
-    steps_per_execution: int = 32
-    jit_compile: bool = False
-    mixed_precision: bool = False
-    cache: str = "auto"  # auto | off
-    feature_dtype: str = "float32"  # float32 | float16
-    save_model: bool = False
-    verbose: int = 2
+    optimizer: str = knob("adam", "the optimizer (momentum: SGD with momentum 0.9)", choices=OPTIMIZERS)
+    learning_rate: float = knob(0.001, "the optimizer's learning rate", low=0, high=10, low_open=True)
+    batch_size: int = knob(32, "images per optimizer step", low=1, high=65536)
+    epochs: int = knob(20, "epochs at most", low=1)
+    patience: Optional[int] = knob(10, "early stopping on val accuracy (min_delta 1e-4, best weights restored); null: never", low=0)
+    seed: int = knob(42, "weights init, shuffling, dropout, augmentation", low=0, high=2**31 - 1)
+    deterministic: bool = knob(False, "TensorFlow op determinism as well (other numbers; slower with augmentation on GPUs)")
+    steps_per_epoch: Optional[int] = knob(None, "a cap on training batches per epoch (smoke tests); validation covers its split",
+                                          low=1)
+    budget: str = knob("full_data", "an epoch on a samples_per_class subset: full_data (as many steps as the whole training "
+                       "split, the subset cycled) or subset (one pass over it)", choices=("full_data", "subset"))
+    fine_tune: FineTune = knob(factory=FineTune, doc="an optional second phase")
+    steps_per_execution: int = knob(32, "training steps per compiled call: less per-step Python, the same numbers", low=1)
+    jit_compile: bool = knob(False, "XLA compilation (worth it on GPUs)")
+    mixed_precision: bool = knob(False, "mixed_float16 compute (GPUs with tensor cores; slower on CPU); the softmax stays float32")
+    cache: str = knob("auto", "auto: reuse decoded images and frozen-backbone activations across runs (cache_dir); off",
+                      choices=("auto", "off"))
+    feature_dtype: str = knob("float32", "cached activations: float32 (the uncached numbers exactly) or float16 (half the size)",
+                              choices=("float32", "float16"))
+    save_model: bool = knob(False, "write model.keras (raw 0..255 pixels in, probabilities out) into the run's folder")
+    verbose: int = knob(2, "Keras fit verbosity (2: one line per epoch)", low=0, high=2)
 
 
 @dataclass
 class SweepConfig:
-    name: Optional[str] = None  # the sweep's name (conf/sweep/<name>.yaml); part of the experiment's name
-    knob: Optional[str] = None  # the config key (or group) the sweep varies
-    values: list[Any] = field(default_factory=list)
-    seeds: int = 1  # repeat every value with train.seed, train.seed+1, ...
-    baseline: Optional[str] = None  # the baseline's value of the knob as text (set by the sweeper): reports mark its runs
+    name: Optional[str] = knob(None, "the sweep's name (conf/sweep/<name>.yaml); part of the experiment's name")
+    knob: Optional[str] = knob(None, "the config key (or group) the sweep varies")
+    # (the field `knob` now shadows the function in this class body: _knob is the same function)
+    values: list[Any] = _knob(factory=list, doc="the knob's values")
+    seeds: int = _knob(1, "every value with train.seed, train.seed + 1, ...", low=1)
+    baseline: Optional[str] = _knob(None, "the baseline's value of the knob as text (set by the sweeper): reports mark its runs")
 
 
 @dataclass
 class TunerConfig:
-    name: str = MISSING
-    algorithm: str = MISSING  # random | hyperband | bayesian
-    objective: str = "val_accuracy"
-    max_trials: Optional[int] = None  # random, bayesian (their presets set 10); null for hyperband
-    executions_per_trial: int = 1
-    max_consecutive_failed_trials: int = 3
-    overwrite: bool = False
-    isolate: bool = True  # every trial in a fresh process
-    num_initial_points: Optional[int] = None  # bayesian
-    max_epochs: Optional[int] = None  # hyperband (its preset sets 20)
-    factor: Optional[int] = None  # hyperband (3)
-    hyperband_iterations: Optional[int] = None  # hyperband (1)
-    space: dict[str, Any] = field(default_factory=dict)  # harness.space: config keys -> hyperparameters
+    name: str = knob(MISSING, "the search's name; part of the experiment's name")
+    algorithm: str = knob(MISSING, "Keras Tuner's algorithm", choices=ALGORITHMS)
+    objective: str = knob("val_accuracy", "what the search optimizes (a loss is minimized)", choices=OBJECTIVES)
+    max_trials: Optional[int] = knob(None, "trials in all (random, bayesian; a resumed search may raise it)", low=1)
+    executions_per_trial: int = knob(1, "runs of each trial, each with its own seed", low=1)
+    max_consecutive_failed_trials: int = knob(3, "Keras Tuner stops after this many failed trials in a row", low=1)
+    overwrite: bool = knob(False, "forget this search's trials and start again")
+    isolate: bool = knob(True, "every trial in a fresh process (flat memory); false: Keras Tuner's own in-process loop")
+    num_initial_points: Optional[int] = knob(None, "bayesian: random trials before the Gaussian process (null: 3 x the "
+                                             "hyperparameters)", low=1)
+    max_epochs: Optional[int] = knob(None, "hyperband: epochs of the longest bracket", low=1)
+    factor: Optional[int] = knob(None, "hyperband: reduction factor between brackets", low=2)
+    hyperband_iterations: Optional[int] = knob(None, "hyperband: how many times the whole algorithm runs", low=1)
+    space: dict[str, Any] = knob(factory=dict, doc="config keys -> Keras Tuner hyperparameters (harness.config.space)")
 
 
 @dataclass
 class StudyExperiment:
-    knob: str = MISSING  # the config key (or group) this experiment varies
-    values: list[Any] = field(default_factory=list)  # the baseline's own value is added when missing
+    knob: str = knob(MISSING, "the config key (or group) this experiment varies")
+    values: list[Any] = _knob(factory=list, doc="its values; the baseline's own is added where missing")
 
 
 @dataclass
@@ -193,40 +214,47 @@ class Finding:
     """A checkable claim about one experiment: `better` beats `worse` (paired over seeds), or `better` is
     within `margin` (relative) of `worse`."""
 
-    claim: str = MISSING  # the finding in words, as the report shows it
-    experiment: str = MISSING  # a key of study.experiments
-    test: str = "beats"  # beats | within
-    better: list[Any] = field(default_factory=list)  # values of the experiment's knob
-    worse: list[Any] = field(default_factory=list)
-    margin: float = 0.05  # within: better >= (1 - margin) * worse
+    claim: str = knob(MISSING, "the finding in words, as the report shows it")
+    experiment: str = knob(MISSING, "a key of study.experiments")
+    test: str = knob("beats", "beats: better > worse; within: better >= (1 - margin) x worse", choices=("beats", "within"))
+    better: list[Any] = knob(factory=list, doc="values of the experiment's knob")
+    worse: list[Any] = knob(factory=list, doc="values of the experiment's knob")
+    margin: float = knob(0.05, "within: the relative margin", low=0, high=1, high_open=True)
 
 
 @dataclass
 class StudyConfig:
-    name: str = MISSING  # part of the study folder's default name
-    seeds: int = 3  # every value with train.seed, train.seed+1, ...
-    experiments: dict[str, StudyExperiment] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    name: str = knob(MISSING, "the study's name; part of its folder's name")
+    seeds: int = knob(3, "every value with train.seed, train.seed + 1, ... (verdicts need 3)", low=1)
+    experiments: dict[str, StudyExperiment] = knob(factory=dict, doc="the one-knob experiments, each over this baseline")
+    findings: list[Finding] = knob(factory=list, doc="checkable claims, judged on test accuracy paired over seeds")
 
 
 @dataclass
 class Config:
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    model: Any = MISSING  # TransferModel or ScratchModel, from the model group
-    train: TrainConfig = field(default_factory=TrainConfig)
-    sweep: SweepConfig = field(default_factory=SweepConfig)
-    # A TunerConfig, checked by harness.validate: left untyped while composing so that `~tuner.space
+    dataset: DatasetConfig = knob(factory=DatasetConfig, doc="where the images come from (the dataset group)")
+    data: DataConfig = knob(factory=DataConfig, doc="how images become network inputs")
+    model: Any = knob(MISSING, "a TransferModel or a ScratchModel (the model group)")
+    train: TrainConfig = knob(factory=TrainConfig, doc="how the model trains")
+    sweep: SweepConfig = knob(factory=SweepConfig, doc="a one-knob sweep (the sweep group)")
+    # A TunerConfig, checked by harness.config.validate: left untyped while composing so that `~tuner.space
     # +tuner.space={...}` can replace the whole search space (a dataclass field cannot be deleted).
-    tuner: Any = None
-    study: Optional[StudyConfig] = None  # a study from conf/study/: one-knob experiments over this baseline
-    preset: str = "baseline"
-    results_dir: str = "results"
-    name: str = MISSING
-    run_name: str = "baseline"  # a single run's default: its command line's overrides (harness.sweep.override_label)
-    overwrite: bool = False  # re-run a run whose folder already holds a record (same config or not)
-    analysis: bool = False
-    cache_dir: Optional[str] = None
+    tuner: Any = knob(None, "a Keras Tuner search (the tuner group)")
+    study: Optional[StudyConfig] = knob(None, "one-knob experiments over this baseline, several seeds, one report (the study group)")
+    preset: str = knob("baseline", "the experiment preset's name; part of the experiment's name")
+    results_dir: str = knob("results", "output root: <results_dir>/<name>/<run_name>/")
+    name: str = knob(MISSING, "the experiment's folder under results_dir: the preset, the sweep, study or search, the dataset "
+                     "and the model, and a short hash of the other overrides")
+    run_name: str = knob("baseline", "the run's folder in the experiment: a sweep's value, a single run's overrides")
+    overwrite: bool = knob(False, "re-run a run whose folder already holds a record (otherwise a completed one is skipped)")
+    analysis: bool = knob(False, "save the model and look inside the run at its end (a finished one: from its saved model)")
+    cache_dir: Optional[str] = knob(None, "the cache shared by every run ($HARNESS_CACHE_DIR or ~/.cache/tl-harness); safe to delete")
+
+
+# The schema of each config group (the group files in conf/ start from these) and of the sections without a group.
+GROUPS: dict[str, type] = {"dataset": DatasetConfig, "data": DataConfig, "model": TransferModel, "train": TrainConfig}
+SCHEMAS: dict[str, type] = {"": Config, **GROUPS, "model (model=scratch)": ScratchModel, "sweep": SweepConfig,
+                            "tuner": TunerConfig, "study": StudyConfig}
 
 
 def register() -> None:
@@ -238,6 +266,9 @@ def register() -> None:
     store.store(group="model", name="_transfer_schema", node=TransferModel)
     store.store(group="model", name="_scratch_schema", node=ScratchModel)
     store.store(group="train", name="_train_schema", node=TrainConfig)
+    # The tuner's defaults as a plain node, not a typed one: `~tuner.space +tuner.space={...}` replaces the whole
+    # space, which a dataclass field would not allow. harness.config.validate types the tuner section afterwards.
+    store.store(group="tuner", name="_tuner_defaults", node=OmegaConf.to_container(OmegaConf.structured(TunerConfig)))
 
 
 def _path_name(path: Any) -> str:
@@ -252,59 +283,3 @@ for _name, _fn in {"path_name": _path_name, "join_name": _join_name}.items():
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 register()
-
-
-class Geometry(NamedTuple):
-    """The network input: height and width in pixels and how images are fitted to it."""
-
-    height: int
-    width: int
-    resize_mode: str
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.height, self.width, 3
-
-
-def target_hw(image_size: int, aspect_ratio: float) -> tuple[int, int]:
-    """Network input (height, width): width/height = aspect_ratio at about image_size**2 pixels."""
-    root = math.sqrt(aspect_ratio)
-    return max(1, round(image_size / root)), max(1, round(image_size * root))
-
-
-def geometry(data: DictConfig) -> Geometry:
-    """The input geometry of a `data` section: the one place image_size and aspect_ratio become pixels."""
-    return Geometry(*target_hw(data.image_size, data.aspect_ratio), data.resize_mode)
-
-
-def flatten(node: Any, prefix: str = "", is_leaf: Callable[[Any], bool] = lambda _: False) -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}. A dict for which `is_leaf` is true is kept whole."""
-    if isinstance(node, dict) and not is_leaf(node):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key), is_leaf))
-        return out
-    return {prefix: node}
-
-
-def canonical(value: Any) -> str:
-    """A knob value as text that compares equal however it was stored: 32, 32.0 -> '32'; None, NaN -> 'null'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float)):
-        return f"{float(value):g}"
-    return str(value)
-
-
-def container(cfg: DictConfig | dict) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-
-
-def config_hash(cfg: DictConfig | dict) -> str:
-    """Identity of a run: the hash of its resolved config, minus keys that only say where output goes."""
-    data = {k: v for k, v in container(cfg).items() if k not in NOT_IDENTITY}
-    data.get("train", {}).pop("verbose", None)
-    blob = json.dumps(data, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]

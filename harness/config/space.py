@@ -14,7 +14,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import ConfigError
-from harness.config.schema import flatten
+from harness.config.identity import flatten
 
 SAMPLINGS = ("linear", "log", "reverse_log")
 CONDITION = ("parent_name", "parent_values")

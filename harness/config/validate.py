@@ -11,6 +11,7 @@ import functools
 import math
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,15 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from harness.config.backbones import BACKBONES
 from harness.errors import ConfigError
 from harness.config.folders import class_dirs, count_images, folder_layout, split_classes, unmatched_classes
+from harness.config.geometry import target_hw
+from harness.config.identity import canonical
 from harness.config.schema import (
-    ALGORITHMS, BUDGETS, FINDING_TESTS, UNMATCHED, MODEL_KINDS, OPTIMIZERS, UNFROZEN_BN, RESIZE_MODES, SOURCES, Config, ScratchModel, TransferModel, TunerConfig,
-    canonical, target_hw,
+    Allowed, Config, DataConfig, DatasetConfig, Finding, ScratchModel, StudyConfig, SweepConfig, TrainConfig, TransferModel,
+    TunerConfig,
 )
 from harness.config.space import check_space, check_values
 from harness.config.weights_file import mismatch
 
-# What a run logs per epoch that a search can optimize (val_loss and loss are minimized, the rest maximized).
-OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 _ABSENT = object()
 _TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "bool": "true or false", "String": "a string",
                "ListConfig": "a list such as [a,b]"}
@@ -73,42 +74,60 @@ def _get(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key, throw_on_missing=False, default=None)
 
 
-def _range(cfg, key, *, low=None, high=None, low_open=False, high_open=False, nullable=False, integer=False):
-    """The value of a numeric key; ConfigError when it is null (unless allowed), NaN or outside the range.
-    Its type is already the schema's (`typed`): `integer` only words the message."""
-    value = _get(cfg, key)
-    if value is None and nullable:
-        return None
-    lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
-    hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
-    allowed = f"{'an integer' if integer else 'a number'} {' and '.join(x for x in (lo, hi) if x)}".strip()
-    allowed += " or null" if nullable else ""
-    if value is None or math.isnan(value) or (low is not None and (value < low or (low_open and value == low))) or (
-        high is not None and (value > high or (high_open and value == high))
-    ):
-        raise ConfigError(key, value, allowed)
-    return value
+def _allowed_words(allowed: Allowed, integer: bool, nullable: bool) -> str:
+    if allowed.choices:
+        return "one of " + ", ".join(map(str, allowed.choices))
+    lo = "" if allowed.low is None else f"{'>' if allowed.low_open else '>='} {allowed.low:g}"
+    hi = "" if allowed.high is None else f"{'<' if allowed.high_open else '<='} {allowed.high:g}"
+    words = f"{'an integer' if integer else 'a number'} {' and '.join(x for x in (lo, hi) if x)}".strip()
+    return words + (" or null" if nullable else "")
 
 
-def _choice(cfg, key, choices):
-    value = _get(cfg, key)
-    if value not in choices:
-        raise ConfigError(key, value, "one of " + ", ".join(choices))
-    return value
+def _outside(value: Any, allowed: Allowed) -> bool:
+    if allowed.choices:
+        return value not in allowed.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return True
+    low, high = allowed.low, allowed.high
+    return (low is not None and (value < low or (allowed.low_open and value == low))) or (
+        high is not None and (value > high or (allowed.high_open and value == high)))
+
+
+def declared(schema: type, node: DictConfig | None, prefix: str) -> None:
+    """Every field of `schema` (and of the dataclasses inside it) holds a value its declaration allows: the one
+    place ranges and choices are checked, read from the schema's `knob` declarations. ConfigError on the first
+    that does not."""
+    if node is None:
+        return
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        key, value = f"{prefix}{f.name}", _get(node, f.name)
+        kind = hints[f.name]
+        optional = typing.get_origin(kind) is typing.Union and type(None) in typing.get_args(kind)
+        target = next(a for a in typing.get_args(kind) if a is not type(None)) if optional else kind
+        if dataclasses.is_dataclass(target):
+            declared(target, value, f"{key}.")
+            continue
+        allowed = f.metadata.get("allowed")
+        if allowed is None or (allowed.low is None and allowed.high is None and not allowed.choices):
+            continue
+        if value is None and optional:
+            continue
+        if _outside(value, allowed):
+            raise ConfigError(key, value, _allowed_words(allowed, target is int, optional))
 
 
 def _dataset(cfg: DictConfig) -> None:
-    source = _choice(cfg, "dataset.source", SOURCES)
+    """Rules across the dataset's keys, and whether its source is there (a TFDS name, an image folder)."""
     name = _get(cfg, "dataset.name")
     if not name:
         raise ConfigError("dataset.name", name, "a non-empty dataset name")
-    val_fraction = _range(cfg, "dataset.val_fraction", low=0, high=1, low_open=True, high_open=True)
-    test_fraction = _range(cfg, "dataset.test_fraction", low=0, high=1, high_open=True)
+    val_fraction, test_fraction = _get(cfg, "dataset.val_fraction"), _get(cfg, "dataset.test_fraction")
     if val_fraction + test_fraction >= 1:
         raise ConfigError("dataset.test_fraction", test_fraction, f"< 1 - dataset.val_fraction ({1 - val_fraction:g})")
-    if source == "folder":
+    if _get(cfg, "dataset.source") == "folder":
         _folder(cfg)
-    elif source == "tfds":
+    elif _get(cfg, "dataset.source") == "tfds":
         _tfds_name(name, _get(cfg, "dataset.data_dir"))
 
 
@@ -132,7 +151,7 @@ def _folder(cfg: DictConfig) -> None:
         raise ConfigError("dataset.path", raw, "an existing directory with train/<class>/ and val/<class>/ or <class>/ folders")
     train_root, _ = folder_layout(path)
     differ = unmatched_classes(split_classes(path))
-    if differ and _choice(cfg, "dataset.unmatched_classes", UNMATCHED) == "error":
+    if differ and _get(cfg, "dataset.unmatched_classes") == "error":
         raise ConfigError("dataset.path", raw, f"split folders that name the same classes: {differ} "
                           "(dataset.unmatched_classes=drop keeps only the classes every split has)")
     classes = [d for d in class_dirs(train_root) if count_images(d) > 0]
@@ -146,92 +165,55 @@ def _folder(cfg: DictConfig) -> None:
 
 
 def _model(cfg: DictConfig) -> int:
-    """Checks model.*; returns the smallest input side the model accepts."""
-    kind = _choice(cfg, "model.kind", MODEL_KINDS)
-    _range(cfg, "model.head.units", low=1, high=65536, integer=True)
-    _range(cfg, "model.head.dropout", low=0, high=1, high_open=True)
-    _range(cfg, "model.bn_momentum", low=0, high=1, high_open=True, nullable=True)
-    if kind == "scratch":
-        depth = _range(cfg, "model.depth", low=1, high=8, integer=True)
-        _range(cfg, "model.filters", low=1, high=1024, integer=True)
-        return 2**depth
-    backbone = _choice(cfg, "model.backbone", BACKBONES)
+    """Rules across the model's keys and its weights file; returns the smallest input side the model accepts."""
+    if _get(cfg, "model.kind") == "scratch":
+        return 2 ** _get(cfg, "model.depth")
+    backbone, alpha = _get(cfg, "model.backbone"), _get(cfg, "model.alpha")
     spec = BACKBONES[backbone]
     weights = _get(cfg, "model.weights")
     if weights not in (None, "imagenet") and not Path(weights).expanduser().is_file():
         raise ConfigError("model.weights", weights, "imagenet, null, or the path of an existing weights file")
-    alpha = _range(cfg, "model.alpha", low=0, high=4, low_open=True)
     wrong = mismatch(weights, backbone, alpha) if weights not in (None, "imagenet") else None
     if wrong:
         raise ConfigError("model.weights", weights, wrong)
     if spec.alphas and weights == "imagenet" and alpha not in spec.alphas:
         raise ConfigError("model.alpha", alpha, f"one of {', '.join(f'{a:g}' for a in spec.alphas)} for {backbone} with ImageNet weights")
-    _range(cfg, "model.unfreeze", low=0, high=1)
-    _choice(cfg, "model.unfrozen_bn", UNFROZEN_BN)
     return spec.min_size
 
 
 def _data(cfg: DictConfig, min_side: int) -> None:
-    size = _range(cfg, "data.image_size", low=8, high=2048, integer=True)
-    ratio = _range(cfg, "data.aspect_ratio", low=0.1, high=10)
+    """The input the data section makes is one the model accepts."""
+    size, ratio = _get(cfg, "data.image_size"), _get(cfg, "data.aspect_ratio")
     h, w = target_hw(size, ratio)
     if min(h, w) < min_side:
         what = _get(cfg, "model.backbone") if _get(cfg, "model.kind") == "transfer" else "the scratch net's depth"
         key = "data.image_size" if ratio == 1 else "data.aspect_ratio"
         raise ConfigError(key, size if ratio == 1 else ratio, f"an input of at least {min_side}x{min_side} px for {what} (got {h}x{w})")
-    _choice(cfg, "data.resize_mode", RESIZE_MODES)
-    _range(cfg, "data.samples_per_class", low=1, integer=True, nullable=True)
-    for key in ("brightness", "contrast", "rotation", "shift", "zoom"):
-        _range(cfg, f"data.augmentation.{key}", low=0, high=1)
-    _range(cfg, "data.shuffle_buffer", low=1, integer=True)
-    _range(cfg, "data.seed", low=0, integer=True)
 
 
 def _train(cfg: DictConfig) -> None:
-    _choice(cfg, "train.optimizer", OPTIMIZERS)
-    _range(cfg, "train.learning_rate", low=0, high=10, low_open=True)
-    _range(cfg, "train.batch_size", low=1, high=65536, integer=True)
-    _range(cfg, "train.epochs", low=1, integer=True)
-    _range(cfg, "train.patience", low=0, integer=True, nullable=True)
-    _range(cfg, "train.seed", low=0, high=2**31 - 1, integer=True)
-    _range(cfg, "train.steps_per_epoch", low=1, integer=True, nullable=True)
-    _choice(cfg, "train.budget", BUDGETS)
-    _range(cfg, "train.steps_per_execution", low=1, integer=True)
-    _choice(cfg, "train.cache", ("auto", "off"))
-    _choice(cfg, "train.feature_dtype", ("float16", "float32"))
     if _get(cfg, "train.cache") == "auto" and not _get(cfg, "cache_dir"):
         raise ConfigError("cache_dir", _get(cfg, "cache_dir"), "a directory path (or train.cache=off)")
-    if _get(cfg, "train.fine_tune.enabled"):
-        if _get(cfg, "model.kind") != "transfer":
-            raise ConfigError("train.fine_tune.enabled", True, "false for model=scratch (nothing to fine-tune)")
-        _range(cfg, "train.fine_tune.epochs", low=1, integer=True)
-        _range(cfg, "train.fine_tune.learning_rate", low=0, high=10, low_open=True)
+    if _get(cfg, "train.fine_tune.enabled") and _get(cfg, "model.kind") != "transfer":
+        raise ConfigError("train.fine_tune.enabled", True, "false for model=scratch (nothing to fine-tune)")
 
 
-# Settings of one algorithm: set for another, they would be silently ignored by Keras Tuner.
+# Settings of one algorithm: required by it, and set for another they would be silently ignored by Keras Tuner.
 TUNER_SETTINGS = {
     "max_trials": ("random", "bayesian"), "num_initial_points": ("bayesian",),
     "max_epochs": ("hyperband",), "factor": ("hyperband",), "hyperband_iterations": ("hyperband",),
 }
+OPTIONAL_SETTINGS = ("num_initial_points",)  # null means Keras Tuner's own default
 
 
 def _tuner(cfg: DictConfig) -> None:
-    algorithm = _choice(cfg, "tuner.algorithm", ALGORITHMS)
-    _choice(cfg, "tuner.objective", OBJECTIVES)
-    _range(cfg, "tuner.executions_per_trial", low=1, integer=True)
-    _range(cfg, "tuner.max_consecutive_failed_trials", low=1, integer=True)
-    if algorithm == "hyperband":
-        _range(cfg, "tuner.max_epochs", low=1, integer=True)
-        _range(cfg, "tuner.factor", low=2, integer=True)
-        _range(cfg, "tuner.hyperband_iterations", low=1, integer=True)
-    else:
-        _range(cfg, "tuner.max_trials", low=1, integer=True)
-    if algorithm == "bayesian":
-        _range(cfg, "tuner.num_initial_points", low=1, integer=True, nullable=True)
+    algorithm = _get(cfg, "tuner.algorithm")
     for key, users in TUNER_SETTINGS.items():
         value = _get(cfg, f"tuner.{key}")
         if algorithm not in users and value is not None:
             raise ConfigError(f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {' and '.join(users)} do)")
+        if algorithm in users and value is None and key not in OPTIONAL_SETTINGS:
+            raise ConfigError(f"tuner.{key}", value, f"a value: tuner={algorithm} needs it")
     if algorithm == "hyperband" and "train.epochs" in check_space(cfg):
         raise ConfigError("tuner.space.train.epochs", check_space(cfg)["train.epochs"], "unset: tuner=hyperband "
                           "gives each trial the epochs of its bracket (tuner.max_epochs, tuner.factor)")
@@ -268,14 +250,20 @@ def _resolved(cfg: DictConfig) -> dict[str, Any]:
 
 
 def validate(cfg: DictConfig) -> DictConfig:
-    """Raises ConfigError naming the first key whose value is not allowed; returns cfg unchanged otherwise."""
+    """Raises ConfigError naming the first key whose value is not allowed; returns cfg unchanged otherwise.
+
+    Every key's type, range and choices come from its declaration in harness.config.schema; what follows are
+    the rules that span several keys, and the things a value names (a folder, a weights file, a TFDS name)."""
     checked = typed(_resolved(cfg))
+    model = ScratchModel if checked.model.kind == "scratch" else TransferModel
+    for schema, section in ((DatasetConfig, "dataset"), (DataConfig, "data"), (model, "model"), (TrainConfig, "train"),
+                            (SweepConfig, "sweep"), (TunerConfig, "tuner"), (StudyConfig, "study")):
+        declared(schema, checked.get(section), f"{section}.")
     _dataset(checked)
     _data(checked, _model(checked))
     _train(checked)
     if checked.tuner is not None:
         _tuner(checked)
-    _range(checked, "sweep.seeds", low=1, integer=True)
     if checked.study is not None:
         _study(checked)
     run_name = _get(checked, "run_name")
@@ -309,8 +297,7 @@ def _places(cfg: DictConfig) -> None:
 
 
 def _study(cfg: DictConfig) -> None:
-    """A study's own keys: its seeds, each experiment's knob and values, each finding's experiment and values."""
-    _range(cfg, "study.seeds", low=1, integer=True)
+    """A study's own keys: each experiment's knob and values, each finding's experiment and values."""
     if _get(cfg, "tuner") is not None:
         raise ConfigError("tuner", cfg.tuner.name, "unset: a study runs one-knob experiments, not a search (drop tuner=...)")
     experiments = cfg.study.experiments
@@ -324,10 +311,11 @@ def _study(cfg: DictConfig) -> None:
             raise ConfigError(f"study.experiments.{name}.values", [], f"a non-empty list of values for {experiment.knob}")
     for i, finding in enumerate(cfg.study.findings):
         key = f"study.findings.{i}"
-        _choice(cfg, f"{key}.test", FINDING_TESTS)
-        known = {canonical(v) for v in experiments[_choice(cfg, f"{key}.experiment", list(experiments))]["values"]}
+        declared(Finding, finding, f"{key}.")
+        if finding.experiment not in experiments:
+            raise ConfigError(f"{key}.experiment", finding.experiment, "one of " + ", ".join(experiments))
+        known = {canonical(v) for v in experiments[finding.experiment]["values"]}
         for side in ("better", "worse"):
             unknown = [v for v in finding[side] if canonical(v) not in known] if finding[side] else [[]]
             if unknown:
                 raise ConfigError(f"{key}.{side}", unknown[0], f"values of study.experiments.{finding.experiment}.values ({', '.join(sorted(known))})")
-        _range(cfg, f"{key}.margin", low=0, high=1, high_open=True)

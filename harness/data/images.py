@@ -9,7 +9,7 @@ import numpy as np
 from harness.storage import cache
 from harness.data.pipeline import resized
 from harness.data.splits import Split
-from harness.config.schema import Geometry
+from harness.config.geometry import Geometry
 
 
 def image_key(split: Split, geometry: Geometry) -> str:

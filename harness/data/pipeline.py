@@ -8,7 +8,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from harness.data.splits import Split
-from harness.config.schema import Geometry
+from harness.config.geometry import Geometry
 
 
 def resize(image, height: int, width: int, mode: str):

@@ -24,10 +24,11 @@ from harness.errors import ConfigError, UserError
 from harness.training.inputs import Prepared
 from harness.process.workers import in_fresh_process
 from harness.process.progress import Progress
-from harness.records.record import SweepIdentity, read_record
+from harness.records.record import Status, SweepIdentity, read_record
 from harness.reports.sweep_report import write_report
 from harness.training.run import build, cache_root, load_data, record_failure, run
-from harness.config.schema import HYPERPARAMETER_SECTIONS, geometry
+from harness.config.geometry import geometry
+from harness.config.identity import HYPERPARAMETER_SECTIONS
 from harness.records.tensorboard import as_written
 from harness.multirun.search_identity import IDENTITY, differences, same_baseline, search_identity
 from harness.config.space import check_space, declare, searchable, trial_config
@@ -109,7 +110,7 @@ class HarnessHyperModel(kt.HyperModel):
         run_dir, earlier = self.exp_dir / trial_folder(trial_id, numbered), None
         # Hyperband's next bracket trains the model of an earlier trial on: the same trial, one history.
         found = continued_run(self.exp_dir, hp.values[CONTINUES], numbered) if hp.values.get(CONTINUES) else None
-        if found is not None and found[1].get("status") == "completed":
+        if found is not None and found[1].get("status") == Status.COMPLETED:
             run_dir, earlier = found
         tcfg = OmegaConf.merge(self.trial_config(hp, execution), {"run_name": run_dir.name})
         trial_ids = [*((earlier or {}).get("sweep", {}).get("trial_ids") or []), trial_id]
@@ -122,7 +123,7 @@ class HarnessHyperModel(kt.HyperModel):
                          options=FitOptions(callbacks, tcfg.train.epochs, initial_epoch), continues=earlier)
         except UserError as exc:
             raise kt.errors.FailedTrialError(str(exc)) from None
-        if record.status != "completed":
+        if record.status != Status.COMPLETED:
             # Reported to the oracle as failed: never the best, and Bayesian optimization skips it.
             raise kt.errors.FailedTrialError(f"{record.status}: {record.error}")
         objective = self.cfg.tuner.objective
@@ -309,7 +310,7 @@ def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
     limit = cfg.tuner.max_trials if cfg.tuner.algorithm != "hyperband" else None
     overwrite, stopped = bool(cfg.tuner.overwrite), None
     finished = [read_record(d) for d in exp_dir.glob("trial=*")]  # an interrupted trial is run again
-    done = 0 if overwrite else sum(1 for r in finished if r and r.get("status") not in ("running", "interrupted"))
+    done = 0 if overwrite else sum(1 for r in finished if r and r.get("status") not in (Status.RUNNING, Status.INTERRUPTED))
     progress = Progress(limit, noun="trial", done=done)
     while True:
         if limit is None or done + progress.finished < limit:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.config.naming import TUNER_UNNAMED
 from harness.records.record import read_record
-from harness.config.schema import HYPERPARAMETER_SECTIONS, config_hash, container, flatten
+from harness.config.identity import HYPERPARAMETER_SECTIONS, config_hash, container, flatten
 
 IDENTITY = "search.json"  # in the search's folder: search_identity of the config it was started with
 

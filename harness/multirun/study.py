@@ -25,9 +25,9 @@ from harness.records.study_spec import SPEC
 from harness.storage.atomic import write_atomic
 from harness.errors import ConfigError
 from harness.records.hparams import write_session
-from harness.records.record import RunRecord, SweepIdentity, read_record, write_record
+from harness.records.record import RunRecord, Status, SweepIdentity, read_record, write_record
 from harness.training.run import clear_outputs
-from harness.config.schema import canonical
+from harness.config.identity import canonical
 from harness.config.naming import hydra_value
 from harness.multirun.sweep import baseline_value, experiment_name, job_batches, knob_arguments, label_jobs
 
@@ -100,7 +100,7 @@ def find_twin(study_dir: Path, config_hash: str, run_dir: Path) -> Path | None:
         if other.resolve() == Path(run_dir).resolve():
             continue
         record = read_record(other)
-        if record and record.get("status") == "completed" and record.get("config_hash") == config_hash \
+        if record and record.get("status") == Status.COMPLETED and record.get("config_hash") == config_hash \
                 and not record.get("copied_from"):
             return other
     return None

@@ -19,7 +19,7 @@ from harness.config import naming
 from harness.errors import ConfigError
 from harness.config.naming import hydra_value, is_sweep, key_of, short_key
 from harness.records.record import SweepIdentity
-from harness.config.schema import canonical
+from harness.config.identity import canonical
 
 
 def _short_name(key: str) -> str:

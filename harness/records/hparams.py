@@ -14,7 +14,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from harness.records.record import read_record, session_hparams
+from harness.records.record import Status, read_record, session_hparams
 from harness.records.tensorboard import hparam_values, hparams_experiment, write_events, write_hparams
 
 FOLDER = "_hparams"
@@ -47,7 +47,7 @@ def declared_metrics(runs: list[tuple[Path, dict]]) -> list[tuple[str, str, str]
     """The metrics every completed run has. TensorBoard's parallel-coordinates view draws no session that
     lacks one of the folder's metrics, so one left out by most runs (test accuracy where one run had a test
     split) would empty it; such a metric stays in the records and tables."""
-    completed = [(d, r) for d, r in runs if r.get("status") == "completed"]
+    completed = [(d, r) for d, r in runs if r.get("status") == Status.COMPLETED]
     has = {
         "test_accuracy": lambda d, r: r.get("test_accuracy") is not None,
         "normalized_accuracy": lambda d, r: (d / "tb" / "normalized").is_dir(),

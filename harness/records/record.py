@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from harness.storage.atomic import write_atomic
-from harness.config.schema import HYPERPARAMETER_SECTIONS, flatten
+from harness.config.identity import HYPERPARAMETER_SECTIONS, flatten
 
 RECORD = "record.json"
 
@@ -28,6 +28,8 @@ class Status(str, Enum):
     DIVERGED = "diverged"  # the loss stopped being finite
     FAILED = "failed"  # training raised, the run could not start, or its disk filled
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: re-run on resume
+
+    __hash__ = str.__hash__  # a key of a dict of plain status strings finds it (Enum hashes its name on Python 3.10)
 
     def __str__(self) -> str:
         return self.value

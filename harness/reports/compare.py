@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.config.schema import canonical
+from harness.config.identity import canonical
+from harness.records.record import Status
 
 CONFIDENCE = 0.95
 VERDICTS = ("holds", "does not hold", "inconclusive")
@@ -78,9 +79,9 @@ def scores(table: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
     """One row per run of a study's table: experiment, value (canonical text), seed, the metric as scored
     (a diverged run at chance level; failed and unfinished runs NaN) and the best val accuracy."""
     status = table["status"]
-    score = pd.to_numeric(table[metric], errors="coerce").where(status == "completed")
-    score = score.where(status != "diverged", pd.to_numeric(table["chance"], errors="coerce"))
-    val = pd.to_numeric(table["best_val_accuracy"], errors="coerce").where(status.isin(["completed", "diverged"]))
+    score = pd.to_numeric(table[metric], errors="coerce").where(status == Status.COMPLETED)
+    score = score.where(status != Status.DIVERGED, pd.to_numeric(table["chance"], errors="coerce"))
+    val = pd.to_numeric(table["best_val_accuracy"], errors="coerce").where(status.isin([Status.COMPLETED, Status.DIVERGED]))
     return pd.DataFrame({"experiment": table["sweep"].astype(str), "value": table["value"].map(canonical),
                          "seed": table["seed"], "score": score, "val": val, "status": status})
 

@@ -28,6 +28,7 @@ from harness.records.study_spec import read_spec
 from harness.reports.sweep_report import per_value_table, status_words, write_report
 from harness.reports.tables import iter_records, load_table, summarize
 from harness.records.tensorboard import text, write_events
+from harness.records.record import Status
 
 REPORT_TB = "_report"
 EFFECTS = "effects.png"  # the forest plot the report opens with
@@ -244,7 +245,7 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
                   else {"runs": len(mine or []), "incomplete": 0, "not_started": len(mine or [])})
         for key in ("runs", "incomplete", "not_started"):
             outcome[key] += counts[key]
-        outcome["unfinished"] += counts["not_started"] + counts.get("interrupted", 0) + counts.get("running", 0)
+        outcome["unfinished"] += counts["not_started"] + counts.get(Status.INTERRUPTED, 0) + counts.get(Status.RUNNING, 0)
     tables = study_tables(study_dir)
     status = status_words(outcome["runs"], outcome["incomplete"], outcome["not_started"])
     notes = [note for note in (unfinished_note(outcome), few_seeds_note(int(spec["seeds"]))) if note]

@@ -22,7 +22,7 @@ from harness.reports.analysis.experiment import experiment_tables
 from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing, write_atomic
 from harness.records.hparams import tensorboard_command, write_hparams_experiment
 from harness.records.planned import not_started, planned_runs
-from harness.records.record import INCOMPLETE
+from harness.records.record import INCOMPLETE, Status
 from harness.reports.tables import load_history, load_table, summarize
 from harness.records.tensorboard import scalar, write_events
 
@@ -34,7 +34,7 @@ def value_summary(table: pd.DataFrame) -> pd.DataFrame:
     return summarize(table).drop(columns=["name", "sweep"])
 
 
-FAILED = ("failed", "diverged")
+FAILED = (Status.FAILED, Status.DIVERGED)
 
 
 def _number(value: float, digits: int = 4) -> str:
@@ -96,14 +96,14 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
     from matplotlib.ticker import MaxNLocator
 
     fig, (curves, bars, speed) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [2, 1.2, 1.2]})
-    best = table.loc[table["status"] == "completed", "best_val_accuracy"].max()
+    best = table.loc[table["status"] == Status.COMPLETED, "best_val_accuracy"].max()
     chance = table["chance"].dropna().mean() / best if table["chance"].notna().any() and best > 0 else np.nan
     history = history.assign(value=history["value"].astype(str))
     for value, rows in history.groupby("value", sort=False):
         status = ",".join(sorted(set(rows["status"])))
         per_epoch = rows.groupby("epoch")["normalized_val_accuracy"].agg(["mean", "std"])
         failed = any(s in FAILED for s in rows["status"])
-        label = f"{value}" + (f" ({status})" if status != "completed" else "")
+        label = f"{value}" + (f" ({status})" if status != Status.COMPLETED else "")
         line = curves.plot(per_epoch.index, per_epoch["mean"], marker="o", ms=3, ls="--" if failed else "-", label=label)[0]
         if rows["seed"].nunique() > 1:
             curves.fill_between(per_epoch.index, per_epoch["mean"] - per_epoch["std"], per_epoch["mean"] + per_epoch["std"],
@@ -177,7 +177,7 @@ def _write_files(exp_dir: Path, results_root: Path, table: pd.DataFrame, history
                            "above_chance", "best_epoch", "epochs_to_95pct", "epochs_run", "seconds_per_epoch", "error"] if c in table]
     write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
     knob = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
-    best = pd.to_numeric(table["best_val_accuracy"][table["status"] == "completed"], errors="coerce").max()
+    best = pd.to_numeric(table["best_val_accuracy"][table["status"] == Status.COMPLETED], errors="coerce").max()
     markdown = (
         f"# {exp_dir.name}\n\nknob: `{knob}`; normalized accuracy = best val accuracy / best completed run's "
         f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
@@ -208,7 +208,7 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
     exp_dir = Path(exp_dir)
     results_root = Path(results_root) if results_root is not None else exp_dir.parent
     table = load_table(exp_dir)
-    counts = {s: int((table["status"] == s).sum()) for s in ("completed", *INCOMPLETE)} if len(table) else {}
+    counts = {s: int((table["status"] == s).sum()) for s in (Status.COMPLETED, *INCOMPLETE)} if len(table) else {}
     missing = not_started(planned if planned is not None else planned_runs(exp_dir), set(table["run"]))
     outcome: dict[str, Any] = {"experiment": str(exp_dir), "runs": len(table) + len(missing), **counts,
                                "not_started": len(missing)}

@@ -12,8 +12,8 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from harness.config.schema import canonical
-from harness.records.record import HISTORY_KEYS, RECORD, hyperparameters, knob_and_value, read_record
+from harness.config.identity import canonical
+from harness.records.record import HISTORY_KEYS, RECORD, Status, hyperparameters, knob_and_value, read_record
 
 # `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
 LEAD_COLUMNS = [
@@ -100,7 +100,7 @@ def normalize(table: pd.DataFrame) -> pd.DataFrame:
     Diverged, failed and unfinished runs are left out of the maximum and get NaN.
     """
     table = table.copy()
-    completed = table["status"] == "completed"
+    completed = table["status"] == Status.COMPLETED
     for metric, column in (("best_val_accuracy", "normalized_accuracy"), ("test_accuracy", "normalized_test_accuracy")):
         values = pd.to_numeric(table[metric], errors="coerce")
         denominator = table["name"].map(values[completed].groupby(table["name"]).max())
@@ -137,7 +137,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     table = table.assign(value=table["value"].map(lambda v: canonical(None) if pd.isna(v) else str(v)), sweep=table["sweep"].fillna("run"))
     keys = ["name", "sweep", "value"]
     grouped = table.groupby(keys, sort=False, dropna=False)
-    out = grouped.agg(runs=("status", "size"), completed=("status", lambda s: int((s == "completed").sum())),
+    out = grouped.agg(runs=("status", "size"), completed=("status", lambda s: int((s == Status.COMPLETED).sum())),
                       statuses=("status", lambda s: ",".join(sorted(set(s)))))
     metrics = ["normalized_accuracy", "best_val_accuracy", "test_accuracy", "normalized_test_accuracy"]
     # Spreads and intervals are over seeds: runs of one value with the same seed (a search that tried the same
@@ -163,7 +163,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 def load_history(path: str | Path) -> pd.DataFrame:
     """One row per run and epoch, with val accuracy normalized to the experiment's best run (as in load_table)."""
     table = load_table(path)
-    best = table[table["status"] == "completed"].groupby("name")["best_val_accuracy"].max()
+    best = table[table["status"] == Status.COMPLETED].groupby("name")["best_val_accuracy"].max()
     frames = []
     for run_dir, record in iter_records(path):
         history = record.get("history") or {}

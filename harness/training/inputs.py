@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from harness.data.images import image_array, image_key
 from harness.data.splits import Splits
-from harness.config.schema import Geometry
+from harness.config.geometry import Geometry
 
 
 @dataclass

@@ -29,8 +29,9 @@ from harness.data.sources import load_splits
 from harness.data.splits import Splits
 from harness.training.inputs import Prepared, training_inputs
 from harness.records.hparams import write_session
-from harness.records.record import RECORD, RunRecord, SweepIdentity, read_record, write_record
-from harness.config.schema import config_hash, geometry
+from harness.records.record import RECORD, RunRecord, Status, SweepIdentity, read_record, write_record
+from harness.config.geometry import geometry
+from harness.config.identity import config_hash
 from harness.errors import UserError
 from harness.process.stopping import Interrupted
 from harness.config.validate import validate
@@ -50,7 +51,7 @@ def run_dir_for(cfg: DictConfig) -> Path:
 def completed_record(run_dir: Path, cfg: DictConfig) -> dict | None:
     """The run's record if it already completed with exactly this config (what a resumed sweep skips)."""
     record = read_record(run_dir)
-    if record and record.get("status") == "completed" and record.get("config_hash") == config_hash(cfg):
+    if record and record.get("status") == Status.COMPLETED and record.get("config_hash") == config_hash(cfg):
         return record
     return None
 
@@ -145,7 +146,7 @@ def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, override
     splits = prepared.splits
     trainable, total = models.count_params(prepared.model)
     return new_record(
-        cfg, "running", sweep, overrides, num_classes=splits.num_classes, class_names=splits.class_names,
+        cfg, Status.RUNNING, sweep, overrides, num_classes=splits.num_classes, class_names=splits.class_names,
         num_train=len(splits.train), num_val=len(splits.val), num_test=len(splits.test) if splits.test is not None else 0,
         skipped_files=len(splits.skipped), skipped_paths=splits.skipped, data_notes=splits.notes, input_shape=list(prepared.geometry.shape),
         trainable_params=trainable, total_params=total,
@@ -182,15 +183,15 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
                            steps_per_epoch=steps)
         record.cache["compiled"] = compiled.last()
         if result.diverged:
-            return result, "diverged", f"loss became non-finite in epoch {result.epochs_run}"
-        return result, "completed", None
+            return result, Status.DIVERGED, f"loss became non-finite in epoch {result.epochs_run}"
+        return result, Status.COMPLETED, None
     except Exception as exc:
         if disk_full(exc):
             where = prepared.cache_root if isinstance(exc, cache.NoSpace) else log_dir
             log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, no_space(where))
-            return result, "failed", str(exc) if isinstance(exc, cache.NoSpace) else no_space(where)
+            return result, Status.FAILED, str(exc) if isinstance(exc, cache.NoSpace) else no_space(where)
         log.error("run %s/%s failed:\n%s", cfg.name, cfg.run_name, traceback.format_exc())
-        return result, "failed", f"{type(exc).__name__}: {exc}"
+        return result, Status.FAILED, f"{type(exc).__name__}: {exc}"
 
 
 def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Path, after: AfterRun | None) -> None:
@@ -198,10 +199,10 @@ def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Pat
     log_dir = run_dir / "tb"
     write_session(log_dir, record.as_dict())
     tensorboard.write_scalars(log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy})
-    if (cfg.train.save_model or cfg.analysis) and record.status == "completed":
+    if (cfg.train.save_model or cfg.analysis) and record.status == Status.COMPLETED:
         with replacing(run_dir / "model.keras") as tmp:  # whole or not at all, also on a disk that fills meanwhile
             prepared.model.save(tmp)
-    if after is not None and record.status == "completed":
+    if after is not None and record.status == Status.COMPLETED:
         try:  # a failed analysis must not turn a finished run into a failed one
             record.analysis = after(run_dir, prepared, record)
         except Exception as exc:
@@ -253,12 +254,12 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
                 raise
             remove_temporaries(run_dir)
             (run_dir / "model.keras").unlink(missing_ok=True)
-            record.status, record.error = "failed", no_space(run_dir)
+            record.status, record.error = Status.FAILED, no_space(run_dir)
             log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, record.error)
         record.total_seconds = startup + time.perf_counter() - started
         _write_or_explain(run_dir, record)
     except Interrupted as stop:  # resumable, and never mistaken for done: a rerun trains it again
-        record.status, record.error, record.finished_at = "interrupted", str(stop), _now()
+        record.status, record.error, record.finished_at = Status.INTERRUPTED, str(stop), _now()
         if continues is None:
             write_record(run_dir, record)
         log.warning("run %s/%s interrupted (%s); its record says so and a rerun trains it again", cfg.name, cfg.run_name, stop)
@@ -288,7 +289,7 @@ def _write_or_explain(run_dir: Path, record: RunRecord) -> None:
 
 def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: SweepIdentity, overrides: list[str] | None = None) -> RunRecord:
     """A `failed` record for a run that could not start (e.g. a value a sweep cannot load), so the sweep goes on."""
-    record = new_record(cfg, "failed", sweep, overrides, error=error)
+    record = new_record(cfg, Status.FAILED, sweep, overrides, error=error)
     record.finished_at = record.started_at
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     clear_outputs(Path(run_dir))

@@ -21,7 +21,7 @@ from harness.data.sources import load_splits
 from harness.errors import UserError
 from harness.training.inputs import Prepared
 from harness.records.record import RECORD, RunRecord, read_record
-from harness.config.schema import geometry
+from harness.config.geometry import geometry
 from harness.records.tensorboard import image, write_events
 
 log = logging.getLogger(__name__)

@@ -37,9 +37,14 @@ def test_every_preset_composes_and_validates(preset):
     assert cfg.preset == preset
 
 
-def test_quickstart_needs_nothing_from_the_network():
+def test_quickstart_needs_nothing_from_the_network_and_transfers_imagenet_weights_that_ship_with_the_package():
+    from harness.config.backbones import bundled_weights
+    from harness.config.reachable import unreachable
+
     cfg = make_cfg("experiment=quickstart")
-    assert cfg.dataset.source == "digits" and cfg.model.weights is None
+    assert cfg.dataset.source == "digits" and cfg.model.weights == "imagenet"
+    assert bundled_weights(cfg.model.backbone, cfg.model.alpha).name == "mobilenet_2_5_128_tf_no_top.h5"
+    assert unreachable([cfg], online=lambda: False) is None
 
 
 @pytest.mark.parametrize("name", TFDS_DATASETS)

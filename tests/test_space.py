@@ -114,7 +114,7 @@ def test_a_setting_the_chosen_tuner_ignores_is_rejected_not_dropped(tuner, setti
 
 
 def test_freezing_a_random_backbone_is_not_searched_and_says_why():
-    cfg = make_cfg("experiment=quickstart", "tuner=random")  # weights=null
+    cfg = make_cfg("experiment=quickstart", "tuner=random", "model.weights=null")
     space, left_out = tune.searchable(cfg, tune.check_space(cfg))
     assert "model.unfreeze" not in space and "randomly initialized" in left_out["model.unfreeze"]
     cfg = make_cfg("experiment=quickstart", "tuner=random", "model.weights=imagenet")

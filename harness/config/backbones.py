@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,16 @@ BACKBONES: dict[str, Backbone] = {
     "efficientnet_v2_b0": Backbone("EfficientNetV2B0", "efficientnet_v2", 32),
     "convnext_tiny": Backbone("ConvNeXtTiny", "convnext", 32),
 }
+
+
+# ImageNet no-top weights that ship with the package (harness/weights/README.md: origin and license), by
+# (backbone, alpha): model.weights=imagenet uses them instead of downloading Keras's.
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+BUNDLED = {("mobilenet", 0.25): "mobilenet_2_5_128_tf_no_top.h5"}
+
+
+def bundled_weights(backbone: str | None, alpha: float | None) -> Path | None:
+    """The shipped ImageNet weights file for this backbone and width, or None (Keras downloads its own)."""
+    name = BUNDLED.get((str(backbone), float(alpha) if alpha is not None else None))
+    path = WEIGHTS_DIR / name if name else None
+    return path if path is not None and path.is_file() else None

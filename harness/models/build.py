@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig
 
-from harness.config.backbones import BACKBONES
+from harness.config.backbones import BACKBONES, bundled_weights
 from harness.errors import OFFLINE_HINT, UserError
 
 
@@ -61,7 +61,10 @@ class InferenceMode(keras.layers.Layer):
 def build_backbone(model_cfg: DictConfig, input_shape: tuple[int, int, int]) -> keras.Model:
     spec = BACKBONES[model_cfg.backbone]
     constructor = getattr(keras.applications, spec.app)
-    kwargs = {"include_top": False, "weights": model_cfg.weights, "input_shape": input_shape}
+    weights = model_cfg.weights
+    if weights == "imagenet":  # the shipped file where there is one: the same values, no download
+        weights = str(bundled_weights(model_cfg.backbone, model_cfg.alpha) or weights)
+    kwargs = {"include_top": False, "weights": weights, "input_shape": input_shape}
     if spec.alphas:
         kwargs["alpha"] = model_cfg.alpha
     if spec.module == "mobilenet_v3":  # V3 and EfficientNet rescale inside; keep it out so preprocess is ours

@@ -22,18 +22,33 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-TINY = ["model.alpha=0.25", "data.image_size=32", "train.epochs=1", "train.steps_per_epoch=1", "train.verbose=0",
-        "train.batch_size=8"]
-BENIGN = ("WARNING: All log messages", "I0000", "W0000", "E0000", "oneDNN", "cpu_feature_guard", "To enable the following",
-          "cuda", "absl")
+TINY = [
+    "model.alpha=0.25",
+    "data.image_size=32",
+    "train.epochs=1",
+    "train.steps_per_epoch=1",
+    "train.verbose=0",
+    "train.batch_size=8",
+]
+BENIGN = (
+    "WARNING: All log messages",
+    "I0000",
+    "W0000",
+    "E0000",
+    "oneDNN",
+    "cpu_feature_guard",
+    "To enable the following",
+    "cuda",
+    "absl",
+)
 
 
 @dataclass
@@ -43,7 +58,9 @@ class Case:
     args: list[str]
     expect: str  # refuse | recorded | skipped | works
     setup: Callable[[Path], None] = lambda work: None
-    check: Callable[[Path, dict], bool] | None = None  # extra condition on (work, the record found) for recorded/skipped/works
+    check: Callable[[Path, dict], bool] | None = (
+        None  # extra condition on (work, the record found) for recorded/skipped/works
+    )
     needs_mount: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -68,16 +85,22 @@ def dataset(work: Path, test: bool = False) -> Path:
 
 
 def bmp(path: Path, bits: int, compression: int, rows: bytes, width: int = 16, height: int = 8) -> None:
-    palette = b"".join(bytes([b, g, r, 0]) for r, g, b in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]) * 64 if bits == 8 else b""
+    palette = (
+        b"".join(bytes([b, g, r, 0]) for r, g, b in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]) * 64
+        if bits == 8
+        else b""
+    )
     offset = 14 + 40 + len(palette)
-    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rows), 2835, 2835, 256 if palette else 0, 0)
+    info = struct.pack(
+        "<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rows), 2835, 2835, 256 if palette else 0, 0
+    )
     path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + palette + rows)
 
 
 def garbled(source: Path, target: Path) -> None:
     data = bytearray(source.read_bytes())
     sos = data.index(b"\xff\xda")
-    start = sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
     data[start:-2] = np.random.default_rng(0).integers(0, 254, len(data) - 2 - start, dtype=np.uint8).tobytes()
     target.write_bytes(bytes(data))
 
@@ -103,16 +126,24 @@ def folder_args(work: Path, *extra: str) -> list[str]:
 def mount(point: Path, size_kb: int, read_only: bool = False) -> bool:
     point.mkdir(parents=True, exist_ok=True)
     options = f"size={size_kb}k" + (",ro" if read_only else "")
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True).returncode == 0
+    return (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True).returncode
+        == 0
+    )
 
 
 def skipped_listed(*names: str):
-    return lambda work, record: bool(record) and record.get("status") == "completed" and \
-        {Path(p).name for p in record.get("skipped_paths", [])} >= set(names)
+    return lambda work, record: (
+        bool(record)
+        and record.get("status") == "completed"
+        and {Path(p).name for p in record.get("skipped_paths", [])} >= set(names)
+    )
 
 
 def record_error(text: str):
-    return lambda work, record: bool(record) and record.get("status") == "failed" and text in (record.get("error") or "")
+    return lambda work, record: (
+        bool(record) and record.get("status") == "failed" and text in (record.get("error") or "")
+    )
 
 
 def corpus() -> list[Case]:
@@ -122,10 +153,15 @@ def corpus() -> list[Case]:
         def setup(work):
             dataset(work)
             make(work / "data" / "train" / "red")
+
         cases.append(Case(name, "data", [], "skipped", setup, skipped_listed(listed)))
 
     data_case("1-bit BMP among JPEGs", lambda d: Image.new("1", (40, 30), 1).save(d / "x.bmp"), "x.bmp")
-    data_case("RLE8 BMP", lambda d: bmp(d / "x.bmp", 8, 1, b"".join(bytes([16, y % 4]) + b"\0\0" for y in range(8)) + b"\0\1"), "x.bmp")
+    data_case(
+        "RLE8 BMP",
+        lambda d: bmp(d / "x.bmp", 8, 1, b"".join(bytes([16, y % 4]) + b"\0\0" for y in range(8)) + b"\0\1"),
+        "x.bmp",
+    )
     data_case("16-bit BMP", lambda d: bmp(d / "x.bmp", 16, 0, b"\x1f\x00" * 128), "x.bmp")
     data_case("JPEG with garbage scan data", lambda d: garbled(d / "img_000.jpg", d / "x.jpg"), "x.jpg")
     data_case("dangling .jpg link", lambda d: (d / "x.jpg").symlink_to(d / "nowhere.jpg"), "x.jpg")
@@ -137,72 +173,170 @@ def corpus() -> list[Case]:
         def setup(work):
             dataset(work, test=True)
             change(work / "data")
+
         cases.append(Case(name, "data", [], "refuse", setup))
 
     folders_case("val/ with an extra class", lambda r: images(r / "val" / "purple", 2, 1))
     folders_case("a class missing from val/", lambda r: shutil.rmtree(r / "val" / "green"))
     folders_case("an unknown class in test/", lambda r: images(r / "test" / "purple", 2, 1))
-    folders_case("val/ names all differ (cat vs cats)", lambda r: [(r / "val" / c).rename(r / "val" / f"{c}s") for c in ("red", "green", "blue")])
-    folders_case("a class of unreadable files", lambda r: [(p.unlink(), (r / "train" / "red" / f"{p.stem}.jpg").write_text("x"))
-                                                          for p in list((r / "train" / "red").iterdir())])
+    folders_case(
+        "val/ names all differ (cat vs cats)",
+        lambda r: [(r / "val" / c).rename(r / "val" / f"{c}s") for c in ("red", "green", "blue")],
+    )
+    folders_case(
+        "a class of unreadable files",
+        lambda r: [
+            (p.unlink(), (r / "train" / "red" / f"{p.stem}.jpg").write_text("x"))
+            for p in list((r / "train" / "red").iterdir())
+        ],
+    )
 
-    cases.append(Case("cache_dir on a full filesystem", "disk", ["cache_dir={work}/tiny"], "recorded",
-                      lambda w: (dataset(w), mount(w / "tiny", 64)), record_error("no space left on"), needs_mount=True))
-    cases.append(Case("cache_dir is a file", "disk", ["cache_dir={work}/cache_file"], "refuse",
-                      lambda w: (dataset(w), (w / "cache_file").write_text(""))))
-    cases.append(Case("cache_dir read-only", "disk", ["cache_dir={work}/ro"], "refuse",
-                      lambda w: (dataset(w), mount(w / "ro", 64, read_only=True)), needs_mount=True))
+    cases.append(
+        Case(
+            "cache_dir on a full filesystem",
+            "disk",
+            ["cache_dir={work}/tiny"],
+            "recorded",
+            lambda w: (dataset(w), mount(w / "tiny", 64)),
+            record_error("no space left on"),
+            needs_mount=True,
+        )
+    )
+    cases.append(
+        Case(
+            "cache_dir is a file",
+            "disk",
+            ["cache_dir={work}/cache_file"],
+            "refuse",
+            lambda w: (dataset(w), (w / "cache_file").write_text("")),
+        )
+    )
+    cases.append(
+        Case(
+            "cache_dir read-only",
+            "disk",
+            ["cache_dir={work}/ro"],
+            "refuse",
+            lambda w: (dataset(w), mount(w / "ro", 64, read_only=True)),
+            needs_mount=True,
+        )
+    )
     cases.append(Case("cache_dir unwritable (/proc)", "disk", ["cache_dir=/proc/harness-cache"], "refuse", dataset))
 
     def zeroed(work):  # the image cache filled once, then zeroed at the same shape
         dataset(work)
-        subprocess.run([sys.executable, "-m", "harness", *folder_args(work), f"results_dir={work}/warm", f"cache_dir={work}/cache"],
-                       capture_output=True, cwd=work.checkout,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(work.checkout)})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                *folder_args(work),
+                f"results_dir={work}/warm",
+                f"cache_dir={work}/cache",
+            ],
+            capture_output=True,
+            cwd=work.checkout,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(work.checkout)},
+        )
         for entry in (work / "cache").rglob("*.npy"):
             array = np.lib.format.open_memmap(entry, mode="r+")
             array[:] = 0
             array.flush()
             del array
-    cases.append(Case("cached .npy zeroed at the right shape", "disk", ["cache_dir={work}/cache"], "works", zeroed,
-                      lambda work, record: bool(record) and record.get("status") == "completed"
-                      and "rebuilding it" in (work / "stderr.txt").read_text()))
+
+    cases.append(
+        Case(
+            "cached .npy zeroed at the right shape",
+            "disk",
+            ["cache_dir={work}/cache"],
+            "works",
+            zeroed,
+            lambda work, record: (
+                bool(record)
+                and record.get("status") == "completed"
+                and "rebuilding it" in (work / "stderr.txt").read_text()
+            ),
+        )
+    )
 
     cases.append(Case("results_dir= (an unset variable)", "path", ["results_dir="], "refuse", dataset))
     cases.append(Case("name over 255 characters", "path", ["name=" + "n" * 260], "refuse", dataset))
-    cases.append(Case("results path over 4096 bytes", "path", ["results_dir={work}/" + "d" * 200 + "/" + "/".join(["e" * 200] * 20)],
-                      "refuse", dataset))
-    cases.append(Case("a file where the experiment folder should be", "path", [], "refuse",
-                      lambda w: (dataset(w), (w / "results").mkdir(), (w / "results" / "baseline_data_mobilenet").write_text(""))))
+    cases.append(
+        Case(
+            "results path over 4096 bytes",
+            "path",
+            ["results_dir={work}/" + "d" * 200 + "/" + "/".join(["e" * 200] * 20)],
+            "refuse",
+            dataset,
+        )
+    )
+    cases.append(
+        Case(
+            "a file where the experiment folder should be",
+            "path",
+            [],
+            "refuse",
+            lambda w: (dataset(w), (w / "results").mkdir(), (w / "results" / "baseline_data_mobilenet").write_text("")),
+        )
+    )
 
     def claim(content: bytes, age: float):
         def setup(work):
             dataset(work)
-            run_dir = work / "results" / "baseline_data_mobilenet" / "alpha=0.25,batch_size=8,epochs=1,image_size=32,steps_per_epoch=1,weights=null"
+            run_dir = (
+                work
+                / "results"
+                / "baseline_data_mobilenet"
+                / "alpha=0.25,batch_size=8,epochs=1,image_size=32,steps_per_epoch=1,weights=null"
+            )
             run_dir.mkdir(parents=True)
             (run_dir / ".claim").write_bytes(content)
             old = datetime.now().timestamp() - age
             os.utime(run_dir / ".claim", (old, old))
+
         return setup
 
     completed = lambda work, record: bool(record) and record.get("status") == "completed"  # noqa: E731
-    cases.append(Case("a zero-byte .claim (owner killed while writing it)", "claim", [], "works", claim(b"", 60), completed))
+    cases.append(
+        Case("a zero-byte .claim (owner killed while writing it)", "claim", [], "works", claim(b"", 60), completed)
+    )
     cases.append(Case("a garbage .claim", "claim", [], "works", claim(b"\x00garbage{", 60), completed))
 
     space = ["experiment=quickstart", "tuner=random", "tuner.max_trials=1", "~tuner.space"]
-    for name, entry in (("int with step: 0", "{train:{batch_size:{type:int,min:8,max:16,step:0}}}"),
-                        ("default not among the values", "{train:{optimizer:{type:choice,values:[adam,sgd],default:lion}}}"),
-                        ("ordered: maybe", "{train:{optimizer:{type:choice,values:[adam,sgd],ordered:maybe}}}"),
-                        ("out-of-range default", "{train:{learning_rate:{type:float,min:0.001,max:0.1,default:5}}}"),
-                        ("parent_values the parent never takes", "{train:{optimizer:{type:choice,values:[adam,sgd]},"
-                         "learning_rate:{type:float,min:0.001,max:0.1,parent_name:train.optimizer,parent_values:[lion]}}}"),
-                        ("a cycle of parents", "{train:{optimizer:{type:choice,values:[adam,sgd],parent_name:train.batch_size,"
-                         "parent_values:[16]},batch_size:{type:choice,values:[16,32],parent_name:train.optimizer,parent_values:[adam]}}}")):
+    for name, entry in (
+        ("int with step: 0", "{train:{batch_size:{type:int,min:8,max:16,step:0}}}"),
+        ("default not among the values", "{train:{optimizer:{type:choice,values:[adam,sgd],default:lion}}}"),
+        ("ordered: maybe", "{train:{optimizer:{type:choice,values:[adam,sgd],ordered:maybe}}}"),
+        ("out-of-range default", "{train:{learning_rate:{type:float,min:0.001,max:0.1,default:5}}}"),
+        (
+            "parent_values the parent never takes",
+            "{train:{optimizer:{type:choice,values:[adam,sgd]},"
+            "learning_rate:{type:float,min:0.001,max:0.1,parent_name:train.optimizer,parent_values:[lion]}}}",
+        ),
+        (
+            "a cycle of parents",
+            "{train:{optimizer:{type:choice,values:[adam,sgd],parent_name:train.batch_size,"
+            "parent_values:[16]},batch_size:{type:choice,values:[16,32],parent_name:train.optimizer,parent_values:[adam]}}}",
+        ),
+    ):
         cases.append(Case(f"search space: {name}", "space", [*space, f"+tuner.space={entry}", *TINY[1:]], "refuse"))
-    cases.append(Case("search space over train.epochs is applied", "space",
-                      [*space, "+tuner.space={train:{epochs:{type:choice,values:[2]}}}", "data.image_size=32", "train.steps_per_epoch=1",
-                       "train.verbose=0"], "works",
-                      check=lambda work, record: bool(record) and record["config"]["train"]["epochs"] == 2 and record["epochs_run"] == 2))
+    cases.append(
+        Case(
+            "search space over train.epochs is applied",
+            "space",
+            [
+                *space,
+                "+tuner.space={train:{epochs:{type:choice,values:[2]}}}",
+                "data.image_size=32",
+                "train.steps_per_epoch=1",
+                "train.verbose=0",
+            ],
+            "works",
+            check=lambda work, record: (
+                bool(record) and record["config"]["train"]["epochs"] == 2 and record["epochs_run"] == 2
+            ),
+        )
+    )
 
     def hostile_best(work):
         exp = work / "search"
@@ -210,15 +344,31 @@ def corpus() -> list[Case]:
         (exp / "search.json").write_text("{}")
         (exp / "experiment" / "best.yaml").write_text(
             "# @package _global_\ndefaults:\n- override /dataset: digits\npreset: best\nname: s_best\n"
-            f"hydra:\n  callbacks:\n    copy:\n      _target_: shutil.copyfile\n      src: /etc/hostname\n      dst: {work}/stolen\n")
-    cases.append(Case("best.yaml with a hydra callback", "files", ["--config-dir", "{work}/search", "experiment=best"], "refuse",
-                      hostile_best, check=lambda work, record: not (work / "stolen").exists()))
+            f"hydra:\n  callbacks:\n    copy:\n      _target_: shutil.copyfile\n      src: /etc/hostname\n      dst: {work}/stolen\n"
+        )
+
+    cases.append(
+        Case(
+            "best.yaml with a hydra callback",
+            "files",
+            ["--config-dir", "{work}/search", "experiment=best"],
+            "refuse",
+            hostile_best,
+            check=lambda work, record: not (work / "stolen").exists(),
+        )
+    )
 
     def wrong_shape(work):
         dataset(work)
-        run_dir = work / "results" / "baseline_data_mobilenet" / "alpha=0.25,batch_size=8,epochs=1,image_size=32,steps_per_epoch=1,weights=null"
+        run_dir = (
+            work
+            / "results"
+            / "baseline_data_mobilenet"
+            / "alpha=0.25,batch_size=8,epochs=1,image_size=32,steps_per_epoch=1,weights=null"
+        )
         run_dir.mkdir(parents=True)
         (run_dir / "record.json").write_text('{"status": "completed", "config": "not a dict", "history": [1, 2]}')
+
     cases.append(Case("record.json of the wrong shape", "files", [], "works", wrong_shape, completed))
 
     quick = ["experiment=quickstart", *TINY[1:]]
@@ -226,11 +376,33 @@ def corpus() -> list[Case]:
     cases.append(Case("${oc.env:NOPE}", "small", [*quick, "cache_dir=${oc.env:HARNESS_NOPE}"], "refuse"))
     cases.append(Case("interpolation to a missing key", "small", [*quick, "results_dir=${nope}"], "refuse"))
     cases.append(Case("-m train.epochs=range(5,1)", "small", [*quick, "-m", "train.epochs=range(5,1)"], "refuse"))
-    cases.append(Case("weights for another alpha", "small", [*quick, "model.weights={work}/w.h5", "model.alpha=0.5"], "refuse",
-                      lambda w: weights(w / "w.h5")))
-    cases.append(Case("weights file without weight_names", "small", [*quick, "model.weights={work}/w.h5"], "refuse",
-                      lambda w: weights(w / "w.h5", weight_names=False)))
-    cases.append(Case("NaN-filled weights", "small", [*quick, "model.weights={work}/w.h5"], "refuse", lambda w: weights(w / "w.h5", nan=True)))
+    cases.append(
+        Case(
+            "weights for another alpha",
+            "small",
+            [*quick, "model.weights={work}/w.h5", "model.alpha=0.5"],
+            "refuse",
+            lambda w: weights(w / "w.h5"),
+        )
+    )
+    cases.append(
+        Case(
+            "weights file without weight_names",
+            "small",
+            [*quick, "model.weights={work}/w.h5"],
+            "refuse",
+            lambda w: weights(w / "w.h5", weight_names=False),
+        )
+    )
+    cases.append(
+        Case(
+            "NaN-filled weights",
+            "small",
+            [*quick, "model.weights={work}/w.h5"],
+            "refuse",
+            lambda w: weights(w / "w.h5", nan=True),
+        )
+    )
     return cases
 
 
@@ -248,7 +420,11 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
         if case.needs_mount and (isinstance(outcome, tuple) and False in outcome):
             return {"case": case.name, "kind": case.kind, "verdict": "skipped", "why": "cannot mount a tmpfs here"}
         args = [a.replace("{work}", str(work)) for a in (case.args or folder_args(work))]
-        if case.kind in ("data", "claim", "path", "disk") and not case.args[:1] == ["--config-dir"] and "dataset=folder" not in args:
+        if (
+            case.kind in ("data", "claim", "path", "disk")
+            and not case.args[:1] == ["--config-dir"]
+            and "dataset=folder" not in args
+        ):
             args = folder_args(work, *args)
         results = work / "results"
         if not any(a.startswith("results_dir=") for a in args):
@@ -256,8 +432,14 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
         if not any(a.startswith("cache_dir=") for a in args):
             args.append(f"cache_dir={work / 'own_cache'}")
         before = {p for p in results.rglob("*") if p.is_file()} if results.exists() else set()
-        done = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=checkout, timeout=600,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(checkout), "HYDRA_FULL_ERROR": "0"})
+        done = subprocess.run(
+            [sys.executable, "-m", "harness", *args],
+            capture_output=True,
+            text=True,
+            cwd=checkout,
+            timeout=600,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(checkout), "HYDRA_FULL_ERROR": "0"},
+        )
         (work / "stderr.txt").write_text(done.stdout + done.stderr)
         return judge(case, work, results, done, before)
     finally:
@@ -278,8 +460,15 @@ def judge(case: Case, work: Path, results: Path, done: subprocess.CompletedProce
     records = [json.loads(p.read_text()) for p in results.rglob("record.json")] if results.exists() else []
     record = next((r for r in records if isinstance(r, dict) and isinstance(r.get("config"), dict)), None)
     temporaries = [p.name for p in work.rglob(".*") if ".tmp" in p.name]
-    out = {"case": case.name, "kind": case.kind, "expect": case.expect, "exit": done.returncode, "stderr_lines": len(err),
-           "traceback": traceback, "first_line": (err[-1] if err else "")[:300]}
+    out = {
+        "case": case.name,
+        "kind": case.kind,
+        "expect": case.expect,
+        "exit": done.returncode,
+        "stderr_lines": len(err),
+        "traceback": traceback,
+        "first_line": (err[-1] if err else "")[:300],
+    }
     extra_ok = case.check(work, record) if case.check else True
     if case.expect == "refuse":
         if done.returncode == 2 and len(err) == 1 and not traceback and not written and extra_ok:
@@ -291,7 +480,9 @@ def judge(case: Case, work: Path, results: Path, done: subprocess.CompletedProce
     else:
         good = extra_ok and not traceback and not temporaries
         status_ok = done.returncode in ((0,) if case.expect in ("skipped", "works") else (1,))
-        verdict = "strict" if good and status_ok else "partial" if extra_ok and (status_ok or not traceback) else "failed"
+        verdict = (
+            "strict" if good and status_ok else "partial" if extra_ok and (status_ok or not traceback) else "failed"
+        )
     out["verdict"] = verdict
     return out
 
@@ -311,14 +502,27 @@ def main() -> None:
         for case in cases:
             result = run_case(case, args.checkout.resolve(), Path(scratch))
             found.append(result)
-            print(f"{result['verdict']:8} {case.kind:6} {case.name}: exit {result.get('exit')}, {result.get('first_line', result.get('why', ''))[:150]}",
-                  flush=True)
+            print(
+                f"{result['verdict']:8} {case.kind:6} {case.name}: exit {result.get('exit')}, {result.get('first_line', result.get('why', ''))[:150]}",
+                flush=True,
+            )
     totals = {v: sum(1 for r in found if r["verdict"] == v) for v in ("strict", "partial", "failed", "skipped")}
     print(f"\n{len(found)} cases: " + ", ".join(f"{n} {v}" for v, n in totals.items()))
     if args.out:
-        args.out.write_text(json.dumps({"benchmark": "bad_inputs", "machine": machine(), "checkout": str(args.checkout),
-                                        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                        "command": "python " + " ".join(sys.argv), "totals": totals, "cases": found}, indent=2))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "benchmark": "bad_inputs",
+                    "machine": machine(),
+                    "checkout": str(args.checkout),
+                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "command": "python " + " ".join(sys.argv),
+                    "totals": totals,
+                    "cases": found,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

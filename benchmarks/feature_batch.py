@@ -43,22 +43,30 @@ def main(argv: list[str] | None = None) -> None:
     import keras
     import numpy as np
     import tensorflow as tf
-
     from hydra import compose, initialize_config_dir
 
-    from harness.data.images import split_images
-    from harness.data.sources import load_splits
     from harness.config.geometry import geometry
     from harness.config.schema import CONF_DIR
+    from harness.data.images import split_images
+    from harness.data.sources import load_splits
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):  # the config a run of this folder has
-        cfg = compose("config", overrides=["dataset=folder", f"dataset.path={Path(args.dataset_path).resolve()}",
-                                           f"data.image_size={args.image_size}"])
+        cfg = compose(
+            "config",
+            overrides=[
+                "dataset=folder",
+                f"dataset.path={Path(args.dataset_path).resolve()}",
+                f"data.image_size={args.image_size}",
+            ],
+        )
     geo = geometry(cfg.data)
     splits = load_splits(cfg.dataset, cfg.data, None)
-    images = np.concatenate([split_images(s, geo, None) for s in (splits.train, splits.val) if s is not None])[: args.images]
-    backbone = keras.applications.MobileNet(input_shape=geo.shape, include_top=False, alpha=args.alpha,
-                                            weights=args.weights)
+    images = np.concatenate([split_images(s, geo, None) for s in (splits.train, splits.val) if s is not None])[
+        : args.images
+    ]
+    backbone = keras.applications.MobileNet(
+        input_shape=geo.shape, include_top=False, alpha=args.alpha, weights=args.weights
+    )
     signature = [tf.TensorSpec((None, *images.shape[1:]), tf.uint8)]
     forward = tf.function(lambda x: backbone(tf.cast(x, tf.float32), training=False), input_signature=signature)
     forward(images[:2])  # trace once, outside the timings
@@ -76,17 +84,33 @@ def main(argv: list[str] | None = None) -> None:
             out, took = features(batch)
             seconds[batch].append(took)
             identical[batch] = bool(np.array_equal(out, reference)) and identical.get(batch, True)
-    rows = [{"batch": b, "median_seconds": float(np.median(seconds[b])), "seconds": seconds[b],
-             "identical_to_largest": identical[b]} for b in args.batches]
-    report = {"machine": machine(), "dataset": str(Path(args.dataset_path).resolve()), "alpha": args.alpha,
-              "weights": args.weights, "image_size": args.image_size, "images": len(images), "rows": rows}
+    rows = [
+        {
+            "batch": b,
+            "median_seconds": float(np.median(seconds[b])),
+            "seconds": seconds[b],
+            "identical_to_largest": identical[b],
+        }
+        for b in args.batches
+    ]
+    report = {
+        "machine": machine(),
+        "dataset": str(Path(args.dataset_path).resolve()),
+        "alpha": args.alpha,
+        "weights": args.weights,
+        "image_size": args.image_size,
+        "images": len(images),
+        "rows": rows,
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"MobileNet {args.alpha:g}, {len(images)} images at {args.image_size} px, {report['machine']['cpus']} CPUs")
     for row in rows:
-        print(f"batch {row['batch']:>3}: {row['median_seconds']:.2f} s (median of {args.repeats}), "
-              f"features identical to batch {max(args.batches)}: {row['identical_to_largest']}")
+        print(
+            f"batch {row['batch']:>3}: {row['median_seconds']:.2f} s (median of {args.repeats}), "
+            f"features identical to batch {max(args.batches)}: {row['identical_to_largest']}"
+        )
     print(f"written: {out}")
 
 

@@ -31,7 +31,14 @@ FIRST_RUN = re.compile(r"\[harness\.run\]\[INFO\] - run .*: ")
 
 def once(overrides: list[str], timeout: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="first_run_"))
-    cmd = [sys.executable, "-m", "harness", *overrides, f"results_dir={work / 'results'}", f"cache_dir={work / 'cache'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        *overrides,
+        f"results_dir={work / 'results'}",
+        f"cache_dir={work / 'cache'}",
+    ]
     started = time.perf_counter()
     seen: dict[str, float] = {}
     with subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:

@@ -49,22 +49,51 @@ def child(args: argparse.Namespace) -> None:
             spent[0] += time.perf_counter() - started[0]
 
     gc.callbacks.append(timed)
-    base = ["dataset=folder", f"dataset.path={Path(args.dataset_path).resolve()}", f"model.alpha={args.alpha}",
-            f"model.weights={Path(args.weights).resolve() if args.weights else 'null'}", "train.epochs=20",
-            "train.patience=10", "dataset.test_fraction=0.2", "train.verbose=0", f"cache_dir={args.work / 'cache'}"]
+    base = [
+        "dataset=folder",
+        f"dataset.path={Path(args.dataset_path).resolve()}",
+        f"model.alpha={args.alpha}",
+        f"model.weights={Path(args.weights).resolve() if args.weights else 'null'}",
+        "train.epochs=20",
+        "train.patience=10",
+        "dataset.test_fraction=0.2",
+        "train.verbose=0",
+        f"cache_dir={args.work / 'cache'}",
+    ]
     out = []
     for i, override in enumerate(RUNS if not args.warm else RUNS[:1]):
         cfg = compose_cli([*base, override, f"results_dir={args.work / args.side}", f"run_name=r{i}"]).configs[0]
         spent[0], t = 0.0, time.perf_counter()
         record = run(cfg)
-        out.append({"run": override, "gc_seconds": spent[0], "wall_seconds": time.perf_counter() - t,
-                    "compiled": record.cache.get("compiled"), "loss": record.history["loss"]})
+        out.append(
+            {
+                "run": override,
+                "gc_seconds": spent[0],
+                "wall_seconds": time.perf_counter() - t,
+                "compiled": record.cache.get("compiled"),
+                "loss": record.history["loss"],
+            }
+        )
     print(json.dumps(out))
 
 
 def _side(args: argparse.Namespace, side: str, warm: bool = False) -> list[dict]:
-    cmd = [sys.executable, __file__, "--child", side, "--dataset-path", args.dataset_path, "--alpha", str(args.alpha),
-           "--work", str(args.work)] + (["--weights", args.weights] if args.weights else []) + (["--warm"] if warm else [])
+    cmd = (
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            side,
+            "--dataset-path",
+            args.dataset_path,
+            "--alpha",
+            str(args.alpha),
+            "--work",
+            str(args.work),
+        ]
+        + (["--weights", args.weights] if args.weights else [])
+        + (["--warm"] if warm else [])
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
@@ -86,13 +115,25 @@ def main() -> None:
     _side(args, "frozen", warm=True)  # builds the feature cache
     sides = {side: _side(args, side) for side in ("unfrozen", "frozen")}
     for a, b in zip(sides["unfrozen"], sides["frozen"]):
-        print(f"{a['run']:<28} gc {a['gc_seconds']:.2f} s unfrozen, {b['gc_seconds']:.2f} s frozen; wall {a['wall_seconds']:.1f} "
-              f"vs {b['wall_seconds']:.1f} s; same losses: {a['loss'] == b['loss']}")
+        print(
+            f"{a['run']:<28} gc {a['gc_seconds']:.2f} s unfrozen, {b['gc_seconds']:.2f} s frozen; wall {a['wall_seconds']:.1f} "
+            f"vs {b['wall_seconds']:.1f} s; same losses: {a['loss'] == b['loss']}"
+        )
     total = {side: sum(r["gc_seconds"] for r in runs) for side, runs in sides.items()}
     print(f"in collections: {total['unfrozen']:.2f} s unfrozen, {total['frozen']:.2f} s frozen over {len(RUNS)} runs")
-    Path(args.out).write_text(json.dumps({"machine": {"cpus": os.cpu_count()}, "dataset": args.dataset_path,
-                                          "alpha": args.alpha, "weights": args.weights, "runs": sides, "total_gc_seconds": total},
-                                         indent=1))
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "machine": {"cpus": os.cpu_count()},
+                "dataset": args.dataset_path,
+                "alpha": args.alpha,
+                "weights": args.weights,
+                "runs": sides,
+                "total_gc_seconds": total,
+            },
+            indent=1,
+        )
+    )
     print(f"written: {args.out}")
 
 

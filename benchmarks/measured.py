@@ -1,4 +1,4 @@
-"""Regenerates the README's "Measured" figures: the baseline on a real image folder with and without
+"""Regenerates the "Measured" figures of docs/findings.md: the baseline on a real image folder with and without
 ImageNet weights, cached vs `train.cache=off` at two unfreeze fractions, the seed spread those differences
 should be read against, and the quickstart.
 
@@ -26,18 +26,29 @@ import numpy as np
 def harness_run(work: Path, label: str, *overrides: str) -> dict:
     results = work / "results" / label
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "harness", f"results_dir={results}", *overrides],
-                          capture_output=True, text=True, env={**os.environ, "HARNESS_CACHE_DIR": str(work / "cache")})
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", f"results_dir={results}", *overrides],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HARNESS_CACHE_DIR": str(work / "cache")},
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{label} failed:\n{done.stderr[-3000:]}")
     record = json.loads(next(results.glob("*/*/record.json")).read_text())
     history = record["history"]
     return {
-        "label": label, "overrides": list(overrides), "best_val_accuracy": record["best_val_accuracy"],
-        "best_epoch": record["best_epoch"], "epochs_run": record["epochs_run"], "test_accuracy": record["test_accuracy"],
-        "epoch1_loss": history["loss"][0], "epoch1_val_accuracy": history["val_accuracy"][0],
-        "feature_cache": record["feature_cache"], "wall_seconds": round(wall, 1), "run_seconds": round(record["wall_seconds"], 1),
+        "label": label,
+        "overrides": list(overrides),
+        "best_val_accuracy": record["best_val_accuracy"],
+        "best_epoch": record["best_epoch"],
+        "epochs_run": record["epochs_run"],
+        "test_accuracy": record["test_accuracy"],
+        "epoch1_loss": history["loss"][0],
+        "epoch1_val_accuracy": history["val_accuracy"][0],
+        "feature_cache": record["feature_cache"],
+        "wall_seconds": round(wall, 1),
+        "run_seconds": round(record["wall_seconds"], 1),
     }
 
 
@@ -65,17 +76,22 @@ def main() -> None:
     parser.add_argument("--dataset-path", type=Path, required=True, help="an image folder with train/ and val/")
     parser.add_argument("--weights", required=True, help="MobileNet alpha 0.25 no-top ImageNet weights file")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "measured.json")
-    parser.add_argument("--runs", type=lambda s: s.split(","), help="only these runs (comma-separated labels), "
-                        "merged into --out by label")
+    parser.add_argument(
+        "--runs",
+        type=lambda s: s.split(","),
+        help="only these runs (comma-separated labels), merged into --out by label",
+    )
     args = parser.parse_args()
-    folder = [f"dataset=folder", f"dataset.path={args.dataset_path.resolve()}", "model.alpha=0.25"]
+    folder = ["dataset=folder", f"dataset.path={args.dataset_path.resolve()}", "model.alpha=0.25"]
     weights = [*folder, f"model.weights={Path(args.weights).resolve()}"]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         plan = [
-            ("imagenet", weights), ("imagenet_cache_off", [*weights, "train.cache=off"]),
-            ("imagenet_seed43", [*weights, "train.seed=43"]), ("imagenet_seed44", [*weights, "train.seed=44"]),
+            ("imagenet", weights),
+            ("imagenet_cache_off", [*weights, "train.cache=off"]),
+            ("imagenet_seed43", [*weights, "train.seed=43"]),
+            ("imagenet_seed44", [*weights, "train.seed=44"]),
             ("imagenet_unfreeze0", [*weights, "model.unfreeze=0"]),
             ("imagenet_unfreeze0_cache_off", [*weights, "model.unfreeze=0", "train.cache=off"]),
             ("random_init", [*folder, "model.weights=null"]),
@@ -96,11 +112,15 @@ def main() -> None:
     out = {"runs": runs, "prefix_activation_max_abs_diff_batch64_vs_32": noise}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
-    print("\n| run | best val acc (epoch) | epochs run | test acc | epoch-1 loss | cache | wall |\n|---|---|---|---|---|---|---|")
+    print(
+        "\n| run | best val acc (epoch) | epochs run | test acc | epoch-1 loss | cache | wall |\n|---|---|---|---|---|---|---|"
+    )
     for r in runs:
-        print(f"| {r['label']} | {r['best_val_accuracy']:.4f} ({r['best_epoch']}) | {r['epochs_run']} | "
-              f"{r['test_accuracy'] if r['test_accuracy'] is None else round(r['test_accuracy'], 4)} | "
-              f"{r['epoch1_loss']:.4f} | {r['feature_cache']} | {r['wall_seconds']} s |")
+        print(
+            f"| {r['label']} | {r['best_val_accuracy']:.4f} ({r['best_epoch']}) | {r['epochs_run']} | "
+            f"{r['test_accuracy'] if r['test_accuracy'] is None else round(r['test_accuracy'], 4)} | "
+            f"{r['epoch1_loss']:.4f} | {r['feature_cache']} | {r['wall_seconds']} s |"
+        )
     print(f"\nprefix activations, batch 64 vs 32: max |diff| = {noise:.3g}")
 
 

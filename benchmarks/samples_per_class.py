@@ -46,11 +46,26 @@ def run_study(work: Path, dataset: Path, budget: str, args: argparse.Namespace) 
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "spc.yaml").write_text(STUDY.format(seeds=args.seeds))
     results = work / f"results_{budget}"
-    command = [sys.executable, "-m", "harness", "--config-dir", str(work / "conf"), "study=spc", "dataset=folder",
-               f"dataset.path={dataset}", f"model.alpha={args.alpha}", f"model.weights={args.weights}", f"train.budget={budget}",
-               f"results_dir={results}", f"hydra.launcher.n_jobs={args.n_jobs}", *args.harness_args]
+    command = [
+        sys.executable,
+        "-m",
+        "harness",
+        "--config-dir",
+        str(work / "conf"),
+        "study=spc",
+        "dataset=folder",
+        f"dataset.path={dataset}",
+        f"model.alpha={args.alpha}",
+        f"model.weights={args.weights}",
+        f"train.budget={budget}",
+        f"results_dir={results}",
+        f"hydra.launcher.n_jobs={args.n_jobs}",
+        *args.harness_args,
+    ]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HARNESS_CACHE_DIR": str(work / "cache")})
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "HARNESS_CACHE_DIR": str(work / "cache")}
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"budget {budget} failed:\n{done.stderr[-3000:]}")
@@ -60,17 +75,42 @@ def run_study(work: Path, dataset: Path, budget: str, args: argparse.Namespace) 
     tables = study_tables(study)
     runs = tables["runs"]
     values = []
-    for value, rows in runs.groupby(runs["value"].map(lambda v: "all" if v != v or v is None else str(int(v))), sort=False):
+    for value, rows in runs.groupby(
+        runs["value"].map(lambda v: "all" if v != v or v is None else str(int(v))), sort=False
+    ):
         records = [json.loads((Path(p) / "record.json").read_text()) for p in rows["path"]]
         steps = sorted({r["steps_per_epoch"] * r["epochs_run"] for r in records})
-        values.append({"value": value, "seeds": int(rows["seed"].nunique()), "num_train": int(rows["num_train"].iloc[0]),
-                       "test_mean": float(rows["test_accuracy"].mean()), "test_std": float(rows["test_accuracy"].std(ddof=1)),
-                       "test": [round(float(v), 4) for v in rows["test_accuracy"]], "steps_per_epoch": records[0]["steps_per_epoch"],
-                       "optimizer_steps": steps})
-    findings = [{"claim": f.claim, "difference": f.difference, "low": f.low, "high": f.high, "pairs": int(f.pairs),
-                 "verdict": f.verdict, "shown": f.shown} for f in tables["findings"].itertuples()]
-    return {"budget": budget, "wall_seconds": round(wall, 1), "values": values, "findings": findings,
-            "command": " ".join(command[1:]).replace(str(work), "<work>")}
+        values.append(
+            {
+                "value": value,
+                "seeds": int(rows["seed"].nunique()),
+                "num_train": int(rows["num_train"].iloc[0]),
+                "test_mean": float(rows["test_accuracy"].mean()),
+                "test_std": float(rows["test_accuracy"].std(ddof=1)),
+                "test": [round(float(v), 4) for v in rows["test_accuracy"]],
+                "steps_per_epoch": records[0]["steps_per_epoch"],
+                "optimizer_steps": steps,
+            }
+        )
+    findings = [
+        {
+            "claim": f.claim,
+            "difference": f.difference,
+            "low": f.low,
+            "high": f.high,
+            "pairs": int(f.pairs),
+            "verdict": f.verdict,
+            "shown": f.shown,
+        }
+        for f in tables["findings"].itertuples()
+    ]
+    return {
+        "budget": budget,
+        "wall_seconds": round(wall, 1),
+        "values": values,
+        "findings": findings,
+        "command": " ".join(command[1:]).replace(str(work), "<work>"),
+    }
 
 
 def main() -> None:
@@ -89,14 +129,21 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="spc-") as tmp:
         studies = [run_study(Path(tmp), args.dataset_path.resolve(), budget, args) for budget in args.budgets]
-    report = {"benchmark": "samples_per_class", "dataset": args.dataset_path.name, "machine": machine(),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command": "python " + " ".join(sys.argv), "studies": studies}
+    report = {
+        "benchmark": "samples_per_class",
+        "dataset": args.dataset_path.name,
+        "machine": machine(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python " + " ".join(sys.argv),
+        "studies": studies,
+    }
     for study in studies:
         print(f"\ntrain.budget={study['budget']} ({study['wall_seconds']:.0f} s)")
         for v in study["values"]:
-            print(f"  {v['value']:>4} per class ({v['num_train']} images): test {v['test_mean']:.3f} ± {v['test_std']:.3f} "
-                  f"over {v['seeds']} seeds, {v['optimizer_steps']} optimizer steps")
+            print(
+                f"  {v['value']:>4} per class ({v['num_train']} images): test {v['test_mean']:.3f} ± {v['test_std']:.3f} "
+                f"over {v['seeds']} seeds, {v['optimizer_steps']} optimizer steps"
+            )
         for f in study["findings"]:
             print(f"  {f['claim']}: {f['shown']} -> {f['verdict']}")
     if args.out:

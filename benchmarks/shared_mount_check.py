@@ -62,9 +62,12 @@ class Sshd:
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.dir / 'host_key'}\n"
             f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
             f"PasswordAuthentication no\nStrictModes no\nUsePAM no\nPidFile {self.dir / 'sshd.pid'}\n"
-            "Subsystem sftp internal-sftp\n")
+            "Subsystem sftp internal-sftp\n"
+        )
         Path("/run/sshd").mkdir(exist_ok=True)
-        subprocess.run(["/usr/sbin/sshd", "-f", str(self.dir / "sshd_config"), "-E", str(self.dir / "sshd.log")], check=True)
+        subprocess.run(
+            ["/usr/sbin/sshd", "-f", str(self.dir / "sshd_config"), "-E", str(self.dir / "sshd.log")], check=True
+        )
 
     def mount_command(self, folder: Path) -> str:
         options = f"IdentityFile={self.dir / 'client_key'},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null"
@@ -81,16 +84,30 @@ def harness_command(args: list[str]) -> str:
 
 
 def start_node_a(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, env=ENV, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        env=ENV,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def start_node_b(sshd: Sshd, shared: Path, args: list[str], log: Path) -> subprocess.Popen:
     """The command on node B: its own hostname, the shared folder over sshfs at the same path."""
-    script = (f"set -e; hostname {NODE_B}; {sshd.mount_command(shared)}; set +e; "
-              f"{harness_command(args)}; rc=$?; fusermount -u {shared}; exit $rc")
-    return subprocess.Popen(["unshare", "--mount", "--uts", "--fork", "bash", "-c", script], cwd=ROOT, env=ENV,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    script = (
+        f"set -e; hostname {NODE_B}; {sshd.mount_command(shared)}; set +e; "
+        f"{harness_command(args)}; rc=$?; fusermount -u {shared}; exit $rc"
+    )
+    return subprocess.Popen(
+        ["unshare", "--mount", "--uts", "--fork", "bash", "-c", script],
+        cwd=ROOT,
+        env=ENV,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def records(results: Path) -> dict[str, dict]:
@@ -108,14 +125,26 @@ def leftovers(folder: Path) -> list[str]:
 
 def together_args(shared: Path) -> list[str]:
     """Four short runs, started by both nodes at once."""
-    return [*RUN, "sweep.values=[0.1,0.01,0.001,0.0001]", "train.epochs=2", "train.steps_per_epoch=40",
-            f"results_dir={shared / 'together'}", f"cache_dir={shared / 'cache'}"]
+    return [
+        *RUN,
+        "sweep.values=[0.1,0.01,0.001,0.0001]",
+        "train.epochs=2",
+        "train.steps_per_epoch=40",
+        f"results_dir={shared / 'together'}",
+        f"cache_dir={shared / 'cache'}",
+    ]
 
 
 def node_dies_args(shared: Path) -> list[str]:
     """Two runs long enough (about half a minute each) for node B to die in the middle of one."""
-    return [*RUN, "sweep.values=[0.01,0.001]", "train.epochs=20", "train.steps_per_epoch=40",
-            f"results_dir={shared / 'died'}", f"cache_dir={shared / 'cache'}"]
+    return [
+        *RUN,
+        "sweep.values=[0.01,0.001]",
+        "train.epochs=20",
+        "train.steps_per_epoch=40",
+        f"results_dir={shared / 'died'}",
+        f"cache_dir={shared / 'cache'}",
+    ]
 
 
 def phase_together(sshd: Sshd, shared: Path, work: Path, out: dict) -> None:
@@ -131,8 +160,14 @@ def phase_together(sshd: Sshd, shared: Path, work: Path, out: dict) -> None:
     images = sorted(r["cache"]["images"]["train"] for r in found.values())
     out["together"] = {"seconds": seconds, "exit_codes": codes, "hosts": hosts, "images_cache": images}
     check(out, "both commands exit 0", codes == (0, 0), str(codes))
-    check(out, "4 runs, each completed once", len(found) == 4 and {r["status"] for r in found.values()} == {"completed"}
-          and logs.count("completed: best val accuracy") == 4, f"trained on {hosts}")
+    check(
+        out,
+        "4 runs, each completed once",
+        len(found) == 4
+        and {r["status"] for r in found.values()} == {"completed"}
+        and logs.count("completed: best val accuracy") == 4,
+        f"trained on {hosts}",
+    )
     check(out, "both nodes trained runs", set(hosts) == {socket.gethostname(), NODE_B}, str(hosts))
     check(out, "the image cache built once, hit by the others", images == ["built", "hit", "hit", "hit"], str(images))
     check(out, "both commands report all 4 runs", logs.count("4 runs, all completed") == 2)
@@ -167,30 +202,50 @@ def phase_node_dies(sshd: Sshd, shared: Path, work: Path, out: dict) -> None:
     first = subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, env=ENV, capture_output=True, text=True)
     waited = time.perf_counter() - died_at
     victim_after = records(results)[victim["run_name"]]
-    check(out, "node A does not train the dead node's run while its claim is fresh, then reports it unfinished",
-          victim_after["status"] == "running" and first.returncode == 1 and "did not complete" in first.stdout,
-          f"exit {first.returncode}, {waited:.0f} s after the death")
+    check(
+        out,
+        "node A does not train the dead node's run while its claim is fresh, then reports it unfinished",
+        victim_after["status"] == "running" and first.returncode == 1 and "did not complete" in first.stdout,
+        f"exit {first.returncode}, {waited:.0f} s after the death",
+    )
     second = subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, env=ENV, capture_output=True, text=True)
     final = records(results)
     run_dir = results / victim["name"] / victim["run_name"]
     events = sorted(p.name for p in (run_dir / "tb" / "train").glob("events.out.tfevents.*"))
-    check(out, "the next invocation takes the stale claim over and trains the run once",
-          second.returncode == 0 and final[victim["run_name"]]["status"] == "completed"
-          and final[victim["run_name"]]["host"]["hostname"] == socket.gethostname()
-          and second.stdout.count("completed: best val accuracy") + second.stderr.count("completed: best val accuracy") == 1,
-          f"exit {second.returncode}")
+    check(
+        out,
+        "the next invocation takes the stale claim over and trains the run once",
+        second.returncode == 0
+        and final[victim["run_name"]]["status"] == "completed"
+        and final[victim["run_name"]]["host"]["hostname"] == socket.gethostname()
+        and second.stdout.count("completed: best val accuracy") + second.stderr.count("completed: best val accuracy")
+        == 1,
+        f"exit {second.returncode}",
+    )
     check(out, "one set of TensorBoard events in the taken-over run", len(events) == 1, str(events))
     check(out, "no claim or lock left", not leftovers(results), str(leftovers(results)))
-    out["node_dies"] = {"seconds_until_reported": waited, "first_exit": first.returncode, "second_exit": second.returncode}
+    out["node_dies"] = {
+        "seconds_until_reported": waited,
+        "first_exit": first.returncode,
+        "second_exit": second.returncode,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work-dir", help="where the shared folder, logs and keys go (default: a new temporary folder)")
+    parser.add_argument(
+        "--work-dir", help="where the shared folder, logs and keys go (default: a new temporary folder)"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "shared_mount_check.json"))
     args = parser.parse_args()
-    if os.geteuid() != 0 or not all(shutil.which(t) for t in ("sshfs", "unshare", "ssh-keygen")) or not Path("/usr/sbin/sshd").exists():
-        sys.exit("needs root, sshfs, unshare, ssh-keygen and /usr/sbin/sshd (Debian: apt-get install sshfs openssh-server)")
+    if (
+        os.geteuid() != 0
+        or not all(shutil.which(t) for t in ("sshfs", "unshare", "ssh-keygen"))
+        or not Path("/usr/sbin/sshd").exists()
+    ):
+        sys.exit(
+            "needs root, sshfs, unshare, ssh-keygen and /usr/sbin/sshd (Debian: apt-get install sshfs openssh-server)"
+        )
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="shared_mount_"))
     shared = work / "shared"
     shared.mkdir(parents=True)

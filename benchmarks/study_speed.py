@@ -22,15 +22,32 @@ import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
-from sweep_speed import (IMAGE_EXTENSIONS, _peak_rss_mb, _timed, add_common_options, machine, parsers,
-                         work_dir, write_report)
+from sweep_speed import (
+    IMAGE_EXTENSIONS,
+    _peak_rss_mb,
+    _timed,
+    add_common_options,
+    machine,
+    parsers,
+    work_dir,
+    write_report,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # The harness's default baseline (conf/model/transfer.yaml, conf/data, conf/train): each experiment varies
 # one of these and keeps the others.
-BASELINE = {"model": "transfer", "model.unfreeze": 0.33, "train.learning_rate": 0.001, "train.optimizer": "adam",
-            "train.batch_size": 32, "data.image_size": 128, "data.aspect_ratio": 1.0, "data.samples_per_class": None,
-            "model.unfrozen_bn": "batch", "model.bn_momentum": 0.9}
+BASELINE = {
+    "model": "transfer",
+    "model.unfreeze": 0.33,
+    "train.learning_rate": 0.001,
+    "train.optimizer": "adam",
+    "train.batch_size": 32,
+    "data.image_size": 128,
+    "data.aspect_ratio": 1.0,
+    "data.samples_per_class": None,
+    "model.unfrozen_bn": "batch",
+    "model.bn_momentum": 0.9,
+}
 
 
 def plain_runs(study: Path) -> list[dict]:
@@ -56,8 +73,10 @@ def _split(path: Path, seed: int, test_fraction: float):
     classes = sorted(d.name for d in train_root.iterdir() if d.is_dir() and not d.name.startswith("."))
 
     def listed(root: Path) -> dict[int, list[str]]:
-        return {k: sorted(str(f) for f in (root / c).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-                for k, c in enumerate(classes)}
+        return {
+            k: sorted(str(f) for f in (root / c).iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+            for k, c in enumerate(classes)
+        }
 
     rng = np.random.default_rng(seed)
     train, test = {}, {}
@@ -90,8 +109,9 @@ def _model(config: dict, hw: tuple[int, int], alpha: float, weights: str | None,
     import keras
 
     pretrained = config["model"] == "transfer"
-    base = keras.applications.MobileNet(include_top=False, weights=weights if pretrained else None,
-                                        input_shape=(*hw, 3), alpha=alpha)
+    base = keras.applications.MobileNet(
+        include_top=False, weights=weights if pretrained else None, input_shape=(*hw, 3), alpha=alpha
+    )
     layers = base.layers[1:]
     count = int(round((config["model.unfreeze"] if pretrained else 1.0) * len(layers)))
     for i, layer in enumerate(layers):
@@ -123,19 +143,33 @@ def plain_main(args: argparse.Namespace) -> None:
         subset = train
         if c["data.samples_per_class"] is not None:
             rng, n = np.random.default_rng(args.data_seed), c["data.samples_per_class"]
-            subset = {k: [f[i] for i in sorted(rng.choice(len(f), min(n, len(f)), replace=False))] for k, f in train.items()}
+            subset = {
+                k: [f[i] for i in sorted(rng.choice(len(f), min(n, len(f)), replace=False))] for k, f in train.items()
+            }
         keras.utils.set_random_seed(args.seed)
         batch = c["train.batch_size"]
         model = _model(c, hw, args.alpha, args.weights, len(classes))
-        optimizer = keras.optimizers.get({"class_name": c["train.optimizer"],
-                                          "config": {"learning_rate": c["train.learning_rate"]}})
+        optimizer = keras.optimizers.get(
+            {"class_name": c["train.optimizer"], "config": {"learning_rate": c["train.learning_rate"]}}
+        )
         model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
         stop = keras.callbacks.EarlyStopping("val_accuracy", patience=args.patience, restore_best_weights=True)
-        history = model.fit(_dataset(subset, hw, batch, args.seed, True), epochs=args.epochs, callbacks=[stop],
-                            validation_data=_dataset(val, hw, batch, args.seed, False), verbose=0)
+        history = model.fit(
+            _dataset(subset, hw, batch, args.seed, True),
+            epochs=args.epochs,
+            callbacks=[stop],
+            validation_data=_dataset(val, hw, batch, args.seed, False),
+            verbose=0,
+        )
         _, test_accuracy = model.evaluate(_dataset(test, hw, batch, args.seed, False), verbose=0)
-        results.append({**run, "best_val_accuracy": float(max(history.history["val_accuracy"])),
-                        "test_accuracy": float(test_accuracy), "epochs_run": len(history.history["loss"])})
+        results.append(
+            {
+                **run,
+                "best_val_accuracy": float(max(history.history["val_accuracy"])),
+                "test_accuracy": float(test_accuracy),
+                "epochs_run": len(history.history["loss"]),
+            }
+        )
         print(f"plain {run['experiment']}={run['value']}: test {test_accuracy:.3f}", file=sys.stderr, flush=True)
     print(json.dumps({"runs": results, "peak_rss_mb": _peak_rss_mb()}))
 
@@ -144,9 +178,27 @@ def plain_main(args: argparse.Namespace) -> None:
 
 
 def run_plain(args: argparse.Namespace, work: Path) -> dict:
-    cmd = [sys.executable, __file__, "plain", "--dataset-path", args.dataset_path, "--study", args.study,
-           "--alpha", str(args.alpha), "--epochs", str(args.epochs), "--patience", str(args.patience),
-           "--seed", str(args.seed), "--data-seed", str(args.data_seed), "--test-fraction", str(args.test_fraction)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "plain",
+        "--dataset-path",
+        args.dataset_path,
+        "--study",
+        args.study,
+        "--alpha",
+        str(args.alpha),
+        "--epochs",
+        str(args.epochs),
+        "--patience",
+        str(args.patience),
+        "--seed",
+        str(args.seed),
+        "--data-seed",
+        str(args.data_seed),
+        "--test-fraction",
+        str(args.test_fraction),
+    ]
     if args.weights:
         cmd += ["--weights", args.weights]
     seconds, out = _timed(cmd, work / "plain.log")
@@ -155,19 +207,44 @@ def run_plain(args: argparse.Namespace, work: Path) -> dict:
 
 def run_harness(args: argparse.Namespace, work: Path) -> dict:
     results = work / "results"
-    cmd = [sys.executable, "-m", "harness", f"study={Path(args.study).stem}", "study.seeds=1",
-           "dataset=folder", f"dataset.path={Path(args.dataset_path).resolve()}", f"model.alpha={args.alpha}",
-           f"model.weights={Path(args.weights).resolve() if args.weights else 'null'}",
-           f"train.epochs={args.epochs}", f"train.patience={args.patience}", f"train.seed={args.seed}",
-           f"data.seed={args.data_seed}", f"dataset.test_fraction={args.test_fraction}", "train.verbose=0",
-           f"results_dir={results}", f"cache_dir={work / 'cache'}", *args.harness_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        f"study={Path(args.study).stem}",
+        "study.seeds=1",
+        "dataset=folder",
+        f"dataset.path={Path(args.dataset_path).resolve()}",
+        f"model.alpha={args.alpha}",
+        f"model.weights={Path(args.weights).resolve() if args.weights else 'null'}",
+        f"train.epochs={args.epochs}",
+        f"train.patience={args.patience}",
+        f"train.seed={args.seed}",
+        f"data.seed={args.data_seed}",
+        f"dataset.test_fraction={args.test_fraction}",
+        "train.verbose=0",
+        f"results_dir={results}",
+        f"cache_dir={work / 'cache'}",
+        *args.harness_args,
+    ]
     seconds, _ = _timed(cmd, work / "harness.log")
     records = [json.loads(p.read_text()) for p in results.glob("*/*/*/record.json")]
-    runs = [{"experiment": r["sweep"]["name"], "value": r["sweep"]["value"], "status": r["status"],
-             "test_accuracy": r["test_accuracy"], "best_val_accuracy": r["best_val_accuracy"],
-             "copied": r.get("copied_from") is not None, "compiled": (r.get("cache") or {}).get("compiled"),
-             "feature_cache": r.get("feature_cache"), "wall_seconds": r["wall_seconds"],
-             "epochs_run": r.get("epochs_run"), "seconds_per_epoch": r.get("seconds_per_epoch")} for r in records]
+    runs = [
+        {
+            "experiment": r["sweep"]["name"],
+            "value": r["sweep"]["value"],
+            "status": r["status"],
+            "test_accuracy": r["test_accuracy"],
+            "best_val_accuracy": r["best_val_accuracy"],
+            "copied": r.get("copied_from") is not None,
+            "compiled": (r.get("cache") or {}).get("compiled"),
+            "feature_cache": r.get("feature_cache"),
+            "wall_seconds": r["wall_seconds"],
+            "epochs_run": r.get("epochs_run"),
+            "seconds_per_epoch": r.get("seconds_per_epoch"),
+        }
+        for r in records
+    ]
     return {"seconds": seconds, "runs": sorted(runs, key=lambda r: (r["experiment"], str(r["value"])))}
 
 
@@ -179,7 +256,12 @@ def epoch_share(runs: list[dict]) -> dict:
     trained = [r for r in runs if not r["copied"] and r.get("wall_seconds") is not None]
     run_s = sum(r["wall_seconds"] for r in trained)
     epochs_s = sum(r["epochs_run"] * (r.get("seconds_per_epoch") or 0.0) for r in trained)
-    return {"trained_runs": len(trained), "run_seconds": run_s, "epoch_seconds": epochs_s, "other_seconds": run_s - epochs_s}
+    return {
+        "trained_runs": len(trained),
+        "run_seconds": run_s,
+        "epoch_seconds": epochs_s,
+        "other_seconds": run_s - epochs_s,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -199,10 +281,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.mode == "plain":
         return plain_main(args)
     work = work_dir(parser, args, "study_speed_")
-    report = {"machine": machine(),
-              "dataset": str(Path(args.dataset_path).resolve()), "study": args.study, "alpha": args.alpha,
-              "weights": args.weights, "epochs": args.epochs, "patience": args.patience,
-              "harness_args": args.harness_args, "work_dir": str(work)}
+    report = {
+        "machine": machine(),
+        "dataset": str(Path(args.dataset_path).resolve()),
+        "study": args.study,
+        "alpha": args.alpha,
+        "weights": args.weights,
+        "epochs": args.epochs,
+        "patience": args.patience,
+        "harness_args": args.harness_args,
+        "work_dir": str(work),
+    }
     sides = args.sides.split(",")
     if "harness" in sides:
         report["harness"] = run_harness(args, work)
@@ -215,17 +304,22 @@ def main(argv: list[str] | None = None) -> None:
     write_report(report, Path(args.out), print_table)
 
 
+def _test(run: dict) -> str:
+    return f"{run['test_accuracy']:.3f}" if run.get("test_accuracy") is not None else "-"
+
+
 def print_table(report: dict) -> None:
-    print(f"\n{report['machine']['cpus']} CPUs, {report['dataset']}, MobileNet {report['alpha']:g}, "
-          f"{report['epochs']} epochs (patience {report['patience']}), one seed")
+    print(
+        f"\n{report['machine']['cpus']} CPUs, {report['dataset']}, MobileNet {report['alpha']:g}, "
+        f"{report['epochs']} epochs (patience {report['patience']}), one seed"
+    )
     plain = {(r["experiment"], str(r["value"])): r for r in report.get("plain", {}).get("runs", [])}
     ours = {(r["experiment"], str(r["value"])): r for r in report.get("harness", {}).get("runs", [])}
     print(f"{'experiment=value':<36} {'plain test':>10} {'harness test':>13}  harness run")
     for key in sorted(set(plain) | set(ours)):
         p, h = plain.get(key, {}), ours.get(key, {})
         how = "copied" if h.get("copied") else f"{h.get('feature_cache')}, {h.get('compiled')}" if h else ""
-        fmt = lambda r: f"{r['test_accuracy']:.3f}" if r.get("test_accuracy") is not None else "-"
-        print(f"{'='.join(key):<36} {fmt(p):>10} {fmt(h):>13}  {how}")
+        print(f"{'='.join(key):<36} {_test(p):>10} {_test(h):>13}  {how}")
     for side in ("plain", "harness"):
         if side in report:
             print(f"{side}: {report[side]['seconds']:.1f} s for {len(report[side]['runs'])} runs")
@@ -233,9 +327,11 @@ def print_table(report: dict) -> None:
         print(f"speedup: {report['speedup']:.2f}x")
     share = report.get("harness", {}).get("epoch_share")
     if share:
-        print(f"harness runs: {share['run_seconds']:.0f} s summed over workers for {share['trained_runs']} trained runs, "
-              f"{share['epoch_seconds']:.0f} s ({share['epoch_seconds'] / share['run_seconds']:.0%}) of it in epochs "
-              f"at their steady speed; at most {share['other_seconds']:.0f} s is build, trace, caches and test")
+        print(
+            f"harness runs: {share['run_seconds']:.0f} s summed over workers for {share['trained_runs']} trained runs, "
+            f"{share['epoch_seconds']:.0f} s ({share['epoch_seconds'] / share['run_seconds']:.0%}) of it in epochs "
+            f"at their steady speed; at most {share['other_seconds']:.0f} s is build, trace, caches and test"
+        )
 
 
 if __name__ == "__main__":

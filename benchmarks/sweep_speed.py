@@ -121,11 +121,13 @@ def baseline_main(args: argparse.Namespace) -> None:
         timer.times = []
         history = model.fit(train, validation_data=val, epochs=args.epochs, callbacks=[timer], verbose=0)
         val_acc = history.history["val_accuracy"]
-        runs.append({
-            "value": value,
-            "best_val_accuracy": float(np.max(val_acc)),
-            "seconds_per_epoch": float(np.mean(timer.times[1:])) if len(timer.times) > 1 else timer.times[0],
-        })
+        runs.append(
+            {
+                "value": value,
+                "best_val_accuracy": float(np.max(val_acc)),
+                "seconds_per_epoch": float(np.mean(timer.times[1:])) if len(timer.times) > 1 else timer.times[0],
+            }
+        )
     print(json.dumps({"runs": runs, "peak_rss_mb": _peak_rss_mb()}))
 
 
@@ -149,10 +151,30 @@ def _timed(cmd: list[str], log: Path) -> tuple[float, str]:
     return seconds, proc.stdout
 
 
-def run_baseline(args, knob: str, values: list[float], alpha: float, weights: str | None, epochs: int, work: Path) -> dict:
-    cmd = [sys.executable, __file__, "baseline", "--dataset-path", args.dataset_path, "--knob", knob,
-           "--values", *map(str, values), "--alpha", str(alpha), "--epochs", str(epochs),
-           "--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+def run_baseline(
+    args, knob: str, values: list[float], alpha: float, weights: str | None, epochs: int, work: Path
+) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "baseline",
+        "--dataset-path",
+        args.dataset_path,
+        "--knob",
+        knob,
+        "--values",
+        *map(str, values),
+        "--alpha",
+        str(alpha),
+        "--epochs",
+        str(epochs),
+        "--image-size",
+        str(args.image_size),
+        "--batch-size",
+        str(args.batch_size),
+        "--seed",
+        str(args.seed),
+    ]
     if weights:
         cmd += ["--weights", weights]
     seconds, out = _timed(cmd, work / f"baseline_{knob}_{alpha}_{len(values)}x{epochs}.log")
@@ -160,30 +182,57 @@ def run_baseline(args, knob: str, values: list[float], alpha: float, weights: st
     return {"seconds": seconds, **result, "best_val_accuracy": max(r["best_val_accuracy"] for r in result["runs"])}
 
 
-def run_harness(args, overrides: list[str], alpha: float, weights: str | None, epochs: int, work: Path, tag: str) -> dict:
+def run_harness(
+    args, overrides: list[str], alpha: float, weights: str | None, epochs: int, work: Path, tag: str
+) -> dict:
     results = work / f"results_{tag}"
-    cmd = [sys.executable, "-m", "harness", "dataset=folder", f"dataset.path={Path(args.dataset_path).resolve()}",
-           f"model.alpha={alpha}", f"model.weights={weights or 'null'}", "model.unfreeze=0",
-           f"data.image_size={args.image_size}", f"train.batch_size={args.batch_size}", f"train.epochs={epochs}",
-           "train.patience=null", f"train.seed={args.seed}", "train.verbose=0",
-           f"results_dir={results}", f"cache_dir={work / f'cache_{tag}'}", *args.harness_args, *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "dataset=folder",
+        f"dataset.path={Path(args.dataset_path).resolve()}",
+        f"model.alpha={alpha}",
+        f"model.weights={weights or 'null'}",
+        "model.unfreeze=0",
+        f"data.image_size={args.image_size}",
+        f"train.batch_size={args.batch_size}",
+        f"train.epochs={epochs}",
+        "train.patience=null",
+        f"train.seed={args.seed}",
+        "train.verbose=0",
+        f"results_dir={results}",
+        f"cache_dir={work / f'cache_{tag}'}",
+        *args.harness_args,
+        *overrides,
+    ]
     seconds, _ = _timed(cmd, work / f"harness_{tag}.log")
     records = sorted(
         (json.loads(p.read_text()) for p in results.glob("*/*/record.json")),
         key=lambda r: r["started_at"],
     )
-    runs = [{
-        "value": r["sweep"]["value"], "status": r["status"], "best_val_accuracy": r["best_val_accuracy"],
-        "seconds_per_epoch": r["seconds_per_epoch"], "feature_cache": r.get("feature_cache"),
-        "peak_rss_mb": r["memory"]["peak_rss_mb"], "pid": r["host"]["pid"], "wall_seconds": r["wall_seconds"],
-    } for r in records]
+    runs = [
+        {
+            "value": r["sweep"]["value"],
+            "status": r["status"],
+            "best_val_accuracy": r["best_val_accuracy"],
+            "seconds_per_epoch": r["seconds_per_epoch"],
+            "feature_cache": r.get("feature_cache"),
+            "peak_rss_mb": r["memory"]["peak_rss_mb"],
+            "pid": r["host"]["pid"],
+            "wall_seconds": r["wall_seconds"],
+        }
+        for r in records
+    ]
     best = max((r["best_val_accuracy"] for r in runs if r["best_val_accuracy"] is not None), default=None)
     return {"seconds": seconds, "runs": runs, "best_val_accuracy": best}
 
 
 def compare(name: str, plain: dict, harness: dict) -> dict:
     return {
-        "name": name, "baseline": plain, "harness": harness,
+        "name": name,
+        "baseline": plain,
+        "harness": harness,
         "speedup": plain["seconds"] / harness["seconds"],
         "accuracy_delta_points": 100 * (harness["best_val_accuracy"] - plain["best_val_accuracy"]),
     }
@@ -200,8 +249,12 @@ def parsers(doc: str, child_mode: str) -> tuple[argparse.ArgumentParser, argpars
 
 def add_common_options(parser: argparse.ArgumentParser, out_name: str) -> None:
     """Options every benchmark script here takes: extra harness overrides, where its files go, its JSON."""
-    parser.add_argument("--harness-args", nargs="*", default=[], help="extra overrides for every harness command, "
-                        "e.g. hydra.launcher.n_jobs=2")
+    parser.add_argument(
+        "--harness-args",
+        nargs="*",
+        default=[],
+        help="extra overrides for every harness command, e.g. hydra.launcher.n_jobs=2",
+    )
     parser.add_argument("--work-dir", help="where logs, results and caches go (default: a new temporary folder)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / out_name))
 
@@ -216,8 +269,12 @@ def work_dir(parser: argparse.ArgumentParser, args: argparse.Namespace, prefix: 
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": provenance.cpu(),
-            "python": platform.python_version()}
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpu": provenance.cpu(),
+        "python": platform.python_version(),
+    }
 
 
 def write_report(report: dict, out: Path, print_table) -> None:
@@ -246,17 +303,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--overhead-epochs", type=int, default=6)
     parser.add_argument("--sections", default="lr,unfreeze,overhead,memory")
-    parser.add_argument("--reuse-baseline", help="a previous JSON report: take the plain-Keras side from it (same machine)")
+    parser.add_argument(
+        "--reuse-baseline", help="a previous JSON report: take the plain-Keras side from it (same machine)"
+    )
     add_common_options(parser, "sweep_speed.json")
     args = parser.parse_args(argv)
     if args.mode == "baseline":
         return baseline_main(args)
     work = work_dir(parser, args, "sweep_speed_")
     sections = args.sections.split(",")
-    report: dict = {"machine": machine(),
-                    "dataset": str(Path(args.dataset_path).resolve()), "image_size": args.image_size,
-                    "epochs": args.epochs, "alpha": args.alpha, "weights": args.weights, "work_dir": str(work),
-                    "comparisons": []}
+    report: dict = {
+        "machine": machine(),
+        "dataset": str(Path(args.dataset_path).resolve()),
+        "image_size": args.image_size,
+        "epochs": args.epochs,
+        "alpha": args.alpha,
+        "weights": args.weights,
+        "work_dir": str(work),
+        "comparisons": [],
+    }
     report["harness_args"] = args.harness_args
     previous = json.loads(Path(args.reuse_baseline).read_text()) if args.reuse_baseline else None
 
@@ -275,10 +340,23 @@ def main(argv: list[str] | None = None) -> None:
         report["comparisons"].append(compare(name, plain, ours))
 
     if "lr" in sections:
-        sweep(f"learning-rate sweep, MobileNet {args.alpha:g}", "learning_rate", LEARNING_RATES, args.alpha, args.weights, "lr")
+        sweep(
+            f"learning-rate sweep, MobileNet {args.alpha:g}",
+            "learning_rate",
+            LEARNING_RATES,
+            args.alpha,
+            args.weights,
+            "lr",
+        )
         if args.accuracy_weights:
-            sweep(f"learning-rate sweep, MobileNet {args.accuracy_alpha:g} ImageNet", "learning_rate", LEARNING_RATES,
-                  args.accuracy_alpha, args.accuracy_weights, "lr_imagenet")
+            sweep(
+                f"learning-rate sweep, MobileNet {args.accuracy_alpha:g} ImageNet",
+                "learning_rate",
+                LEARNING_RATES,
+                args.accuracy_alpha,
+                args.accuracy_weights,
+                "lr_imagenet",
+            )
     if "unfreeze" in sections:
         sweep(f"unfreeze sweep, MobileNet {args.alpha:g}", "unfreeze", UNFREEZE, args.alpha, args.weights, "unfreeze")
     if "overhead" in sections:
@@ -291,10 +369,20 @@ def main(argv: list[str] | None = None) -> None:
         }
     if "memory" in sections:
         rates = ",".join(map(str, MEMORY_RATES))
-        ours = run_harness(args, ["sweep=learning_rate", f"sweep.values=[{rates}]"], args.alpha, args.weights, args.epochs, work, "memory")
+        ours = run_harness(
+            args,
+            ["sweep=learning_rate", f"sweep.values=[{rates}]"],
+            args.alpha,
+            args.weights,
+            args.epochs,
+            work,
+            "memory",
+        )
         peaks = [r["peak_rss_mb"] for r in ours["runs"]]
         report["memory"] = {
-            "peak_rss_mb": peaks, "processes": len({r["pid"] for r in ours["runs"]}), "seconds": ours["seconds"],
+            "peak_rss_mb": peaks,
+            "processes": len({r["pid"] for r in ours["runs"]}),
+            "seconds": ours["seconds"],
             "run2_to_run10_change": peaks[-1] / peaks[1] - 1 if len(peaks) >= 10 else None,
             "max_over_min_runs_2_to_10": max(peaks[1:]) / min(peaks[1:]) - 1 if len(peaks) > 2 else None,
         }
@@ -303,19 +391,27 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def print_table(report: dict) -> None:
-    print(f"\n{report['machine']['cpus']} CPUs, {report['dataset']}, {report['image_size']} px, {report['epochs']} epochs")
+    print(
+        f"\n{report['machine']['cpus']} CPUs, {report['dataset']}, {report['image_size']} px, {report['epochs']} epochs"
+    )
     print(f"{'comparison':<44} {'plain s':>8} {'harness s':>10} {'speedup':>8} {'plain acc':>10} {'harness acc':>12}")
     for c in report["comparisons"]:
-        print(f"{c['name']:<44} {c['baseline']['seconds']:>8.1f} {c['harness']['seconds']:>10.1f} {c['speedup']:>7.1f}x "
-              f"{c['baseline']['best_val_accuracy']:>10.3f} {c['harness']['best_val_accuracy']:>12.3f}")
+        print(
+            f"{c['name']:<44} {c['baseline']['seconds']:>8.1f} {c['harness']['seconds']:>10.1f} {c['speedup']:>7.1f}x "
+            f"{c['baseline']['best_val_accuracy']:>10.3f} {c['harness']['best_val_accuracy']:>12.3f}"
+        )
     if "overhead" in report:
         o = report["overhead"]
-        print(f"uncached seconds/epoch: plain {o['baseline_seconds_per_epoch']:.3f}, harness {o['harness_seconds_per_epoch']:.3f} "
-              f"(ratio {o['ratio']:.3f})")
+        print(
+            f"uncached seconds/epoch: plain {o['baseline_seconds_per_epoch']:.3f}, harness {o['harness_seconds_per_epoch']:.3f} "
+            f"(ratio {o['ratio']:.3f})"
+        )
     if "memory" in report:
         m = report["memory"]
-        print(f"10-run sweep peak RSS (MiB): {' '.join(f'{p:.0f}' for p in m['peak_rss_mb'])}; "
-              f"run 2 -> 10: {m['run2_to_run10_change']:+.1%}; worker processes: {m['processes']}")
+        print(
+            f"10-run sweep peak RSS (MiB): {' '.join(f'{p:.0f}' for p in m['peak_rss_mb'])}; "
+            f"run 2 -> 10: {m['run2_to_run10_change']:+.1%}; worker processes: {m['processes']}"
+        )
 
 
 if __name__ == "__main__":

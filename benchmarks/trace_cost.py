@@ -52,8 +52,13 @@ def child(variant: str, epochs: int) -> dict:
         h = keras.applications.MobileNet(input_shape=(128, 128, 3), alpha=0.25, weights=None, include_top=False)(h)
         h = keras.layers.GlobalAveragePooling2D()(h)
         model = keras.Model(image, keras.layers.Dense(12, activation="softmax")(h))
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      steps_per_execution=32, jit_compile=variant == "xla")
+        model.compile(
+            optimizer="adam",
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=32,
+            jit_compile=variant == "xla",
+        )
         seconds = []
 
         class Clock(keras.callbacks.Callback):
@@ -64,8 +69,11 @@ def child(variant: str, epochs: int) -> dict:
                 seconds.append(time.perf_counter() - self.start)
 
         history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=[Clock()])
-        return {"first_epoch_s": seconds[0], "later_epoch_s": statistics.median(seconds[1:]),
-                "first_loss": history.history["loss"][0]}
+        return {
+            "first_epoch_s": seconds[0],
+            "later_epoch_s": statistics.median(seconds[1:]),
+            "first_loss": history.history["loss"][0],
+        }
 
     first = fit()
     return {"variant": variant, **(fit() if variant == "second_model" else first)}
@@ -84,13 +92,23 @@ def main() -> int:
     rows = []
     for variant in args.variants.split(","):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        done = subprocess.run([sys.executable, __file__, "--child", variant, "--epochs", str(args.epochs)],
-                              capture_output=True, text=True, env=env, check=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", variant, "--epochs", str(args.epochs)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"{variant:13s} first epoch {r['first_epoch_s']:6.1f} s  later {r['later_epoch_s']:5.2f} s  "
-              f"first loss {r['first_loss']:.8f}", flush=True)
-    Path(args.out).write_text(json.dumps({"cpus": os.cpu_count(), "epochs": args.epochs, "rows": rows}, indent=2) + "\n")
+        print(
+            f"{variant:13s} first epoch {r['first_epoch_s']:6.1f} s  later {r['later_epoch_s']:5.2f} s  "
+            f"first loss {r['first_loss']:.8f}",
+            flush=True,
+        )
+    Path(args.out).write_text(
+        json.dumps({"cpus": os.cpu_count(), "epochs": args.epochs, "rows": rows}, indent=2) + "\n"
+    )
     return 0
 
 

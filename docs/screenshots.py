@@ -27,8 +27,15 @@ MAKE = [
     ["experiment=quickstart", "train.epochs=3", "train.learning_rate=0.01"],
 ]
 # Chromium on a machine with no network: no background connections, no first-run or sync.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def make_results(results: Path) -> None:
@@ -46,8 +53,11 @@ def wait_for_hparams(url: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            request = urllib.request.Request(f"{url}/data/plugin/hparams/experiment", data=b'{"experimentName": ""}',
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"{url}/data/plugin/hparams/experiment",
+                data=b'{"experimentName": ""}',
+                headers={"Content-Type": "application/json"},
+            )
             if json.loads(urllib.request.urlopen(request, timeout=10).read()).get("hparamInfos"):
                 return
         except OSError:
@@ -82,9 +92,23 @@ def main() -> None:
         if args.results is None:
             make_results(results)
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(results), "--port", str(port),
-                                   "--host", "127.0.0.1", "--load_fast", "false"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tensorboard.main",
+                "--logdir",
+                str(results),
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+                "--load_fast",
+                "false",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             url = f"http://127.0.0.1:{port}"
             wait_for_hparams(url)

@@ -16,26 +16,34 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from harness.storage import cache, claims  # noqa: E402
-from harness.process import stopping
 from harness.command import (  # noqa: E402
-    LAUNCHER_PLUGINS, SHOW, Command, compose_cli, hydra_argv, in_the_way, moved, occupied, running_elsewhere, unwritable,
+    LAUNCHER_PLUGINS,
+    SHOW,
+    Command,
+    compose_cli,
+    hydra_argv,
+    in_the_way,
+    moved,
+    occupied,
+    running_elsewhere,
+    unwritable,
 )  # noqa: E402
-from harness.errors import ConfigError, UserError  # noqa: E402
-from harness.records.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
-from harness.process.quiet import import_tensorflow  # noqa: E402
-from harness.records.record import Status, read_record  # noqa: E402
-from harness.training.run import Unrecorded, completed_record, record_failure, run  # noqa: E402
-from harness.storage.atomic import disk_full, no_space  # noqa: E402
 from harness.config.identity import config_hash
 from harness.config.schema import CONF_DIR  # noqa: E402 - also registers the schemas that conf/ builds on
+from harness.config.validate import schema_error, validate  # noqa: E402
+from harness.errors import ConfigError, UserError  # noqa: E402
 from harness.multirun.study import copy_twin, find_twin  # noqa: E402
 from harness.multirun.sweep import sweep_identity  # noqa: E402
-from harness.config.validate import schema_error, validate  # noqa: E402
+from harness.process import stopping
+from harness.process.quiet import import_tensorflow  # noqa: E402
+from harness.records.hparams import tensorboard_command, write_hparams_experiment  # noqa: E402
+from harness.records.record import Status, read_record  # noqa: E402
+from harness.storage import cache, claims  # noqa: E402
+from harness.storage.atomic import disk_full, no_space  # noqa: E402
+from harness.training.run import Unrecorded, completed_record, record_failure, run  # noqa: E402
 
 log = logging.getLogger("harness")
 
@@ -138,7 +146,10 @@ def _job(cfg: DictConfig) -> None:
         if multirun:  # another sweep into the same folder runs it: this one goes on with the rest
             log.info("run %s/%s is being run by %s: left to it", cfg.name, cfg.run_name, owner.describe())
             return
-        print(f"run {cfg.name}/{cfg.run_name} is already running ({owner.describe()}): wait for it to finish", file=sys.stderr)
+        print(
+            f"run {cfg.name}/{cfg.run_name} is already running ({owner.describe()}): wait for it to finish",
+            file=sys.stderr,
+        )
         sys.exit(1)
     try:
         record = _claimed_run(cfg, run_dir, overrides, identity)
@@ -165,8 +176,11 @@ def _job(cfg: DictConfig) -> None:
         print(f"run {record.run_name} did not complete: {record.status}: {record.error}", file=sys.stderr)
         sys.exit(1)
     chance = 1 / record.num_classes if record.num_classes else float("nan")
-    print(f"run {cfg.name}/{record.run_name}: best val accuracy {record.best_val_accuracy:.4f} at epoch {record.best_epoch} "
-          f"(chance {chance:.2f})\nresults: {_shown(run_dir)}\ncompare: {tensorboard_command(cfg.results_dir)}", flush=True)
+    print(
+        f"run {cfg.name}/{record.run_name}: best val accuracy {record.best_val_accuracy:.4f} at epoch {record.best_epoch} "
+        f"(chance {chance:.2f})\nresults: {_shown(run_dir)}\ncompare: {tensorboard_command(cfg.results_dir)}",
+        flush=True,
+    )
 
 
 def _record_failure_if_possible(cfg: DictConfig, run_dir: Path, error: str, identity, overrides: list[str]) -> None:
@@ -194,7 +208,11 @@ def _unless_done(cfg: DictConfig, run_dir: Path, overrides: list[str], identity)
         if cfg.analysis:
             analyse_saved(run_dir, done)
         else:
-            log.info("run %s/%s already completed with this config: skipped (overwrite=true re-runs it)", cfg.name, cfg.run_name)
+            log.info(
+                "run %s/%s already completed with this config: skipped (overwrite=true re-runs it)",
+                cfg.name,
+                cfg.run_name,
+            )
         return None
 
     def train():
@@ -218,8 +236,11 @@ def analyse_saved(run_dir: Path, record: dict) -> None:
         log.info("run %s already completed and analysed: %s", run_dir.name, run_dir / "analysis")
         return
     if not (run_dir / "model.keras").exists():
-        log.warning("run %s completed without saving its model, so it cannot be analysed without training it again "
-                    "(overwrite=true analysis=true does both)", run_dir.name)
+        log.warning(
+            "run %s completed without saving its model, so it cannot be analysed without training it again "
+            "(overwrite=true analysis=true does both)",
+            run_dir.name,
+        )
         return
     from harness.reports.analysis.runs import analyze_run
 
@@ -253,7 +274,11 @@ def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
         _discard_run_dir(run_dir, Path(cfg.results_dir))
         print(exc, file=sys.stderr)
         sys.exit(exc.exit_code)
-    if stopping.requested() is None and summary["role"] != "worker" and (summary.get("stopped") or not summary.get("completed")):
+    if (
+        stopping.requested() is None
+        and summary["role"] != "worker"
+        and (summary.get("stopped") or not summary.get("completed"))
+    ):
         print(f"search {cfg.name}: {summary.get('stopped') or 'no trial completed'}", file=sys.stderr)
         sys.exit(1)
 
@@ -270,7 +295,11 @@ def main() -> None:
     command = preflight(sys.argv[1:])
     if command is not None:
         sys.argv[1:] = hydra_argv(sys.argv[1:], command)  # Hydra reads its command line from sys.argv
-        stop = None if SHOW & set(sys.argv) else moved(command) or occupied(command) or _unwritable(command) or _offline(command)
+        stop = (
+            None
+            if SHOW & set(sys.argv)
+            else moved(command) or occupied(command) or _unwritable(command) or _offline(command)
+        )
         if stop is not None:
             print(stop[0], file=sys.stderr if stop[1] else sys.stdout)
             sys.exit(stop[1])
@@ -310,8 +339,11 @@ def _offline(command: Command) -> tuple[str, int] | None:
 
 def _unwritable(command: Command) -> tuple[str, int] | None:
     caches = {str(cfg.cache_dir) for cfg in command.configs if cfg.train.cache == "auto"}
-    problem = (unwritable({str(cfg.results_dir) for cfg in command.configs}) or unwritable(caches, 0, "cache_dir")
-               or in_the_way(command))
+    problem = (
+        unwritable({str(cfg.results_dir) for cfg in command.configs})
+        or unwritable(caches, 0, "cache_dir")
+        or in_the_way(command)
+    )
     if problem is not None:
         return problem, 2
     busy = running_elsewhere(command)

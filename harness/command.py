@@ -17,21 +17,32 @@ from typing import NamedTuple
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.config import naming
-from harness.plugins import register_plugins
-from harness.errors import ConfigError
-from harness.config.naming import hydra_value, key_of, override_label
-from harness.records.record import Status, read_record
 from harness.config.identity import config_hash
+from harness.config.naming import hydra_value, key_of, override_label
 from harness.config.schema import CONF_DIR
+from harness.config.validate import validate
+from harness.errors import ConfigError
 from harness.multirun.search_identity import IDENTITY, check_best_preset, same_baseline
 from harness.multirun.study import study_jobs
-from harness.config.validate import validate
 from harness.multirun.sweep import expand_jobs
+from harness.plugins import register_plugins
+from harness.records.record import Status, read_record
 
 # Flags after which Hydra prints something and exits, or reads the next argument as a value.
 PASSTHROUGH = {"--help", "-h", "--hydra-help", "--info", "-i", "--version", "--shell-completion", "-sc"}
-WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p",
-               "--experimental-rerun", "--cfg", "-c"}
+WITH_VALUE = {
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+    "--cfg",
+    "-c",
+}
 SHOW = {"--cfg", "-c"}  # print the config that would run, and stop
 
 
@@ -39,7 +50,9 @@ class Command(NamedTuple):
     configs: list[DictConfig]  # every job's config, as Hydra will compose it
     multirun: bool
     overrides: list[str]  # the command line's overrides
-    legacy: str | None = None  # the folder under results_dir that versions before 0.2 gave the same runs, where it differs
+    legacy: str | None = (
+        None  # the folder under results_dir that versions before 0.2 gave the same runs, where it differs
+    )
 
 
 class Argv(NamedTuple):
@@ -86,7 +99,9 @@ def compose_cli(argv: list[str]) -> Command | None:
         return None
     parts = split_argv(argv)
     for folder in parts.config_dirs:  # a search's folder: its best-trial preset is read as data first
-        if (folder / "experiment" / "best.yaml").is_file() and ((folder / IDENTITY).exists() or (folder / "keras_tuner").is_dir()):
+        if (folder / "experiment" / "best.yaml").is_file() and (
+            (folder / IDENTITY).exists() or (folder / "keras_tuner").is_dir()
+        ):
             check_best_preset(folder / "experiment" / "best.yaml")
     overrides = parts.search + parts.overrides
     parser = OverridesParser.create()
@@ -108,8 +123,12 @@ def compose_cli(argv: list[str]) -> Command | None:
         if base.get("study") is not None:
             validate(plain)  # the study's own keys, before its experiments become overrides
         jobs = study_jobs(base, overrides)[1] if base.get("study") is not None else expand_jobs(base, overrides)
-        configs = [_applied(plain, job, set(fixed), groups) or compose(parts.config_name, overrides=job) for job in jobs]
-        return Command(configs, True, parts.overrides, _legacy_multirun(configs[0] if configs else None, base, parts.overrides))
+        configs = [
+            _applied(plain, job, set(fixed), groups) or compose(parts.config_name, overrides=job) for job in jobs
+        ]
+        return Command(
+            configs, True, parts.overrides, _legacy_multirun(configs[0] if configs else None, base, parts.overrides)
+        )
 
 
 def hyperband_ignores(cfg: DictConfig, overrides: list[str]) -> ConfigError | None:
@@ -118,8 +137,12 @@ def hyperband_ignores(cfg: DictConfig, overrides: list[str]) -> ConfigError | No
     given = [o for o in overrides if key_of(o) == "train.epochs"]
     if tuner is None or tuner.get("algorithm") != "hyperband" or not given:
         return None
-    return ConfigError("train.epochs", given[-1].split("=", 1)[1], "unset: tuner=hyperband trains each trial for the epochs "
-                       "of its bracket, up to tuner.max_epochs (set that instead)")
+    return ConfigError(
+        "train.epochs",
+        given[-1].split("=", 1)[1],
+        "unset: tuner=hyperband trains each trial for the epochs "
+        "of its bracket, up to tuner.max_epochs (set that instead)",
+    )
 
 
 def _legacy_multirun(first: DictConfig | None, base: DictConfig, overrides: list[str]) -> str | None:
@@ -145,9 +168,11 @@ def _legacy_single(cfg: DictConfig, overrides: list[str]) -> str | None:
 
 
 # hydra/launcher options the harness documents: the plugin module each needs and the extra that installs it.
-LAUNCHER_PLUGINS = {"harness_ray": ("ray", "ray"),
-                    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
-                    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm")}
+LAUNCHER_PLUGINS = {
+    "harness_ray": ("ray", "ray"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+}
 
 
 def launcher_missing(choice: str | None) -> ConfigError | None:
@@ -236,8 +261,11 @@ def occupied(command: Command) -> tuple[str, int] | None:
         if record is None:
             continue
         if record.get("config_hash") != config_hash(cfg):
-            return (f"results error: {run_dir} holds a run of a different config ({record.get('status')}); name this one "
-                    "with run_name=... or name=..., or replace it with overwrite=true", 2)
+            return (
+                f"results error: {run_dir} holds a run of a different config ({record.get('status')}); name this one "
+                "with run_name=... or name=..., or replace it with overwrite=true",
+                2,
+            )
         if not command.multirun and record.get("status") == Status.COMPLETED:
             return _completed(cfg, run_dir)
     return None
@@ -251,8 +279,11 @@ def _completed(cfg: DictConfig, run_dir: Path) -> tuple[str, int] | None:
         return f"already {done} with this config: {run_dir} (overwrite=true re-runs it)", 0
     if (run_dir / "model.keras").exists():
         return None
-    return (f"results error: {run_dir} completed without saving its model, so analysis=true cannot analyse it without "
-            "training it again: overwrite=true analysis=true does both (train.save_model=true keeps the model for later)", 2)
+    return (
+        f"results error: {run_dir} completed without saving its model, so analysis=true cannot analyse it without "
+        "training it again: overwrite=true analysis=true does both (train.save_model=true keeps the model for later)",
+        2,
+    )
 
 
 def moved(command: Command) -> tuple[str, int] | None:
@@ -272,8 +303,11 @@ def moved(command: Command) -> tuple[str, int] | None:
     old = results / command.legacy
     if not old.is_dir() or new.exists() or (cfg.get("tuner") is not None and not same_baseline(old, cfg)):
         return None
-    return (f"results error: {old} holds these runs under the name tl-harness 0.1 gave them; move it to resume them: "
-            f"mv {shlex.quote(str(old))} {shlex.quote(str(new))} (or name=... starts another experiment)", 2)
+    return (
+        f"results error: {old} holds these runs under the name tl-harness 0.1 gave them; move it to resume them: "
+        f"mv {shlex.quote(str(old))} {shlex.quote(str(new))} (or name=... starts another experiment)",
+        2,
+    )
 
 
 MIN_FREE_MB = 100  # a run writes a few MB (record, TensorBoard events, a saved model); the cache more
@@ -297,8 +331,10 @@ def unwritable(results_dirs: set[str], min_free_mb: float = MIN_FREE_MB, key: st
             return f"{word} error: {key}={given} is not writable ({exc.strerror}: {existing}); choose another {key}=..."
         free = shutil.disk_usage(existing).free / 2**20
         if free < min_free_mb:
-            return (f"{word} error: {key}={given} has {free:.0f} MB free (at least {min_free_mb:.0f} MB needed); "
-                    f"free some space or choose another {key}=...")
+            return (
+                f"{word} error: {key}={given} has {free:.0f} MB free (at least {min_free_mb:.0f} MB needed); "
+                f"free some space or choose another {key}=..."
+            )
     return None
 
 

@@ -14,16 +14,19 @@ import pytest
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from harness.records.record import RunRecord, SweepIdentity, write_record
 from harness.config.geometry import geometry
 from harness.config.schema import CONF_DIR
+from harness.records.record import RunRecord, SweepIdentity, write_record
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 def needs_extra(module: str, extra: str):
     """Skip a test whose launcher plugin comes with an optional extra that is not installed (`dev` installs both)."""
-    return pytest.mark.skipif(importlib.util.find_spec(module) is None,
-                              reason=f'needs the {extra} extra: pip install -e ".[{extra}]" (or ".[dev]")')
+    return pytest.mark.skipif(
+        importlib.util.find_spec(module) is None,
+        reason=f'needs the {extra} extra: pip install -e ".[{extra}]" (or ".[dev]")',
+    )
 
 
 NEEDS_RAY = needs_extra("ray", "ray")
@@ -43,7 +46,12 @@ def make_cfg(*overrides: str, searchpath: Path | None = None):
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args], cwd=cwd or ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "harness", *args],
+        cwd=cwd or ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -82,7 +90,9 @@ def batches(split, cfg, training: bool):
     """The pipeline a run of `cfg` trains (training=True) or validates on."""
     from harness.data.pipeline import pipeline
 
-    return pipeline(split, geometry(cfg.data), cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed, training=training)
+    return pipeline(
+        split, geometry(cfg.data), cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed, training=training
+    )
 
 
 def write_images(folder: Path, count: int, size: tuple[int, int] = (40, 30), seed: int = 0, color: int = 0) -> None:
@@ -96,18 +106,40 @@ def write_images(folder: Path, count: int, size: tuple[int, int] = (40, 30), see
         Image.fromarray(pixels).save(folder / f"img_{i:03d}.{ext}")
 
 
-def fake_run(exp: Path, run: str, value, best: float | None, status: str = "completed", seed: int = 42, curve=None) -> None:
+def fake_run(
+    exp: Path, run: str, value, best: float | None, status: str = "completed", seed: int = 42, curve=None
+) -> None:
     """A record as a learning-rate sweep's run would leave it, with a chosen best val accuracy and curve."""
     curve = curve if curve is not None else ([best / 2, best] if best is not None else [0.1])
-    config = {"dataset": {"name": "d"}, "data": {"image_size": 32}, "model": {"unfreeze": 0.5},
-              "train": {"learning_rate": value, "seed": seed}}
-    write_record(exp / run, RunRecord(
-        name=exp.name, run_name=run, status=status, error=None if status == "completed" else "boom", config_hash="h",
-        config=config, sweep=SweepIdentity("learning_rate", "train.learning_rate", value, seed), started_at="t",
-        versions={}, git={}, host={}, best_val_accuracy=best, final_val_accuracy=curve[-1], best_epoch=2,
-        epochs_run=len(curve), seconds_per_epoch=1.5, wall_seconds=5.0,
-        history={"epoch": list(range(1, len(curve) + 1)), "val_accuracy": curve, "seconds": [2.0] * len(curve)},
-    ))
+    config = {
+        "dataset": {"name": "d"},
+        "data": {"image_size": 32},
+        "model": {"unfreeze": 0.5},
+        "train": {"learning_rate": value, "seed": seed},
+    }
+    write_record(
+        exp / run,
+        RunRecord(
+            name=exp.name,
+            run_name=run,
+            status=status,
+            error=None if status == "completed" else "boom",
+            config_hash="h",
+            config=config,
+            sweep=SweepIdentity("learning_rate", "train.learning_rate", value, seed),
+            started_at="t",
+            versions={},
+            git={},
+            host={},
+            best_val_accuracy=best,
+            final_val_accuracy=curve[-1],
+            best_epoch=2,
+            epochs_run=len(curve),
+            seconds_per_epoch=1.5,
+            wall_seconds=5.0,
+            history={"epoch": list(range(1, len(curve) + 1)), "val_accuracy": curve, "seconds": [2.0] * len(curve)},
+        ),
+    )
 
 
 def records(exp: Path, pattern: str = "*") -> dict[str, dict]:

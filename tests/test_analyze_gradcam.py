@@ -11,7 +11,6 @@ from tests.helpers import make_cfg
 
 
 def test_gradcam_is_a_normalized_map_per_image_that_follows_the_input():
-    from harness.models import build as models
 
     import keras
 

@@ -15,13 +15,30 @@ from tests.helpers import FAST, make_cfg
 
 
 def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_path, weights_file):
-    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", *FAST, "model.alpha=0.25", f"model.weights={weights_file}",
-                   "analysis=true", f"results_dir={tmp_path / 'results'}", f"cache_dir={tmp_path / 'cache'}")
+    cfg = make_cfg(
+        "dataset=folder",
+        f"dataset.path={image_folder}",
+        *FAST,
+        "model.alpha=0.25",
+        f"model.weights={weights_file}",
+        "analysis=true",
+        f"results_dir={tmp_path / 'results'}",
+        f"cache_dir={tmp_path / 'cache'}",
+    )
     record = run(cfg, after=after_run)  # what the CLI passes for analysis=true
     run_dir = tmp_path / "results" / record.name / "baseline"
     out = run_dir / "analysis"
-    for name in ("predictions.parquet", "predictions.csv", "selections.csv", "per_class.csv", "confusion_matrix.png",
-                 "aspect_ratio.csv", "aspect_ratio.png", "gradcam.png", *(f"{k}.png" for k in KINDS)):
+    for name in (
+        "predictions.parquet",
+        "predictions.csv",
+        "selections.csv",
+        "per_class.csv",
+        "confusion_matrix.png",
+        "aspect_ratio.csv",
+        "aspect_ratio.png",
+        "gradcam.png",
+        *(f"{k}.png" for k in KINDS),
+    ):
         assert (out / name).exists(), name
     board = EventAccumulator(str(run_dir / "tb" / "analysis"), size_guidance={"tensors": 0}).Reload()
     images = {t for t in board.Tags()["tensors"] if board.SummaryMetadata(t).plugin_data.plugin_name == "images"}

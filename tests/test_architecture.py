@@ -12,7 +12,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 PLUGINS = Path(__file__).resolve().parent.parent / "hydra_plugins"
-MODULES = {p.relative_to(PACKAGE.parent).with_suffix("").as_posix().replace("/", "."): p for p in sorted(PACKAGE.rglob("*.py"))}
+MODULES = {
+    p.relative_to(PACKAGE.parent).with_suffix("").as_posix().replace("/", "."): p for p in sorted(PACKAGE.rglob("*.py"))
+}
 SUBPACKAGES = sorted(p.parent for p in PACKAGE.glob("*/__init__.py") if p.parent.name not in ("conf",))
 
 
@@ -22,7 +24,9 @@ def test_every_package_says_what_it_holds(package):
     doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
     inside = [p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "__main__")]
     inside += [p.parent.name for p in package.glob("*/__init__.py")]
-    assert doc and all(re.search(rf"\b{name}\b", doc) for name in inside), f"{package.name}: {[n for n in inside if n not in doc]}"
+    assert doc and all(re.search(rf"\b{name}\b", doc) for name in inside), (
+        f"{package.name}: {[n for n in inside if n not in doc]}"
+    )
 
 
 def test_the_layers_contract_covers_every_package():
@@ -41,7 +45,13 @@ def test_no_private_api_of_another_package():
     roots = [*MODULES.values(), *PLUGINS.rglob("*.py")]
     for path in roots:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith(("harness", "hydra_plugins.harness_")):
-                assert not any(p.startswith("_") and not p.endswith("__") for p in node.module.split(".")), f"{path.name}: from {node.module}"
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and not node.module.startswith(("harness", "hydra_plugins.harness_"))
+            ):
+                assert not any(p.startswith("_") and not p.endswith("__") for p in node.module.split(".")), (
+                    f"{path.name}: from {node.module}"
+                )
             if isinstance(node, ast.Attribute) and node.attr in ("_inbound_nodes", "_keras_history", "_internal"):
                 pytest.fail(f"{path.name} reads .{node.attr}")

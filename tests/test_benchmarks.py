@@ -49,8 +49,12 @@ def test_the_epoch_share_counts_trained_runs_at_their_steady_epoch_time_and_leav
         {"copied": True, "wall_seconds": 30.0, "epochs_run": 20, "seconds_per_epoch": 1.0},  # the twin's numbers
         {"copied": False, "wall_seconds": 5.0, "epochs_run": 0, "seconds_per_epoch": None},  # failed before an epoch
     ]
-    assert study_speed.epoch_share(runs) == {"trained_runs": 3, "run_seconds": 45.0, "epoch_seconds": 25.5,
-                                             "other_seconds": 19.5}
+    assert study_speed.epoch_share(runs) == {
+        "trained_runs": 3,
+        "run_seconds": 45.0,
+        "epoch_seconds": 25.5,
+        "other_seconds": 19.5,
+    }
 
 
 def test_the_launcher_benchmarks_sweeps_compose_on_each_launcher(monkeypatch):
@@ -58,8 +62,14 @@ def test_the_launcher_benchmarks_sweeps_compose_on_each_launcher(monkeypatch):
     import launcher_scaling  # noqa: F401  (the script imports)
 
     sweep = ["experiment=quickstart", "sweep=learning_rate", "train.verbose=0"]  # its default
-    for launcher in (["hydra/launcher=harness_ray", "hydra.launcher.ray.init.address=127.0.0.1:6379",
-                      "hydra.launcher.ray.remote.max_calls=1"], ["hydra.launcher.n_jobs=2"]):
+    for launcher in (
+        [
+            "hydra/launcher=harness_ray",
+            "hydra.launcher.ray.init.address=127.0.0.1:6379",
+            "hydra.launcher.ray.remote.max_calls=1",
+        ],
+        ["hydra.launcher.n_jobs=2"],
+    ):
         assert len(compose_cli([*sweep, *launcher]).configs) == 4
     sys.modules.pop("launcher_scaling", None)
 
@@ -80,8 +90,18 @@ def test_the_slurm_checks_sweeps_compose_on_the_slurm_launcher(monkeypatch, tmp_
     slurm = slurm_check.slurm_args("debug")
     assert len(compose_cli([*slurm_check.sweep_args(tmp_path), *slurm]).configs) == 2
     assert len(compose_cli([*slurm_check.cancelled_args(tmp_path), *slurm]).configs) == 2
-    assert len(compose_cli([*slurm_check.time_limit_args(tmp_path), *slurm_check.slurm_args(None, 1),
-                            "hydra.launcher.signal_delay_s=25"]).configs) == 1
+    assert (
+        len(
+            compose_cli(
+                [
+                    *slurm_check.time_limit_args(tmp_path),
+                    *slurm_check.slurm_args(None, 1),
+                    "hydra.launcher.signal_delay_s=25",
+                ]
+            ).configs
+        )
+        == 1
+    )
     search = compose_cli(slurm_check.search_args(tmp_path)).configs
     assert len(search) == 1 and search[0].tuner.max_trials == 4 and set(search[0].tuner.space) == {"train", "model"}
     for module in ("slurm_check", "shared_mount_check"):

@@ -34,7 +34,9 @@ def test_concurrent_builders_of_one_entry_build_it_once_and_all_read_it(tmp_path
         results = pool.starmap(_build_entry, [(str(path), value) for value in (5, 6, 7, 8)])
     assert sum(built for _, _, built in results) == 1, "the others waited for the one builder"
     assert len({(lo, hi) for lo, hi, _ in results}) == 1 and all(lo == hi for lo, hi, _ in results)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry.npy", "entry.npy.crc32"], "no temporary or lock files left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry.npy", "entry.npy.crc32"], (
+        "no temporary or lock files left"
+    )
 
 
 def test_an_entry_whose_builder_died_is_built_by_the_next_run(tmp_path):

@@ -10,9 +10,24 @@ from harness.__main__ import preflight
 from tests.helpers import FAST, run_cli, single_run_dir, tb_tags
 
 RECORD_FIELDS = {
-    "status", "error", "config", "config_hash", "history", "best_val_accuracy", "final_val_accuracy", "best_epoch",
-    "epochs_run", "test_accuracy", "num_train", "num_val", "trainable_params", "total_params", "wall_seconds",
-    "seconds_per_epoch", "versions", "git",
+    "status",
+    "error",
+    "config",
+    "config_hash",
+    "history",
+    "best_val_accuracy",
+    "final_val_accuracy",
+    "best_epoch",
+    "epochs_run",
+    "test_accuracy",
+    "num_train",
+    "num_val",
+    "trainable_params",
+    "total_params",
+    "wall_seconds",
+    "seconds_per_epoch",
+    "versions",
+    "git",
 }
 
 
@@ -48,56 +63,98 @@ def test_quickstart_runs_from_the_command_line_and_records_everything(results_di
     assert record["config"]["dataset"]["name"] == "digits" and record["overrides"][0] == "experiment=quickstart"
     assert record["num_val"] == 180 and 0 <= record["best_val_accuracy"] <= 1
     assert record["test_accuracy"] is not None and record["versions"]["tensorflow"]
-    assert len(record["history"]["val_accuracy"]) == 2 and record["history"]["learning_rate"] == pytest.approx([0.001, 0.001])
+    assert len(record["history"]["val_accuracy"]) == 2 and record["history"]["learning_rate"] == pytest.approx(
+        [0.001, 0.001]
+    )
     assert (run_dir / ".hydra" / "config.yaml").exists()
     assert not list(run_dir.glob(".record.json.*"))
     tags = tb_tags(run_dir / "tb")
     assert "_hparams_/session_start_info" in tags["."] and "best_val_accuracy" in tags["."]
     assert {"epoch_accuracy", "epoch_loss", "epoch_learning_rate"} <= tags["train"]
     assert {"epoch_accuracy", "epoch_loss"} <= tags["validation"]
-    assert f"results: {run_dir.resolve()}" in done.stdout and f"compare: tensorboard --logdir {results_dir}" in done.stdout
+    assert (
+        f"results: {run_dir.resolve()}" in done.stdout and f"compare: tensorboard --logdir {results_dir}" in done.stdout
+    )
     assert "cuInit" not in done.stderr and "cudart_stub" not in done.stderr  # no TensorFlow start-up noise
 
 
 @pytest.mark.slow
 def test_offline_dataset_download_exits_2_with_the_offline_options(tmp_path, results_dir):
-    done = run_cli("experiment=chapter5", f"results_dir={results_dir}", f"dataset.data_dir={tmp_path / 'tfds'}", *FAST, timeout=120)
+    done = run_cli(
+        "experiment=chapter5", f"results_dir={results_dir}", f"dataset.data_dir={tmp_path / 'tfds'}", *FAST, timeout=120
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
-    assert "cannot be downloaded" in last and "experiment=quickstart" in last and "dataset=folder" in last and "model.weights=" in last
+    assert (
+        "cannot be downloaded" in last
+        and "experiment=quickstart" in last
+        and "dataset=folder" in last
+        and "model.weights=" in last
+    )
     assert "Traceback" not in done.stderr and not results_dir.exists()
 
 
 @pytest.mark.slow
 def test_offline_imagenet_weights_exit_2_with_the_offline_options(results_dir):
-    done = run_cli("experiment=quickstart", f"results_dir={results_dir}", *FAST, "model.weights=imagenet", "data.image_size=128", timeout=120)
+    done = run_cli(
+        "experiment=quickstart",
+        f"results_dir={results_dir}",
+        *FAST,
+        "model.weights=imagenet",
+        "data.image_size=128",
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "ImageNet weights" in done.stderr.strip().splitlines()[-1] and "model.weights=<file>" in done.stderr
     assert not results_dir.exists()
 
 
-
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["+train.lerning_rate=0.1"], "config error: train.lerning_rate=0.1 is not allowed: a key of train (known: optimizer,"),
+        (
+            ["+train.lerning_rate=0.1"],
+            "config error: train.lerning_rate=0.1 is not allowed: a key of train (known: optimizer,",
+        ),
         (["+foo=1"], "config error: foo=1 is not allowed: a top-level key"),
         (["train.seed=abc"], "config error: train.seed='abc' is not allowed: an integer"),
         (["sweep=learning_rate", "sweep.seeds=0"], "config error: sweep.seeds=0 is not allowed: an integer >= 1"),
         (["sweep.values=abc"], "config error: sweep.values='abc' is not allowed: a list"),
-        (["sweep=learning_rate", "hydra.launcher.n_jobs=abc"], "config error: hydra.launcher.n_jobs='abc' is not allowed: an integer"),
-        (["sweep=learning_rate", "hydra.launcher.n_jobs=0"], "config error: hydra.launcher.n_jobs=0 is not allowed: an integer >= 1"),
-        (["sweep=learning_rate", "hydra.launcher.threads_per_worker=0"],
-         "config error: hydra.launcher.threads_per_worker=0 is not allowed: null or an integer >= 1"),
-        (["tuner=random", "tuner.objective=val_f1"], "config error: tuner.objective='val_f1' is not allowed: one of val_accuracy"),
+        (
+            ["sweep=learning_rate", "hydra.launcher.n_jobs=abc"],
+            "config error: hydra.launcher.n_jobs='abc' is not allowed: an integer",
+        ),
+        (
+            ["sweep=learning_rate", "hydra.launcher.n_jobs=0"],
+            "config error: hydra.launcher.n_jobs=0 is not allowed: an integer >= 1",
+        ),
+        (
+            ["sweep=learning_rate", "hydra.launcher.threads_per_worker=0"],
+            "config error: hydra.launcher.threads_per_worker=0 is not allowed: null or an integer >= 1",
+        ),
+        (
+            ["tuner=random", "tuner.objective=val_f1"],
+            "config error: tuner.objective='val_f1' is not allowed: one of val_accuracy",
+        ),
         (["train.learning_rate=[0.1"], "config error: 'train.learning_rate=[0.1' is not a valid override"),
         (["model=nope"], "config error: model='nope' is not allowed: one of random_init, scratch, transfer"),
-        (["-m", "train.epochs=range(5,1)"], "config error: train.epochs='range(5,1)' is not allowed: a sweep over at least one value"),
-        (["cache_dir=${oc.env:HARNESS_NO_SUCH_VARIABLE}"],
-         "config error: cache_dir='${oc.env:HARNESS_NO_SUCH_VARIABLE}' is not allowed: a value that resolves (KeyError"),
-        (["results_dir=${nope}"], "config error: results_dir='${nope}' is not allowed: a value that resolves (Interpolation key 'nope'"),
+        (
+            ["-m", "train.epochs=range(5,1)"],
+            "config error: train.epochs='range(5,1)' is not allowed: a sweep over at least one value",
+        ),
+        (
+            ["cache_dir=${oc.env:HARNESS_NO_SUCH_VARIABLE}"],
+            "config error: cache_dir='${oc.env:HARNESS_NO_SUCH_VARIABLE}' is not allowed: a value that resolves (KeyError",
+        ),
+        (
+            ["results_dir=${nope}"],
+            "config error: results_dir='${nope}' is not allowed: a value that resolves (Interpolation key 'nope'",
+        ),
         (["results_dir="], "config error: results_dir='' is not allowed: a folder path"),
-        (["model.head.units=100000"], "config error: model.head.units=100000 is not allowed: an integer >= 1 and <= 65536"),
+        (
+            ["model.head.units=100000"],
+            "config error: model.head.units=100000 is not allowed: an integer >= 1 and <= 65536",
+        ),
     ],
 )
 def test_bad_input_is_one_line_naming_the_key_with_exit_status_2(capsys, args, expected):
@@ -137,8 +194,15 @@ def test_a_class_of_unreadable_files_is_one_line_exit_2_and_nothing_written(tmp_
         (tmp_path / "data" / split / "b").mkdir(parents=True)
         for i in range(3):
             (tmp_path / "data" / split / "b" / f"{i}.jpg").write_bytes(b"not an image")
-    done = run_cli("dataset=folder", f"dataset.path={tmp_path / 'data'}", "model.weights=null", f"results_dir={results_dir}",
-                   "train.cache=off", *FAST, timeout=120)
+    done = run_cli(
+        "dataset=folder",
+        f"dataset.path={tmp_path / 'data'}",
+        "model.weights=null",
+        f"results_dir={results_dir}",
+        "train.cache=off",
+        *FAST,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("config error: dataset.path=") and "class 'b' has none (3 file(s)" in last

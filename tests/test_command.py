@@ -7,17 +7,25 @@ import json
 from pathlib import Path
 
 from harness.command import compose_cli, hydra_argv, occupied, single_run_name, split_argv, unwritable
-from harness.records.record import RunRecord, SweepIdentity, write_record
 from harness.config.identity import config_hash
+from harness.records.record import RunRecord, SweepIdentity, write_record
 
 
 def test_flags_go_before_the_overrides_wherever_they_were_given():
     argv = ["experiment=quickstart", "-m", "train.optimizer=sgd,adam", "--config-dir", "mine"]
     parts = split_argv(argv)
-    assert parts.flags == ["-m", "--config-dir", "mine"] and parts.overrides == ["experiment=quickstart", "train.optimizer=sgd,adam"]
+    assert parts.flags == ["-m", "--config-dir", "mine"] and parts.overrides == [
+        "experiment=quickstart",
+        "train.optimizer=sgd,adam",
+    ]
     assert parts.multirun and parts.search == [f"hydra.searchpath=[file://{Path('mine').resolve()}]"]
-    assert hydra_argv(argv, compose_cli(["experiment=quickstart", "-m", "train.optimizer=sgd,adam"])) == \
-        ["-m", "--config-dir", "mine", "experiment=quickstart", "train.optimizer=sgd,adam"]
+    assert hydra_argv(argv, compose_cli(["experiment=quickstart", "-m", "train.optimizer=sgd,adam"])) == [
+        "-m",
+        "--config-dir",
+        "mine",
+        "experiment=quickstart",
+        "train.optimizer=sgd,adam",
+    ]
 
 
 def test_a_single_run_is_named_after_its_overrides_last_value_winning():
@@ -27,16 +35,32 @@ def test_a_single_run_is_named_after_its_overrides_last_value_winning():
 
     assert named("experiment=quickstart")[1] == "baseline"
     assert named("experiment=quickstart", "train.learning_rate=0.01")[1] == "learning_rate=0.01"
-    assert named("experiment=quickstart", "train.epochs=3", "train.seed=7", "data.seed=1", "train.epochs=2")[1] == \
-        "data.seed=1,epochs=2,train.seed=7"  # sorted; a key both train and data have keeps its section
-    assert named("experiment=quickstart", "results_dir=elsewhere", "analysis=true")[1] == "baseline"  # not what it computes
+    assert (
+        named("experiment=quickstart", "train.epochs=3", "train.seed=7", "data.seed=1", "train.epochs=2")[1]
+        == "data.seed=1,epochs=2,train.seed=7"
+    )  # sorted; a key both train and data have keeps its section
+    assert (
+        named("experiment=quickstart", "results_dir=elsewhere", "analysis=true")[1] == "baseline"
+    )  # not what it computes
     assert named("experiment=quickstart", "train.learning_rate=0.01", "run_name=mine")[1] == "mine"
 
 
 def _recorded(cfg, config_hash_value, status="completed"):
-    write_record(Path(cfg.results_dir) / cfg.name / cfg.run_name, RunRecord(
-        name=cfg.name, run_name=cfg.run_name, status=status, config_hash=config_hash_value, config={},
-        sweep=SweepIdentity(), started_at="t", versions={}, git={}, host={}))
+    write_record(
+        Path(cfg.results_dir) / cfg.name / cfg.run_name,
+        RunRecord(
+            name=cfg.name,
+            run_name=cfg.run_name,
+            status=status,
+            config_hash=config_hash_value,
+            config={},
+            sweep=SweepIdentity(),
+            started_at="t",
+            versions={},
+            git={},
+            host={},
+        ),
+    )
 
 
 def test_a_folder_holding_a_run_is_skipped_if_the_same_and_refused_if_different(tmp_path):
@@ -65,12 +89,17 @@ def test_a_results_folder_that_cannot_be_written_is_named_before_anything_runs(t
 def test_an_empty_results_or_cache_dir_and_names_too_long_for_the_disk_are_config_errors():
     import pytest
 
-    from harness.errors import ConfigError
     from harness.config.validate import validate
+    from harness.errors import ConfigError
     from tests.helpers import make_cfg
 
-    for override, key in (("results_dir=", "results_dir"), ("cache_dir=", "cache_dir"), (f"name={'x' * 256}", "name"),
-                          (f"run_name={'y' * 300}", "run_name"), (f"results_dir=/{'z/' * 2100}", "results_dir")):
+    for override, key in (
+        ("results_dir=", "results_dir"),
+        ("cache_dir=", "cache_dir"),
+        (f"name={'x' * 256}", "name"),
+        (f"run_name={'y' * 300}", "run_name"),
+        (f"results_dir=/{'z/' * 2100}", "results_dir"),
+    ):
         with pytest.raises(ConfigError) as err:
             validate(make_cfg("experiment=quickstart", override))
         assert err.value.key == key, override
@@ -93,8 +122,8 @@ def test_a_single_run_another_live_process_trains_is_refused_before_hydra_writes
     import subprocess
     import sys
 
-    from harness.storage import claims
     from harness.command import running_elsewhere
+    from harness.storage import claims
 
     command = compose_cli(["experiment=quickstart", f"results_dir={tmp_path}"])
     cfg = command.configs[0]
@@ -103,9 +132,13 @@ def test_a_single_run_another_live_process_trains_is_refused_before_hydra_writes
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         run_dir.mkdir(parents=True)
-        (run_dir / claims.CLAIM).write_text(json.dumps({"pid": other.pid, "host": claims.me().host,
-                                                        "started": claims._process_start(other.pid)}))
-        assert running_elsewhere(command) == f"run {cfg.name}/baseline is already running (pid {other.pid} on {claims.me().host}): wait for it to finish"
+        (run_dir / claims.CLAIM).write_text(
+            json.dumps({"pid": other.pid, "host": claims.me().host, "started": claims._process_start(other.pid)})
+        )
+        assert (
+            running_elsewhere(command)
+            == f"run {cfg.name}/baseline is already running (pid {other.pid} on {claims.me().host}): wait for it to finish"
+        )
     finally:
         other.kill()
         other.wait()

@@ -17,8 +17,17 @@ def table(rows: list[tuple]) -> pd.DataFrame:
     out = []
     for row in rows:
         experiment, value, seed, test, val, *status = row
-        out.append({"sweep": experiment, "value": value, "seed": seed, "test_accuracy": test, "best_val_accuracy": val,
-                    "status": status[0] if status else "completed", "chance": 0.25})
+        out.append(
+            {
+                "sweep": experiment,
+                "value": value,
+                "seed": seed,
+                "test_accuracy": test,
+                "best_val_accuracy": val,
+                "status": status[0] if status else "completed",
+                "chance": 0.25,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -44,40 +53,76 @@ def test_identical_differences_give_a_degenerate_interval_and_ties_give_zero():
     assert verdict("beats", paired([0.0, 0.0, 0.0])) == "inconclusive"  # a tie is not a win
 
 
-@pytest.mark.parametrize("differences, expected", [
-    ([0.05, 0.06, 0.07], "holds"), ([-0.05, -0.06, -0.07], "does not hold"), ([0.05, -0.04, 0.01], "inconclusive"),
-    ([0.05], "inconclusive"),
-])
+@pytest.mark.parametrize(
+    "differences, expected",
+    [
+        ([0.05, 0.06, 0.07], "holds"),
+        ([-0.05, -0.06, -0.07], "does not hold"),
+        ([0.05, -0.04, 0.01], "inconclusive"),
+        ([0.05], "inconclusive"),
+    ],
+)
 def test_beats_verdict_needs_the_whole_interval_on_one_side_of_zero(differences, expected):
     assert verdict("beats", paired(differences)) == expected
 
 
-@pytest.mark.parametrize("ratios, expected", [
-    ([-0.01, -0.02, 0.0], "holds"), ([-0.20, -0.22, -0.21], "does not hold"), ([-0.01, -0.10, 0.05], "inconclusive"),
-])
+@pytest.mark.parametrize(
+    "ratios, expected",
+    [
+        ([-0.01, -0.02, 0.0], "holds"),
+        ([-0.20, -0.22, -0.21], "does not hold"),
+        ([-0.01, -0.10, 0.05], "inconclusive"),
+    ],
+)
 def test_within_verdict_compares_the_relative_interval_with_the_margin(ratios, expected):
     assert verdict("within", paired(ratios), margin=0.05) == expected
 
 
 def test_comparison_is_paired_by_seed_and_drops_unpaired_seeds():
-    rows = scores(table([
-        ("lr", 0.001, 1, 0.80, 0.8), ("lr", 0.1, 1, 0.70, 0.7),
-        ("lr", 0.001, 2, 0.60, 0.6), ("lr", 0.1, 2, 0.50, 0.5),  # a hard seed: both lower, the same gap
-        ("lr", 0.001, 3, 0.90, 0.9), ("lr", 0.1, 3, None, None, "failed"),  # no partner: dropped
-    ]))
+    rows = scores(
+        table(
+            [
+                ("lr", 0.001, 1, 0.80, 0.8),
+                ("lr", 0.1, 1, 0.70, 0.7),
+                ("lr", 0.001, 2, 0.60, 0.6),
+                ("lr", 0.1, 2, 0.50, 0.5),  # a hard seed: both lower, the same gap
+                ("lr", 0.001, 3, 0.90, 0.9),
+                ("lr", 0.1, 3, None, None, "failed"),  # no partner: dropped
+            ]
+        )
+    )
     result = compare(rows, [0.001], [0.1])
     assert result.pairs == 2 and result.mean == pytest.approx(0.10) and result.std == pytest.approx(0.0)
 
 
 def test_a_diverged_run_counts_at_chance_level_and_a_failed_one_as_missing():
-    rows = scores(table([("lr", 0.1, 1, None, 0.3, "diverged"), ("lr", 0.01, 1, None, None, "failed"),
-                         ("lr", 0.001, 1, 0.9, 0.9, "running")]))
+    rows = scores(
+        table(
+            [
+                ("lr", 0.1, 1, None, 0.3, "diverged"),
+                ("lr", 0.01, 1, None, None, "failed"),
+                ("lr", 0.001, 1, 0.9, 0.9, "running"),
+            ]
+        )
+    )
     assert rows["score"].tolist()[0] == 0.25 and rows["score"].isna().tolist()[1:] == [True, True]
 
 
 def test_groups_of_values_are_averaged_per_seed_before_pairing():
-    rows = scores(table([(e, v, s, acc, acc) for s in (1, 2, 3) for e, v, acc in [
-        ("opt", "adam", 0.8 + s / 100), ("opt", "rmsprop", 0.7 + s / 100), ("opt", "sgd", 0.5), ("opt", "adadelta", 0.3)]]))
+    rows = scores(
+        table(
+            [
+                (e, v, s, acc, acc)
+                for s in (1, 2, 3)
+                for e, v, acc in [
+                    ("opt", "adam", 0.8 + s / 100),
+                    ("opt", "rmsprop", 0.7 + s / 100),
+                    ("opt", "sgd", 0.5),
+                    ("opt", "adadelta", 0.3),
+                ]
+            ]
+        )
+    )
     result = compare(rows, ["adam", "rmsprop"], ["sgd", "adadelta"])
     assert result.pairs == 3 and result.mean == pytest.approx(0.75 + 0.02 - 0.4)
 
@@ -88,11 +133,21 @@ def test_values_match_however_they_were_stored():
 
 
 def test_findings_table_gives_numbers_and_verdict_per_claim():
-    runs = table([("learning_rate", v, s, acc + s / 100, acc) for s in (1, 2, 3) for v, acc in [(0.001, 0.9), (0.1, 0.3)]])
-    claims = [{"claim": "1e-3 beats 1e-1", "experiment": "learning_rate", "test": "beats", "better": [0.001], "worse": [0.1]},
-              {"claim": "1e-1 beats 1e-3", "experiment": "learning_rate", "test": "beats", "better": [0.1], "worse": [0.001]},
-              {"claim": "0.1 within 5%", "experiment": "learning_rate", "test": "within", "better": [0.1], "worse": [0.001],
-               "margin": 0.05}]
+    runs = table(
+        [("learning_rate", v, s, acc + s / 100, acc) for s in (1, 2, 3) for v, acc in [(0.001, 0.9), (0.1, 0.3)]]
+    )
+    claims = [
+        {"claim": "1e-3 beats 1e-1", "experiment": "learning_rate", "test": "beats", "better": [0.001], "worse": [0.1]},
+        {"claim": "1e-1 beats 1e-3", "experiment": "learning_rate", "test": "beats", "better": [0.1], "worse": [0.001]},
+        {
+            "claim": "0.1 within 5%",
+            "experiment": "learning_rate",
+            "test": "within",
+            "better": [0.1],
+            "worse": [0.001],
+            "margin": 0.05,
+        },
+    ]
     found = findings(runs, claims)
     assert found["verdict"].tolist() == ["holds", "does not hold", "does not hold"]
     assert found.loc[0, "better_mean"] == pytest.approx(0.92) and found.loc[0, "pairs"] == 3
@@ -102,8 +157,11 @@ def test_findings_table_gives_numbers_and_verdict_per_claim():
 def test_ranking_picks_best_and_worst_by_val_and_measures_them_on_test():
     rows = []
     for s in (1, 2, 3):
-        rows += [("learning_rate", 0.001, s, 0.80 + s / 100, 0.80), ("learning_rate", 0.01, s, 0.85 + s / 100, 0.86),
-                 ("learning_rate", 0.1, s, 0.30, 0.30)]
+        rows += [
+            ("learning_rate", 0.001, s, 0.80 + s / 100, 0.80),
+            ("learning_rate", 0.01, s, 0.85 + s / 100, 0.86),
+            ("learning_rate", 0.1, s, 0.30, 0.30),
+        ]
         rows += [("batch_size", 32, s, 0.80 + s / 100, 0.80), ("batch_size", 64, s, 0.80 + (s % 2) / 50, 0.81)]
     experiments = {**LR, "batch_size": {"knob": "train.batch_size", "baseline": 32}}
     ranking = knob_ranking(table(rows), experiments).set_index("experiment")
@@ -134,7 +192,9 @@ def test_two_seeds_decide_nothing_however_large_or_steady_the_gap():
     assert varying.has_interval and varying.low < 0 < varying.high
     assert steady.has_interval and steady.high < 0 and not steady.decides and "2 seeds: too few" in steady.text()
     assert verdict("beats", steady) == verdict("beats", varying) == "inconclusive"
-    rows = [("learning_rate", 0.001, s, 0.80, 0.80) for s in (1, 2)] + [("learning_rate", 0.1, s, 0.75 - s / 200, 0.7) for s in (1, 2)]
+    rows = [("learning_rate", 0.001, s, 0.80, 0.80) for s in (1, 2)] + [
+        ("learning_rate", 0.1, s, 0.75 - s / 200, 0.7) for s in (1, 2)
+    ]
     assert knob_ranking(table(rows), LR).loc[0, "verdict"] == "inconclusive (2 seeds: too few for a verdict)"
     rows += [("learning_rate", 0.001, 3, 0.80, 0.80), ("learning_rate", 0.1, 3, 0.74, 0.7)]
     assert knob_ranking(table(rows), LR).loc[0, "verdict"] == "matters"
@@ -143,8 +203,13 @@ def test_two_seeds_decide_nothing_however_large_or_steady_the_gap():
 def test_every_value_is_compared_with_its_experiments_baseline_for_the_forest_plot():
     from harness.reports.compare import value_effects
 
-    rows = [("learning_rate", v, s, acc + s / 100, acc) for s in (1, 2, 3) for v, acc in ((0.001, 0.8), (0.01, 0.85), (0.1, 0.3))]
-    effects = value_effects(table(rows), {"learning_rate": {"knob": "train.learning_rate", "baseline": 0.001,
-                                                            "values": [0.1, 0.01, 0.001]}})
+    rows = [
+        ("learning_rate", v, s, acc + s / 100, acc)
+        for s in (1, 2, 3)
+        for v, acc in ((0.001, 0.8), (0.01, 0.85), (0.1, 0.3))
+    ]
+    effects = value_effects(
+        table(rows), {"learning_rate": {"knob": "train.learning_rate", "baseline": 0.001, "values": [0.1, 0.01, 0.001]}}
+    )
     assert effects[["value", "baseline", "pairs"]].values.tolist() == [["0.1", "0.001", 3], ["0.01", "0.001", 3]]
     assert effects["difference"].tolist() == [pytest.approx(-0.5), pytest.approx(0.05)] and effects["clear"].all()

@@ -11,21 +11,36 @@ from harness.training import compiled
 from harness.training.run import run
 from tests.helpers import make_cfg
 
-TINY = ["experiment=quickstart", "data.image_size=32", "train.epochs=2", "train.steps_per_epoch=4", "train.verbose=0",
-        "train.batch_size=8", "train.steps_per_execution=2"]
+TINY = [
+    "experiment=quickstart",
+    "data.image_size=32",
+    "train.epochs=2",
+    "train.steps_per_epoch=4",
+    "train.verbose=0",
+    "train.batch_size=8",
+    "train.steps_per_execution=2",
+]
 
 
-@pytest.mark.parametrize("unfreeze", ["1.0", "0.5"])  # images through the whole net; cached features under a frozen half
+@pytest.mark.parametrize(
+    "unfreeze", ["1.0", "0.5"]
+)  # images through the whole net; cached features under a frozen half
 def test_reusing_a_kept_compiled_model_gives_the_numbers_of_a_fresh_build(tmp_path, unfreeze):
     first = make_cfg(*TINY, f"model.unfreeze={unfreeze}", "train.learning_rate=0.01", f"results_dir={tmp_path / 'a'}")
-    second = make_cfg(*TINY, f"model.unfreeze={unfreeze}", "train.seed=43", f"results_dir={tmp_path / 'a'}", "run_name=second")
+    second = make_cfg(
+        *TINY, f"model.unfreeze={unfreeze}", "train.seed=43", f"results_dir={tmp_path / 'a'}", "run_name=second"
+    )
     compiled.forget()
     assert run(first).cache["compiled"] == "traced"
     reused = run(second)
     assert reused.cache["compiled"] == "reused"
 
     compiled.forget()
-    fresh = run(make_cfg(*TINY, f"model.unfreeze={unfreeze}", "train.seed=43", f"results_dir={tmp_path / 'b'}", "run_name=second"))
+    fresh = run(
+        make_cfg(
+            *TINY, f"model.unfreeze={unfreeze}", "train.seed=43", f"results_dir={tmp_path / 'b'}", "run_name=second"
+        )
+    )
     assert fresh.cache["compiled"] == "traced" and fresh.cache["feature_cache"] == reused.cache["feature_cache"]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
         assert reused.history[key] == fresh.history[key], key
@@ -35,8 +50,16 @@ def test_reusing_a_kept_compiled_model_gives_the_numbers_of_a_fresh_build(tmp_pa
 def test_another_optimizer_or_architecture_traces_again(tmp_path):
     compiled.forget()
     assert run(make_cfg(*TINY, f"results_dir={tmp_path}")).cache["compiled"] == "traced"
-    assert run(make_cfg(*TINY, "train.optimizer=sgd", f"results_dir={tmp_path}", "run_name=sgd")).cache["compiled"] == "traced"
-    assert run(make_cfg(*TINY, "model.head.units=32", "train.optimizer=sgd", f"results_dir={tmp_path}", "run_name=u")).cache["compiled"] == "traced"
+    assert (
+        run(make_cfg(*TINY, "train.optimizer=sgd", f"results_dir={tmp_path}", "run_name=sgd")).cache["compiled"]
+        == "traced"
+    )
+    assert (
+        run(
+            make_cfg(*TINY, "model.head.units=32", "train.optimizer=sgd", f"results_dir={tmp_path}", "run_name=u")
+        ).cache["compiled"]
+        == "traced"
+    )
 
 
 def test_kept_models_wait_their_turn_and_the_least_recently_used_is_dropped(tmp_path, monkeypatch):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.config.geometry import geometry
 from harness.data.images import image_array, image_key
 from harness.data.pipeline import resized
 from harness.training.run import cache_root
-from harness.config.geometry import geometry
 from tests.helpers import FAST, make_cfg, splits_of, write_images
 
 
@@ -28,7 +28,13 @@ def test_image_keys_change_with_geometry_subset_and_content_and_nothing_else(ima
     base = keys(folder_cfg(image_folder, tmp_path))
     assert base[0] != base[1], "train and val are different entries"
     # Knobs that do not touch the pixels reuse the entry.
-    for same in ("train.learning_rate=0.1", "train.seed=7", "model.unfreeze=1.0", "train.batch_size=4", "data.augment=true"):
+    for same in (
+        "train.learning_rate=0.1",
+        "train.seed=7",
+        "model.unfreeze=1.0",
+        "train.batch_size=4",
+        "data.augment=true",
+    ):
         assert keys(folder_cfg(image_folder, tmp_path, same)) == base, same
     # Knobs that do change them get their own.
     for other in ("data.image_size=40", "data.aspect_ratio=2.0", "data.resize_mode=pad"):

@@ -26,18 +26,35 @@ def test_pad_keeps_content_aspect_and_crop_fills_the_frame():
 
 
 def test_aspect_ratio_sets_the_network_input(image_folder):
-    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32", "data.aspect_ratio=2.0", "train.batch_size=4")
+    cfg = make_cfg(
+        "dataset=folder",
+        f"dataset.path={image_folder}",
+        "data.image_size=32",
+        "data.aspect_ratio=2.0",
+        "train.batch_size=4",
+    )
     x, _ = next(iter(batches(splits_of(cfg).train, cfg, True)))
     assert x.shape[1:] == (23, 45, 3)
 
 
 def test_augmentation_runs_on_batches_and_changes_training_images_only(image_folder):
-    overrides = ["dataset=folder", f"dataset.path={image_folder}", "data.image_size=32", "train.batch_size=18", "data.augmentation.rotation=0.1"]
+    overrides = [
+        "dataset=folder",
+        f"dataset.path={image_folder}",
+        "data.image_size=32",
+        "train.batch_size=18",
+        "data.augmentation.rotation=0.1",
+    ]
     plain, augmented = make_cfg(*overrides), make_cfg(*overrides, "data.augment=true")
     splits = splits_of(plain)
     assert augmenter(plain.data, 0) is None
     stack = augmenter(augmented.data, 0)
-    assert [layer.__class__.__name__ for layer in stack.layers] == ["RandomFlip", "RandomBrightness", "RandomContrast", "RandomRotation"]
+    assert [layer.__class__.__name__ for layer in stack.layers] == [
+        "RandomFlip",
+        "RandomBrightness",
+        "RandomContrast",
+        "RandomRotation",
+    ]
     x_plain = np.sort(next(iter(batches(splits.train, plain, True)))[0].numpy().ravel())
     x_aug = np.sort(next(iter(batches(splits.train, augmented, True)))[0].numpy().ravel())
     assert not np.allclose(x_plain, x_aug)
@@ -56,11 +73,11 @@ def test_an_epoch_on_a_subset_has_the_steps_of_a_pass_over_the_whole_split():
 
 def test_a_cycled_split_is_reshuffled_on_every_pass(image_folder):
     cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32", "train.batch_size=6")
-    from harness.data.pipeline import pipeline
     from harness.config.geometry import geometry
+    from harness.data.pipeline import pipeline
 
     split = splits_of(cfg).train
     ds = pipeline(split, geometry(cfg.data), cfg.data, batch_size=6, seed=0, training=True, repeat=True)
     labels = [y.numpy().tolist() for _, y in ds.take(9)]  # three passes over 18 images
-    passes = [sum(labels[i:i + 3], []) for i in (0, 3, 6)]
+    passes = [sum(labels[i : i + 3], []) for i in (0, 3, 6)]
     assert all(sorted(p) == sorted(split.labels.tolist()) for p in passes) and passes[0] != passes[1]

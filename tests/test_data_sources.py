@@ -45,13 +45,20 @@ def test_a_plain_directory_of_class_folders_is_split_too(image_folder):
 def test_corrupt_and_non_image_files_are_skipped_and_counted(image_folder, caplog):
     (image_folder / "train" / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (image_folder / "train" / "red" / "notes.txt").write_text("hello")
-    (image_folder / "train" / "blue" / "truncated.png").write_bytes((image_folder / "train" / "blue" / "img_001.png").read_bytes()[:60])
+    (image_folder / "train" / "blue" / "truncated.png").write_bytes(
+        (image_folder / "train" / "blue" / "img_001.png").read_bytes()[:60]
+    )
     with caplog.at_level("WARNING"):
         splits = splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}"))
-    assert sorted(Path(f).name for f in splits.skipped) == ["broken.jpg", "notes.txt", "truncated.png"] and len(splits.train) == 18
+    assert (
+        sorted(Path(f).name for f in splits.skipped) == ["broken.jpg", "notes.txt", "truncated.png"]
+        and len(splits.train) == 18
+    )
     warned = [r.getMessage() for r in caplog.records if "skipped 3 unreadable" in r.getMessage()]
     assert len(warned) == 1 and "train/red/broken.jpg" in warned[0]  # the log names the files
-    batched = list(batches(splits.train, make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32"), True))
+    batched = list(
+        batches(splits.train, make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32"), True)
+    )
     assert sum(len(y) for _, y in batched) == 18
 
 
@@ -145,7 +152,11 @@ def _garbled_jpeg(source: Path, target: Path) -> None:
     """A JPEG whose scan data is garbage between an intact header and end marker: libjpeg decodes it with a
     'Corrupt JPEG data' warning on stderr and returns pixels."""
     data = bytearray(source.read_bytes())
-    start = data.index(b"\xff\xda") + 2 + int.from_bytes(data[data.index(b"\xff\xda") + 2:data.index(b"\xff\xda") + 4], "big")
+    start = (
+        data.index(b"\xff\xda")
+        + 2
+        + int.from_bytes(data[data.index(b"\xff\xda") + 2 : data.index(b"\xff\xda") + 4], "big")
+    )
     junk = np.random.default_rng(0).integers(0, 254, len(data) - 2 - start, dtype=np.uint8).tobytes()
     data[start:-2] = junk
     target.write_bytes(bytes(data))
@@ -155,9 +166,15 @@ def _bmp(path: Path, bits: int, compression: int, rows: bytes, width: int = 16, 
     """A BMP with a BITMAPINFOHEADER: 8-bit RLE (compression 1, a 4-colour palette) or 16-bit, as Pillow reads them."""
     import struct
 
-    palette = b"".join(bytes([b, g, r, 0]) for r, g, b in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]) * 64 if bits == 8 else b""
+    palette = (
+        b"".join(bytes([b, g, r, 0]) for r, g, b in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]) * 64
+        if bits == 8
+        else b""
+    )
     offset = 14 + 40 + len(palette)
-    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rows), 2835, 2835, 256 if palette else 0, 0)
+    info = struct.pack(
+        "<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rows), 2835, 2835, 256 if palette else 0, 0
+    )
     path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + palette + rows)
 
 
@@ -167,7 +184,12 @@ def _bad_formats(folder: Path) -> list[str]:
 
     rng = np.random.default_rng(1)
     Image.new("1", (40, 30), 1).save(folder / "one_bit.bmp")
-    _bmp(folder / "rle8.bmp", bits=8, compression=1, rows=b"".join(bytes([16, y % 4]) + b"\x00\x00" for y in range(8)) + b"\x00\x01")
+    _bmp(
+        folder / "rle8.bmp",
+        bits=8,
+        compression=1,
+        rows=b"".join(bytes([16, y % 4]) + b"\x00\x00" for y in range(8)) + b"\x00\x01",
+    )
     _bmp(folder / "sixteen_bit.bmp", bits=16, compression=0, rows=b"\x1f\x00" * 16 * 8)
     Image.fromarray(rng.integers(0, 65535, (30, 40), dtype=np.uint16)).save(folder / "sixteen_bit.png")
     _garbled_jpeg(next(folder.glob("*.jpg")), folder / "garbled.jpg")

@@ -53,7 +53,9 @@ def test_samples_per_class_beyond_a_carved_train_split_is_a_config_error(image_f
     import shutil
 
     shutil.rmtree(image_folder / "val")
-    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.samples_per_class=6", "dataset.val_fraction=0.5")
+    cfg = make_cfg(
+        "dataset=folder", f"dataset.path={image_folder}", "data.samples_per_class=6", "dataset.val_fraction=0.5"
+    )
     with pytest.raises(ConfigError, match="data.samples_per_class"):
         splits_of(cfg)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.storage import cache
 from harness.reports.sweep_report import write_report
+from harness.storage import cache
 from harness.training.run import run
 from tests.helpers import FAST, fake_run, make_cfg
 
@@ -24,7 +24,9 @@ def tiny_disk(tmp_path):
     def mount(size_kb: int) -> Path:
         point = tmp_path / f"disk{len(made)}"
         point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(point)], capture_output=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(point)], capture_output=True
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or 'mount failed'})")
         made.append(point)
@@ -53,10 +55,20 @@ def _temporaries(root: Path) -> list[str]:
 
 def test_a_cache_disk_too_small_for_an_entry_fails_the_run_with_one_line_and_leaves_nothing(tiny_disk, results_dir):
     disk = tiny_disk(512)  # the digits at 48 px are about 10 MB of images
-    cfg = make_cfg("experiment=quickstart", f"results_dir={results_dir}", f"cache_dir={disk}", "train.epochs=1",
-                   "train.steps_per_epoch=1", "train.verbose=0")
+    cfg = make_cfg(
+        "experiment=quickstart",
+        f"results_dir={results_dir}",
+        f"cache_dir={disk}",
+        "train.epochs=1",
+        "train.steps_per_epoch=1",
+        "train.verbose=0",
+    )
     record = run(cfg)
-    assert record.status == "failed" and record.error.startswith(f"no space left on {disk}") and "train.cache=off" in record.error
+    assert (
+        record.status == "failed"
+        and record.error.startswith(f"no space left on {disk}")
+        and "train.cache=off" in record.error
+    )
     assert _temporaries(disk) == [] and not list(disk.rglob("*.npy"))
 
 

@@ -16,7 +16,9 @@ def test_export_round_trips_through_pandas(tmp_path, fmt):
     fake_run(tmp_path / "b", "y", "adam", 0.7)  # a string value next to a number: mixed column across experiments
     out = tmp_path / f"table.{fmt}"
     assert export.main([str(tmp_path), "--format", fmt, "--out", str(out)]) == 0
-    back = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, orient="records"), "parquet": pd.read_parquet}[fmt](out)
+    back = {"csv": pd.read_csv, "json": lambda p: pd.read_json(p, orient="records"), "parquet": pd.read_parquet}[fmt](
+        out
+    )
     table = load_table(tmp_path)
     assert back.shape == table.shape and list(back.columns) == list(table.columns)
     assert back["normalized_accuracy"].tolist() == table["normalized_accuracy"].tolist()

@@ -23,8 +23,15 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def _wait_for_status(run_dir: Path, status: str, timeout: float = 240) -> dict:
@@ -69,10 +76,15 @@ def test_ctrl_c_stops_a_sweep_with_130_keeps_what_finished_reports_it_and_a_reru
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err[-3000:]
-    assert err.strip().splitlines()[-1] == "stopped by SIGINT: 1 of 3 runs completed; run the same command again to resume"
+    assert (
+        err.strip().splitlines()[-1] == "stopped by SIGINT: 1 of 3 runs completed; run the same command again to resume"
+    )
     assert "Traceback" not in err and _gone(worker)
     stopped = records(exp)
-    assert stopped["learning_rate=0.01"]["status"] == "completed" and stopped["learning_rate=0.001"]["status"] == "interrupted"
+    assert (
+        stopped["learning_rate=0.01"]["status"] == "completed"
+        and stopped["learning_rate=0.001"]["status"] == "interrupted"
+    )
     assert sweep_line(out).endswith("3 runs, 1 completed, 1 did not complete (interrupted: 1), 1 not started")
     assert "have no record yet" in (exp / "summary.md").read_text() and not list(exp.glob("*/.claim"))
 
@@ -126,7 +138,9 @@ def test_a_results_folder_that_cannot_be_written_is_one_line_exit_2_before_any_t
         (tmp_path / "a-file").write_text("")
         done = run_cli("experiment=quickstart", f"results_dir={results}", timeout=60)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"results error: results_dir={results}"), done.stderr
+        assert (
+            done.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"results error: results_dir={results}")
+        ), done.stderr
 
 
 @pytest.mark.slow
@@ -147,4 +161,6 @@ def test_ctrl_c_stops_a_search_with_130_and_a_rerun_runs_the_interrupted_trial_a
     assert records(exp, "trial=*")["trial=002"]["status"] == "interrupted" and _gone(trial)
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert {r["status"] for r in records(exp, "trial=*").values()} == {"completed"} and len(records(exp, "trial=*")) == 2
+    assert {r["status"] for r in records(exp, "trial=*").values()} == {"completed"} and len(
+        records(exp, "trial=*")
+    ) == 2

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.training import features
 from harness.models import build as models
+from harness.training import features
 from harness.training.run import run
 from tests.helpers import FAST, batches, make_cfg, splits_of
 
@@ -19,13 +19,24 @@ def folder_cfg(folder: Path, tmp_path: Path, *overrides: str):
 
 def fitted(folder, tmp_path, weights, name, *overrides):
     cfg = folder_cfg(
-        folder, tmp_path, "model.alpha=0.25", f"model.weights={weights}", "train.epochs=2", "train.steps_per_epoch=null",
-        "train.batch_size=4", f"results_dir={tmp_path / 'results'}", f"run_name={name}", "train.patience=null", *overrides,
+        folder,
+        tmp_path,
+        "model.alpha=0.25",
+        f"model.weights={weights}",
+        "train.epochs=2",
+        "train.steps_per_epoch=null",
+        "train.batch_size=4",
+        f"results_dir={tmp_path / 'results'}",
+        f"run_name={name}",
+        "train.patience=null",
+        *overrides,
     )
     return run(cfg)
 
 
-@pytest.mark.parametrize("unfreeze, bn, kind", [(0.0, "inference", "full"), (0.5, "inference", "prefix"), (0.5, "batch", "prefix")])
+@pytest.mark.parametrize(
+    "unfreeze, bn, kind", [(0.0, "inference", "full"), (0.5, "inference", "prefix"), (0.5, "batch", "prefix")]
+)
 def test_training_on_cached_features_gives_the_uncached_model(image_folder, tmp_path, weights_file, unfreeze, bn, kind):
     knobs = (f"model.unfreeze={unfreeze}", f"model.unfrozen_bn={bn}")
     plain = fitted(image_folder, tmp_path, weights_file, "off", *knobs, "train.cache=off")
@@ -45,8 +56,17 @@ def test_training_on_cached_features_gives_the_uncached_model(image_folder, tmp_
 def test_both_unfrozen_bn_settings_share_one_feature_cache_entry(weights_file):
     # The cached prefix is frozen and computed in inference mode either way; only the layers above differ.
     plans = [
-        features.plan(models.build_model(make_cfg("model.alpha=0.25", f"model.weights={weights_file}", "model.unfreeze=0.5",
-                                                  f"model.unfrozen_bn={bn}").model, 3, (32, 32, 3)), "float32", augment=False)
+        features.plan(
+            models.build_model(
+                make_cfg(
+                    "model.alpha=0.25", f"model.weights={weights_file}", "model.unfreeze=0.5", f"model.unfrozen_bn={bn}"
+                ).model,
+                3,
+                (32, 32, 3),
+            ),
+            "float32",
+            augment=False,
+        )
         for bn in ("inference", "batch")
     ]
     assert plans[0].cut == plans[1].cut and plans[0].identity == plans[1].identity
@@ -55,18 +75,36 @@ def test_both_unfrozen_bn_settings_share_one_feature_cache_entry(weights_file):
 
 
 def test_augmentation_or_a_fully_trainable_backbone_trains_on_cached_images_only(image_folder, tmp_path, weights_file):
-    augmented = fitted(image_folder, tmp_path, weights_file, "aug", "model.unfreeze=0", "data.augment=true", "train.epochs=1",
-                        "train.steps_per_epoch=1")
+    augmented = fitted(
+        image_folder,
+        tmp_path,
+        weights_file,
+        "aug",
+        "model.unfreeze=0",
+        "data.augment=true",
+        "train.epochs=1",
+        "train.steps_per_epoch=1",
+    )
     assert augmented.feature_cache == "none" and augmented.cache["images"]["train"] == "built"
-    everything = fitted(image_folder, tmp_path, weights_file, "all", "model.unfreeze=1.0", "train.epochs=1", "train.steps_per_epoch=1")
+    everything = fitted(
+        image_folder, tmp_path, weights_file, "all", "model.unfreeze=1.0", "train.epochs=1", "train.steps_per_epoch=1"
+    )
     assert everything.feature_cache == "none" and everything.cache["images"]["train"] == "hit"
 
 
 def test_a_saved_model_from_cached_features_predicts_like_the_trained_one(image_folder, tmp_path, weights_file):
     import keras
 
-    record = fitted(image_folder, tmp_path, weights_file, "saved", "model.unfreeze=0", "train.save_model=true", "train.epochs=2",
-                    "train.feature_dtype=float32")
+    record = fitted(
+        image_folder,
+        tmp_path,
+        weights_file,
+        "saved",
+        "model.unfreeze=0",
+        "train.save_model=true",
+        "train.epochs=2",
+        "train.feature_dtype=float32",
+    )
     assert record.feature_cache == "full"
     model = keras.saving.load_model(tmp_path / "results" / record.name / "saved" / "model.keras")
     cfg = folder_cfg(image_folder, tmp_path, "train.cache=off")
@@ -76,20 +114,26 @@ def test_a_saved_model_from_cached_features_predicts_like_the_trained_one(image_
     assert accuracy == pytest.approx(record.history["val_accuracy"][-1])  # no early stopping: the last epoch's weights
 
 
-def test_every_split_reuses_one_traced_forward_pass_and_batching_leaves_the_features_unchanged(image_folder, tmp_path, weights_file):
+def test_every_split_reuses_one_traced_forward_pass_and_batching_leaves_the_features_unchanged(
+    image_folder, tmp_path, weights_file
+):
     import tensorflow as tf
 
     cfg = folder_cfg(image_folder, tmp_path, "model.alpha=0.25", f"model.weights={weights_file}", "model.unfreeze=0.5")
     splits = splits_of(cfg)
     model = models.build_model(cfg.model, splits.num_classes, (32, 32, 3))
     plan = features.plan(model, "float32", augment=False)
-    images = {name: np.concatenate([x for x, _ in batches(split, cfg, False).as_numpy_iterator()]).astype(np.uint8)
-              for name, split in (("train", splits.train), ("val", splits.val))}
+    images = {
+        name: np.concatenate([x for x, _ in batches(split, cfg, False).as_numpy_iterator()]).astype(np.uint8)
+        for name, split in (("train", splits.train), ("val", splits.val))
+    }
     assert len(images["train"]) > features.FEATURE_BATCH, "the split spans several batches, the last one smaller"
     for name, array in images.items():
         cached, built = features.feature_array(plan, name, len(array), lambda a=array: a, tmp_path / "features")
         assert built
         # one pass over the whole split at once: the same activations up to float32 rounding, whatever the batches
-        np.testing.assert_allclose(cached, plan.prefix(tf.cast(array, tf.float32), training=False).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            cached, plan.prefix(tf.cast(array, tf.float32), training=False).numpy(), rtol=1e-5, atol=1e-6
+        )
     (forward,) = plan.forwards.values()
     assert forward.experimental_get_tracing_count() == 1

@@ -18,9 +18,12 @@ from harness.records.hparams import FOLDER, columns, tensorboard_command, write_
 from harness.records.record import RunRecord, SweepIdentity, read_record, session_hparams, write_record
 from harness.records.tensorboard import hparam_values, write_scalars
 
-BASE = {"dataset": {"name": "digits"}, "data": {"image_size": 48},
-        "model": {"backbone": "mobilenet", "head": {"units": 64}, "unfreeze": 1.0},
-        "train": {"optimizer": "adam", "learning_rate": 0.001, "seed": 42, "steps_per_epoch": None}}
+BASE = {
+    "dataset": {"name": "digits"},
+    "data": {"image_size": 48},
+    "model": {"backbone": "mobilenet", "head": {"units": 64}, "unfreeze": 1.0},
+    "train": {"optimizer": "adam", "learning_rate": 0.001, "seed": 42, "steps_per_epoch": None},
+}
 
 
 def _run(run_dir: Path, identity: SweepIdentity, best: float, **changes) -> None:
@@ -32,10 +35,23 @@ def _run(run_dir: Path, identity: SweepIdentity, best: float, **changes) -> None
         for parent in parents:
             node = node[parent]
         node[last] = value
-    write_record(run_dir, RunRecord(
-        name=run_dir.parent.name, run_name=run_dir.name, status="completed", config_hash=run_dir.name, config=config,
-        sweep=identity, started_at="t", versions={}, git={}, host={}, best_val_accuracy=best, num_classes=10,
-    ))
+    write_record(
+        run_dir,
+        RunRecord(
+            name=run_dir.parent.name,
+            run_name=run_dir.name,
+            status="completed",
+            config_hash=run_dir.name,
+            config=config,
+            sweep=identity,
+            started_at="t",
+            versions={},
+            git={},
+            host={},
+            best_val_accuracy=best,
+            num_classes=10,
+        ),
+    )
     write_session(run_dir / "tb", read_record(run_dir))
     write_scalars(run_dir / "tb", {"best_val_accuracy": best})
 
@@ -44,21 +60,34 @@ def mixed_results(root: Path) -> Path:
     """A learning-rate sweep, a two-trial tuner search and a single run in one results folder."""
     sweep = root / "quickstart_learning_rate_digits_mobilenet"
     for lr, best in ((0.1, 0.4), (0.01, 0.8), (0.001, 0.6)):
-        _run(sweep / f"learning_rate={lr}", SweepIdentity("learning_rate", "train.learning_rate", lr, 42), best,
-             train__learning_rate=lr)
+        _run(
+            sweep / f"learning_rate={lr}",
+            SweepIdentity("learning_rate", "train.learning_rate", lr, 42),
+            best,
+            train__learning_rate=lr,
+        )
     search = root / "quickstart_random_digits_mobilenet"
     for trial, (units, optimizer) in enumerate(((32, "sgd"), (128, "adam"))):
         searched = {"model.head.units": units, "train.optimizer": optimizer}
-        _run(search / f"trial={trial:02d}", SweepIdentity("tuner", "tuner", f"{trial:02d}", 42, searched), 0.5 + trial / 10,
-             model__head__units=units, train__optimizer=optimizer)
+        _run(
+            search / f"trial={trial:02d}",
+            SweepIdentity("tuner", "tuner", f"{trial:02d}", 42, searched),
+            0.5 + trial / 10,
+            model__head__units=units,
+            train__optimizer=optimizer,
+        )
     _run(root / "quickstart_digits_mobilenet" / "baseline", SweepIdentity(seed=42), 0.55)
     write_hparams_experiment(root)
     return root
 
 
 def test_sessions_carry_knob_value_status_and_typed_hyperparameters(tmp_path):
-    _run(tmp_path / "exp" / "learning_rate=0.1", SweepIdentity("learning_rate", "train.learning_rate", 0.1, 42), 0.5,
-         train__learning_rate=0.1)
+    _run(
+        tmp_path / "exp" / "learning_rate=0.1",
+        SweepIdentity("learning_rate", "train.learning_rate", 0.1, 42),
+        0.5,
+        train__learning_rate=0.1,
+    )
     session = hparam_values(session_hparams(read_record(tmp_path / "exp" / "learning_rate=0.1")))
     assert session["Knob"] == "learning_rate" and session["Value"] == "0.1" and session["status"] == "completed"
     assert session["train.learning_rate"] == 0.1 and session["train.seed"] == 42
@@ -99,9 +128,23 @@ def tensorboard(tmp_path):
     logdir = mixed_results(tmp_path / "results")
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", str(port), "--host", "127.0.0.1",
-         "--load_fast", "false", "--reload_interval", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--load_fast",
+            "false",
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -135,16 +178,25 @@ def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard
     assert {m["name"]["tag"] for m in experiment["metricInfos"]} >= {"best_val_accuracy"}
 
     columns = [{"hparam": name, "order": "ORDER_UNSPECIFIED", "includeInResult": True} for name in infos]
-    groups = _post(f"{tensorboard}/data/plugin/hparams/session_groups", {
-        "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
-        "colParams": columns, "aggregationType": "AGGREGATION_AVG", "startIndex": 0, "sliceSize": 100,
-    })["sessionGroups"]
+    groups = _post(
+        f"{tensorboard}/data/plugin/hparams/session_groups",
+        {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+            "colParams": columns,
+            "aggregationType": "AGGREGATION_AVG",
+            "startIndex": 0,
+            "sliceSize": 100,
+        },
+    )["sessionGroups"]
     assert len(groups) == 6
     for name in infos:  # no column empty for every row
         assert any(name in g["hparams"] for g in groups), name
     trials = [g for g in groups if g["hparams"]["Knob"] == "tuner"]
     assert {g["hparams"]["Value"] for g in trials} == {"units=32,optimizer=sgd", "units=128,optimizer=adam"}
-    best = {g["hparams"]["Value"]: g["metricValues"][0]["value"] for g in groups if g["hparams"]["Knob"] == "learning_rate"}
+    best = {
+        g["hparams"]["Value"]: g["metricValues"][0]["value"] for g in groups if g["hparams"]["Knob"] == "learning_rate"
+    }
     assert best == pytest.approx({"0.1": 0.4, "0.01": 0.8, "0.001": 0.6})
 
 
@@ -156,8 +208,16 @@ def test_a_metric_that_not_every_completed_run_has_is_not_declared_for_the_folde
     mixed_results(tmp_path)
     with_test = tmp_path / "quickstart_digits_mobilenet" / "baseline"
     record = read_record(with_test)
-    write_record(with_test, RunRecord(**{**{k: v for k, v in record.items() if k != "sweep"}, "sweep": SweepIdentity(seed=42),
-                                         "test_accuracy": 0.5}))
+    write_record(
+        with_test,
+        RunRecord(
+            **{
+                **{k: v for k, v in record.items() if k != "sweep"},
+                "sweep": SweepIdentity(seed=42),
+                "test_accuracy": 0.5,
+            }
+        ),
+    )
     tags = [m[0] for m in declared_metrics(run_records(tmp_path))]
     assert "test_accuracy" not in tags and "best_val_accuracy" in tags
     assert "normalized_accuracy" not in tags  # no report has normalized these runs yet

@@ -45,8 +45,12 @@ def test_no_job_starts_once_a_stop_is_requested():
 
 def _sweep(hydra_sweep_runner, tmp_path, *overrides):
     return hydra_sweep_runner(
-        calling_file=None, calling_module="hydra.test_utils.a_module", task_function=None, config_path="configs",
-        config_name="compose.yaml", temp_dir=tmp_path,
+        calling_file=None,
+        calling_module="hydra.test_utils.a_module",
+        task_function=None,
+        config_path="configs",
+        config_name="compose.yaml",
+        temp_dir=tmp_path,
         overrides=["hydra/launcher=isolated", "hydra/sweeper=knob", "hydra.job.chdir=True", *overrides],
     )
 
@@ -60,7 +64,9 @@ def _compose_with(monkeypatch, compose):
     def patched(self, *, hydra_context, task_function, config):
         loader = type(hydra_context.config_loader)
         original = loader.load_sweep_config
-        monkeypatch.setattr(loader, "load_sweep_config", lambda me, cfg, overrides: compose(original, me, cfg, overrides))
+        monkeypatch.setattr(
+            loader, "load_sweep_config", lambda me, cfg, overrides: compose(original, me, cfg, overrides)
+        )
         setup(self, hydra_context=hydra_context, task_function=task_function, config=config)
 
     monkeypatch.setattr(launcher, "setup", patched)
@@ -72,7 +78,10 @@ def test_each_job_is_composed_once_here_and_only_run_by_a_worker(hydra_sweep_run
     # the 81-run chapter5 study started its first run 50 s after the command that way, 21-24 s this way
     # (benchmarks/first_run_latency.py).
     composed = []
-    _compose_with(monkeypatch, lambda original, loader, cfg, overrides: composed.append(overrides) or original(loader, cfg, overrides))
+    _compose_with(
+        monkeypatch,
+        lambda original, loader, cfg, overrides: composed.append(overrides) or original(loader, cfg, overrides),
+    )
     monkeypatch.setattr(Sweeper, "validate_batch_is_legal", lambda self, batch: pytest.fail("composed a second time"))
     with _sweep(hydra_sweep_runner, tmp_path, "+a=0,1") as sweep:
         returns = sweep.returns[0]
@@ -125,8 +134,15 @@ def test_a_worker_uses_the_threads_it_is_given_and_a_frozen_prefix_computes_the_
 @pytest.mark.slow
 def test_a_sweep_with_one_thread_per_worker_records_it_and_repeats_its_numbers(tmp_path):
     # Training's numbers depend on the thread count (a gradient's sums split differently), so the record says it.
-    args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]", *FAST, "train.steps_per_epoch=3",
-            "hydra.launcher.n_jobs=2", "hydra.launcher.threads_per_worker=1"]
+    args = [
+        "experiment=quickstart",
+        "sweep=learning_rate",
+        "sweep.values=[0.01,0.001]",
+        *FAST,
+        "train.steps_per_epoch=3",
+        "hydra.launcher.n_jobs=2",
+        "hydra.launcher.threads_per_worker=1",
+    ]
     losses = []
     for results in ("a", "b"):
         done = run_cli(*args, f"results_dir={tmp_path / results}")

@@ -64,20 +64,39 @@ def ray_cluster(tmp_path):
     as `ray start --block` processes: terminating them stops every process of the cluster."""
     # Token auth, as the README tells users to run a cluster: every node and driver gets the mode and the token
     # (Ray >= 2.59 turns it on for a head that finds ~/.ray/auth_token and then refuses nodes that do not say so).
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_DEDUP_LOGS": "0",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_DEDUP_LOGS": "0",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay under 107 characters
     port = _free_port()
     address = f"127.0.0.1:{port}"
     common = ["--block", "--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
     logs = (tmp_path / "ray_head.log").open("w"), (tmp_path / "ray_worker.log").open("w")
-    nodes = [subprocess.Popen([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}",
-                               *common], env=env, cwd=temp, stdout=logs[0], stderr=subprocess.STDOUT)]
+    nodes = [
+        subprocess.Popen(
+            [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}", *common],
+            env=env,
+            cwd=temp,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        )
+    ]
     try:
         deadline = time.time() + 120
         _wait_for_nodes(address, env, 1, deadline)
-        nodes.append(subprocess.Popen([RAY, "start", f"--address={address}", *common], env=env, cwd=temp, stdout=logs[1],
-                                      stderr=subprocess.STDOUT))
+        nodes.append(
+            subprocess.Popen(
+                [RAY, "start", f"--address={address}", *common],
+                env=env,
+                cwd=temp,
+                stdout=logs[1],
+                stderr=subprocess.STDOUT,
+            )
+        )
         _wait_for_nodes(address, env, 2, deadline)
         yield address, env
     finally:
@@ -94,8 +113,9 @@ def ray_cluster(tmp_path):
 
 
 def _harness(args: list[str], env: dict, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _records(folder: Path) -> dict[str, dict]:
@@ -120,8 +140,18 @@ def _study(tmp_path: Path, launcher: list[str], env: dict) -> None:
     conf.mkdir(parents=True)
     (conf / "mini.yaml").write_text(MINI)
     results = tmp_path / "study_results"
-    done = _harness(["--config-dir", str(tmp_path / "conf"), *QUICK, "study=mini", *launcher, f"results_dir={results}",
-                     f"cache_dir={tmp_path / 'study_cache'}"], env)
+    done = _harness(
+        [
+            "--config-dir",
+            str(tmp_path / "conf"),
+            *QUICK,
+            "study=mini",
+            *launcher,
+            f"results_dir={results}",
+            f"cache_dir={tmp_path / 'study_cache'}",
+        ],
+        env,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     records = _assert_each_run_once_and_cache_built_once(results, expected_runs=3, trained=2)
     copied = [(name, r["copied_from"]) for name, r in records.items() if r.get("copied_from")]
@@ -154,8 +184,14 @@ def test_a_sweep_and_a_study_run_on_a_ray_cluster(tmp_path, ray_cluster):
 
 
 def _start_and_wait_for_a_running_run(results: Path, args: list[str], env: dict) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline:
         running = [r for r in _records(results).values() if r["status"] == "running"]
@@ -171,8 +207,16 @@ def _ctrl_c_cancels_the_runs_on_the_cluster(tmp_path: Path, launcher: list[str],
     steps and records itself interrupted before the command exits; their processes end, none completes, no claim
     is left, and the command says how to resume."""
     results = tmp_path / "stopped"
-    args = [*QUICK, "train.epochs=20", "train.steps_per_epoch=40", "sweep=learning_rate", "sweep.values=[0.01,0.001,0.0001]",
-            *launcher, f"results_dir={results}", f"cache_dir={tmp_path / 'stopped_cache'}"]
+    args = [
+        *QUICK,
+        "train.epochs=20",
+        "train.steps_per_epoch=40",
+        "sweep=learning_rate",
+        "sweep.values=[0.01,0.001,0.0001]",
+        *launcher,
+        f"results_dir={results}",
+        f"cache_dir={tmp_path / 'stopped_cache'}",
+    ]
     proc, record = _start_and_wait_for_a_running_run(results, args, env)
     started = time.time()
     proc.send_signal(2)
@@ -201,8 +245,16 @@ def _a_killed_run_is_retried_once(tmp_path: Path, launcher: list[str], env: dict
     """SIGKILL to the process training a run: Ray retries the task, the retry takes over the dead process's
     claim and trains the run; the other run is not disturbed."""
     results = tmp_path / "killed"
-    args = [*QUICK, "train.epochs=2", "train.steps_per_epoch=20", "sweep=learning_rate", "sweep.values=[0.01,0.001]",
-            *launcher, f"results_dir={results}", f"cache_dir={tmp_path / 'killed_cache'}"]
+    args = [
+        *QUICK,
+        "train.epochs=2",
+        "train.steps_per_epoch=20",
+        "sweep=learning_rate",
+        "sweep.values=[0.01,0.001]",
+        *launcher,
+        f"results_dir={results}",
+        f"cache_dir={tmp_path / 'killed_cache'}",
+    ]
     proc, record = _start_and_wait_for_a_running_run(results, args, env)
     os.kill(record["host"]["pid"], 9)
     out, _ = proc.communicate(timeout=600)
@@ -236,9 +288,18 @@ def test_a_submitit_job_stopped_by_sigterm_records_its_run_interrupted(tmp_path)
     SLURM cluster by benchmarks/slurm_check.py.)"""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     results = tmp_path / "results"
-    args = [*QUICK, "train.epochs=100", "train.steps_per_epoch=20", "train.patience=null", "sweep=learning_rate",
-            "sweep.values=[0.01]", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-            f"results_dir={results}", f"cache_dir={tmp_path / 'cache'}"]
+    args = [
+        *QUICK,
+        "train.epochs=100",
+        "train.steps_per_epoch=20",
+        "train.patience=null",
+        "sweep=learning_rate",
+        "sweep.values=[0.01]",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        f"results_dir={results}",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
     proc, record = _start_and_wait_for_a_running_run(results, args, env)
     stopped_at = time.time()
     os.kill(record["host"]["pid"], 15)
@@ -274,7 +335,8 @@ def test_a_launcher_whose_plugin_is_not_installed_is_one_line_naming_the_extra(m
     assert command.launcher_missing("harness_ray") is None and command.launcher_missing("isolated") is None
     monkeypatch.setitem(command.LAUNCHER_PLUGINS, "harness_ray", ("ray_absent", "ray"))
     assert str(command.launcher_missing("harness_ray")) == (
-        "config error: hydra/launcher='harness_ray' is not allowed: its plugin is not installed (pip install \"tl-harness[ray]\")")
+        "config error: hydra/launcher='harness_ray' is not allowed: its plugin is not installed (pip install \"tl-harness[ray]\")"
+    )
 
 
 class _Cluster:

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from harness.models import build as models
 from harness.config.backbones import BACKBONES
+from harness.models import build as models
 from tests.helpers import make_cfg
 
 SMALL = ["model.alpha=0.25", "model.weights=null", "data.image_size=32"]
@@ -29,7 +29,10 @@ def test_unfreeze_fraction_trains_exactly_the_top_layers(fraction):
     layers = [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
     top = layers[len(layers) - int(round(fraction * len(layers))) :]
     expected = {id(w) for layer in top for w in layer.trainable_weights}
-    head = {id(w) for w in model.get_layer("head_dense").trainable_weights + model.get_layer("predictions").trainable_weights}
+    head = {
+        id(w)
+        for w in model.get_layer("head_dense").trainable_weights + model.get_layer("predictions").trainable_weights
+    }
     # Counted from the weights the optimizer sees, not from layer flags.
     assert {id(w) for w in model.trainable_weights} == expected | head
     assert len(backbone.trainable_weights) == len(expected)
@@ -87,7 +90,9 @@ def test_weights_file_is_loaded(weights_file):
     model, _ = transfer(f"model.weights={weights_file}")
     reference = keras.applications.MobileNet(include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.25)
     reference.load_weights(weights_file)
-    assert np.array_equal(np.array(models.backbone_of(model).get_layer("conv1").kernel), np.array(reference.get_layer("conv1").kernel))
+    assert np.array_equal(
+        np.array(models.backbone_of(model).get_layer("conv1").kernel), np.array(reference.get_layer("conv1").kernel)
+    )
 
 
 def test_saved_model_round_trips_with_its_preprocessing(tmp_path, weights_file):
@@ -129,7 +134,9 @@ def test_scratch_net_depth_and_width_are_knobs():
 def test_every_backbone_builds_at_its_smallest_input_and_can_be_cut_for_caching(name):
     spec = BACKBONES[name]
     size = spec.min_size
-    cfg = make_cfg(f"model.backbone={name}", "model.weights=null", f"model.alpha={spec.alphas[0] if spec.alphas else 1.0}")
+    cfg = make_cfg(
+        f"model.backbone={name}", "model.weights=null", f"model.alpha={spec.alphas[0] if spec.alphas else 1.0}"
+    )
     model = models.build_model(cfg.model, 4, (size, size, 3))
     out = model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0)
     assert out.shape == (1, 4) and np.isclose(out.sum(), 1, atol=1e-4)
@@ -147,7 +154,9 @@ def cuts_are_single_tensors(name, backbone, size):
     models.set_unfreeze(backbone, 0.5)
     cut = features.frozen_cut(backbone, inference_only=True)
     assert cut is not None and 1 < cut < len(operations)
-    assert not any(getattr(op, "trainable", False) and getattr(op, "weights", None) for op in operations[1:cut]), "the prefix is frozen"
+    assert not any(getattr(op, "trainable", False) and getattr(op, "weights", None) for op in operations[1:cut]), (
+        "the prefix is frozen"
+    )
     boundary = operations[cut - 1].output
     prefix, rest = keras.Model(backbone.input, boundary), keras.Model(boundary, backbone.output)
     x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype("float32")

@@ -20,7 +20,11 @@ HARNESS = Path(sys.executable).with_name("harness")
 
 
 def shipped_configs() -> set[str]:
-    conf = {f"harness/conf/{p.relative_to(ROOT / 'conf')}" for p in (ROOT / "conf").rglob("*.yaml") if "experiment" not in p.parts}
+    conf = {
+        f"harness/conf/{p.relative_to(ROOT / 'conf')}"
+        for p in (ROOT / "conf").rglob("*.yaml")
+        if "experiment" not in p.parts
+    }
     presets = {f"harness/conf/experiment/{p.name}" for p in (ROOT / "experiments").glob("*.yaml")}
     return conf | presets
 
@@ -33,8 +37,12 @@ def test_the_wheel_carries_every_config_and_the_console_script(tmp_path):
         shutil.copy(ROOT / name, source / name)
     for name in ("harness", "hydra_plugins", "conf", "experiments"):
         shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(source), "-w", str(tmp_path)],
-                   check=True, cwd=tmp_path, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(source), "-w", str(tmp_path)],
+        check=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     wheel = next(tmp_path.glob("tl_harness-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
@@ -45,8 +53,9 @@ def test_the_wheel_carries_every_config_and_the_console_script(tmp_path):
 
 
 def harness(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(HARNESS), *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [str(HARNESS), *args], cwd=cwd, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.mark.slow
@@ -63,12 +72,16 @@ def test_a_users_own_presets_and_sweeps_come_from_config_dir(tmp_path):
     (tmp_path / "experiment").mkdir()
     (tmp_path / "sweep").mkdir()
     (tmp_path / "experiment" / "mine.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - quickstart\n  - _self_\npreset: mine\ntrain:\n  epochs: 2\n")
+        "# @package _global_\ndefaults:\n  - quickstart\n  - _self_\npreset: mine\ntrain:\n  epochs: 2\n"
+    )
     (tmp_path / "sweep" / "dropout.yaml").write_text(
-        "# @package _global_\nsweep:\n  name: dropout\n  knob: model.head.dropout\n  values: [0.1, 0.5]\nhydra:\n  mode: MULTIRUN\n")
+        "# @package _global_\nsweep:\n  name: dropout\n  knob: model.head.dropout\n  values: [0.1, 0.5]\nhydra:\n  mode: MULTIRUN\n"
+    )
     command = compose_cli(["--config-dir", str(tmp_path), "experiment=mine", "sweep=dropout"])
     assert command.multirun and [c.model.head.dropout for c in command.configs] == [0.1, 0.5]
-    assert {c.name for c in command.configs} == {"mine_dropout_digits_mobilenet"} and command.configs[0].train.epochs == 2
+    assert {c.name for c in command.configs} == {"mine_dropout_digits_mobilenet"} and command.configs[
+        0
+    ].train.epochs == 2
 
 
 @pytest.mark.slow

@@ -11,8 +11,15 @@ from tests.helpers import FAST, run_cli
 @pytest.mark.slow
 def test_joblib_launcher_with_two_workers_loses_no_run(results_dir):
     # Three runs on two workers: one worker takes a second run from the queue.
-    done = run_cli("experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.1,0.01,0.001]", f"results_dir={results_dir}",
-                   *FAST, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    done = run_cli(
+        "experiment=quickstart",
+        "sweep=learning_rate",
+        "sweep.values=[0.1,0.01,0.001]",
+        f"results_dir={results_dir}",
+        *FAST,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     table = load_table(results_dir)
     assert len(table) == 3 and set(table["status"]) == {"completed"}

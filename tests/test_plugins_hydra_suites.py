@@ -22,7 +22,10 @@ class TestIsolatedLauncherWithKnobSweeper(LauncherTestSuite):
     pass
 
 
-@pytest.mark.parametrize("launcher_name, overrides", [("isolated", ["hydra/sweeper=knob", "hydra.sweeper.max_batch_size=2", "hydra.job.chdir=True"])])
+@pytest.mark.parametrize(
+    "launcher_name, overrides",
+    [("isolated", ["hydra/sweeper=knob", "hydra.sweeper.max_batch_size=2", "hydra.job.chdir=True"])],
+)
 class TestKnobSweeperInBatches(BatchedSweeperTestSuite):
     pass
 

@@ -36,7 +36,9 @@ def test_a_search_counts_trials_from_where_it_resumed_and_may_not_know_its_end(c
         resumed.finish()
         resumed.start()
     assert [r.getMessage() for r in caplog.records] == [
-        "trial 5/10 · 0s elapsed · ETA after the first trial", "trial 6/10 · 30s elapsed · ETA 2m30s"]
+        "trial 5/10 · 0s elapsed · ETA after the first trial",
+        "trial 6/10 · 30s elapsed · ETA 2m30s",
+    ]
     caplog.clear()
     now = iter([0.0, 0.0, 20.0])
     hyperband = Progress(None, noun="trial")

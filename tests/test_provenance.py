@@ -45,7 +45,10 @@ CPU implementer\t: 0x41
 def test_the_cpu_is_named_with_its_widest_vector_instructions():
     # TensorFlow's CPU kernels choose their code by these: the same seed gives other numbers on another CPU model.
     assert provenance.cpu_name(EPYC, "x86_64") == "AMD EPYC (family 25, model 17), avx512"
-    assert provenance.cpu_name(EPYC.replace(" avx512f avx512_bf16", ""), "x86_64") == "AMD EPYC (family 25, model 17), avx2"
+    assert (
+        provenance.cpu_name(EPYC.replace(" avx512f avx512_bf16", ""), "x86_64")
+        == "AMD EPYC (family 25, model 17), avx2"
+    )
     assert provenance.cpu_name(GRAVITON, "aarch64") == "aarch64, neon"
     assert provenance.cpu_name("", "arm64") == "arm64"
 

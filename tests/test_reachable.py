@@ -7,17 +7,25 @@ import sys
 
 import pytest
 
-from harness.config import reachable
 from harness.command import compose_cli
+from harness.config import reachable
 
 
 def test_a_tfds_dataset_that_is_not_prepared_is_unreachable_offline_only(tmp_path, monkeypatch):
     monkeypatch.setattr(reachable, "keras_cache_has_backbones", lambda: True)
     configs = compose_cli(["sweep=learning_rate", f"dataset.data_dir={tmp_path}"]).configs
     line = reachable.unreachable(configs, online=lambda: False)
-    assert line.startswith("offline: dataset 'oxford_flowers102' is not in the local TFDS store") and "dataset=folder" in line
+    assert (
+        line.startswith("offline: dataset 'oxford_flowers102' is not in the local TFDS store")
+        and "dataset=folder" in line
+    )
     assert reachable.unreachable(configs, online=lambda: True) is None
-    assert reachable.unreachable(compose_cli(["experiment=quickstart", "sweep=learning_rate"]).configs, online=lambda: False) is None
+    assert (
+        reachable.unreachable(
+            compose_cli(["experiment=quickstart", "sweep=learning_rate"]).configs, online=lambda: False
+        )
+        is None
+    )
 
 
 def test_imagenet_weights_need_keras_cache_or_the_network(tmp_path, monkeypatch):
@@ -35,7 +43,9 @@ def test_offline_a_sweep_study_or_search_stops_before_launching(kind, tmp_path, 
 
     monkeypatch.setattr(reachable, "network_available", lambda *a, **k: False)
     results = tmp_path / "results"
-    monkeypatch.setattr(sys, "argv", ["harness", *kind, f"dataset.data_dir={tmp_path / 'tfds'}", f"results_dir={results}"])
+    monkeypatch.setattr(
+        sys, "argv", ["harness", *kind, f"dataset.data_dir={tmp_path / 'tfds'}", f"results_dir={results}"]
+    )
     with pytest.raises(SystemExit) as done:
         cli.main()
     err = capsys.readouterr().err.strip()

@@ -6,13 +6,31 @@ import json
 
 import pytest
 
+from harness.records.record import (
+    RECORD,
+    STATUSES,
+    RunRecord,
+    SweepIdentity,
+    hyperparameters,
+    read_record,
+    write_record,
+)
 from harness.storage.atomic import replacing, write_atomic
-from harness.records.record import RECORD, STATUSES, RunRecord, SweepIdentity, hyperparameters, read_record, write_record
 
 
 def record(**fields) -> RunRecord:
-    base = dict(name="exp", run_name="run", status="running", config_hash="h", config={}, sweep=SweepIdentity(seed=1),
-                started_at="t", versions={}, git={}, host={})
+    base = dict(
+        name="exp",
+        run_name="run",
+        status="running",
+        config_hash="h",
+        config={},
+        sweep=SweepIdentity(seed=1),
+        started_at="t",
+        versions={},
+        git={},
+        host={},
+    )
     return RunRecord(**{**base, **fields})
 
 
@@ -23,7 +41,9 @@ def test_a_status_outside_the_five_is_refused():
 
 
 def test_a_record_round_trips_with_non_finite_numbers_as_null(tmp_path):
-    write_record(tmp_path, record(status="diverged", history={"loss": [1.0, float("nan")]}, best_val_accuracy=float("inf")))
+    write_record(
+        tmp_path, record(status="diverged", history={"loss": [1.0, float("nan")]}, best_val_accuracy=float("inf"))
+    )
     back = read_record(tmp_path)
     assert back["status"] == "diverged" and back["history"]["loss"] == [1.0, None] and back["best_val_accuracy"] is None
     assert back["sweep"] == {"name": None, "knob": None, "value": None, "seed": 1}  # no tuner hyperparameters: no key
@@ -37,10 +57,20 @@ def test_an_unreadable_record_reads_as_none(tmp_path):
 
 
 def test_hyperparameters_are_the_data_model_and_train_values_as_dotted_keys():
-    config = {"dataset": {"name": "d", "path": "/x"}, "data": {"image_size": 32, "augmentation": {"flip": True}},
-              "model": {"unfreeze": 0.5}, "train": {"learning_rate": 0.1, "verbose": 2}, "results_dir": "r"}
-    assert hyperparameters(config) == {"dataset.name": "d", "data.image_size": 32, "data.augmentation.flip": True,
-                                       "model.unfreeze": 0.5, "train.learning_rate": 0.1}
+    config = {
+        "dataset": {"name": "d", "path": "/x"},
+        "data": {"image_size": 32, "augmentation": {"flip": True}},
+        "model": {"unfreeze": 0.5},
+        "train": {"learning_rate": 0.1, "verbose": 2},
+        "results_dir": "r",
+    }
+    assert hyperparameters(config) == {
+        "dataset.name": "d",
+        "data.image_size": 32,
+        "data.augmentation.flip": True,
+        "model.unfreeze": 0.5,
+        "train.learning_rate": 0.1,
+    }
 
 
 def test_a_writer_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -53,8 +83,16 @@ def test_a_writer_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.md"]
 
 
-@pytest.mark.parametrize("text", ['[1, 2]', '{"status": "done"}', '{"status": "completed", "config": "x"}',
-                                  '{"status": "completed", "history": {"loss": 3}}', '"completed"'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[1, 2]",
+        '{"status": "done"}',
+        '{"status": "completed", "config": "x"}',
+        '{"status": "completed", "history": {"loss": 3}}',
+        '"completed"',
+    ],
+)
 def test_valid_json_of_another_shape_is_no_record_and_trips_no_reader(tmp_path, text, caplog):
     from harness.reports.tables import load_table
 

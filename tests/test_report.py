@@ -45,7 +45,10 @@ def test_planned_runs_without_a_record_count_as_not_started(tmp_path, capsys):
 def test_one_wording_says_how_many_runs_completed_and_what_the_others_are():
     assert report.status_words(1, 0, 0) == "1 run, all completed"
     assert report.status_words(27, 0, 0) == "27 runs, all completed"
-    assert report.status_words(4, 1, 1, "interrupted: 1") == "4 runs, 2 completed, 1 did not complete (interrupted: 1), 1 not started"
+    assert (
+        report.status_words(4, 1, 1, "interrupted: 1")
+        == "4 runs, 2 completed, 1 did not complete (interrupted: 1), 1 not started"
+    )
     assert report.status_words(3, 0, 3) == "3 runs, 0 completed, 3 not started"
 
 
@@ -81,11 +84,25 @@ def test_a_search_is_reported_by_each_trials_hyperparameters(tmp_path):
 
     exp = tmp_path / "search"
     for number, (lr, best) in enumerate(((0.01, 0.8), (0.001, 0.5)), start=1):
-        write_record(exp / f"trial={number:03d}", RunRecord(
-            name="search", run_name=f"trial={number:03d}", status="completed", config_hash=str(number),
-            config={"train": {"learning_rate": lr, "seed": 42}}, started_at="t", versions={}, git={}, host={},
-            sweep=SweepIdentity("tuner", "tuner", number, 42, {"train.learning_rate": lr}), best_val_accuracy=best,
-            num_classes=10, num_val=100, history={"epoch": [1], "val_accuracy": [best]}))
+        write_record(
+            exp / f"trial={number:03d}",
+            RunRecord(
+                name="search",
+                run_name=f"trial={number:03d}",
+                status="completed",
+                config_hash=str(number),
+                config={"train": {"learning_rate": lr, "seed": 42}},
+                started_at="t",
+                versions={},
+                git={},
+                host={},
+                sweep=SweepIdentity("tuner", "tuner", number, 42, {"train.learning_rate": lr}),
+                best_val_accuracy=best,
+                num_classes=10,
+                num_val=100,
+                history={"epoch": [1], "val_accuracy": [best]},
+            ),
+        )
     report.write_report(exp)
     per_value = (exp / "summary.md").read_text().split("## Runs")[0]
     assert "learning_rate=0.01 " in per_value and "learning_rate=0.001 " in per_value

@@ -65,9 +65,13 @@ def test_summarize_gives_mean_std_and_a_t_interval_per_experiment_knob_and_value
     summary = summarize(load_table(tmp_path)).set_index(["name", "sweep", "value"])
     three = summary.loc[("exp", "learning_rate", "0.01")]
     assert three["runs"] == 3 and three["completed"] == 3
-    assert three["best_val_accuracy_mean"] == pytest.approx(0.8) and three["best_val_accuracy_std"] == pytest.approx(0.1)
+    assert three["best_val_accuracy_mean"] == pytest.approx(0.8) and three["best_val_accuracy_std"] == pytest.approx(
+        0.1
+    )
     half = stats.t.ppf(0.975, 2) * 0.1 / 3**0.5
-    assert (three["best_val_accuracy_ci_low"], three["best_val_accuracy_ci_high"]) == pytest.approx((0.8 - half, 0.8 + half))
+    assert (three["best_val_accuracy_ci_low"], three["best_val_accuracy_ci_high"]) == pytest.approx(
+        (0.8 - half, 0.8 + half)
+    )
     one = summary.loc[("exp", "learning_rate", "0.1")]
     assert np.isnan(one["best_val_accuracy_std"]) and np.isnan(one["best_val_accuracy_ci_low"])  # one seed: no spread
 
@@ -78,9 +82,24 @@ def test_convergence_speed_and_chance_level_per_run(tmp_path):
 
     assert epochs_to([0.2, 0.5, 0.78, 0.8], 0.95) == 3 and epochs_to([0.2, 0.5, 0.78, 0.8], 0.99) == 4
     for run, best in (("good", 0.6), ("chance", 0.12)):
-        write_record(tmp_path / "exp" / run, RunRecord(
-            name="exp", run_name=run, status="completed", config_hash=run, config={}, sweep=SweepIdentity(),
-            started_at="t", versions={}, git={}, host={}, best_val_accuracy=best, num_classes=10, num_val=180))
+        write_record(
+            tmp_path / "exp" / run,
+            RunRecord(
+                name="exp",
+                run_name=run,
+                status="completed",
+                config_hash=run,
+                config={},
+                sweep=SweepIdentity(),
+                started_at="t",
+                versions={},
+                git={},
+                host={},
+                best_val_accuracy=best,
+                num_classes=10,
+                num_val=180,
+            ),
+        )
     table = load_table(tmp_path).set_index("run")
     assert table.loc["good", "chance"] == pytest.approx(0.1)
     assert bool(table.loc["good", "above_chance"]) and not bool(table.loc["chance", "above_chance"])
@@ -104,5 +123,7 @@ def test_spreads_are_over_distinct_seeds_never_over_repeats_of_one(tmp_path):
     fake_run(exp, "d", 0.001, 0.6, seed=43)
     summary = summarize(load_table(exp)).set_index("value")
     assert summary.loc["0.01", ["runs", "seeds"]].tolist() == [2, 1]
-    assert pd.isna(summary.loc["0.01", "best_val_accuracy_std"]) and pd.isna(summary.loc["0.01", "best_val_accuracy_ci_low"])
+    assert pd.isna(summary.loc["0.01", "best_val_accuracy_std"]) and pd.isna(
+        summary.loc["0.01", "best_val_accuracy_ci_low"]
+    )
     assert summary.loc["0.001", "seeds"] == 2 and summary.loc["0.001", "best_val_accuracy_std"] > 0

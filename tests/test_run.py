@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from harness.training import fit as train
 from harness.data import sources
+from harness.training import fit as train
 from harness.training.run import run
 from tests.helpers import FAST, make_cfg
 
@@ -24,7 +24,9 @@ def quick(results_dir, *extra):
 
 def test_chapter5_preset_runs_in_fast_mode_on_mock_tfds(monkeypatch, results_dir, weights_file):
     monkeypatch.setattr(sources, "network_available", lambda *a, **k: True)
-    cfg = make_cfg("experiment=chapter5", f"results_dir={results_dir}", *FAST, f"model.weights={weights_file}", "model.alpha=0.25")
+    cfg = make_cfg(
+        "experiment=chapter5", f"results_dir={results_dir}", *FAST, f"model.weights={weights_file}", "model.alpha=0.25"
+    )
     with tfds.testing.mock_data(num_examples=16):
         record = run(cfg)
     assert record.status == "completed" and record.num_classes == 102
@@ -72,8 +74,8 @@ def test_an_error_during_training_is_recorded_as_failed(monkeypatch, results_dir
 
 
 def test_a_stop_requested_while_inputs_are_prepared_ends_the_run_interrupted_before_it_trains(monkeypatch, results_dir):
-    from harness.training import inputs
     from harness.process import stopping
+    from harness.training import inputs
     from harness.training import run as run_module
 
     real = inputs.training_inputs
@@ -104,22 +106,40 @@ def test_model_is_saved_only_when_asked(results_dir):
     assert model.predict(np.zeros((1, 32, 32, 3)), verbose=0).shape == (1, 10)
 
 
-
-
 @pytest.mark.parametrize("budget, steps", [("full_data", 5), ("subset", 2)])
-def test_a_subset_trains_as_many_steps_per_epoch_as_the_whole_split_unless_told_otherwise(image_folder, results_dir, budget, steps):
+def test_a_subset_trains_as_many_steps_per_epoch_as_the_whole_split_unless_told_otherwise(
+    image_folder, results_dir, budget, steps
+):
     # 18 training images; 2 per class is 6. At batch 4 a pass over all 18 is 5 steps, over the 6 only 2: a
     # smaller subset must not also be a shorter training run, or "samples per class" measures undertraining.
-    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", f"results_dir={results_dir}", *SMALL_NET,
-                   "data.image_size=32", "train.batch_size=4", "train.epochs=2", "train.verbose=0",
-                   "data.samples_per_class=2", f"train.budget={budget}", f"run_name={budget}")
+    cfg = make_cfg(
+        "dataset=folder",
+        f"dataset.path={image_folder}",
+        f"results_dir={results_dir}",
+        *SMALL_NET,
+        "data.image_size=32",
+        "train.batch_size=4",
+        "train.epochs=2",
+        "train.verbose=0",
+        "data.samples_per_class=2",
+        f"train.budget={budget}",
+        f"run_name={budget}",
+    )
     record = run(cfg)
     assert record.status == "completed" and record.num_train == 6 and record.steps_per_epoch == steps
     assert record.config["train"]["budget"] == budget
 
 
 def test_the_budget_leaves_a_run_on_the_whole_split_as_it_was(image_folder, results_dir):
-    common = ["dataset=folder", f"dataset.path={image_folder}", f"results_dir={results_dir}", *SMALL_NET,
-              "data.image_size=32", "train.batch_size=4", "train.epochs=2", "train.verbose=0"]
+    common = [
+        "dataset=folder",
+        f"dataset.path={image_folder}",
+        f"results_dir={results_dir}",
+        *SMALL_NET,
+        "data.image_size=32",
+        "train.batch_size=4",
+        "train.epochs=2",
+        "train.verbose=0",
+    ]
     full, subset = run(make_cfg(*common, "run_name=a")), run(make_cfg(*common, "train.budget=subset", "run_name=b"))
     assert full.steps_per_epoch == subset.steps_per_epoch == 5 and full.history["loss"] == subset.history["loss"]

@@ -10,13 +10,26 @@ from harness.config.validate import validate
 from tests.helpers import ROOT, make_cfg
 
 PRESETS = sorted(p.stem for p in (ROOT / "experiments").glob("*.yaml"))
-TFDS_DATASETS = ["oxford_flowers102", "cats_vs_dogs", "colorectal_histology", "tf_flowers", "beans", "stanford_dogs", "rock_paper_scissors"]
+TFDS_DATASETS = [
+    "oxford_flowers102",
+    "cats_vs_dogs",
+    "colorectal_histology",
+    "tf_flowers",
+    "beans",
+    "stanford_dogs",
+    "rock_paper_scissors",
+]
 
 
 def test_default_composition_is_the_chapter_baseline():
     cfg = make_cfg()
     assert cfg.dataset.name == "oxford_flowers102" and cfg.dataset.source == "tfds"
-    assert (cfg.model.kind, cfg.model.backbone, cfg.model.weights, cfg.model.unfreeze) == ("transfer", "mobilenet", "imagenet", 0.33)
+    assert (cfg.model.kind, cfg.model.backbone, cfg.model.weights, cfg.model.unfreeze) == (
+        "transfer",
+        "mobilenet",
+        "imagenet",
+        0.33,
+    )
     assert (cfg.data.image_size, cfg.train.optimizer, cfg.train.learning_rate) == (128, "adam", 0.001)
     assert cfg.train.patience == 10 and cfg.train.epochs == 20 and cfg.train.batch_size == 32
     assert cfg.name == "baseline_oxford_flowers102_mobilenet"

@@ -6,8 +6,8 @@ import keras_tuner as kt
 import pytest
 
 from harness.config import space as tune
-from harness.errors import ConfigError
 from harness.config.validate import validate
+from harness.errors import ConfigError
 from tests.helpers import make_cfg
 
 
@@ -24,7 +24,11 @@ def test_every_space_type_maps_to_its_keras_tuner_hyperparameter():
     values = tune.declare(hp, space)
     by_name = {p.name: p for p in hp.space}
     assert type(by_name["train.learning_rate"]).__name__ == "Float" and by_name["train.learning_rate"].sampling == "log"
-    assert (by_name["model.unfreeze"].min_value, by_name["model.unfreeze"].max_value, by_name["model.unfreeze"].step) == (0.0, 1.0, 0.25)
+    assert (
+        by_name["model.unfreeze"].min_value,
+        by_name["model.unfreeze"].max_value,
+        by_name["model.unfreeze"].step,
+    ) == (0.0, 1.0, 0.25)
     assert type(by_name["model.head.units"]).__name__ == "Int" and by_name["model.head.units"].step == 16
     assert by_name["train.optimizer"].values == ["adam", "sgd"]
     assert type(by_name["data.augment"]).__name__ == "Boolean"
@@ -42,7 +46,14 @@ def test_a_trial_sets_its_values_on_the_keys_they_name():
 
 def test_default_space_covers_the_chapter_knobs_and_validates():
     cfg = make_cfg("experiment=quickstart", "tuner=bayesian")
-    assert {"train.learning_rate", "train.optimizer", "model.unfreeze", "model.head.units", "model.head.dropout", "train.batch_size"} <= set(tune.check_space(cfg))
+    assert {
+        "train.learning_rate",
+        "train.optimizer",
+        "model.unfreeze",
+        "model.head.units",
+        "model.head.dropout",
+        "train.batch_size",
+    } <= set(tune.check_space(cfg))
     validate(cfg)
     assert cfg.name == "quickstart_tuner-bayesian_digits_mobilenet" and cfg.tuner.objective == "val_accuracy"
 
@@ -53,24 +64,42 @@ def test_default_space_covers_the_chapter_knobs_and_validates():
         ("+tuner.space.train.nope={type:float,min:0,max:1}", "tuner.space.train.nope"),
         ("+tuner.space.model.alpha={type:gaussian}", "tuner.space.model.alpha.type"),
         ("tuner.space.train.learning_rate={type:float,min:0.1,max:0.01}", "tuner.space.train.learning_rate.max"),
-        ("tuner.space.train.learning_rate={type:float,min:0,max:0.1,sampling:log}", "tuner.space.train.learning_rate.min"),
+        (
+            "tuner.space.train.learning_rate={type:float,min:0,max:0.1,sampling:log}",
+            "tuner.space.train.learning_rate.min",
+        ),
         ("tuner.space.train.optimizer={type:choice,values:[]}", "tuner.space.train.optimizer.values"),
         ("tuner.max_trials=0", "tuner.max_trials"),
-        ("+tuner.space.data.image_size={type:int,min:32,max:64,sampeling:log}", "tuner.space.data.image_size.sampeling"),
+        (
+            "+tuner.space.data.image_size={type:int,min:32,max:64,sampeling:log}",
+            "tuner.space.data.image_size.sampeling",
+        ),
         ("+tuner.space.data.image_size={type:choice,values:[32],step:2}", "tuner.space.data.image_size.step"),
-        ("+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.optimizer}",
-         "tuner.space.data.image_size.parent_values"),
-        ("+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.nope,parent_values:[a]}",
-         "tuner.space.data.image_size.parent_name"),
+        (
+            "+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.optimizer}",
+            "tuner.space.data.image_size.parent_values",
+        ),
+        (
+            "+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.nope,parent_values:[a]}",
+            "tuner.space.data.image_size.parent_name",
+        ),
         ("+tuner.space.data.image_size={type:int,min:32,max:64,step:0}", "tuner.space.data.image_size.step"),
         ("+tuner.space.data.image_size={type:int,min:32.5,max:64}", "tuner.space.data.image_size.min"),
         ("+tuner.space.data.image_size={type:int,min:32,max:64,default:100}", "tuner.space.data.image_size.default"),
-        ("+tuner.space.data.resize_mode={type:choice,values:[squash,pad],default:crop}", "tuner.space.data.resize_mode.default"),
-        ("+tuner.space.data.resize_mode={type:choice,values:[squash,pad],ordered:maybe}", "tuner.space.data.resize_mode.ordered"),
+        (
+            "+tuner.space.data.resize_mode={type:choice,values:[squash,pad],default:crop}",
+            "tuner.space.data.resize_mode.default",
+        ),
+        (
+            "+tuner.space.data.resize_mode={type:choice,values:[squash,pad],ordered:maybe}",
+            "tuner.space.data.resize_mode.ordered",
+        ),
         ("tuner.space.train.batch_size={type:choice,values:[16,adam]}", "tuner.space.train.batch_size.values"),
         ("+tuner.space.data.augment={type:bool,default:maybe}", "tuner.space.data.augment.default"),
-        ("+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.optimizer,parent_values:[lion]}",
-         "tuner.space.data.image_size.parent_values"),
+        (
+            "+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.optimizer,parent_values:[lion]}",
+            "tuner.space.data.image_size.parent_values",
+        ),
         ("+tuner.space.results_dir={type:choice,values:[a,b]}", "tuner.space.results_dir"),
     ],
 )
@@ -82,14 +111,27 @@ def test_a_malformed_space_is_a_config_error(override, key):
 
 def test_a_typo_in_an_entry_names_the_key_and_what_is_allowed():
     with pytest.raises(ConfigError) as err:
-        validate(make_cfg("experiment=quickstart", "tuner=random", "+tuner.space.data.image_size={type:int,min:32,max:64,sampeling:log}"))
+        validate(
+            make_cfg(
+                "experiment=quickstart",
+                "tuner=random",
+                "+tuner.space.data.image_size={type:int,min:32,max:64,sampeling:log}",
+            )
+        )
     assert "one of min, max, step, sampling, default, parent_name, parent_values" in str(err.value)
 
 
 def test_default_ordered_and_conditional_entries_are_keras_tuners_own():
     space = {
-        "train.learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log", "default": 1e-3,
-                                "parent_name": "train.optimizer", "parent_values": ["adam"]},
+        "train.learning_rate": {
+            "type": "float",
+            "min": 1e-4,
+            "max": 1e-1,
+            "sampling": "log",
+            "default": 1e-3,
+            "parent_name": "train.optimizer",
+            "parent_values": ["adam"],
+        },
         "train.optimizer": {"type": "choice", "values": ["sgd", "adam"], "default": "sgd"},
         "model.head.units": {"type": "choice", "values": [32, 64, 128], "ordered": True},
     }
@@ -105,7 +147,11 @@ def test_default_ordered_and_conditional_entries_are_keras_tuners_own():
 
 @pytest.mark.parametrize(
     "tuner, setting",
-    [("hyperband", "+tuner.max_trials=5"), ("random", "+tuner.max_epochs=5"), ("random", "+tuner.num_initial_points=2")],
+    [
+        ("hyperband", "+tuner.max_trials=5"),
+        ("random", "+tuner.max_epochs=5"),
+        ("random", "+tuner.num_initial_points=2"),
+    ],
 )
 def test_a_setting_the_chosen_tuner_ignores_is_rejected_not_dropped(tuner, setting):
     with pytest.raises(ConfigError) as err:
@@ -132,8 +178,11 @@ def test_a_stepped_float_is_the_value_the_space_means():
 
 
 def test_a_cycle_of_conditions_is_a_config_error_before_any_trial():
-    cycle = ("~tuner.space", "+tuner.space={train:{optimizer:{type:choice,values:[adam,sgd],parent_name:train.batch_size,"
-             "parent_values:[16]},batch_size:{type:choice,values:[16,32],parent_name:train.optimizer,parent_values:[adam]}}}")
+    cycle = (
+        "~tuner.space",
+        "+tuner.space={train:{optimizer:{type:choice,values:[adam,sgd],parent_name:train.batch_size,"
+        "parent_values:[16]},batch_size:{type:choice,values:[16,32],parent_name:train.optimizer,parent_values:[adam]}}}",
+    )
     with pytest.raises(ConfigError) as err:
         validate(make_cfg("experiment=quickstart", "tuner=random", *cycle))
     assert "a cycle" in str(err.value)

@@ -57,8 +57,14 @@ def test_keras_training_stops_after_the_current_step_once_a_stop_is_requested():
     model.compile("sgd", "mse")
     steps = []
     counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(batch))
-    model.fit(np.zeros((40, 2)), np.zeros(40), batch_size=2, epochs=3, verbose=0,
-              callbacks=[RequestAt(), StopOnRequest(), counter])
+    model.fit(
+        np.zeros((40, 2)),
+        np.zeros(40),
+        batch_size=2,
+        epochs=3,
+        verbose=0,
+        callbacks=[RequestAt(), StopOnRequest(), counter],
+    )
     assert steps == [0, 1, 2]
 
 

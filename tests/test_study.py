@@ -53,7 +53,9 @@ def test_chapter5_expands_every_experiment_value_and_seed_exactly_once():
     jobs = Counter((c.sweep.name, canonical(c.sweep.knob and _value(c)), c.train.seed) for c in command.configs)
     assert set(jobs.values()) == {1}  # nothing twice
     for name, experiment in spec.experiments.items():
-        values = {canonical(v) for v in experiment["values"]} | {canonical(_baseline(command.configs[0], experiment.knob))}
+        values = {canonical(v) for v in experiment["values"]} | {
+            canonical(_baseline(command.configs[0], experiment.knob))
+        }
         got = {(v, s) for (e, v, s) in jobs if e == name}
         assert got == {(v, s) for v in values for s in (42, 43, 44)}, name
     assert {c.name for c in command.configs} == {f"quickstart_chapter5_digits_mobilenet/{e}" for e in spec.experiments}
@@ -110,18 +112,28 @@ def test_a_study_composes_every_job_as_hydra_would():
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         jobs = study_jobs(compose("config", overrides=args, return_hydra_config=True), args)[1]
         for cfg, job in zip(fast, jobs):
-            assert OmegaConf.to_container(cfg, resolve=True) == OmegaConf.to_container(compose("config", overrides=job), resolve=True)
+            assert OmegaConf.to_container(cfg, resolve=True) == OmegaConf.to_container(
+                compose("config", overrides=job), resolve=True
+            )
 
 
-@pytest.mark.parametrize("override, message", [
-    ("study.experiments.learning_rate.knob=train.lr", "study.experiments.learning_rate.knob='train.lr' is not allowed"),
-    ("study.findings.0.worse=[0.5]", "study.findings.0.worse=0.5 is not allowed"),
-    ("study.findings.0.test=exceeds", "study.findings.0.test='exceeds' is not allowed: one of beats, within"),
-    ("study.seeds=0", "study.seeds=0 is not allowed"),
-    ("sweep=learning_rate", "sweep='learning_rate' is not allowed: unset: a study sets each experiment's knob"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "study.experiments.learning_rate.knob=train.lr",
+            "study.experiments.learning_rate.knob='train.lr' is not allowed",
+        ),
+        ("study.findings.0.worse=[0.5]", "study.findings.0.worse=0.5 is not allowed"),
+        ("study.findings.0.test=exceeds", "study.findings.0.test='exceeds' is not allowed: one of beats, within"),
+        ("study.seeds=0", "study.seeds=0 is not allowed"),
+        ("sweep=learning_rate", "sweep='learning_rate' is not allowed: unset: a study sets each experiment's knob"),
+    ],
+)
 def test_a_bad_study_is_one_line_and_exit_2_before_anything_runs(tmp_path, conf_dir, override, message):
-    done = run_cli("--config-dir", str(conf_dir), "experiment=quickstart", "study=mini", f"results_dir={tmp_path / 'r'}", override)
+    done = run_cli(
+        "--config-dir", str(conf_dir), "experiment=quickstart", "study=mini", f"results_dir={tmp_path / 'r'}", override
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and message in done.stderr
     assert not (tmp_path / "r").exists()
@@ -136,12 +148,20 @@ def test_a_study_runs_end_to_end_copies_shared_runs_and_resumes_after_a_kill(tmp
     results = tmp_path / "results"
     args = ["--config-dir", str(conf_dir), "experiment=quickstart", "study=mini", f"results_dir={results}", *TINY]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:  # killed while the third run (learning_rate=0.001, seed 42) trains
         deadline = time.time() + 240
         while time.time() < deadline and not any(
-                json.loads(p.read_text())["status"] == "running" for p in results.glob("*/learning_rate/learning_rate=0.001,seed=42/record.json")):
+            json.loads(p.read_text())["status"] == "running"
+            for p in results.glob("*/learning_rate/learning_rate=0.001,seed=42/record.json")
+        ):
             time.sleep(0.2)
         assert time.time() < deadline, "the third run never started"
     finally:
@@ -156,8 +176,13 @@ def test_a_study_runs_end_to_end_copies_shared_runs_and_resumes_after_a_kill(tmp
     runs = pd.read_csv(study / "learning_rate" / "summary.csv")
     assert len(runs) == 4 and set(runs["status"]) == {"completed"}
     for name in ("learning_rate=0.1,seed=42", "learning_rate=0.1,seed=43"):  # finished before the kill: not redone
-        assert json.loads((study / "learning_rate" / name / "record.json").read_text())["finished_at"] == before[name]["finished_at"]
-    copied = json.loads((study / "transfer_vs_scratch" / "transfer_vs_scratch=transfer,seed=42" / "record.json").read_text())
+        assert (
+            json.loads((study / "learning_rate" / name / "record.json").read_text())["finished_at"]
+            == before[name]["finished_at"]
+        )
+    copied = json.loads(
+        (study / "transfer_vs_scratch" / "transfer_vs_scratch=transfer,seed=42" / "record.json").read_text()
+    )
     trained = json.loads((study / "learning_rate" / "learning_rate=0.001,seed=42" / "record.json").read_text())
     assert copied["copied_from"] == "../../learning_rate/learning_rate=0.001,seed=42"
     assert (copied["test_accuracy"], copied["history"]) == (trained["test_accuracy"], trained["history"])

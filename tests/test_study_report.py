@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import json
 
-from harness.reports import study_report
 from harness.records.planned import write_planned
+from harness.reports import study_report
 from tests.helpers import fake_run
 
-SPEC = {"name": "mini", "seeds": 1, "findings": [],
-        "experiments": {"learning_rate": {"knob": "train.learning_rate", "values": [0.1, 0.01], "baseline": 0.01},
-                        "optimizer": {"knob": "train.optimizer", "values": ["adam", "sgd"], "baseline": "adam"}}}
-PLANNED = ["learning_rate/learning_rate=0.1", "learning_rate/learning_rate=0.01",
-           "optimizer/optimizer=adam", "optimizer/optimizer=sgd"]
+SPEC = {
+    "name": "mini",
+    "seeds": 1,
+    "findings": [],
+    "experiments": {
+        "learning_rate": {"knob": "train.learning_rate", "values": [0.1, 0.01], "baseline": 0.01},
+        "optimizer": {"knob": "train.optimizer", "values": ["adam", "sgd"], "baseline": "adam"},
+    },
+}
+PLANNED = [
+    "learning_rate/learning_rate=0.1",
+    "learning_rate/learning_rate=0.01",
+    "optimizer/optimizer=adam",
+    "optimizer/optimizer=sgd",
+]
 
 
 def _study(tmp_path):
@@ -58,10 +68,18 @@ def test_a_diverged_run_did_not_complete_but_leaves_the_study_finished(tmp_path)
 def _trained_on(study, run: str, threads: int) -> None:
     path = study / "learning_rate" / run / "record.json"
     record = json.loads(path.read_text())
-    record.update(started_at="2026-11-25T06:00:00+00:00", finished_at="2026-11-25T06:02:00+00:00",
-                  host={"hostname": "box", "cpus": 2, "cpu": "AMD EPYC (family 25, model 17), avx512", "intra_op_threads": threads},
-                  versions={"tensorflow": "2.21.0", "keras": "3.15.1", "tl-harness": "0.2.0"},
-                  git={"commit": "0123456789ab" if threads else None, "dirty": False if threads else None})
+    record.update(
+        started_at="2026-11-25T06:00:00+00:00",
+        finished_at="2026-11-25T06:02:00+00:00",
+        host={
+            "hostname": "box",
+            "cpus": 2,
+            "cpu": "AMD EPYC (family 25, model 17), avx512",
+            "intra_op_threads": threads,
+        },
+        versions={"tensorflow": "2.21.0", "keras": "3.15.1", "tl-harness": "0.2.0"},
+        git={"commit": "0123456789ab" if threads else None, "dirty": False if threads else None},
+    )
     path.write_text(json.dumps(record))
 
 
@@ -75,9 +93,11 @@ def test_the_report_names_the_host_its_cpu_and_a_thread_count_other_than_tensorf
     study_report.main([str(study)])
     markdown = (study / "report.md").read_text()
     # An installed wheel knows no commit: the report names the version and leaves the commit out, never "None".
-    assert ("on box (2 CPUs: AMD EPYC (family 25, model 17), avx512), tl-harness 0.2.0, TensorFlow 2.21.0, Keras 3.15.1; "
-            "box (2 CPUs: AMD EPYC (family 25, model 17), avx512, 1 intra-op thread(s) per run), tl-harness 0.2.0 (commit 01234567), "
-            "TensorFlow 2.21.0") in markdown and "None" not in markdown.split("## ")[0]
+    assert (
+        "on box (2 CPUs: AMD EPYC (family 25, model 17), avx512), tl-harness 0.2.0, TensorFlow 2.21.0, Keras 3.15.1; "
+        "box (2 CPUs: AMD EPYC (family 25, model 17), avx512, 1 intra-op thread(s) per run), tl-harness 0.2.0 (commit 01234567), "
+        "TensorFlow 2.21.0"
+    ) in markdown and "None" not in markdown.split("## ")[0]
 
 
 def test_a_study_with_fewer_than_three_seeds_opens_with_its_warning_and_a_forest_plot(tmp_path, capsys):
@@ -86,7 +106,9 @@ def test_a_study_with_fewer_than_three_seeds_opens_with_its_warning_and_a_forest
     (study / "study.json").write_text(json.dumps(spec))
     for seed in (42, 43):
         for value, best in ((0.1, 0.5), (0.01, 0.8)):
-            fake_run(study / "learning_rate", f"learning_rate={value},seed={seed}", value, best + (seed - 42) / 20, seed=seed)
+            fake_run(
+                study / "learning_rate", f"learning_rate={value},seed={seed}", value, best + (seed - 42) / 20, seed=seed
+            )
     write_planned(study, [f"learning_rate/learning_rate={v},seed={s}" for v in (0.1, 0.01) for s in (42, 43)])
     study_report.main([str(study)])
     markdown = (study / "report.md").read_text()
@@ -96,4 +118,7 @@ def test_a_study_with_fewer_than_three_seeds_opens_with_its_warning_and_a_forest
     assert "warning: Too few seeds for verdicts" in capsys.readouterr().out
     import pandas as pd
 
-    assert pd.read_csv(study / "ranking.csv")["verdict"].tolist() == ["inconclusive (2 seeds: too few for a verdict)", "no runs to compare"]
+    assert pd.read_csv(study / "ranking.csv")["verdict"].tolist() == [
+        "inconclusive (2 seeds: too few for a verdict)",
+        "no runs to compare",
+    ]

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.reports.tables import load_table
 from harness.command import compose_cli
 from harness.config.schema import CONF_DIR
 from harness.config.validate import validate
+from harness.reports.tables import load_table
 from tests.helpers import FAST, ROOT, experiment_dir, records, run_cli, sweep_line
-
 
 DOCUMENTED = {
     "unfreeze": ("model.unfreeze", [0.0, 0.25, 0.5, 0.75, 1.0]),
@@ -65,7 +64,9 @@ def test_values_are_overridable_in_one_short_form():
 
 
 def test_any_key_can_be_swept_with_sweep_knob():
-    jobs = jobs_of("experiment=quickstart", "sweep.knob=model.head.dropout", "sweep.values=[0.1,0.3,0.5]", "hydra.mode=MULTIRUN")
+    jobs = jobs_of(
+        "experiment=quickstart", "sweep.knob=model.head.dropout", "sweep.values=[0.1,0.3,0.5]", "hydra.mode=MULTIRUN"
+    )
     assert [j.model.head.dropout for j in jobs] == [0.1, 0.3, 0.5]
     assert jobs[0].run_name == "head.dropout=0.1"  # the section left out, as in a single run's name
 
@@ -89,20 +90,31 @@ def test_transfer_vs_scratch_keeps_one_experiment_name():
 
 @pytest.mark.slow
 def test_a_bad_value_in_a_sweep_is_rejected_before_anything_runs(tmp_path):
-    done = run_cli("experiment=quickstart", "sweep=unfreeze", "sweep.values=[0.5,1.5]", f"results_dir={tmp_path}", timeout=60)
+    done = run_cli(
+        "experiment=quickstart", "sweep=unfreeze", "sweep.values=[0.5,1.5]", f"results_dir={tmp_path}", timeout=60
+    )
     assert done.returncode == 2 and "model.unfreeze=1.5" in done.stderr.strip() and not any(tmp_path.iterdir())
 
 
 @pytest.mark.slow
 def test_quickstart_learning_rate_sweep_end_to_end_and_resume(results_dir):
-    args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]", f"results_dir={results_dir}", *FAST]
+    args = [
+        "experiment=quickstart",
+        "sweep=learning_rate",
+        "sweep.values=[0.01,0.001]",
+        f"results_dir={results_dir}",
+        *FAST,
+    ]
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     exp = experiment_dir(*args)
     assert exp.name.startswith("quickstart_learning_rate_digits_mobilenet-") and "," not in exp.name
     assert sweep_line(done.stdout) == f"sweep {exp.name}: 2 runs, all completed"
     assert "run 1/2 learning_rate=0.01 seed=42" in done.stdout + done.stderr and "ETA" in done.stdout + done.stderr
-    assert f"plot: {exp / 'normalized_accuracy.png'}" in done.stdout and f"tensorboard --logdir {results_dir}" in done.stdout
+    assert (
+        f"plot: {exp / 'normalized_accuracy.png'}" in done.stdout
+        and f"tensorboard --logdir {results_dir}" in done.stdout
+    )
     first = records(exp)
     assert sorted(first) == ["learning_rate=0.001", "learning_rate=0.01"]
     assert all(r["status"] == "completed" and r["sweep"]["knob"] == "train.learning_rate" for r in first.values())
@@ -117,7 +129,9 @@ def test_quickstart_learning_rate_sweep_end_to_end_and_resume(results_dir):
 
 @pytest.mark.slow
 def test_a_run_that_cannot_load_does_not_stop_the_sweep(results_dir):
-    done = run_cli("experiment=quickstart", "sweep=samples_per_class", "sweep.values=[2,1000]", f"results_dir={results_dir}", *FAST)
+    done = run_cli(
+        "experiment=quickstart", "sweep=samples_per_class", "sweep.values=[2,1000]", f"results_dir={results_dir}", *FAST
+    )
     assert done.returncode == 1
     assert sweep_line(done.stdout).endswith("2 runs, 1 completed, 1 did not complete (failed: 1)")
     table = load_table(results_dir)
@@ -127,8 +141,12 @@ def test_a_run_that_cannot_load_does_not_stop_the_sweep(results_dir):
 
 def test_fixed_overrides_name_another_experiment_and_a_plain_multirun_its_own():
     base = experiment_dir("experiment=quickstart", "sweep=learning_rate").name
-    other = experiment_dir("experiment=quickstart", "sweep=learning_rate", "train.epochs=3", "train.epochs=2", "model.head.dropout=0.50").name
-    same = experiment_dir("experiment=quickstart", "sweep=learning_rate", "model.head.dropout=0.5", "train.epochs=2").name
+    other = experiment_dir(
+        "experiment=quickstart", "sweep=learning_rate", "train.epochs=3", "train.epochs=2", "model.head.dropout=0.50"
+    ).name
+    same = experiment_dir(
+        "experiment=quickstart", "sweep=learning_rate", "model.head.dropout=0.5", "train.epochs=2"
+    ).name
     assert base == "quickstart_learning_rate_digits_mobilenet" and other.startswith(f"{base}-") and other == same
     plain = compose_cli(["experiment=quickstart", "-m", "train.optimizer=sgd,adam"])
     assert {c.name for c in plain.configs} == {"quickstart_optimizer_digits_mobilenet"}
@@ -149,11 +167,22 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux's")
 def test_sweep_killed_with_sigkill_leaves_no_worker_and_resumes_to_exactly_one_completed_record_per_value(results_dir):
-    args = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]",
-            f"results_dir={results_dir}", *FAST, "train.steps_per_epoch=60"]
+    args = [
+        "experiment=quickstart",
+        "sweep=learning_rate",
+        "sweep.values=[0.01,0.001]",
+        f"results_dir={results_dir}",
+        *FAST,
+        "train.steps_per_epoch=60",
+    ]
     exp = experiment_dir(*args)
-    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     worker = None
     try:
         deadline = time.time() + 240
@@ -176,7 +205,9 @@ def test_sweep_killed_with_sigkill_leaves_no_worker_and_resumes_to_exactly_one_c
         except ProcessLookupError:
             pass
     killed = records(exp)
-    assert killed["learning_rate=0.01"]["status"] == "completed" and killed["learning_rate=0.001"]["status"] == "running"
+    assert (
+        killed["learning_rate=0.01"]["status"] == "completed" and killed["learning_rate=0.001"]["status"] == "running"
+    )
     assert (exp / "learning_rate=0.001" / ".claim").exists()  # the dead worker's claim, taken over by the rerun
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]

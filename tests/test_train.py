@@ -14,7 +14,13 @@ def quick(results_dir, *extra):
 
 
 def test_fine_tune_trains_the_head_first_then_the_unfrozen_top(results_dir, weights_file):
-    cfg = quick(results_dir, f"model.weights={weights_file}", "model.unfreeze=0.5", "train.fine_tune.enabled=true", "train.fine_tune.epochs=1")
+    cfg = quick(
+        results_dir,
+        f"model.weights={weights_file}",
+        "model.unfreeze=0.5",
+        "train.fine_tune.enabled=true",
+        "train.fine_tune.epochs=1",
+    )
     record = run(cfg)
     assert record.status == "completed" and record.epochs_run == 2
     assert record.history["learning_rate"] == pytest.approx([1e-3, 1e-5])

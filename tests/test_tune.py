@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.multirun import search as tune
-from harness.reports.tables import load_table
 from harness.config.identity import config_hash
 from harness.config.validate import validate
-from tests.helpers import FAST, ROOT, experiment_dir, make_cfg, records, run_cli, tb_tags
-
+from harness.multirun import search as tune
+from harness.reports.tables import load_table
+from tests.helpers import FAST, ROOT, experiment_dir, make_cfg, run_cli, tb_tags
 
 SCRATCH = ["experiment=quickstart", "model=scratch", "model.depth=2", "model.filters=8", *FAST]
 
@@ -56,7 +55,11 @@ def test_random_search_from_the_command_line_records_trials_and_retrains_the_bes
 
 def search_in_process(results_dir, *overrides):
     # A whole new space replaces the default one: ~tuner.space +tuner.space={...}
-    overrides = [o for o in overrides if not o.startswith("+tuner.space")] + ["~tuner.space"] + [o for o in overrides if o.startswith("+tuner.space")]
+    overrides = (
+        [o for o in overrides if not o.startswith("+tuner.space")]
+        + ["~tuner.space"]
+        + [o for o in overrides if o.startswith("+tuner.space")]
+    )
     cfg = make_cfg(*SCRATCH, f"results_dir={results_dir}", "tuner.isolate=false", *overrides)
     validate(cfg)
     exp = Path(cfg.results_dir) / cfg.name
@@ -70,13 +73,17 @@ def test_a_resumed_search_does_not_redo_finished_trials(results_dir):
     second = {k: r["finished_at"] for k, r in trials(exp).items()}
     assert len(first) == 2 and len(second) == 3
     assert all(second[k] == v for k, v in first.items())
-    summary, _ = search_in_process(results_dir, "tuner=random", "tuner.max_trials=2", SCRATCH_SPACE, "tuner.overwrite=true")
+    summary, _ = search_in_process(
+        results_dir, "tuner=random", "tuner.max_trials=2", SCRATCH_SPACE, "tuner.overwrite=true"
+    )
     assert len(trials(exp)) == 2 and summary["runs"] == 2
 
 
 @pytest.mark.slow
 def test_hyperband_continues_a_trial_in_its_own_folder_with_one_history_one_process_per_trial(results_dir):
-    summary, exp = search_in_process(results_dir, "tuner=hyperband", "tuner.max_epochs=3", "tuner.factor=3", "tuner.isolate=true", SCRATCH_SPACE)
+    summary, exp = search_in_process(
+        results_dir, "tuner=hyperband", "tuner.max_epochs=3", "tuner.factor=3", "tuner.isolate=true", SCRATCH_SPACE
+    )
     recorded = trials(exp)
     assert len(recorded) >= 2 and summary["completed"] == len(recorded)
     assert len({r["host"]["pid"] for r in recorded.values()}) == len(recorded)  # every trial in its own process
@@ -100,7 +107,9 @@ def test_hyperband_sets_each_trials_epochs_itself_so_train_epochs_is_refused():
     with pytest.raises(ConfigError, match="train.epochs='5' is not allowed: unset: tuner=hyperband"):
         compose_cli(["experiment=quickstart", "tuner=hyperband", "train.epochs=5"])
     with pytest.raises(ConfigError, match="tuner.space.train.epochs"):
-        validate(make_cfg("experiment=quickstart", "tuner=hyperband", "+tuner.space.train.epochs={type:int,min:1,max:3}"))
+        validate(
+            make_cfg("experiment=quickstart", "tuner=hyperband", "+tuner.space.train.epochs={type:int,min:1,max:3}")
+        )
 
 
 def test_a_search_refuses_to_resume_another_configs_trials_and_resumes_its_own(results_dir):
@@ -114,7 +123,9 @@ def test_a_search_refuses_to_resume_another_configs_trials_and_resumes_its_own(r
 
 
 def test_each_execution_of_a_trial_has_its_own_seed(results_dir):
-    summary, exp = search_in_process(results_dir, "tuner=random", "tuner.max_trials=1", "tuner.executions_per_trial=2", SCRATCH_SPACE)
+    summary, exp = search_in_process(
+        results_dir, "tuner=random", "tuner.max_trials=1", "tuner.executions_per_trial=2", SCRATCH_SPACE
+    )
     seeds = sorted(r["config"]["train"]["seed"] for r in trials(exp).values())
     assert seeds == [42, 43]
 
@@ -122,10 +133,18 @@ def test_each_execution_of_a_trial_has_its_own_seed(results_dir):
 def test_failed_trials_are_recorded_never_best_and_do_not_stop_bayesian_search(results_dir):
     # Every value is valid with some other, but a deep net on a small input is not (an input smaller than
     # 2**depth): those combinations fail in build().
-    space = ("+tuner.space={train:{learning_rate:{type:float,min:0.001,max:0.1,sampling:log}},"
-             "model:{depth:{type:choice,values:[5,2]}},data:{image_size:{type:choice,values:[32,8,12,16,20]}}}")
-    summary, exp = search_in_process(results_dir, "tuner=bayesian", "tuner.max_trials=5", "tuner.num_initial_points=3",
-                                     "tuner.max_consecutive_failed_trials=5", space)
+    space = (
+        "+tuner.space={train:{learning_rate:{type:float,min:0.001,max:0.1,sampling:log}},"
+        "model:{depth:{type:choice,values:[5,2]}},data:{image_size:{type:choice,values:[32,8,12,16,20]}}}"
+    )
+    summary, exp = search_in_process(
+        results_dir,
+        "tuner=bayesian",
+        "tuner.max_trials=5",
+        "tuner.num_initial_points=3",
+        "tuner.max_consecutive_failed_trials=5",
+        space,
+    )
     recorded = trials(exp)
     failed = [r for r in recorded.values() if r["status"] == "failed"]
     completed = [r for r in recorded.values() if r["status"] == "completed"]
@@ -150,7 +169,9 @@ def test_a_diverged_trial_is_a_failed_trial_and_recorded(monkeypatch, results_di
 
     monkeypatch.setattr(models, "build_model", poisoned)
     # Every trial fails: Keras Tuner gives up after max_consecutive_failed_trials; what ran is still reported.
-    summary, _ = search_in_process(results_dir, "tuner=random", "tuner.max_trials=3", "tuner.max_consecutive_failed_trials=2", SCRATCH_SPACE)
+    summary, _ = search_in_process(
+        results_dir, "tuner=random", "tuner.max_trials=3", "tuner.max_consecutive_failed_trials=2", SCRATCH_SPACE
+    )
     assert "consecutive failures" in summary["stopped"] and summary["completed"] == 0 and "best_trial" not in summary
     recorded = trials(Path(results_dir) / make_cfg(*SCRATCH, "tuner=random", "~tuner.space", SCRATCH_SPACE).name)
     assert len(recorded) == 2 and {r["status"] for r in recorded.values()} == {"diverged"}
@@ -165,11 +186,34 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_distributed_search_on_loopback_runs_every_trial_once(results_dir):
     port = str(free_port())
-    args = [sys.executable, "-m", "harness", *SCRATCH, "tuner=random", "tuner.max_trials=4", "~tuner.space", SCRATCH_SPACE, f"results_dir={results_dir}"]
-    base = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
-    procs = [subprocess.Popen(args, cwd=ROOT, env={**base, "KERASTUNER_TUNER_ID": role}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-             for role in ("chief", "tuner0", "tuner1")]
+    args = [
+        sys.executable,
+        "-m",
+        "harness",
+        *SCRATCH,
+        "tuner=random",
+        "tuner.max_trials=4",
+        "~tuner.space",
+        SCRATCH_SPACE,
+        f"results_dir={results_dir}",
+    ]
+    base = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": port,
+    }
+    procs = [
+        subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**base, "KERASTUNER_TUNER_ID": role},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for role in ("chief", "tuner0", "tuner1")
+    ]
     outputs = [p.communicate(timeout=400)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(o[-2000:] for o in outputs)
     exp = experiment_dir(*args[3:])
@@ -190,11 +234,14 @@ def test_a_search_run_again_with_other_epochs_is_another_search(results_dir):
     assert {r["config"]["train"]["epochs"] for s in searches for r in trials(s).values()} == {1, 2}
 
 
-@pytest.mark.parametrize("addition, key", [
-    ("hydra:\n  callbacks:\n    copy:\n      _target_: shutil.copyfile\n", ": hydra"),
-    ("train:\n  optimizer: ${oc.env:HOME}\n", ": train.optimizer"),
-    ("model:\n  _target_: os.system\n", ": model._target_"),
-])
+@pytest.mark.parametrize(
+    "addition, key",
+    [
+        ("hydra:\n  callbacks:\n    copy:\n      _target_: shutil.copyfile\n", ": hydra"),
+        ("train:\n  optimizer: ${oc.env:HOME}\n", ": train.optimizer"),
+        ("model:\n  _target_: os.system\n", ": model._target_"),
+    ],
+)
 def test_a_best_trial_preset_is_read_as_data_before_the_retrain_command_composes_it(tmp_path, addition, key, capsys):
     from harness.__main__ import preflight
 

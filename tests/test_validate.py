@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from harness.errors import ConfigError
 from harness.config.validate import typed, validate
+from harness.errors import ConfigError
 from tests.helpers import make_cfg, write_images
 
 
@@ -138,18 +138,27 @@ def test_an_unknown_tfds_name_is_refused_without_tensorflow(tmp_path):
     validate(make_cfg("dataset=beans", "dataset.name=my_prepared", f"dataset.data_dir={tmp_path}"))
 
 
-@pytest.mark.parametrize("change, said", [
-    (lambda root: write_images(root / "val" / "purple", 2, color=1), "val/ has 'purple' that train/ lacks"),
-    (lambda root: shutil.rmtree(root / "val" / "green"), "val/ lacks 'green'"),
-    (lambda root: write_images(root / "test" / "purple", 2, color=1), "test/ has 'purple' that train/ lacks"),
-    (lambda root: [(root / "val" / c).rename(root / "val" / f"{c}s") for c in ("red", "green", "blue")],
-     "val/ (blues, greens, reds) and train/ (blue, green, red) share no class"),
-])
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        (lambda root: write_images(root / "val" / "purple", 2, color=1), "val/ has 'purple' that train/ lacks"),
+        (lambda root: shutil.rmtree(root / "val" / "green"), "val/ lacks 'green'"),
+        (lambda root: write_images(root / "test" / "purple", 2, color=1), "test/ has 'purple' that train/ lacks"),
+        (
+            lambda root: [(root / "val" / c).rename(root / "val" / f"{c}s") for c in ("red", "green", "blue")],
+            "val/ (blues, greens, reds) and train/ (blue, green, red) share no class",
+        ),
+    ],
+)
 def test_split_folders_that_name_other_classes_are_one_line_unless_dropping_is_asked_for(image_folder, change, said):
     change(image_folder)
     with pytest.raises(ConfigError) as err:
         validate(make_cfg("dataset=folder", f"dataset.path={image_folder}"))
-    assert err.value.key == "dataset.path" and said in str(err.value) and "dataset.unmatched_classes=drop" in str(err.value)
+    assert (
+        err.value.key == "dataset.path"
+        and said in str(err.value)
+        and "dataset.unmatched_classes=drop" in str(err.value)
+    )
     validate(make_cfg("dataset=folder", f"dataset.path={image_folder}", "dataset.unmatched_classes=drop"))
 
 

@@ -42,15 +42,18 @@ def test_checking_a_file_does_not_load_tensorflow(tmp_path):
     import subprocess
 
     path = write_weights_file(tmp_path / "w.h5")
-    code = ("import sys; from harness.config.weights_file import mismatch; "
-            f"mismatch({str(path)!r}, 'mobilenet', 0.25); print('tensorflow' in sys.modules)")
+    code = (
+        "import sys; from harness.config.weights_file import mismatch; "
+        f"mismatch({str(path)!r}, 'mobilenet', 0.25); print('tensorflow' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_a_keras_3_weights_file_is_checked_for_its_width_too(weights_file):
     assert mismatch(weights_file, "mobilenet", 0.25) is None  # the fixture: Keras 3's own .weights.h5 layout
-    assert mismatch(weights_file, "mobilenet", 0.5) == ("weights of mobilenet at model.alpha=0.5: its first layer has 8 filters, "
-                                                        "not 16 (it fits model.alpha=0.25)")
+    assert mismatch(weights_file, "mobilenet", 0.5) == (
+        "weights of mobilenet at model.alpha=0.5: its first layer has 8 filters, not 16 (it fits model.alpha=0.25)"
+    )
 
 
 def test_a_file_without_weight_names_or_with_non_finite_weights_is_one_short_line(tmp_path):
@@ -60,7 +63,10 @@ def test_a_file_without_weight_names_or_with_non_finite_weights_is_one_short_lin
     path = write_weights_file(tmp_path / "w.h5")
     with h5py.File(path, "a") as f:
         del f["conv1"].attrs["weight_names"]
-    assert mismatch(path, "mobilenet", 0.25) == "a keras.applications weights file (its layer 'conv1' lists no weight_names)"
+    assert (
+        mismatch(path, "mobilenet", 0.25)
+        == "a keras.applications weights file (its layer 'conv1' lists no weight_names)"
+    )
     nan = write_weights_file(tmp_path / "nan.h5")
     with h5py.File(nan, "a") as f:
         f["conv1"]["conv1/kernel:0"][0, 0, 0, 0] = np.nan

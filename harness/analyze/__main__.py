@@ -16,10 +16,10 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.reports.analysis.experiment import experiment_tables
-from harness.reports.analysis.runs import analyze_run
 from harness.errors import UserError
 from harness.records.record import RECORD
+from harness.reports.analysis.experiment import experiment_tables
+from harness.reports.analysis.runs import analyze_run
 
 log = logging.getLogger("harness.analyze")
 

@@ -6,14 +6,27 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 # Sections whose values decide what a run computes: its hyperparameters, its identity, its HParams columns.
 HYPERPARAMETER_SECTIONS = ("data", "model", "train")
 # Keys that say where output goes or how runs were generated, not what a run computes.
-NOT_IDENTITY = ("hydra", "results_dir", "cache_dir", "analysis", "name", "run_name", "overwrite", "sweep", "tuner", "preset", "study")
+NOT_IDENTITY = (
+    "hydra",
+    "results_dir",
+    "cache_dir",
+    "analysis",
+    "name",
+    "run_name",
+    "overwrite",
+    "sweep",
+    "tuner",
+    "preset",
+    "study",
+)
 
 
 def flatten(node: Any, prefix: str = "", is_leaf: Callable[[Any], bool] = lambda _: False) -> dict[str, Any]:

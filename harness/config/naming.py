@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
@@ -84,8 +85,12 @@ def shown_value(text: str) -> str:
 def _hyperparameter_overrides(arguments: Iterable[str]) -> list[str]:
     """The fixed overrides of what a run computes (not sweeps, not names or output places)."""
     return [
-        a for a in arguments
-        if "." in key_of(a) and key_of(a).split(".")[0] in LABELLED_SECTIONS and key_of(a) not in UNLABELLED and not is_sweep(a)
+        a
+        for a in arguments
+        if "." in key_of(a)
+        and key_of(a).split(".")[0] in LABELLED_SECTIONS
+        and key_of(a) not in UNLABELLED
+        and not is_sweep(a)
     ]
 
 
@@ -135,7 +140,9 @@ def legacy_label(arguments: Iterable[str], config: DictConfig) -> str:
     parts: dict[str, str] = {}
     for argument in _hyperparameter_overrides(arguments):
         short = short_key(key_of(argument), config)
-        parts[short] = f"~{short}" if argument.startswith("~") else f"{short}={argument.split('=', 1)[1].strip(chr(39))}"
+        parts[short] = (
+            f"~{short}" if argument.startswith("~") else f"{short}={argument.split('=', 1)[1].strip(chr(39))}"
+        )
     return folder_safe(",".join(sorted(parts.values())))
 
 

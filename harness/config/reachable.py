@@ -54,8 +54,13 @@ def unreachable(configs: list[DictConfig], online=network_available) -> str | No
     for dataset in {(c.dataset.name, c.dataset.data_dir) for c in configs if c.dataset.source == "tfds"}:
         if not tfds_prepared(*dataset):
             needs.append(f"dataset {dataset[0]!r} is not in the local TFDS store")
-    downloads = [c for c in configs if c.model.get("weights") == "imagenet" and c.model.get("pretrained", True)
-                 and bundled_weights(c.model.get("backbone"), c.model.get("alpha")) is None]
+    downloads = [
+        c
+        for c in configs
+        if c.model.get("weights") == "imagenet"
+        and c.model.get("pretrained", True)
+        and bundled_weights(c.model.get("backbone"), c.model.get("alpha")) is None
+    ]
     if downloads and not keras_cache_has_backbones():
         needs.append("ImageNet weights are not in Keras's cache")
     if not needs or online():

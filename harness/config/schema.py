@@ -9,9 +9,10 @@ presets over these schemas and hold only what differs from them. Imports no Tens
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -41,11 +42,22 @@ class Allowed:
     choices: tuple[Any, ...] = ()
 
 
-def knob(default: Any = MISSING, doc: str = "", *, factory: Callable[[], Any] | None = None, low: float | None = None,
-         high: float | None = None, low_open: bool = False, high_open: bool = False, choices: tuple = ()) -> Any:
+def knob(
+    default: Any = MISSING,
+    doc: str = "",
+    *,
+    factory: Callable[[], Any] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    choices: tuple = (),
+) -> Any:
     """A config field with its default, its one-line doc and the values it allows (checked by harness.config.validate)."""
     meta = {"doc": doc, "allowed": Allowed(low, high, low_open, high_open, tuple(choices))}
-    return field(default_factory=factory, metadata=meta) if factory is not None else field(default=default, metadata=meta)
+    return (
+        field(default_factory=factory, metadata=meta) if factory is not None else field(default=default, metadata=meta)
+    )
 
 
 _knob = knob
@@ -61,16 +73,35 @@ class DatasetSplits:
 @dataclass
 class DatasetConfig:
     source: str = knob("tfds", "where the images come from", choices=("tfds", "folder", "digits"))
-    name: str = knob(MISSING, "the dataset's name: a TFDS name, or the folder's own name; part of the experiment's name")
+    name: str = knob(
+        MISSING, "the dataset's name: a TFDS name, or the folder's own name; part of the experiment's name"
+    )
     data_dir: Optional[str] = knob(None, "a local TFDS store (TFDS's default when null)")
-    path: Optional[str] = knob(None, "source=folder: a folder of train/<class>/* and val/<class>/* (test/ optional), or <class>/*")
+    path: Optional[str] = knob(
+        None, "source=folder: a folder of train/<class>/* and val/<class>/* (test/ optional), or <class>/*"
+    )
     splits: DatasetSplits = knob(factory=DatasetSplits, doc="the source's own split names")
-    val_fraction: float = knob(0.1, "the fraction of train carved for val where the source has no val split", low=0, high=1,
-                               low_open=True, high_open=True)
-    test_fraction: float = knob(0.1, "the fraction of train carved for test where the source has no test split (0: none)",
-                                low=0, high=1, high_open=True)
-    unmatched_classes: str = knob("error", "source=folder: split folders naming other classes are an error; drop keeps the "
-                                  "classes every split has and lists the others in the record", choices=("error", "drop"))
+    val_fraction: float = knob(
+        0.1,
+        "the fraction of train carved for val where the source has no val split",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
+    )
+    test_fraction: float = knob(
+        0.1,
+        "the fraction of train carved for test where the source has no test split (0: none)",
+        low=0,
+        high=1,
+        high_open=True,
+    )
+    unmatched_classes: str = knob(
+        "error",
+        "source=folder: split folders naming other classes are an error; drop keeps the "
+        "classes every split has and lists the others in the record",
+        choices=("error", "drop"),
+    )
 
 
 @dataclass
@@ -86,17 +117,27 @@ class Augmentation:
 @dataclass
 class DataConfig:
     image_size: int = knob(128, "network input side in pixels (height = width at aspect_ratio 1)", low=8, high=2048)
-    aspect_ratio: float = knob(1.0, "width / height of the network input, at about image_size² pixels (2.0 at 128: 91x181)",
-                               low=0.1, high=10)
-    resize_mode: str = knob("squash", "how images are fitted: squash (stretch), pad (letterbox), crop (cover, centre crop)",
-                            choices=("squash", "pad", "crop"))
-    samples_per_class: Optional[int] = knob(None, "a seeded, stratified subset of the training split with this many images "
-                                            "per class (val untouched); null: all", low=1)
+    aspect_ratio: float = knob(
+        1.0, "width / height of the network input, at about image_size² pixels (2.0 at 128: 91x181)", low=0.1, high=10
+    )
+    resize_mode: str = knob(
+        "squash",
+        "how images are fitted: squash (stretch), pad (letterbox), crop (cover, centre crop)",
+        choices=("squash", "pad", "crop"),
+    )
+    samples_per_class: Optional[int] = knob(
+        None,
+        "a seeded, stratified subset of the training split with this many images per class (val untouched); null: all",
+        low=1,
+    )
     augment: bool = knob(False, "augment training batches with data.augmentation")
     augmentation: Augmentation = knob(factory=Augmentation, doc="what data.augment does")
     shuffle_buffer: int = knob(1024, "elements in the training shuffle buffer", low=1)
-    seed: int = knob(0, "carving val/test and the samples_per_class subset: fixed across train.seed, so every seed sees the "
-                     "same split", low=0)
+    seed: int = knob(
+        0,
+        "carving val/test and the samples_per_class subset: fixed across train.seed, so every seed sees the same split",
+        low=0,
+    )
 
 
 @dataclass
@@ -109,20 +150,34 @@ class Head:
 class TransferModel:
     kind: str = knob("transfer", "transfer: a keras.applications backbone and a head", choices=("transfer",))
     name: str = knob("${.backbone}", "the model's name in the experiment's name")
-    backbone: str = knob("mobilenet", "a keras.applications backbone, with its own preprocess_input", choices=tuple(BACKBONES))
-    alpha: float = knob(1.0, "width multiplier (MobileNet family; ignored by backbones without one)", low=0, high=4, low_open=True)
+    backbone: str = knob(
+        "mobilenet", "a keras.applications backbone, with its own preprocess_input", choices=tuple(BACKBONES)
+    )
+    alpha: float = knob(
+        1.0, "width multiplier (MobileNet family; ignored by backbones without one)", low=0, high=4, low_open=True
+    )
     weights: Optional[str] = knob("imagenet", "imagenet, null (random init) or the path of a no-top weights file")
-    unfreeze: float = knob(0.33, "fraction of backbone layers, counted from the top, that train (0: frozen, 1: all)", low=0, high=1)
+    unfreeze: float = knob(
+        0.33, "fraction of backbone layers, counted from the top, that train (0: frozen, 1: all)", low=0, high=1
+    )
     # A flag, so that a baseline's model.weights=FILE on the command line cannot turn "from scratch" back into transfer.
-    pretrained: bool = knob(True, "false: random weights and every layer trained, whatever weights and unfreeze say (the "
-                            "chapter's from scratch, model=random_init)")
+    pretrained: bool = knob(
+        True,
+        "false: random weights and every layer trained, whatever weights and unfreeze say (the "
+        "chapter's from scratch, model=random_init)",
+    )
     head: Head = knob(factory=Head, doc="global average pooling, Dense(units, relu), Dropout, softmax")
     # 0.9, not the backbone's 0.99: a short run's few hundred steps must move the stored statistics that evaluation
     # uses (at 0.99 and 160 steps a fifth of each is still ImageNet's).
-    bn_momentum: Optional[float] = knob(0.9, "BatchNormalization momentum of the backbone (null: its own, 0.99)", low=0, high=1,
-                                        high_open=True)
-    unfrozen_bn: str = knob("batch", "the unfrozen BatchNormalization layers in training: batch (batch statistics, as "
-                            "tf.keras 2) or inference (keep ImageNet's, the Keras fine-tuning guide)", choices=("batch", "inference"))
+    bn_momentum: Optional[float] = knob(
+        0.9, "BatchNormalization momentum of the backbone (null: its own, 0.99)", low=0, high=1, high_open=True
+    )
+    unfrozen_bn: str = knob(
+        "batch",
+        "the unfrozen BatchNormalization layers in training: batch (batch statistics, as "
+        "tf.keras 2) or inference (keep ImageNet's, the Keras fine-tuning guide)",
+        choices=("batch", "inference"),
+    )
 
 
 @dataclass
@@ -132,8 +187,9 @@ class ScratchModel:
     depth: int = knob(3, "conv-BN-ReLU-maxpool blocks; the width doubles each block", low=1, high=8)
     filters: int = knob(32, "filters of the first block", low=1, high=1024)
     head: Head = knob(factory=Head, doc="global average pooling, Dense(units, relu), Dropout, softmax")
-    bn_momentum: Optional[float] = knob(0.9, "BatchNormalization momentum (statistics are learned within the run)", low=0,
-                                        high=1, high_open=True)
+    bn_momentum: Optional[float] = knob(
+        0.9, "BatchNormalization momentum (statistics are learned within the run)", low=0, high=1, high_open=True
+    )
     # Ignored by a scratch net; declared so that a preset written for a transfer model (experiment=quickstart) still
     # composes with model=scratch, as sweep=transfer_vs_scratch does.
     backbone: Optional[str] = knob(None, "ignored by model=scratch")
@@ -145,7 +201,9 @@ class ScratchModel:
 
 @dataclass
 class FineTune:
-    enabled: bool = knob(False, "two phases: the head with the backbone frozen for train.epochs, then model.unfreeze of it")
+    enabled: bool = knob(
+        False, "two phases: the head with the backbone frozen for train.epochs, then model.unfreeze of it"
+    )
     epochs: int = knob(10, "epochs of the second phase", low=1)
     learning_rate: float = knob(1e-5, "learning rate of the second phase", low=0, high=10, low_open=True)
 
@@ -156,21 +214,40 @@ class TrainConfig:
     learning_rate: float = knob(0.001, "the optimizer's learning rate", low=0, high=10, low_open=True)
     batch_size: int = knob(32, "images per optimizer step", low=1, high=65536)
     epochs: int = knob(20, "epochs at most", low=1)
-    patience: Optional[int] = knob(10, "early stopping on val accuracy (min_delta 1e-4, best weights restored); null: never", low=0)
+    patience: Optional[int] = knob(
+        10, "early stopping on val accuracy (min_delta 1e-4, best weights restored); null: never", low=0
+    )
     seed: int = knob(42, "weights init, shuffling, dropout, augmentation", low=0, high=2**31 - 1)
-    deterministic: bool = knob(False, "TensorFlow op determinism as well (other numbers; slower with augmentation on GPUs)")
-    steps_per_epoch: Optional[int] = knob(None, "a cap on training batches per epoch (smoke tests); validation covers its split",
-                                          low=1)
-    budget: str = knob("full_data", "an epoch on a samples_per_class subset: full_data (as many steps as the whole training "
-                       "split, the subset cycled) or subset (one pass over it)", choices=("full_data", "subset"))
+    deterministic: bool = knob(
+        False, "TensorFlow op determinism as well (other numbers; slower with augmentation on GPUs)"
+    )
+    steps_per_epoch: Optional[int] = knob(
+        None, "a cap on training batches per epoch (smoke tests); validation covers its split", low=1
+    )
+    budget: str = knob(
+        "full_data",
+        "an epoch on a samples_per_class subset: full_data (as many steps as the whole training "
+        "split, the subset cycled) or subset (one pass over it)",
+        choices=("full_data", "subset"),
+    )
     fine_tune: FineTune = knob(factory=FineTune, doc="an optional second phase")
-    steps_per_execution: int = knob(32, "training steps per compiled call: less per-step Python, the same numbers", low=1)
+    steps_per_execution: int = knob(
+        32, "training steps per compiled call: less per-step Python, the same numbers", low=1
+    )
     jit_compile: bool = knob(False, "XLA compilation (worth it on GPUs)")
-    mixed_precision: bool = knob(False, "mixed_float16 compute (GPUs with tensor cores; slower on CPU); the softmax stays float32")
-    cache: str = knob("auto", "auto: reuse decoded images and frozen-backbone activations across runs (cache_dir); off",
-                      choices=("auto", "off"))
-    feature_dtype: str = knob("float32", "cached activations: float32 (the uncached numbers exactly) or float16 (half the size)",
-                              choices=("float32", "float16"))
+    mixed_precision: bool = knob(
+        False, "mixed_float16 compute (GPUs with tensor cores; slower on CPU); the softmax stays float32"
+    )
+    cache: str = knob(
+        "auto",
+        "auto: reuse decoded images and frozen-backbone activations across runs (cache_dir); off",
+        choices=("auto", "off"),
+    )
+    feature_dtype: str = knob(
+        "float32",
+        "cached activations: float32 (the uncached numbers exactly) or float16 (half the size)",
+        choices=("float32", "float16"),
+    )
     save_model: bool = knob(False, "write model.keras (raw 0..255 pixels in, probabilities out) into the run's folder")
     verbose: int = knob(2, "Keras fit verbosity (2: one line per epoch)", low=0, high=2)
 
@@ -182,7 +259,9 @@ class SweepConfig:
     # (the field `knob` now shadows the function in this class body: _knob is the same function)
     values: list[Any] = _knob(factory=list, doc="the knob's values")
     seeds: int = _knob(1, "every value with train.seed, train.seed + 1, ...", low=1)
-    baseline: Optional[str] = _knob(None, "the baseline's value of the knob as text (set by the sweeper): reports mark its runs")
+    baseline: Optional[str] = _knob(
+        None, "the baseline's value of the knob as text (set by the sweeper): reports mark its runs"
+    )
 
 
 @dataclass
@@ -195,8 +274,9 @@ class TunerConfig:
     max_consecutive_failed_trials: int = knob(3, "Keras Tuner stops after this many failed trials in a row", low=1)
     overwrite: bool = knob(False, "forget this search's trials and start again")
     isolate: bool = knob(True, "every trial in a fresh process (flat memory); false: Keras Tuner's own in-process loop")
-    num_initial_points: Optional[int] = knob(None, "bayesian: random trials before the Gaussian process (null: 3 x the "
-                                             "hyperparameters)", low=1)
+    num_initial_points: Optional[int] = knob(
+        None, "bayesian: random trials before the Gaussian process (null: 3 x the hyperparameters)", low=1
+    )
     max_epochs: Optional[int] = knob(None, "hyperband: epochs of the longest bracket", low=1)
     factor: Optional[int] = knob(None, "hyperband: reduction factor between brackets", low=2)
     hyperband_iterations: Optional[int] = knob(None, "hyperband: how many times the whole algorithm runs", low=1)
@@ -216,7 +296,9 @@ class Finding:
 
     claim: str = knob(MISSING, "the finding in words, as the report shows it")
     experiment: str = knob(MISSING, "a key of study.experiments")
-    test: str = knob("beats", "beats: better > worse; within: better >= (1 - margin) x worse", choices=("beats", "within"))
+    test: str = knob(
+        "beats", "beats: better > worse; within: better >= (1 - margin) x worse", choices=("beats", "within")
+    )
     better: list[Any] = knob(factory=list, doc="values of the experiment's knob")
     worse: list[Any] = knob(factory=list, doc="values of the experiment's knob")
     margin: float = knob(0.05, "within: the relative margin", low=0, high=1, high_open=True)
@@ -226,7 +308,9 @@ class Finding:
 class StudyConfig:
     name: str = knob(MISSING, "the study's name; part of its folder's name")
     seeds: int = knob(3, "every value with train.seed, train.seed + 1, ... (verdicts need 3)", low=1)
-    experiments: dict[str, StudyExperiment] = knob(factory=dict, doc="the one-knob experiments, each over this baseline")
+    experiments: dict[str, StudyExperiment] = knob(
+        factory=dict, doc="the one-knob experiments, each over this baseline"
+    )
     findings: list[Finding] = knob(factory=list, doc="checkable claims, judged on test accuracy paired over seeds")
 
 
@@ -240,21 +324,38 @@ class Config:
     # A TunerConfig, checked by harness.config.validate: left untyped while composing so that `~tuner.space
     # +tuner.space={...}` can replace the whole search space (a dataclass field cannot be deleted).
     tuner: Any = knob(None, "a Keras Tuner search (the tuner group)")
-    study: Optional[StudyConfig] = knob(None, "one-knob experiments over this baseline, several seeds, one report (the study group)")
+    study: Optional[StudyConfig] = knob(
+        None, "one-knob experiments over this baseline, several seeds, one report (the study group)"
+    )
     preset: str = knob("baseline", "the experiment preset's name; part of the experiment's name")
     results_dir: str = knob("results", "output root: <results_dir>/<name>/<run_name>/")
-    name: str = knob(MISSING, "the experiment's folder under results_dir: the preset, the sweep, study or search, the dataset "
-                     "and the model, and a short hash of the other overrides")
+    name: str = knob(
+        MISSING,
+        "the experiment's folder under results_dir: the preset, the sweep, study or search, the dataset "
+        "and the model, and a short hash of the other overrides",
+    )
     run_name: str = knob("baseline", "the run's folder in the experiment: a sweep's value, a single run's overrides")
-    overwrite: bool = knob(False, "re-run a run whose folder already holds a record (otherwise a completed one is skipped)")
-    analysis: bool = knob(False, "save the model and look inside the run at its end (a finished one: from its saved model)")
-    cache_dir: Optional[str] = knob(None, "the cache shared by every run ($HARNESS_CACHE_DIR or ~/.cache/tl-harness); safe to delete")
+    overwrite: bool = knob(
+        False, "re-run a run whose folder already holds a record (otherwise a completed one is skipped)"
+    )
+    analysis: bool = knob(
+        False, "save the model and look inside the run at its end (a finished one: from its saved model)"
+    )
+    cache_dir: Optional[str] = knob(
+        None, "the cache shared by every run ($HARNESS_CACHE_DIR or ~/.cache/tl-harness); safe to delete"
+    )
 
 
 # The schema of each config group (the group files in conf/ start from these) and of the sections without a group.
 GROUPS: dict[str, type] = {"dataset": DatasetConfig, "data": DataConfig, "model": TransferModel, "train": TrainConfig}
-SCHEMAS: dict[str, type] = {"": Config, **GROUPS, "model (model=scratch)": ScratchModel, "sweep": SweepConfig,
-                            "tuner": TunerConfig, "study": StudyConfig}
+SCHEMAS: dict[str, type] = {
+    "": Config,
+    **GROUPS,
+    "model (model=scratch)": ScratchModel,
+    "sweep": SweepConfig,
+    "tuner": TunerConfig,
+    "study": StudyConfig,
+}
 
 
 def register() -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.errors import ConfigError
 from harness.config.identity import flatten
+from harness.errors import ConfigError
 
 SAMPLINGS = ("linear", "log", "reverse_log")
 CONDITION = ("parent_name", "parent_values")
@@ -98,8 +99,11 @@ def _takes(spec: dict, value: Any) -> bool:
 
 def _check_condition(where: str, spec: dict, space: dict) -> None:
     if ("parent_name" in spec) != ("parent_values" in spec):
-        raise ConfigError(f"{where}.parent_values" if "parent_name" in spec else f"{where}.parent_name", None,
-                          "given together: parent_name (a searched key) and parent_values (a list of its values)")
+        raise ConfigError(
+            f"{where}.parent_values" if "parent_name" in spec else f"{where}.parent_name",
+            None,
+            "given together: parent_name (a searched key) and parent_values (a list of its values)",
+        )
     if "parent_name" not in spec:
         return
     parent = spec["parent_name"]
@@ -107,7 +111,11 @@ def _check_condition(where: str, spec: dict, space: dict) -> None:
         raise ConfigError(f"{where}.parent_name", parent, f"another searched key: one of {', '.join(space)}")
     if not isinstance(spec["parent_values"], list) or not spec["parent_values"]:
         raise ConfigError(f"{where}.parent_values", spec["parent_values"], "a non-empty list of the parent's values")
-    never = [v for v in spec["parent_values"] if isinstance(space[parent], dict) and "type" in space[parent] and not _takes(space[parent], v)]
+    never = [
+        v
+        for v in spec["parent_values"]
+        if isinstance(space[parent], dict) and "type" in space[parent] and not _takes(space[parent], v)
+    ]
     if never:
         raise ConfigError(f"{where}.parent_values", never[0], f"values {parent} can take (this one it never does)")
 
@@ -124,11 +132,17 @@ def check_space(cfg: DictConfig) -> dict[str, dict]:
         if OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
             raise ConfigError(where, spec, f"a key of the composed config ({key} is not one)")
         if not isinstance(spec, dict) or spec.get("type") not in TYPES:
-            raise ConfigError(f"{where}.type", (spec or {}).get("type") if isinstance(spec, dict) else spec, "one of " + ", ".join(TYPES))
+            raise ConfigError(
+                f"{where}.type",
+                (spec or {}).get("type") if isinstance(spec, dict) else spec,
+                "one of " + ", ".join(TYPES),
+            )
         kind = spec["type"]
         unknown = sorted(set(spec) - {"type", *KEYS[kind]})
         if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}", spec[unknown[0]], f"a key of a {kind} entry: one of {', '.join(KEYS[kind])}")
+            raise ConfigError(
+                f"{where}.{unknown[0]}", spec[unknown[0]], f"a key of a {kind} entry: one of {', '.join(KEYS[kind])}"
+            )
         if kind in ("float", "int"):
             _check_bounds(where, spec)
         elif kind == "choice":
@@ -136,7 +150,9 @@ def check_space(cfg: DictConfig) -> dict[str, dict]:
         elif kind == "bool" and not isinstance(spec.get("default", False), bool):
             raise ConfigError(f"{where}.default", spec["default"], "true or false")
         elif kind == "fixed" and not isinstance(spec.get("value"), (bool, int, float, str)):
-            raise ConfigError(f"{where}.value", spec.get("value"), "the value to hold fixed: a number, text or true/false")
+            raise ConfigError(
+                f"{where}.value", spec.get("value"), "the value to hold fixed: a number, text or true/false"
+            )
     for key, spec in space.items():
         _check_condition(f"tuner.space.{key}", spec, space)
     _parents_first(space)  # a cycle of conditions is a config error now, not at the first trial
@@ -205,7 +221,9 @@ def _parents_first(space: dict[str, dict]) -> list[str]:
             return
         parent = space[key].get("parent_name")
         if parent in seen:
-            raise ConfigError(f"tuner.space.{key}.parent_name", parent, "a parent that does not depend on this key (a cycle)")
+            raise ConfigError(
+                f"tuner.space.{key}.parent_name", parent, "a parent that does not depend on this key (a cycle)"
+            )
         if parent:
             visit(parent, (*seen, key))
         ordered.append(key)

@@ -19,20 +19,34 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from harness.config.backbones import BACKBONES
-from harness.errors import ConfigError
 from harness.config.folders import class_dirs, count_images, folder_layout, split_classes, unmatched_classes
 from harness.config.geometry import target_hw
 from harness.config.identity import canonical
 from harness.config.schema import (
-    Allowed, Config, DataConfig, DatasetConfig, Finding, ScratchModel, StudyConfig, SweepConfig, TrainConfig, TransferModel,
+    Allowed,
+    Config,
+    DataConfig,
+    DatasetConfig,
+    Finding,
+    ScratchModel,
+    StudyConfig,
+    SweepConfig,
+    TrainConfig,
+    TransferModel,
     TunerConfig,
 )
 from harness.config.space import check_space, check_values
 from harness.config.weights_file import mismatch
+from harness.errors import ConfigError
 
 _ABSENT = object()
-_TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "bool": "true or false", "String": "a string",
-               "ListConfig": "a list such as [a,b]"}
+_TYPE_WORDS = {
+    "Integer": "an integer",
+    "Float": "a number",
+    "bool": "true or false",
+    "String": "a string",
+    "ListConfig": "a list such as [a,b]",
+}
 
 
 @functools.cache  # once per process: a study validates every job's config; OmegaConf.merge copies, never changes it
@@ -90,7 +104,8 @@ def _outside(value: Any, allowed: Allowed) -> bool:
         return True
     low, high = allowed.low, allowed.high
     return (low is not None and (value < low or (allowed.low_open and value == low))) or (
-        high is not None and (value > high or (allowed.high_open and value == high)))
+        high is not None and (value > high or (allowed.high_open and value == high))
+    )
 
 
 def declared(schema: type, node: DictConfig | None, prefix: str) -> None:
@@ -141,27 +156,39 @@ def _tfds_name(name: str, data_dir: str | None) -> None:
         return
     store = Path(data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()
     if not (store / base).is_dir():
-        raise ConfigError("dataset.name", name, f"a TensorFlow Datasets name (tfds.list_builders()) or one prepared in {store}")
+        raise ConfigError(
+            "dataset.name", name, f"a TensorFlow Datasets name (tfds.list_builders()) or one prepared in {store}"
+        )
 
 
 def _folder(cfg: DictConfig) -> None:
     raw = _get(cfg, "dataset.path")
     path = Path(str(raw)).expanduser() if raw else None
     if path is None or not path.is_dir():
-        raise ConfigError("dataset.path", raw, "an existing directory with train/<class>/ and val/<class>/ or <class>/ folders")
+        raise ConfigError(
+            "dataset.path", raw, "an existing directory with train/<class>/ and val/<class>/ or <class>/ folders"
+        )
     train_root, _ = folder_layout(path)
     differ = unmatched_classes(split_classes(path))
     if differ and _get(cfg, "dataset.unmatched_classes") == "error":
-        raise ConfigError("dataset.path", raw, f"split folders that name the same classes: {differ} "
-                          "(dataset.unmatched_classes=drop keeps only the classes every split has)")
+        raise ConfigError(
+            "dataset.path",
+            raw,
+            f"split folders that name the same classes: {differ} "
+            "(dataset.unmatched_classes=drop keeps only the classes every split has)",
+        )
     classes = [d for d in class_dirs(train_root) if count_images(d) > 0]
     if len(classes) < 2:
-        raise ConfigError("dataset.path", raw, f"at least 2 class folders with images in {train_root} (found {len(classes)})")
+        raise ConfigError(
+            "dataset.path", raw, f"at least 2 class folders with images in {train_root} (found {len(classes)})"
+        )
     spc = _get(cfg, "data.samples_per_class")
     smallest = min(classes, key=count_images)
     # Carving val from a single folder leaves fewer than the folder holds; harness.data checks that case exactly.
     if spc is not None and spc > count_images(smallest):
-        raise ConfigError("data.samples_per_class", spc, f"at most {count_images(smallest)} (class {smallest.name!r} has that many)")
+        raise ConfigError(
+            "data.samples_per_class", spc, f"at most {count_images(smallest)} (class {smallest.name!r} has that many)"
+        )
 
 
 def _model(cfg: DictConfig) -> int:
@@ -177,7 +204,11 @@ def _model(cfg: DictConfig) -> int:
     if wrong:
         raise ConfigError("model.weights", weights, wrong)
     if spec.alphas and weights == "imagenet" and alpha not in spec.alphas:
-        raise ConfigError("model.alpha", alpha, f"one of {', '.join(f'{a:g}' for a in spec.alphas)} for {backbone} with ImageNet weights")
+        raise ConfigError(
+            "model.alpha",
+            alpha,
+            f"one of {', '.join(f'{a:g}' for a in spec.alphas)} for {backbone} with ImageNet weights",
+        )
     return spec.min_size
 
 
@@ -188,7 +219,11 @@ def _data(cfg: DictConfig, min_side: int) -> None:
     if min(h, w) < min_side:
         what = _get(cfg, "model.backbone") if _get(cfg, "model.kind") == "transfer" else "the scratch net's depth"
         key = "data.image_size" if ratio == 1 else "data.aspect_ratio"
-        raise ConfigError(key, size if ratio == 1 else ratio, f"an input of at least {min_side}x{min_side} px for {what} (got {h}x{w})")
+        raise ConfigError(
+            key,
+            size if ratio == 1 else ratio,
+            f"an input of at least {min_side}x{min_side} px for {what} (got {h}x{w})",
+        )
 
 
 def _train(cfg: DictConfig) -> None:
@@ -200,8 +235,11 @@ def _train(cfg: DictConfig) -> None:
 
 # Settings of one algorithm: required by it, and set for another they would be silently ignored by Keras Tuner.
 TUNER_SETTINGS = {
-    "max_trials": ("random", "bayesian"), "num_initial_points": ("bayesian",),
-    "max_epochs": ("hyperband",), "factor": ("hyperband",), "hyperband_iterations": ("hyperband",),
+    "max_trials": ("random", "bayesian"),
+    "num_initial_points": ("bayesian",),
+    "max_epochs": ("hyperband",),
+    "factor": ("hyperband",),
+    "hyperband_iterations": ("hyperband",),
 }
 OPTIONAL_SETTINGS = ("num_initial_points",)  # null means Keras Tuner's own default
 
@@ -211,12 +249,17 @@ def _tuner(cfg: DictConfig) -> None:
     for key, users in TUNER_SETTINGS.items():
         value = _get(cfg, f"tuner.{key}")
         if algorithm not in users and value is not None:
-            raise ConfigError(f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {' and '.join(users)} do)")
+            raise ConfigError(
+                f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {' and '.join(users)} do)"
+            )
         if algorithm in users and value is None and key not in OPTIONAL_SETTINGS:
             raise ConfigError(f"tuner.{key}", value, f"a value: tuner={algorithm} needs it")
     if algorithm == "hyperband" and "train.epochs" in check_space(cfg):
-        raise ConfigError("tuner.space.train.epochs", check_space(cfg)["train.epochs"], "unset: tuner=hyperband "
-                          "gives each trial the epochs of its bracket (tuner.max_epochs, tuner.factor)")
+        raise ConfigError(
+            "tuner.space.train.epochs",
+            check_space(cfg)["train.epochs"],
+            "unset: tuner=hyperband gives each trial the epochs of its bracket (tuner.max_epochs, tuner.factor)",
+        )
     plain = OmegaConf.to_container(cfg, resolve=True)
     check_values(OmegaConf.create({**plain, "tuner": None}), check_space(cfg), validate)
 
@@ -246,7 +289,9 @@ def _resolved(cfg: DictConfig) -> dict[str, Any]:
         for part in key.split("."):
             raw = raw.get(part) if isinstance(raw, dict) else None
         reason = str(exc).splitlines()[0].strip() if str(exc).strip() else type(exc).__name__
-        raise ConfigError(key, raw, f"a value that resolves ({reason}); set it on the command line: {key}=...") from None
+        raise ConfigError(
+            key, raw, f"a value that resolves ({reason}); set it on the command line: {key}=..."
+        ) from None
 
 
 def validate(cfg: DictConfig) -> DictConfig:
@@ -256,8 +301,15 @@ def validate(cfg: DictConfig) -> DictConfig:
     the rules that span several keys, and the things a value names (a folder, a weights file, a TFDS name)."""
     checked = typed(_resolved(cfg))
     model = ScratchModel if checked.model.kind == "scratch" else TransferModel
-    for schema, section in ((DatasetConfig, "dataset"), (DataConfig, "data"), (model, "model"), (TrainConfig, "train"),
-                            (SweepConfig, "sweep"), (TunerConfig, "tuner"), (StudyConfig, "study")):
+    for schema, section in (
+        (DatasetConfig, "dataset"),
+        (DataConfig, "data"),
+        (model, "model"),
+        (TrainConfig, "train"),
+        (SweepConfig, "sweep"),
+        (TunerConfig, "tuner"),
+        (StudyConfig, "study"),
+    ):
         declared(schema, checked.get(section), f"{section}.")
     _dataset(checked)
     _data(checked, _model(checked))
@@ -286,29 +338,52 @@ def _places(cfg: DictConfig) -> None:
         value = _get(cfg, key)
         if key == "results_dir" or _get(cfg, "train.cache") == "auto":
             if not value or not str(value).strip():
-                raise ConfigError(key, value, "a folder path (an empty value would write under the current or root folder)")
-    run_dir = Path(str(_get(cfg, "results_dir"))).expanduser().absolute() / str(_get(cfg, "name")) / str(_get(cfg, "run_name"))
+                raise ConfigError(
+                    key, value, "a folder path (an empty value would write under the current or root folder)"
+                )
+    run_dir = (
+        Path(str(_get(cfg, "results_dir"))).expanduser().absolute()
+        / str(_get(cfg, "name"))
+        / str(_get(cfg, "run_name"))
+    )
     for part in run_dir.parts:
         if len(part.encode()) > NAME_MAX:
-            key = "run_name" if part == _get(cfg, "run_name") else "name" if part in str(_get(cfg, "name")).split(os.sep) else "results_dir"
-            raise ConfigError(key, part[:40] + "...", f"folder names of at most {NAME_MAX} bytes (this one has {len(part.encode())})")
+            key = (
+                "run_name"
+                if part == _get(cfg, "run_name")
+                else "name"
+                if part in str(_get(cfg, "name")).split(os.sep)
+                else "results_dir"
+            )
+            raise ConfigError(
+                key, part[:40] + "...", f"folder names of at most {NAME_MAX} bytes (this one has {len(part.encode())})"
+            )
     if len(str(run_dir).encode()) > PATH_MAX - NAME_MAX:  # room for the files a run writes in its folder
-        raise ConfigError("results_dir", _get(cfg, "results_dir"), f"a shorter path: its runs' folders would exceed {PATH_MAX} bytes")
+        raise ConfigError(
+            "results_dir", _get(cfg, "results_dir"), f"a shorter path: its runs' folders would exceed {PATH_MAX} bytes"
+        )
 
 
 def _study(cfg: DictConfig) -> None:
     """A study's own keys: each experiment's knob and values, each finding's experiment and values."""
     if _get(cfg, "tuner") is not None:
-        raise ConfigError("tuner", cfg.tuner.name, "unset: a study runs one-knob experiments, not a search (drop tuner=...)")
+        raise ConfigError(
+            "tuner", cfg.tuner.name, "unset: a study runs one-knob experiments, not a search (drop tuner=...)"
+        )
     experiments = cfg.study.experiments
     if not experiments:
         raise ConfigError("study.experiments", {}, "at least one experiment: {knob: <config key>, values: [...]}")
     for name, experiment in experiments.items():
         if os.sep in name or name in (".", "..") or OmegaConf.select(cfg, experiment.knob, default=_ABSENT) is _ABSENT:
-            raise ConfigError(f"study.experiments.{name}.knob", experiment.knob, "a config key or group, e.g. train.learning_rate, "
-                              "in an experiment whose name is a folder name")
+            raise ConfigError(
+                f"study.experiments.{name}.knob",
+                experiment.knob,
+                "a config key or group, e.g. train.learning_rate, in an experiment whose name is a folder name",
+            )
         if not experiment["values"]:
-            raise ConfigError(f"study.experiments.{name}.values", [], f"a non-empty list of values for {experiment.knob}")
+            raise ConfigError(
+                f"study.experiments.{name}.values", [], f"a non-empty list of values for {experiment.knob}"
+            )
     for i, finding in enumerate(cfg.study.findings):
         key = f"study.findings.{i}"
         declared(Finding, finding, f"{key}.")
@@ -318,4 +393,8 @@ def _study(cfg: DictConfig) -> None:
         for side in ("better", "worse"):
             unknown = [v for v in finding[side] if canonical(v) not in known] if finding[side] else [[]]
             if unknown:
-                raise ConfigError(f"{key}.{side}", unknown[0], f"values of study.experiments.{finding.experiment}.values ({', '.join(sorted(known))})")
+                raise ConfigError(
+                    f"{key}.{side}",
+                    unknown[0],
+                    f"values of study.experiments.{finding.experiment}.values ({', '.join(sorted(known))})",
+                )

@@ -47,7 +47,9 @@ def _first_conv_filters(f, backbone: str) -> tuple[int | None, str | None]:
             return None, f"a keras.applications weights file (its layer '{layer}' lists no weight_names)"
         return f[layer][weight_names[0]].shape[-1], None
     kernels = []
-    f.visititems(lambda name, node: kernels.append(node.shape) if getattr(node, "ndim", 0) == 4 and node.shape[2] == 3 else None)
+    f.visititems(
+        lambda name, node: kernels.append(node.shape) if getattr(node, "ndim", 0) == 4 and node.shape[2] == 3 else None
+    )
     return (kernels[0][-1], None) if kernels else (None, None)
 
 
@@ -79,7 +81,9 @@ def mismatch(path: str | Path, backbone: str, alpha: float) -> str | None:
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs.get("layer_names", [])]
             top = [n for n in names if n in TOP_LAYERS]
             if top:
-                return f"weights without the classifier top (this file has its '{top[0]}' layer: use the *_no_top.h5 file)"
+                return (
+                    f"weights without the classifier top (this file has its '{top[0]}' layer: use the *_no_top.h5 file)"
+                )
             if not names and "layers" not in f:
                 return "a keras.applications weights file (this HDF5 file has neither layer_names nor Keras 3's layers group)"
             if backbone in FIRST_CONV:
@@ -88,7 +92,9 @@ def mismatch(path: str | Path, backbone: str, alpha: float) -> str | None:
                     return why
                 expected = FIRST_CONV[backbone][1](alpha)
                 if filters is not None and filters != expected:
-                    made_for = [a for a in (0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4) if FIRST_CONV[backbone][1](a) == filters]
+                    made_for = [
+                        a for a in (0.25, 0.35, 0.5, 0.75, 1.0, 1.3, 1.4) if FIRST_CONV[backbone][1](a) == filters
+                    ]
                     hint = f" (it fits model.alpha={made_for[0]:g})" if made_for else ""
                     return f"weights of {backbone} at model.alpha={alpha:g}: its first layer has {filters} filters, not {expected}{hint}"
             bad = _non_finite(f)

@@ -6,16 +6,23 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.storage import cache
+from harness.config.geometry import Geometry
 from harness.data.pipeline import resized
 from harness.data.splits import Split
-from harness.config.geometry import Geometry
+from harness.storage import cache
 
 
 def image_key(split: Split, geometry: Geometry) -> str:
     """Identity of a split's decoded+resized images: source content, which examples, geometry, code versions."""
-    return cache.digest("images", split.pool.fingerprint, split.index, geometry.height, geometry.width,
-                        geometry.resize_mode, cache.versions())
+    return cache.digest(
+        "images",
+        split.pool.fingerprint,
+        split.index,
+        geometry.height,
+        geometry.width,
+        geometry.resize_mode,
+        cache.versions(),
+    )
 
 
 def image_array(split: Split, geometry: Geometry, cache_root: Path) -> tuple[np.ndarray, bool]:

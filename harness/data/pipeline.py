@@ -7,8 +7,8 @@ import math
 import numpy as np
 from omegaconf import DictConfig
 
-from harness.data.splits import Split
 from harness.config.geometry import Geometry
+from harness.data.splits import Split
 
 
 def resize(image, height: int, width: int, mode: str):
@@ -68,8 +68,17 @@ def epoch_steps(train_size: int, full_train: int | None, batch_size: int, budget
     return None
 
 
-def pipeline(split: Split, geometry: Geometry, data: DictConfig, *, batch_size: int, seed: int, training: bool,
-             array: np.ndarray | None = None, repeat: bool = False):
+def pipeline(
+    split: Split,
+    geometry: Geometry,
+    data: DictConfig,
+    *,
+    batch_size: int,
+    seed: int,
+    training: bool,
+    array: np.ndarray | None = None,
+    repeat: bool = False,
+):
     """Batched (float32 inputs, int labels). Inputs come from `array` (cached images or frozen-prefix features,
     one row per example of `split`) or are decoded+resized once and kept in memory; then shuffle (seeded),
     batch, and augment by the `data` section when training. `repeat`: cycle the split, reshuffled each pass

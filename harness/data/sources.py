@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from harness.storage import cache
-from harness.process import quiet
-from harness.data.splits import Pool, Splits, assemble
-from harness.errors import OFFLINE_HINT, ConfigError, UserError
 from harness.config.folders import IMAGE_EXTENSIONS, class_dirs, folder_layout, split_classes, unmatched_classes
 from harness.config.reachable import network_available
+from harness.data.splits import Pool, Splits, assemble
+from harness.errors import OFFLINE_HINT, ConfigError, UserError
+from harness.process import quiet
+from harness.storage import cache
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,13 @@ def _load_folder(dataset: DictConfig, data: DictConfig, cache_root: Path | None)
     skipped = [f for s in scanned.values() for f in s[3]]
     if skipped:
         shown = ", ".join(str(Path(f).relative_to(path)) if Path(f).is_relative_to(path) else f for f in skipped[:5])
-        log.warning("skipped %d unreadable or non-image file(s) under %s: %s%s (all listed in the record)",
-                    len(skipped), path, shown, ", ..." if len(skipped) > 5 else "")
+        log.warning(
+            "skipped %d unreadable or non-image file(s) under %s: %s%s (all listed in the record)",
+            len(skipped),
+            path,
+            shown,
+            ", ..." if len(skipped) > 5 else "",
+        )
     _check_readable_classes(scanned["train"], class_names, path)
     pools = {split: _files_pool(*s[:3], s[4]) for split, s in scanned.items()}
     return assemble(dataset, data, pools, class_names, skipped, notes)
@@ -152,8 +157,12 @@ def _check_readable_classes(train: tuple, class_names: list[str], path: Path) ->
     unreadable = {name: sum(1 for f in train[3] if Path(f).parent.name == name) for name in class_names}
     empty = [name for name, count in zip(class_names, readable) if count == 0]
     if empty:
-        raise ConfigError("dataset.path", str(path), f"a folder whose every class has readable training images: class "
-                          f"{empty[0]!r} has none ({unreadable[empty[0]]} file(s) that do not decode as images)")
+        raise ConfigError(
+            "dataset.path",
+            str(path),
+            f"a folder whose every class has readable training images: class "
+            f"{empty[0]!r} has none ({unreadable[empty[0]]} file(s) that do not decode as images)",
+        )
 
 
 def _load_digits(dataset: DictConfig, data: DictConfig, cache_root: Path | None) -> Splits:
@@ -195,7 +204,9 @@ def _tfds_pool(builder, split: str) -> Pool:
         return ds.map(lambda i, xy: decode(xy[0]), num_parallel_calls=tf.data.AUTOTUNE)
 
     data_dir = str(Path(builder.data_dir).resolve())
-    return Pool(labels, ids, load, fingerprint=cache.digest("tfds", builder.name, str(builder.version), data_dir, split))
+    return Pool(
+        labels, ids, load, fingerprint=cache.digest("tfds", builder.name, str(builder.version), data_dir, split)
+    )
 
 
 def _load_tfds(dataset: DictConfig, data: DictConfig, cache_root: Path | None) -> Splits:
@@ -205,10 +216,14 @@ def _load_tfds(dataset: DictConfig, data: DictConfig, cache_root: Path | None) -
     try:
         builder = tfds.builder(dataset.name, data_dir=dataset.data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise ConfigError("dataset.name", dataset.name, "a TensorFlow Datasets name (see tfds.list_builders())") from None
+        raise ConfigError(
+            "dataset.name", dataset.name, "a TensorFlow Datasets name (see tfds.list_builders())"
+        ) from None
     if not builder.is_prepared():
         if not network_available():
-            raise UserError(f"dataset {dataset.name!r} is not in the local TFDS store and cannot be downloaded (no network); {OFFLINE_HINT}")
+            raise UserError(
+                f"dataset {dataset.name!r} is not in the local TFDS store and cannot be downloaded (no network); {OFFLINE_HINT}"
+            )
         builder.download_and_prepare()
     _, label_key = builder.info.supervised_keys
     class_names = list(builder.info.features[label_key].names)

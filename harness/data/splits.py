@@ -6,8 +6,8 @@ code is the same for all of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from omegaconf import DictConfig
@@ -21,7 +21,7 @@ class Pool:
 
     labels: np.ndarray
     ids: np.ndarray
-    load: Callable[[np.ndarray], "tf.data.Dataset"]  # noqa: F821
+    load: Callable[[np.ndarray], tf.data.Dataset]  # noqa: F821
     sizes: np.ndarray | None = None  # original (width, height) per example, where known without decoding twice
     fingerprint: str = ""  # identity of the source content: part of every cache key built on this pool
 
@@ -91,14 +91,22 @@ def per_class_subset(labels: np.ndarray, k: int, seed: int, class_names: list[st
     if k > counts.min():
         smallest = present[np.argmin(counts)]
         raise ConfigError(
-            "data.samples_per_class", k, f"at most {counts.min()} (class {class_names[smallest]!r} has that many training images)"
+            "data.samples_per_class",
+            k,
+            f"at most {counts.min()} (class {class_names[smallest]!r} has that many training images)",
         )
     chosen = [rng.permutation(np.flatnonzero(labels == label))[:k] for label in present]
     return np.sort(np.concatenate(chosen))
 
 
-def assemble(dataset: DictConfig, data: DictConfig, pools: dict[str, Pool], class_names: list[str],
-             skipped: list[str] | None = None, notes: list[str] | None = None) -> Splits:
+def assemble(
+    dataset: DictConfig,
+    data: DictConfig,
+    pools: dict[str, Pool],
+    class_names: list[str],
+    skipped: list[str] | None = None,
+    notes: list[str] | None = None,
+) -> Splits:
     """Carve missing val/test from train (seeded, stratified), then subset train to data.samples_per_class."""
     train_pool = pools["train"]
     carve = []
@@ -122,7 +130,16 @@ def assemble(dataset: DictConfig, data: DictConfig, pools: dict[str, Pool], clas
         train.index = train.index[per_class_subset(train.labels, data.samples_per_class, data.seed, class_names)]
     for split in ("train", "val"):
         if len(splits[split]) == 0:
-            raise UserError(f"dataset {dataset.name!r} has no {split} images after splitting; add images or raise dataset.val_fraction")
+            raise UserError(
+                f"dataset {dataset.name!r} has no {split} images after splitting; add images or raise dataset.val_fraction"
+            )
     test = splits.get("test")
-    return Splits(splits["train"], splits["val"], test if test is not None and len(test) else None, class_names,
-                  list(skipped or []), notes, full_train)
+    return Splits(
+        splits["train"],
+        splits["val"],
+        test if test is not None and len(test) else None,
+        class_names,
+        list(skipped or []),
+        notes,
+        full_train,
+    )

@@ -78,8 +78,10 @@ def build_backbone(model_cfg: DictConfig, input_shape: tuple[int, int, int]) -> 
             ) from None
         if isinstance(model_cfg.weights, str) and model_cfg.weights != "imagenet":
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"model.weights={model_cfg.weights!r} does not fit {model_cfg.backbone} (alpha {model_cfg.alpha}): "
-                            f"{first[:200]}{'...' if len(first) > 200 else ''}") from None
+            raise UserError(
+                f"model.weights={model_cfg.weights!r} does not fit {model_cfg.backbone} (alpha {model_cfg.alpha}): "
+                f"{first[:200]}{'...' if len(first) > 200 else ''}"
+            ) from None
         raise
 
 
@@ -177,7 +179,7 @@ class FrozenBackbone:
         self.backbone = backbone
         self.flags: list[tuple[keras.layers.Layer, bool]] = []
 
-    def __enter__(self) -> "FrozenBackbone":
+    def __enter__(self) -> FrozenBackbone:
         if self.backbone is not None:
             self.flags = [(layer, layer.trainable) for layer in self.backbone.layers]
             for layer, _ in self.flags:

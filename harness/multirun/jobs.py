@@ -3,7 +3,8 @@ the isolated launcher's worker, a Ray task."""
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Optional
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
@@ -25,9 +26,15 @@ class DeferredLauncher(Launcher):
         self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
 
-def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext, config: DictConfig,
-                task_function: TaskFunction, singleton_state: dict[Any, Any],
-                sweep_config: DictConfig | None = None) -> JobReturn:
+def execute_job(
+    idx: int,
+    overrides: Sequence[str],
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+    sweep_config: DictConfig | None = None,
+) -> JobReturn:
     """One Hydra job in this process, as Hydra's launchers run one: its own sweep config (composed here unless
     the launching process composed it), job id and folder."""
     setup_globals()
@@ -38,5 +45,10 @@ def execute_job(idx: int, overrides: Sequence[str], hydra_context: HydraContext,
         sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
         sweep_config.hydra.job.num = idx
     HydraConfig.instance().set_config(sweep_config)
-    return run_job(hydra_context=hydra_context, config=sweep_config, task_function=task_function,
-                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+    return run_job(
+        hydra_context=hydra_context,
+        config=sweep_config,
+        task_function=task_function,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )

@@ -9,8 +9,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from harness.reports.sweep_report import wait_for_others, write_report
 from harness.reports.study_report import write_study_report
+from harness.reports.sweep_report import wait_for_others, write_report
 
 
 def load_report_imports() -> None:

@@ -18,22 +18,22 @@ import keras_tuner as kt
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from harness.process import stopping
-from harness.storage.atomic import write_atomic
-from harness.errors import ConfigError, UserError
-from harness.training.inputs import Prepared
-from harness.process.workers import in_fresh_process
-from harness.process.progress import Progress
-from harness.records.record import Status, SweepIdentity, read_record
-from harness.reports.sweep_report import write_report
-from harness.training.run import build, cache_root, load_data, record_failure, run
 from harness.config.geometry import geometry
 from harness.config.identity import HYPERPARAMETER_SECTIONS
-from harness.records.tensorboard import as_written
-from harness.multirun.search_identity import IDENTITY, differences, same_baseline, search_identity
 from harness.config.space import check_space, declare, searchable, trial_config
-from harness.training.fit import FitOptions
 from harness.config.validate import typed, validate
+from harness.errors import ConfigError, UserError
+from harness.multirun.search_identity import IDENTITY, differences, same_baseline, search_identity
+from harness.process import stopping
+from harness.process.progress import Progress
+from harness.process.workers import in_fresh_process
+from harness.records.record import Status, SweepIdentity, read_record
+from harness.records.tensorboard import as_written
+from harness.reports.sweep_report import write_report
+from harness.storage.atomic import write_atomic
+from harness.training.fit import FitOptions
+from harness.training.inputs import Prepared
+from harness.training.run import build, cache_root, load_data, record_failure, run
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,19 @@ def trial_folder(trial_id: str, execution: int | None = None) -> str:
     return f"trial={trial_number(trial_id):03d}" + (f",exec={execution}" if execution is not None else "")
 
 
-def _trial_identity(trial_id: str, tcfg: DictConfig, values: dict[str, Any], trial_ids: list[str] | None = None) -> SweepIdentity:
+def _trial_identity(
+    trial_id: str, tcfg: DictConfig, values: dict[str, Any], trial_ids: list[str] | None = None
+) -> SweepIdentity:
     """Where a trial sits: knob `tuner`, value = its number (a continued trial's first), its searched hyperparameters."""
     trial_ids = trial_ids or [trial_id]
-    return SweepIdentity(name="tuner", knob="tuner", value=trial_number(trial_ids[0]), seed=tcfg.train.seed,
-                         hyperparameters=values, trial_ids=trial_ids)
+    return SweepIdentity(
+        name="tuner",
+        knob="tuner",
+        value=trial_number(trial_ids[0]),
+        seed=tcfg.train.seed,
+        hyperparameters=values,
+        trial_ids=trial_ids,
+    )
 
 
 # What Hyperband adds to a trial's hyperparameters: the trial it continues, its bracket's epochs.
@@ -114,13 +122,22 @@ class HarnessHyperModel(kt.HyperModel):
             run_dir, earlier = found
         tcfg = OmegaConf.merge(self.trial_config(hp, execution), {"run_name": run_dir.name})
         trial_ids = [*((earlier or {}).get("sweep", {}).get("trial_ids") or []), trial_id]
-        searched = {k: as_written(v) if isinstance(v, float) else v
-                    for k, v in hp.values.items() if k in self.space and hp.is_active(k)}
+        searched = {
+            k: as_written(v) if isinstance(v, float) else v
+            for k, v in hp.values.items()
+            if k in self.space and hp.is_active(k)
+        }
         identity = _trial_identity(trial_id, tcfg, searched, trial_ids)
         prepared = Prepared(self.splits, geometry(tcfg.data), model, cache_root(tcfg), release=False)
         try:
-            record = run(tcfg, run_dir=run_dir, sweep=identity, prepared=prepared,
-                         options=FitOptions(callbacks, tcfg.train.epochs, initial_epoch), continues=earlier)
+            record = run(
+                tcfg,
+                run_dir=run_dir,
+                sweep=identity,
+                prepared=prepared,
+                options=FitOptions(callbacks, tcfg.train.epochs, initial_epoch),
+                continues=earlier,
+            )
         except UserError as exc:
             raise kt.errors.FailedTrialError(str(exc)) from None
         if record.status != Status.COMPLETED:
@@ -128,7 +145,9 @@ class HarnessHyperModel(kt.HyperModel):
             raise kt.errors.FailedTrialError(f"{record.status}: {record.error}")
         objective = self.cfg.tuner.objective
         if objective not in record.history:
-            raise kt.errors.FatalError(f"tuner.objective={objective!r} is not logged; logged: {', '.join(record.history)}")
+            raise kt.errors.FatalError(
+                f"tuner.objective={objective!r} is not logged; logged: {', '.join(record.history)}"
+            )
         return {objective: (min if "loss" in objective else max)(v for v in record.history[objective] if v is not None)}
 
 
@@ -142,7 +161,9 @@ class RecordsFailedTrials:
         hm = self.hypermodel
         run_dir = hm.exp_dir / trial_folder(trial.trial_id)
         executions = [run_dir, *hm.exp_dir.glob(f"{trial_folder(trial.trial_id)},exec=*")]
-        recorded = any(read_record(d) for d in executions) or continued_run(hm.exp_dir, trial.trial_id, None) is not None
+        recorded = (
+            any(read_record(d) for d in executions) or continued_run(hm.exp_dir, trial.trial_id, None) is not None
+        )
         if not recorded:  # failed in build(): an invalid combination of the space
             values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
             tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
@@ -166,8 +187,13 @@ def make_tuner(cfg: DictConfig, hypermodel, exp_dir: Path):
     t = cfg.tuner
     objective = kt.Objective(t.objective, direction="min" if "loss" in t.objective else "max")
     common = dict(
-        hypermodel=hypermodel, objective=objective, directory=str(exp_dir), project_name="keras_tuner",
-        overwrite=bool(t.overwrite), seed=cfg.train.seed, executions_per_trial=t.executions_per_trial,
+        hypermodel=hypermodel,
+        objective=objective,
+        directory=str(exp_dir),
+        project_name="keras_tuner",
+        overwrite=bool(t.overwrite),
+        seed=cfg.train.seed,
+        executions_per_trial=t.executions_per_trial,
         max_consecutive_failed_trials=t.max_consecutive_failed_trials,
     )
     if t.algorithm == "random":
@@ -194,13 +220,17 @@ def check_same_search(cfg: DictConfig, exp_dir: Path) -> None:
             theirs = None
         if isinstance(theirs, dict) and theirs != mine:
             shown = differences(mine, theirs)
-            raise UserError(f"results error: {exp_dir} holds a search over another config ({'; '.join(shown[:3])}"
-                            f"{'; ...' if len(shown) > 3 else ''}); name=... starts a new search beside it, "
-                            "tuner.overwrite=true replaces it")
+            raise UserError(
+                f"results error: {exp_dir} holds a search over another config ({'; '.join(shown[:3])}"
+                f"{'; ...' if len(shown) > 3 else ''}); name=... starts a new search beside it, "
+                "tuner.overwrite=true replaces it"
+            )
     elif (exp_dir / "keras_tuner").is_dir() and not cfg.tuner.overwrite:
         if same_baseline(exp_dir, cfg) is False:
-            raise UserError(f"results error: {exp_dir} holds a search made over another baseline by an earlier version; "
-                            "name=... starts a new search beside it, tuner.overwrite=true replaces it")
+            raise UserError(
+                f"results error: {exp_dir} holds a search made over another baseline by an earlier version; "
+                "name=... starts a new search beside it, tuner.overwrite=true replaces it"
+            )
     exp_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(file, json.dumps(mine, indent=1, sort_keys=True))
 
@@ -261,15 +291,21 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
     return _search_step(cfg, exp_dir, choices, overwrite=bool(cfg.tuner.overwrite), report=role() != "worker")
 
 
-def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, new_trials: int | None = None,
-                 report: bool = True) -> dict[str, Any]:
+def _search_step(
+    cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, new_trials: int | None = None, report: bool = True
+) -> dict[str, Any]:
     """Build the tuner (reloading its oracle), run up to `new_trials` more trials (None: to the end), report."""
     cfg = OmegaConf.merge(cfg, {"tuner": {"overwrite": overwrite}})
     splits = load_data(cfg)  # once for every trial: same split, same subset
     space, left_out = searchable(cfg, check_space(cfg))
     tuner = make_tuner(cfg, HarnessHyperModel(cfg, space, splits, exp_dir), exp_dir)
     trials = lambda: len(getattr(tuner.oracle, "trials", {}))  # noqa: E731 - a worker's oracle is a gRPC client without them
-    summary: dict[str, Any] = {"experiment": str(exp_dir), "role": role(), "trials_before": trials(), "not_searched": left_out}
+    summary: dict[str, Any] = {
+        "experiment": str(exp_dir),
+        "role": role(),
+        "trials_before": trials(),
+        "not_searched": left_out,
+    }
     if new_trials is not None:
         cap = trials() + new_trials
         tuner.oracle.max_trials = min(cap, tuner.oracle.max_trials) if tuner.oracle.max_trials else cap
@@ -279,7 +315,9 @@ def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, ne
         except RuntimeError as exc:  # Keras Tuner gives up after max_consecutive_failed_trials; report what ran
             if "consecutive failures" not in str(exc):
                 raise
-            summary["stopped"] = f"{exc} (tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials})"
+            summary["stopped"] = (
+                f"{exc} (tuner.max_consecutive_failed_trials={cfg.tuner.max_consecutive_failed_trials})"
+            )
             log.error("search stopped: %s", summary["stopped"])
     summary["trials"] = trials()
     if report:  # workers only run trials; the chief (or a lone tuner) reports
@@ -292,8 +330,11 @@ def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, ne
             summary["best_run"] = trial_run_dir(exp_dir, best[0].trial_id).name
             summary["best_score"] = best[0].score
             summary["best_config"] = str(best_overrides_file(cfg, best[0], exp_dir, choices))
-            print(f"best trial #{trial_number(best[0].trial_id)} ({summary['best_run']}): "
-                  f"{cfg.tuner.objective} = {best[0].score:.4f}\nretrain: {retrain_command(exp_dir)}", flush=True)
+            print(
+                f"best trial #{trial_number(best[0].trial_id)} ({summary['best_run']}): "
+                f"{cfg.tuner.objective} = {best[0].score:.4f}\nretrain: {retrain_command(exp_dir)}",
+                flush=True,
+            )
         summary.update(write_report(exp_dir))
     return summary
 
@@ -301,8 +342,9 @@ def _search_step(cfg: DictConfig, exp_dir: Path, choices, *, overwrite: bool, ne
 def _step_in_child(container: dict, exp_dir: str, choices, overwrite: bool, new_trials: int, report: bool) -> dict:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     with stopping.training():
-        return _search_step(typed(container), Path(exp_dir), choices, overwrite=overwrite,
-                            new_trials=new_trials, report=report)
+        return _search_step(
+            typed(container), Path(exp_dir), choices, overwrite=overwrite, new_trials=new_trials, report=report
+        )
 
 
 def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
@@ -310,7 +352,11 @@ def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
     limit = cfg.tuner.max_trials if cfg.tuner.algorithm != "hyperband" else None
     overwrite, stopped = bool(cfg.tuner.overwrite), None
     finished = [read_record(d) for d in exp_dir.glob("trial=*")]  # an interrupted trial is run again
-    done = 0 if overwrite else sum(1 for r in finished if r and r.get("status") not in (Status.RUNNING, Status.INTERRUPTED))
+    done = (
+        0
+        if overwrite
+        else sum(1 for r in finished if r and r.get("status") not in (Status.RUNNING, Status.INTERRUPTED))
+    )
     progress = Progress(limit, noun="trial", done=done)
     while True:
         if limit is None or done + progress.finished < limit:
@@ -332,7 +378,9 @@ def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
         if step["trials"] == step["trials_before"] or (limit and step["trials"] >= limit):
             break  # the oracle has nothing left to try
     # The report of what finished is written even after Ctrl-C.
-    summary = in_fresh_process(_step_in_child, container, str(exp_dir), choices, False, 0, True, stoppable=False) or {"role": "single"}
+    summary = in_fresh_process(_step_in_child, container, str(exp_dir), choices, False, 0, True, stoppable=False) or {
+        "role": "single"
+    }
     if stopped:
         summary["stopped"] = stopped
     return summary

@@ -12,9 +12,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from harness.config.identity import HYPERPARAMETER_SECTIONS, config_hash, container, flatten
 from harness.config.naming import TUNER_UNNAMED
 from harness.records.record import read_record
-from harness.config.identity import HYPERPARAMETER_SECTIONS, config_hash, container, flatten
 
 IDENTITY = "search.json"  # in the search's folder: search_identity of the config it was started with
 
@@ -33,7 +33,11 @@ def search_identity(cfg: DictConfig) -> dict[str, Any]:
 def differences(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     """`key: <theirs> there, <mine> here` for every key whose value differs."""
     keys = sorted(set(mine) | set(theirs), key=str)
-    return [f"{k}: {theirs.get(k, '(unset)')} there, {mine.get(k, '(unset)')} here" for k in keys if mine.get(k) != theirs.get(k)]
+    return [
+        f"{k}: {theirs.get(k, '(unset)')} there, {mine.get(k, '(unset)')} here"
+        for k in keys
+        if mine.get(k) != theirs.get(k)
+    ]
 
 
 def _without(config: dict, keys: set[str]) -> dict:
@@ -98,15 +102,21 @@ def check_best_preset(path: Path) -> None:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(str(path), None, f"a readable best-trial preset ({str(exc).splitlines()[0]})") from None
-    allowed = f"a best-trial preset holds only {', '.join(BEST_KEYS)}, as values (no hydra section, _target_ or ${{...}})"
+    allowed = (
+        f"a best-trial preset holds only {', '.join(BEST_KEYS)}, as values (no hydra section, _target_ or ${{...}})"
+    )
     if not isinstance(data, dict):
         raise ConfigError(str(path), type(data).__name__, allowed)
     for key in data:
         if key not in BEST_KEYS:
             raise ConfigError(f"{path}: {key}", data[key], allowed)
     for entry in data.get("defaults") or []:
-        if not (isinstance(entry, dict) and len(entry) == 1 and next(iter(entry)) in BEST_GROUPS
-                and isinstance(next(iter(entry.values())), str)):
+        if not (
+            isinstance(entry, dict)
+            and len(entry) == 1
+            and next(iter(entry)) in BEST_GROUPS
+            and isinstance(next(iter(entry.values())), str)
+        ):
             raise ConfigError(f"{path}: defaults", entry, allowed)
     found = _unsafe({k: v for k, v in data.items() if k != "defaults"}, str(path) + ":")
     if found:

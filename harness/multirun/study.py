@@ -20,19 +20,18 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from harness.records import tensorboard
-from harness.records.study_spec import SPEC
-from harness.storage.atomic import write_atomic
-from harness.errors import ConfigError
-from harness.records.hparams import write_session
-from harness.records.record import RunRecord, Status, SweepIdentity, read_record, write_record
-from harness.training.run import clear_outputs
 from harness.config.identity import canonical
 from harness.config.naming import hydra_value
+from harness.errors import ConfigError
 from harness.multirun.sweep import baseline_value, experiment_name, job_batches, knob_arguments, label_jobs
+from harness.records import tensorboard
+from harness.records.hparams import write_session
+from harness.records.record import RunRecord, Status, SweepIdentity, read_record, write_record
+from harness.records.study_spec import SPEC
+from harness.storage.atomic import write_atomic
+from harness.training.run import clear_outputs
 
 log = logging.getLogger(__name__)
-
 
 
 def experiment_values(config: DictConfig, knob: str, values: list[Any]) -> list[Any]:
@@ -59,8 +58,13 @@ def experiment_jobs(config: DictConfig, arguments: list[str], folder: str, exper
     values = experiment_values(config, spec.knob, list(spec["values"]))
     sweep = {"name": experiment, "knob": spec.knob, "values": values, "seeds": config.study.seeds}
     own = OmegaConf.merge(config, {"sweep": sweep})
-    fixed = [*_fixed(arguments), f"sweep.name={experiment}", f"sweep.knob={spec.knob}",
-             f"sweep.seeds={config.study.seeds}", f"name={hydra_value(f'{folder}/{experiment}')}"]
+    fixed = [
+        *_fixed(arguments),
+        f"sweep.name={experiment}",
+        f"sweep.knob={spec.knob}",
+        f"sweep.seeds={config.study.seeds}",
+        f"name={hydra_value(f'{folder}/{experiment}')}",
+    ]
     overrides = OverridesParser.create().parse_overrides(knob_arguments(own, fixed))
     swept = [o.get_key_element() for o in overrides if o.is_sweep_override()]
     return label_jobs([job for batch in job_batches(overrides, None) for job in batch], swept, own)
@@ -69,9 +73,15 @@ def experiment_jobs(config: DictConfig, arguments: list[str], folder: str, exper
 def study_jobs(config: DictConfig, arguments: list[str]) -> tuple[str, list[list[str]]]:
     """(the study's folder name, every job of every experiment, in the study's order)."""
     if config.sweep.knob or any(a.split("=", 1)[0] in ("sweep", "+sweep") for a in arguments):
-        raise ConfigError("sweep", config.sweep.name or config.sweep.knob, "unset: a study sets each experiment's knob (drop sweep=...)")
+        raise ConfigError(
+            "sweep",
+            config.sweep.name or config.sweep.knob,
+            "unset: a study sets each experiment's knob (drop sweep=...)",
+        )
     folder = study_folder(config, arguments)
-    jobs = [job for experiment in config.study.experiments for job in experiment_jobs(config, arguments, folder, experiment)]
+    jobs = [
+        job for experiment in config.study.experiments for job in experiment_jobs(config, arguments, folder, experiment)
+    ]
     return folder, jobs
 
 
@@ -79,8 +89,11 @@ def spec(config: DictConfig) -> dict[str, Any]:
     """What the report needs besides the records: each experiment's knob, values and baseline value, the findings."""
     study = OmegaConf.to_container(config.study, resolve=True)
     experiments = {
-        name: {"knob": e["knob"], "values": experiment_values(config, e["knob"], e["values"]),
-               "baseline": baseline_value(config, e["knob"])}
+        name: {
+            "knob": e["knob"],
+            "values": experiment_values(config, e["knob"], e["values"]),
+            "baseline": baseline_value(config, e["knob"]),
+        }
         for name, e in study["experiments"].items()
     }
     return {"name": study["name"], "seeds": study["seeds"], "experiments": experiments, "findings": study["findings"]}
@@ -100,8 +113,12 @@ def find_twin(study_dir: Path, config_hash: str, run_dir: Path) -> Path | None:
         if other.resolve() == Path(run_dir).resolve():
             continue
         record = read_record(other)
-        if record and record.get("status") == Status.COMPLETED and record.get("config_hash") == config_hash \
-                and not record.get("copied_from"):
+        if (
+            record
+            and record.get("status") == Status.COMPLETED
+            and record.get("config_hash") == config_hash
+            and not record.get("copied_from")
+        ):
             return other
     return None
 
@@ -120,11 +137,24 @@ def copy_twin(twin: Path, run_dir: Path, cfg: DictConfig, identity: SweepIdentit
         if (twin / "tb" / part).is_dir():
             shutil.copytree(twin / "tb" / part, run_dir / "tb" / part)
     fields = {k: v for k, v in record.items() if k in RunRecord.__dataclass_fields__}
-    fields.update(name=cfg.name, run_name=cfg.run_name, sweep=identity, overrides=list(overrides),
-                  copied_from=str(Path("..") / ".." / twin.parent.name / twin.name))
+    fields.update(
+        name=cfg.name,
+        run_name=cfg.run_name,
+        sweep=identity,
+        overrides=list(overrides),
+        copied_from=str(Path("..") / ".." / twin.parent.name / twin.name),
+    )
     copy = RunRecord(**fields)
     write_session(run_dir / "tb", copy.as_dict())
-    tensorboard.write_scalars(run_dir / "tb", {"best_val_accuracy": copy.best_val_accuracy, "test_accuracy": copy.test_accuracy})
+    tensorboard.write_scalars(
+        run_dir / "tb", {"best_val_accuracy": copy.best_val_accuracy, "test_accuracy": copy.test_accuracy}
+    )
     write_record(run_dir, copy)
-    log.info("run %s/%s has the config of %s/%s: copied, not trained again", cfg.name, cfg.run_name, twin.parent.name, twin.name)
+    log.info(
+        "run %s/%s has the config of %s/%s: copied, not trained again",
+        cfg.name,
+        cfg.run_name,
+        twin.parent.name,
+        twin.name,
+    )
     return copy

@@ -9,17 +9,18 @@ and names every run after its value. `-m key=a,b,c` works the same way without a
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 
 from harness.config import naming
-from harness.errors import ConfigError
-from harness.config.naming import hydra_value, is_sweep, key_of, short_key
-from harness.records.record import SweepIdentity
 from harness.config.identity import canonical
+from harness.config.naming import hydra_value, is_sweep, key_of, short_key
+from harness.errors import ConfigError
+from harness.records.record import SweepIdentity
 
 
 def _short_name(key: str) -> str:
@@ -119,11 +120,15 @@ def job_batches(overrides: Sequence[Override], max_batch_size: int | None) -> li
     for override in overrides:
         key = override.get_key_element()
         if override.is_sweep_override() and not override.is_discrete_sweep():
-            raise ConfigError(key, override.input_line, "a list of values (a,b,c), range() or choice(); intervals need a tuner")
+            raise ConfigError(
+                key, override.input_line, "a list of values (a,b,c), range() or choice(); intervals need a tuner"
+            )
         if override.is_sweep_override():
             choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
             if not choices[key]:
-                raise ConfigError(key, override.input_line.split("=", 1)[1], "a sweep over at least one value (this one has none)")
+                raise ConfigError(
+                    key, override.input_line.split("=", 1)[1], "a sweep over at least one value (this one has none)"
+                )
         else:
             choices[key] = [f"{key}={override.get_value_element_as_str()}"]
     jobs = [list(job) for job in itertools.product(*choices.values())]
@@ -163,6 +168,6 @@ def run_paths(jobs: list[list[str]], folder: str) -> list[str]:
         if "run_name" not in values:
             continue
         name = str(values.get("name", folder))
-        inner = name[len(folder) + 1:] if name.startswith(f"{folder}/") else ""
+        inner = name[len(folder) + 1 :] if name.startswith(f"{folder}/") else ""
         paths.append(f"{inner}/{values['run_name']}" if inner else str(values["run_name"]))
     return paths

@@ -13,9 +13,9 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from harness.process import heap
 
@@ -50,7 +50,11 @@ def native_stderr_filtered() -> Iterator[None]:
             os.close(saved)
             held.seek(0)
             gpu_driver = has_nvidia_driver()
-            kept = [line for line in held.read().decode(errors="replace").splitlines(keepends=True) if not is_noise(line, gpu_driver)]
+            kept = [
+                line
+                for line in held.read().decode(errors="replace").splitlines(keepends=True)
+                if not is_noise(line, gpu_driver)
+            ]
             sys.stderr.write("".join(kept))
             sys.stderr.flush()
 

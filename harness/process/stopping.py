@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -96,7 +96,9 @@ def _record(signum: int, frame) -> None:
 
 
 @contextmanager
-def in_task(recorded: tuple[int, ...] = (signal.SIGINT,), handled: tuple[int, ...] = (signal.SIGTERM,)) -> Iterator[None]:
+def in_task(
+    recorded: tuple[int, ...] = (signal.SIGINT,), handled: tuple[int, ...] = (signal.SIGTERM,)
+) -> Iterator[None]:
     """While a process a scheduler runs jobs in (a Ray worker, a SLURM job) runs one: no request carried over
     from the last job; the `recorded` signals (Ray's task cancel is SIGINT) stop the job in hand at its next
     stop point, and the task then returns, which is how the scheduler learns that its stop took effect; the

@@ -18,10 +18,11 @@ import multiprocessing
 import os
 import signal
 import sys
-from contextlib import nullcontext
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable
+from contextlib import nullcontext
+from typing import Any
 
 from harness.process import stopping
 from harness.process.memory import memory_mb
@@ -61,8 +62,12 @@ def _pid_and_rss() -> tuple[int, float]:
 def _starting_pool(threads: int | None = None) -> tuple[ProcessPoolExecutor, Future]:
     """A one-process pool starting in the background (with `threads` intra-op threads; None: TensorFlow's
     default), and the future of its process's pid and resident memory once started."""
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(os.getpid(), threads))
+    pool = ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(), threads),
+    )
     return pool, pool.submit(_pid_and_rss)
 
 
@@ -81,7 +86,7 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any, stoppable: bool = True)
     import cloudpickle
 
     pool, pid = _pool()
-    with pool, (stopping.child(pid) if stoppable else nullcontext()):
+    with pool, stopping.child(pid) if stoppable else nullcontext():
         try:
             return pool.submit(_call_quietly, cloudpickle.dumps((fn, args))).result()
         except BrokenProcessPool:
@@ -111,7 +116,9 @@ class Worker:
     # +33 %); one that only copied a twin's record or skipped a finished run adds about 2 %.
     BUILT = 0.10
 
-    def __init__(self, max_rss_growth: float | None = 0.25, runs_per_process: int | None = None, threads: int | None = None):
+    def __init__(
+        self, max_rss_growth: float | None = 0.25, runs_per_process: int | None = None, threads: int | None = None
+    ):
         self.max_rss_growth, self.runs_per_process, self.threads = max_rss_growth, runs_per_process, threads
         self._pool: ProcessPoolExecutor | None = None
         self._starting: Future | None = None
@@ -138,11 +145,16 @@ class Worker:
             self.close()
             if stopping.requested() is None:
                 return None
-            raise stopping.Interrupted(stopping.requested())
+            raise stopping.Interrupted(stopping.requested()) from None
         self._runs += 1
         if self._grown(rss) or (self.runs_per_process is not None and self._runs >= self.runs_per_process):
-            log.info("replacing the worker process after %d run(s) (resident memory %.0f MiB, %.0f after its first that "
-                     "built a model)", self._runs, rss, self._base_rss)
+            log.info(
+                "replacing the worker process after %d run(s) (resident memory %.0f MiB, %.0f after its first that "
+                "built a model)",
+                self._runs,
+                rss,
+                self._base_rss,
+            )
             self.close()
         return result
 

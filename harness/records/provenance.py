@@ -9,7 +9,17 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("tensorflow", "keras", "tensorflow-datasets", "keras-tuner", "hydra-core", "omegaconf", "numpy", "pandas", "tl-harness")
+PACKAGES = (
+    "tensorflow",
+    "keras",
+    "tensorflow-datasets",
+    "keras-tuner",
+    "hydra-core",
+    "omegaconf",
+    "numpy",
+    "pandas",
+    "tl-harness",
+)
 
 
 @lru_cache(maxsize=1)
@@ -43,9 +53,17 @@ def git_state() -> dict[str, object]:
 def host() -> dict[str, object]:
     import os
 
-    found = {"hostname": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu(),
-             "pid": os.getpid(), "intra_op_threads": intra_op_threads()}
-    if os.environ.get("SLURM_JOB_ID"):  # which scheduler job ran it, as scancel, sacct and submitit's log folders name it
+    found = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpu": cpu(),
+        "pid": os.getpid(),
+        "intra_op_threads": intra_op_threads(),
+    }
+    if os.environ.get(
+        "SLURM_JOB_ID"
+    ):  # which scheduler job ran it, as scancel, sacct and submitit's log folders name it
         found["slurm_job_id"] = slurm_job_id(os.environ)
     return found
 

@@ -14,8 +14,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
-from harness.storage.atomic import write_atomic
 from harness.config.identity import HYPERPARAMETER_SECTIONS, flatten
+from harness.storage.atomic import write_atomic
 
 RECORD = "record.json"
 
@@ -51,7 +51,9 @@ class SweepIdentity:
     seed: Optional[int] = None
     hyperparameters: Optional[dict[str, Any]] = None  # a tuner trial's searched values
     baseline: Optional[bool] = None  # whether the value is the baseline's own (None outside a sweep)
-    trial_ids: Optional[list[str]] = None  # Keras Tuner's ids of the trials this run's history spans (Hyperband's brackets)
+    trial_ids: Optional[list[str]] = (
+        None  # Keras Tuner's ids of the trials this run's history spans (Hyperband's brackets)
+    )
 
 
 @dataclass
@@ -94,7 +96,9 @@ class RunRecord:
     test_accuracy: Optional[float] = None
     test_loss: Optional[float] = None
     wall_seconds: Optional[float] = None  # data, model, training and test: what the run itself took
-    total_seconds: Optional[float] = None  # plus the TensorBoard/model/analysis finish, and the process's start-up for its first run
+    total_seconds: Optional[float] = (
+        None  # plus the TensorBoard/model/analysis finish, and the process's start-up for its first run
+    )
     memory: dict[str, Any] = field(default_factory=dict)
     analysis: Optional[dict[str, Any]] = None
     copied_from: Optional[str] = None  # a study's run with the config of a run trained in another experiment: that run

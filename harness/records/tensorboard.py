@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-
 # A number column with at most this many distinct values gets them as its domain; more, an interval.
 DISCRETE_LIMIT = 12
 
@@ -55,8 +54,12 @@ def hparams_experiment(sessions: list[dict[str, Any]], columns: list[str], metri
     for key in columns:
         values = [s[key] for s in sessions if s.get(key) is not None]
         if values:
-            hparams.append(hp.HParam(key, hparam_domain(values), display_name=key.lower() if key[0].isupper() else None))
-    return hp.hparams_config_pb(hparams=hparams, metrics=[hp.Metric(t, group=g or None, display_name=d) for t, g, d in metrics])
+            hparams.append(
+                hp.HParam(key, hparam_domain(values), display_name=key.lower() if key[0].isupper() else None)
+            )
+    return hp.hparams_config_pb(
+        hparams=hparams, metrics=[hp.Metric(t, group=g or None, display_name=d) for t, g, d in metrics]
+    )
 
 
 def write_events(log_dir: Path, summaries: list[tuple[int, Any]]) -> None:
@@ -128,5 +131,10 @@ def text(tag: str, markdown: str):
     from tensorboard.util import tensor_util
 
     tensor = tensor_util.make_tensor_proto(markdown.encode())
-    return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(display_name=tag, description=""),
-                                        tensor=tensor)])
+    return Summary(
+        value=[
+            Summary.Value(
+                tag=tag, metadata=metadata.create_summary_metadata(display_name=tag, description=""), tensor=tensor
+            )
+        ]
+    )

@@ -81,9 +81,19 @@ def scores(table: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
     status = table["status"]
     score = pd.to_numeric(table[metric], errors="coerce").where(status == Status.COMPLETED)
     score = score.where(status != Status.DIVERGED, pd.to_numeric(table["chance"], errors="coerce"))
-    val = pd.to_numeric(table["best_val_accuracy"], errors="coerce").where(status.isin([Status.COMPLETED, Status.DIVERGED]))
-    return pd.DataFrame({"experiment": table["sweep"].astype(str), "value": table["value"].map(canonical),
-                         "seed": table["seed"], "score": score, "val": val, "status": status})
+    val = pd.to_numeric(table["best_val_accuracy"], errors="coerce").where(
+        status.isin([Status.COMPLETED, Status.DIVERGED])
+    )
+    return pd.DataFrame(
+        {
+            "experiment": table["sweep"].astype(str),
+            "value": table["value"].map(canonical),
+            "seed": table["seed"],
+            "score": score,
+            "val": val,
+            "status": status,
+        }
+    )
 
 
 def _by_seed(rows: pd.DataFrame, values: list[Any]) -> pd.Series:
@@ -125,16 +135,45 @@ def findings(table: pd.DataFrame, claims: list[dict], metric: str = "test_accura
         within = claim.get("test", "beats") == "within"
         result = compare(own, claim["better"], claim["worse"], relative=within)
         means = {side: _by_seed(own, claim[side]).mean() for side in ("better", "worse")}
-        out.append({
-            "claim": claim["claim"], "experiment": claim["experiment"], "test": claim.get("test", "beats"),
-            "better": ", ".join(canonical(v) for v in claim["better"]), "worse": ", ".join(canonical(v) for v in claim["worse"]),
-            "better_mean": means["better"], "worse_mean": means["worse"], "pairs": result.pairs,
-            "difference": result.mean, "low": result.low, "high": result.high,
-            "shown": (result.text(1, percent=True) if not within else result.text(1, percent=True).replace(" pts", "%")),
-            "verdict": verdict(claim.get("test", "beats"), result, float(claim.get("margin", 0.0)) if within else 0.0),
-        })
-    return pd.DataFrame(out, columns=["claim", "experiment", "test", "better", "worse", "better_mean", "worse_mean", "pairs",
-                                      "difference", "low", "high", "shown", "verdict"])
+        out.append(
+            {
+                "claim": claim["claim"],
+                "experiment": claim["experiment"],
+                "test": claim.get("test", "beats"),
+                "better": ", ".join(canonical(v) for v in claim["better"]),
+                "worse": ", ".join(canonical(v) for v in claim["worse"]),
+                "better_mean": means["better"],
+                "worse_mean": means["worse"],
+                "pairs": result.pairs,
+                "difference": result.mean,
+                "low": result.low,
+                "high": result.high,
+                "shown": (
+                    result.text(1, percent=True) if not within else result.text(1, percent=True).replace(" pts", "%")
+                ),
+                "verdict": verdict(
+                    claim.get("test", "beats"), result, float(claim.get("margin", 0.0)) if within else 0.0
+                ),
+            }
+        )
+    return pd.DataFrame(
+        out,
+        columns=[
+            "claim",
+            "experiment",
+            "test",
+            "better",
+            "worse",
+            "better_mean",
+            "worse_mean",
+            "pairs",
+            "difference",
+            "low",
+            "high",
+            "shown",
+            "verdict",
+        ],
+    )
 
 
 def _effect(result: Paired) -> str:
@@ -154,8 +193,14 @@ def knob_ranking(table: pd.DataFrame, experiments: dict[str, dict], metric: str 
         baseline = canonical(experiment["baseline"])
         by_value = own.groupby("value")["val"].mean().dropna()
         noise = own[own["value"] == baseline]["score"].std(ddof=1)
-        entry = {"experiment": name, "knob": experiment["knob"], "baseline": baseline, "seeds": own["seed"].nunique(),
-                 "baseline_mean": own[own["value"] == baseline]["score"].mean(), "noise_std": noise}
+        entry = {
+            "experiment": name,
+            "knob": experiment["knob"],
+            "baseline": baseline,
+            "seeds": own["seed"].nunique(),
+            "baseline_mean": own[own["value"] == baseline]["score"].mean(),
+            "noise_std": noise,
+        }
         if by_value.empty or baseline not in set(own["value"]):
             out.append({**entry, "verdict": "no runs to compare", "effect": np.nan})
             continue
@@ -171,9 +216,20 @@ def knob_ranking(table: pd.DataFrame, experiments: dict[str, dict], metric: str 
             text = f"inconclusive ({'one seed: no interval' if seeds < 2 else f'{seeds} seeds: too few for a verdict'})"
         else:
             text = "no clear effect at this noise level"
-        entry.update(best=best, gain=gain.mean, gain_low=gain.low, gain_high=gain.high, gain_shown=gain.text(1, percent=True),
-                     worst=worst, loss=loss.mean, loss_low=loss.low, loss_high=loss.high, loss_shown=loss.text(1, percent=True),
-                     verdict=text, effect=np.nanmax([abs(gain.mean), abs(loss.mean)]))
+        entry.update(
+            best=best,
+            gain=gain.mean,
+            gain_low=gain.low,
+            gain_high=gain.high,
+            gain_shown=gain.text(1, percent=True),
+            worst=worst,
+            loss=loss.mean,
+            loss_low=loss.low,
+            loss_high=loss.high,
+            loss_shown=loss.text(1, percent=True),
+            verdict=text,
+            effect=np.nanmax([abs(gain.mean), abs(loss.mean)]),
+        )
         out.append(entry)
     ranking = pd.DataFrame(out)
     if ranking.empty:
@@ -197,7 +253,16 @@ def value_effects(table: pd.DataFrame, experiments: dict[str, dict], metric: str
             if value == baseline:
                 continue
             result = compare(own, [value], [baseline])
-            out.append({"experiment": name, "value": value, "baseline": baseline, "pairs": result.pairs,
-                        "difference": result.mean, "low": result.low, "high": result.high,
-                        "clear": bool(result.decides and (result.low > 0 or result.high < 0))})
+            out.append(
+                {
+                    "experiment": name,
+                    "value": value,
+                    "baseline": baseline,
+                    "pairs": result.pairs,
+                    "difference": result.mean,
+                    "low": result.low,
+                    "high": result.high,
+                    "clear": bool(result.decides and (result.low > 0 or result.high < 0)),
+                }
+            )
     return pd.DataFrame(out, columns=["experiment", "value", "baseline", "pairs", "difference", "low", "high", "clear"])

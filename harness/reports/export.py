@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.storage.atomic import replacing, write_atomic
 from harness.reports.tables import CONCISE_COLUMNS, load_history, load_table
+from harness.storage.atomic import replacing, write_atomic
 
 FORMATS = ("csv", "parquet", "markdown", "json")
 
@@ -21,7 +21,7 @@ FORMATS = ("csv", "parquet", "markdown", "json")
 def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """Object columns mixing numbers and strings (a `value` column across experiments) become strings for Parquet."""
     frame = frame.copy()
-    for column in frame.columns[frame.dtypes == object]:
+    for column in frame.select_dtypes(include="object").columns:
         kinds = {type(v) for v in frame[column].dropna()}
         if len(kinds) > 1:
             frame[column] = frame[column].map(lambda v: None if v is None or v != v else str(v))
@@ -31,7 +31,11 @@ def _arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
 def concise_columns(table: pd.DataFrame) -> list[str]:
     """What a reader needs: identity, status, accuracies, chance, convergence and timing, then every
     hyperparameter that differs between the runs shown."""
-    varying = [c for c in table.columns if "." in c and c not in ("dataset.name", "train.seed") and table[c].astype(str).nunique() > 1]
+    varying = [
+        c
+        for c in table.columns
+        if "." in c and c not in ("dataset.name", "train.seed") and table[c].astype(str).nunique() > 1
+    ]
     return [c for c in CONCISE_COLUMNS if c in table.columns] + varying
 
 
@@ -60,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=FORMATS, default="markdown")
     parser.add_argument("--out", type=Path, help="output file (default: standard output; required for parquet)")
     parser.add_argument("--history", action="store_true", help="one row per run and epoch instead of one per run")
-    parser.add_argument("--columns", help="comma-separated columns to keep, `concise` or `all` (default: concise for "
-                                          "markdown, all for csv, json and parquet)")
+    parser.add_argument(
+        "--columns",
+        help="comma-separated columns to keep, `concise` or `all` (default: concise for "
+        "markdown, all for csv, json and parquet)",
+    )
     args = parser.parse_args(argv)
     if not args.path.exists():
         print(f"export: path={str(args.path)!r} does not exist", file=sys.stderr)
@@ -77,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         wanted = [c.strip() for c in choice.split(",") if c.strip()]
         unknown = [c for c in wanted if c not in frame.columns]
         if unknown:
-            print(f"export: --columns {','.join(unknown)} not in the table; known: {', '.join(frame.columns)}", file=sys.stderr)
+            print(
+                f"export: --columns {','.join(unknown)} not in the table; known: {', '.join(frame.columns)}",
+                file=sys.stderr,
+            )
             return 2
         frame = frame[wanted]
     text = export(frame, args.format, args.out)

@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.storage.atomic import write_atomic
-from harness.reports.compare import MIN_SEEDS, findings, knob_ranking, value_effects
 from harness.records.planned import planned_runs
+from harness.records.record import Status
 from harness.records.study_spec import read_spec
+from harness.records.tensorboard import text, write_events
+from harness.reports.compare import MIN_SEEDS, findings, knob_ranking, value_effects
 from harness.reports.sweep_report import per_value_table, status_words, write_report
 from harness.reports.tables import iter_records, load_table, summarize
-from harness.records.tensorboard import text, write_events
-from harness.records.record import Status
+from harness.storage.atomic import write_atomic
 
 REPORT_TB = "_report"
 EFFECTS = "effects.png"  # the forest plot the report opens with
@@ -44,7 +44,9 @@ def study_tables(study_dir: Path) -> dict[str, Any]:
     runs = load_table(study_dir)
     metric = "test_accuracy" if runs["test_accuracy"].notna().any() else "best_val_accuracy"
     return {
-        "spec": spec, "runs": runs, "metric": metric,
+        "spec": spec,
+        "runs": runs,
+        "metric": metric,
         "values": summarize(runs).rename(columns={"sweep": "experiment"}),
         "ranking": knob_ranking(runs, spec["experiments"], metric),
         "findings": findings(runs, spec["findings"], metric),
@@ -60,22 +62,35 @@ def ranking_view(ranking: pd.DataFrame) -> pd.DataFrame:
     """The knob ranking as the report shows it."""
     if ranking.empty:
         return ranking
-    return pd.DataFrame({
-        "rank": ranking["rank"], "experiment": ranking["experiment"], "baseline": ranking["baseline"],
-        "baseline accuracy": ranking["baseline_mean"].map(_pct), "seed noise (std)": ranking["noise_std"].map(_pct),
-        "best value (by val)": ranking.get("best"), "best - baseline [95% CI]": ranking.get("gain_shown"),
-        "worst value (by val)": ranking.get("worst"), "worst - baseline [95% CI]": ranking.get("loss_shown"),
-        "seeds": ranking["seeds"], "verdict": ranking["verdict"],
-    })
+    return pd.DataFrame(
+        {
+            "rank": ranking["rank"],
+            "experiment": ranking["experiment"],
+            "baseline": ranking["baseline"],
+            "baseline accuracy": ranking["baseline_mean"].map(_pct),
+            "seed noise (std)": ranking["noise_std"].map(_pct),
+            "best value (by val)": ranking.get("best"),
+            "best - baseline [95% CI]": ranking.get("gain_shown"),
+            "worst value (by val)": ranking.get("worst"),
+            "worst - baseline [95% CI]": ranking.get("loss_shown"),
+            "seeds": ranking["seeds"],
+            "verdict": ranking["verdict"],
+        }
+    )
 
 
 def findings_view(found: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "finding": found["claim"], "verdict": found["verdict"], "experiment": found["experiment"],
-        "better": found["better"] + " (" + found["better_mean"].map(_pct) + ")",
-        "worse": found["worse"] + " (" + found["worse_mean"].map(_pct) + ")",
-        "difference [95% CI]": found["shown"], "seeds paired": found["pairs"],
-    })
+    return pd.DataFrame(
+        {
+            "finding": found["claim"],
+            "verdict": found["verdict"],
+            "experiment": found["experiment"],
+            "better": found["better"] + " (" + found["better_mean"].map(_pct) + ")",
+            "worse": found["worse"] + " (" + found["worse_mean"].map(_pct) + ")",
+            "difference [95% CI]": found["shown"],
+            "seeds paired": found["pairs"],
+        }
+    )
 
 
 def made_by(versions: dict, git: dict) -> str:
@@ -83,8 +98,10 @@ def made_by(versions: dict, git: dict) -> str:
     installed wheel has none)."""
     commit = git.get("commit")
     revision = f" (commit {str(commit)[:8]}{', modified' if git.get('dirty') else ''})" if commit else ""
-    return (f"tl-harness {versions.get('tl-harness') or 'unknown version'}{revision}, TensorFlow {versions.get('tensorflow')}, "
-            f"Keras {versions.get('keras')}")
+    return (
+        f"tl-harness {versions.get('tl-harness') or 'unknown version'}{revision}, TensorFlow {versions.get('tensorflow')}, "
+        f"Keras {versions.get('keras')}"
+    )
 
 
 def _elapsed(runs: pd.DataFrame, study_dir: Path) -> str:
@@ -102,8 +119,10 @@ def _elapsed(runs: pd.DataFrame, study_dir: Path) -> str:
     if not started:
         return "no run trained"
     trained = runs["copied_from"].isna().sum()
-    return (f"{trained} runs trained between {min(started):%Y-%m-%d %H:%M} and {max(finished):%H:%M} UTC "
-            f"({(max(finished) - min(started)).total_seconds() / 60:.1f} min) on {'; '.join(sorted(hosts))}")
+    return (
+        f"{trained} runs trained between {min(started):%Y-%m-%d %H:%M} and {max(finished):%H:%M} UTC "
+        f"({(max(finished) - min(started)).total_seconds() / 60:.1f} min) on {'; '.join(sorted(hosts))}"
+    )
 
 
 def few_seeds_note(seeds: int) -> str:
@@ -112,10 +131,15 @@ def few_seeds_note(seeds: int) -> str:
         return ""
     from scipy import stats
 
-    spread = ("one seed gives no interval" if seeds < 2 else
-              f"{seeds} seeds give intervals with {seeds - 1} degree(s) of freedom (t = {stats.t.ppf(0.975, seeds - 1):.1f})")
-    return (f"**Too few seeds for verdicts**: {spread}, so no knob is called *matters* and no finding *holds* with "
-            f"fewer than {MIN_SEEDS}. The same command with study.seeds={MIN_SEEDS} adds the missing seeds and keeps every run made.")
+    spread = (
+        "one seed gives no interval"
+        if seeds < 2
+        else f"{seeds} seeds give intervals with {seeds - 1} degree(s) of freedom (t = {stats.t.ppf(0.975, seeds - 1):.1f})"
+    )
+    return (
+        f"**Too few seeds for verdicts**: {spread}, so no knob is called *matters* and no finding *holds* with "
+        f"fewer than {MIN_SEEDS}. The same command with study.seeds={MIN_SEEDS} adds the missing seeds and keeps every run made."
+    )
 
 
 def forest(effects: pd.DataFrame, path: Path, metric_words: str) -> bool:
@@ -175,14 +199,23 @@ def _markdown(study_dir: Path, tables: dict[str, Any], status: str, notes: list[
         *[note + "\n" for note in notes],
         *(["![every knob against the baseline](effects.png)\n"] if (study_dir / EFFECTS).exists() else []),
         HOW_TO_READ.format(metric=_metric_words(metric)) + "\n",
-        "## Which knobs matter on this data\n", ranking_view(tables["ranking"]).to_markdown(index=False) + "\n",
+        "## Which knobs matter on this data\n",
+        ranking_view(tables["ranking"]).to_markdown(index=False) + "\n",
         "## The chapter's findings on this data\n",
-        (findings_view(tables["findings"]).to_markdown(index=False) if len(tables["findings"]) else "No findings in the study config.") + "\n",
+        (
+            findings_view(tables["findings"]).to_markdown(index=False)
+            if len(tables["findings"])
+            else "No findings in the study config."
+        )
+        + "\n",
     ]
     for name in spec["experiments"]:
         summary = tables["values"][tables["values"]["experiment"] == name]
-        parts += [f"## {name}\n", f"![{name}]({name}/normalized_accuracy.png)\n",
-                  per_value_table(summary).to_markdown(index=False) + "\n" if len(summary) else "No runs recorded.\n"]
+        parts += [
+            f"## {name}\n",
+            f"![{name}]({name}/normalized_accuracy.png)\n",
+            per_value_table(summary).to_markdown(index=False) + "\n" if len(summary) else "No runs recorded.\n",
+        ]
     return "\n".join(parts)
 
 
@@ -203,32 +236,44 @@ def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: 
     spec, metric = tables["spec"], tables["metric"]
     esc = html.escape
     forest_figure = study_dir / EFFECTS
-    body = [f"<h1>Study {esc(study_dir.name)}</h1>",
-            f"<p>{len(spec['experiments'])} experiments x {spec['seeds']} seed(s); {esc(status)}; {esc(_elapsed(tables['runs'], study_dir))}.</p>",
-            *[f"<p style='background:#fff3cd;padding:.5em'>{_emphasis(esc(note))}</p>" for note in notes],
-            *([_embedded(forest_figure, "every knob against the baseline")] if forest_figure.exists() else []),
-            "<p>" + _emphasis(esc(HOW_TO_READ.format(metric=_metric_words(metric)))) + "</p>",
-            "<h2>Which knobs matter on this data</h2>", ranking_view(tables["ranking"]).to_html(index=False, border=0),
-            "<h2>The chapter's findings on this data</h2>", findings_view(tables["findings"]).to_html(index=False, border=0)]
+    body = [
+        f"<h1>Study {esc(study_dir.name)}</h1>",
+        f"<p>{len(spec['experiments'])} experiments x {spec['seeds']} seed(s); {esc(status)}; {esc(_elapsed(tables['runs'], study_dir))}.</p>",
+        *[f"<p style='background:#fff3cd;padding:.5em'>{_emphasis(esc(note))}</p>" for note in notes],
+        *([_embedded(forest_figure, "every knob against the baseline")] if forest_figure.exists() else []),
+        "<p>" + _emphasis(esc(HOW_TO_READ.format(metric=_metric_words(metric)))) + "</p>",
+        "<h2>Which knobs matter on this data</h2>",
+        ranking_view(tables["ranking"]).to_html(index=False, border=0),
+        "<h2>The chapter's findings on this data</h2>",
+        findings_view(tables["findings"]).to_html(index=False, border=0),
+    ]
     for name in spec["experiments"]:
         figure = study_dir / name / "normalized_accuracy.png"
         summary = tables["values"][tables["values"]["experiment"] == name]
         body.append(f"<h2>{esc(name)}</h2>")
         if figure.exists():
             body.append(_embedded(figure, name))
-        body.append(per_value_table(summary).to_html(index=False, border=0) if len(summary) else "<p>No runs recorded.</p>")
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}h1{overflow-wrap:anywhere}table{border-collapse:collapse;font-size:13px}"
-             "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(markdown_title)}</title><style>{style}</style>"
-            f"</head><body>{''.join(body)}</body></html>")
+        body.append(
+            per_value_table(summary).to_html(index=False, border=0) if len(summary) else "<p>No runs recorded.</p>"
+        )
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}h1{overflow-wrap:anywhere}table{border-collapse:collapse;font-size:13px}"
+        "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(markdown_title)}</title><style>{style}</style>"
+        f"</head><body>{''.join(body)}</body></html>"
+    )
 
 
 def unfinished_note(outcome: dict[str, Any]) -> str:
     """The warning a report of a stopped study opens with: its verdicts rest on part of the runs."""
     if not outcome.get("unfinished"):
         return ""
-    return (f"**Not finished**: {outcome['unfinished']} of {outcome['runs']} runs were stopped or not started; the "
-            "ranking and the verdicts below use only the runs that finished. The same command runs the rest.")
+    return (
+        f"**Not finished**: {outcome['unfinished']} of {outcome['runs']} runs were stopped or not started; the "
+        "ranking and the verdicts below use only the runs that finished. The same command runs the rest."
+    )
 
 
 def write_study_report(study_dir: Path) -> dict[str, Any]:
@@ -241,11 +286,16 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
     planned = planned_runs(study_dir)
     for name in spec["experiments"]:
         mine = None if planned is None else [p.split("/", 1)[1] for p in planned if p.startswith(f"{name}/")]
-        counts = (write_report(study_dir / name, results_root=study_dir.parent, planned=mine) if (study_dir / name).is_dir()
-                  else {"runs": len(mine or []), "incomplete": 0, "not_started": len(mine or [])})
+        counts = (
+            write_report(study_dir / name, results_root=study_dir.parent, planned=mine)
+            if (study_dir / name).is_dir()
+            else {"runs": len(mine or []), "incomplete": 0, "not_started": len(mine or [])}
+        )
         for key in ("runs", "incomplete", "not_started"):
             outcome[key] += counts[key]
-        outcome["unfinished"] += counts["not_started"] + counts.get(Status.INTERRUPTED, 0) + counts.get(Status.RUNNING, 0)
+        outcome["unfinished"] += (
+            counts["not_started"] + counts.get(Status.INTERRUPTED, 0) + counts.get(Status.RUNNING, 0)
+        )
     tables = study_tables(study_dir)
     status = status_words(outcome["runs"], outcome["incomplete"], outcome["not_started"])
     notes = [note for note in (unfinished_note(outcome), few_seeds_note(int(spec["seeds"]))) if note]
@@ -258,15 +308,27 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
     write_atomic(study_dir / "values.csv", tables["values"].to_csv(index=False))
     write_atomic(study_dir / "effects.csv", tables["effects"].to_csv(index=False))
     shutil.rmtree(study_dir / REPORT_TB, ignore_errors=True)  # replaced, never doubled
-    write_events(study_dir / REPORT_TB, [(0, text("knob_ranking", ranking_view(tables["ranking"]).to_markdown(index=False))),
-                                         (0, text("findings", findings_view(tables["findings"]).to_markdown(index=False)))])
+    write_events(
+        study_dir / REPORT_TB,
+        [
+            (0, text("knob_ranking", ranking_view(tables["ranking"]).to_markdown(index=False))),
+            (0, text("findings", findings_view(tables["findings"]).to_markdown(index=False))),
+        ],
+    )
     verdicts = tables["findings"]["verdict"].value_counts().to_dict() if len(tables["findings"]) else {}
-    matters = tables["ranking"].loc[tables["ranking"]["verdict"] == "matters", "experiment"].tolist() if len(tables["ranking"]) else []
+    matters = (
+        tables["ranking"].loc[tables["ranking"]["verdict"] == "matters", "experiment"].tolist()
+        if len(tables["ranking"])
+        else []
+    )
     warning = few_seeds_note(int(spec["seeds"])).replace("*", "")
-    print(f"study {study_dir.name}: {status}; knobs that matter: {', '.join(matters) or 'none clear'}; findings: "
-          + (", ".join(f"{v} {k}" for k, v in verdicts.items()) or "none")
-          + (f"\nwarning: {warning}" if warning else "")
-          + f"\nreport: {study_dir / 'report.md'} (and report.html)", flush=True)
+    print(
+        f"study {study_dir.name}: {status}; knobs that matter: {', '.join(matters) or 'none clear'}; findings: "
+        + (", ".join(f"{v} {k}" for k, v in verdicts.items()) or "none")
+        + (f"\nwarning: {warning}" if warning else "")
+        + f"\nreport: {study_dir / 'report.md'} (and report.html)",
+        flush=True,
+    )
     outcome["findings"] = verdicts
     return outcome
 

@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.storage import claims
 from harness.process import stopping
-from harness.reports.analysis.experiment import experiment_tables
-from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing, write_atomic
 from harness.records.hparams import tensorboard_command, write_hparams_experiment
 from harness.records.planned import not_started, planned_runs
 from harness.records.record import INCOMPLETE, Status
-from harness.reports.tables import load_history, load_table, summarize
 from harness.records.tensorboard import scalar, write_events
+from harness.reports.analysis.experiment import experiment_tables
+from harness.reports.tables import load_history, load_table, summarize
+from harness.storage import claims
+from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +44,37 @@ def _number(value: float, digits: int = 4) -> str:
 def per_value_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The per-value summary as a reader wants it: mean, 95% interval over seeds (empty for one seed),
     whether it beats chance, and convergence speed."""
-    interval = [f"[{_number(lo, 3)}, {_number(hi, 3)}]" if pd.notna(lo) else ""
-                for lo, hi in zip(summary["normalized_accuracy_ci_low"], summary["normalized_accuracy_ci_high"])]
-    spread = [f"{_number(m)} ± {_number(s)}" if pd.notna(s) else _number(m)
-              for m, s in zip(summary["best_val_accuracy_mean"], summary["best_val_accuracy_std"])]
-    test = [f"{_number(m)} ± {_number(s)}" if pd.notna(s) else _number(m)
-            for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])]
+    interval = [
+        f"[{_number(lo, 3)}, {_number(hi, 3)}]" if pd.notna(lo) else ""
+        for lo, hi in zip(summary["normalized_accuracy_ci_low"], summary["normalized_accuracy_ci_high"])
+    ]
+    spread = [
+        f"{_number(m)} ± {_number(s)}" if pd.notna(s) else _number(m)
+        for m, s in zip(summary["best_val_accuracy_mean"], summary["best_val_accuracy_std"])
+    ]
+    test = [
+        f"{_number(m)} ± {_number(s)}" if pd.notna(s) else _number(m)
+        for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])
+    ]
     chance = ["" if c is None else "yes" if c else "no (chance level)" for c in summary["above_chance"]]
     marked = summary["baseline"] if "baseline" in summary else pd.Series(False, index=summary.index)
     shown = [f"{v} (baseline)" if b else str(v) for v, b in zip(summary["value"], marked.fillna(False))]
-    return pd.DataFrame({
-        "value": shown, "runs": summary["runs"], "seeds": summary["seeds"], "completed": summary["completed"],
-        "normalized accuracy": summary["normalized_accuracy_mean"].map(_number), "95% interval": interval,
-        "best val accuracy (± std)": spread, "test accuracy (± std)": test, "above chance": chance,
-        "epochs to 95% of best": summary["epochs_to_95pct_mean"].map(lambda v: _number(v, 1)),
-        "s/epoch": summary["seconds_per_epoch_mean"].map(lambda v: _number(v, 1)), "statuses": summary["statuses"],
-    })
+    return pd.DataFrame(
+        {
+            "value": shown,
+            "runs": summary["runs"],
+            "seeds": summary["seeds"],
+            "completed": summary["completed"],
+            "normalized accuracy": summary["normalized_accuracy_mean"].map(_number),
+            "95% interval": interval,
+            "best val accuracy (± std)": spread,
+            "test accuracy (± std)": test,
+            "above chance": chance,
+            "epochs to 95% of best": summary["epochs_to_95pct_mean"].map(lambda v: _number(v, 1)),
+            "s/epoch": summary["seconds_per_epoch_mean"].map(lambda v: _number(v, 1)),
+            "statuses": summary["statuses"],
+        }
+    )
 
 
 def _accuracy_bars(bars, summary: pd.DataFrame, x: np.ndarray, labels: pd.Series) -> None:
@@ -67,7 +82,9 @@ def _accuracy_bars(bars, summary: pd.DataFrame, x: np.ndarray, labels: pd.Series
     split, each with its 95% interval over seeds; red where a run failed or diverged."""
     broken = [any(s in FAILED for s in statuses.split(",")) for statuses in summary["statuses"]]
     with_test = bool(summary["normalized_test_accuracy_mean"].notna().any())
-    metrics = [("normalized_accuracy", "best val", "tab:blue")] + ([("normalized_test_accuracy", "test", "tab:purple")] if with_test else [])
+    metrics = [("normalized_accuracy", "best val", "tab:blue")] + (
+        [("normalized_test_accuracy", "test", "tab:purple")] if with_test else []
+    )
     width = 0.8 / len(metrics)
     spread = False
     for k, (metric, label, color) in enumerate(metrics):
@@ -75,12 +92,31 @@ def _accuracy_bars(bars, summary: pd.DataFrame, x: np.ndarray, labels: pd.Series
         error = np.vstack([mean - summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"] - mean])
         spread = spread or bool(np.isfinite(error).any())
         at = x + (k - (len(metrics) - 1) / 2) * width
-        bars.bar(at, mean.fillna(0), width, yerr=np.nan_to_num(error) if np.isfinite(error).any() else None, capsize=3,
-                 color=["tab:red" if b else color for b in broken], label=label)
+        bars.bar(
+            at,
+            mean.fillna(0),
+            width,
+            yerr=np.nan_to_num(error) if np.isfinite(error).any() else None,
+            capsize=3,
+            color=["tab:red" if b else color for b in broken],
+            label=label,
+        )
         for xi, value in zip(at, mean):
-            bars.text(xi, (0 if np.isnan(value) else value) + 0.02, "n/a" if np.isnan(value) else f"{value:.2f}", ha="center", fontsize=7)
-    bars.set(xticks=x, ylim=(0, 1.15), ylabel="normalized accuracy (/ the experiment's best)",
-             title="accuracy" + (", 95% interval over seeds" if spread else "") + (" (red: a run failed or diverged)" if any(broken) else ""))
+            bars.text(
+                xi,
+                (0 if np.isnan(value) else value) + 0.02,
+                "n/a" if np.isnan(value) else f"{value:.2f}",
+                ha="center",
+                fontsize=7,
+            )
+    bars.set(
+        xticks=x,
+        ylim=(0, 1.15),
+        ylabel="normalized accuracy (/ the experiment's best)",
+        title="accuracy"
+        + (", 95% interval over seeds" if spread else "")
+        + (" (red: a run failed or diverged)" if any(broken) else ""),
+    )
     bars.set_xticklabels(labels, rotation=30, ha="right")
     if with_test:
         bars.legend(fontsize=7, loc="lower right")
@@ -104,10 +140,17 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
         per_epoch = rows.groupby("epoch")["normalized_val_accuracy"].agg(["mean", "std"])
         failed = any(s in FAILED for s in rows["status"])
         label = f"{value}" + (f" ({status})" if status != Status.COMPLETED else "")
-        line = curves.plot(per_epoch.index, per_epoch["mean"], marker="o", ms=3, ls="--" if failed else "-", label=label)[0]
+        line = curves.plot(
+            per_epoch.index, per_epoch["mean"], marker="o", ms=3, ls="--" if failed else "-", label=label
+        )[0]
         if rows["seed"].nunique() > 1:
-            curves.fill_between(per_epoch.index, per_epoch["mean"] - per_epoch["std"], per_epoch["mean"] + per_epoch["std"],
-                                color=line.get_color(), alpha=0.15)
+            curves.fill_between(
+                per_epoch.index,
+                per_epoch["mean"] - per_epoch["std"],
+                per_epoch["mean"] + per_epoch["std"],
+                color=line.get_color(),
+                alpha=0.15,
+            )
     curves.set(xlabel="epoch", ylabel="val accuracy / best run's best", title="normalized val accuracy per epoch")
     curves.xaxis.set_major_locator(MaxNLocator(integer=True))
     curves.grid(alpha=0.3)
@@ -165,16 +208,41 @@ def status_words(runs: int, incomplete: int, not_started: int, detail: str = "")
     count = f"{runs} run" + ("" if runs == 1 else "s")
     if not incomplete and not not_started:
         return f"{count}, all completed"
-    return (f"{count}, {runs - incomplete - not_started} completed"
-            + (f", {incomplete} did not complete" + (f" ({detail})" if detail else "") if incomplete else "")
-            + (f", {not_started} not started" if not_started else ""))
+    return (
+        f"{count}, {runs - incomplete - not_started} completed"
+        + (f", {incomplete} did not complete" + (f" ({detail})" if detail else "") if incomplete else "")
+        + (f", {not_started} not started" if not_started else "")
+    )
 
 
-def _write_files(exp_dir: Path, results_root: Path, table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame,
-                 missing: list[str]) -> None:
+def _write_files(
+    exp_dir: Path,
+    results_root: Path,
+    table: pd.DataFrame,
+    history: pd.DataFrame,
+    summary: pd.DataFrame,
+    missing: list[str],
+) -> None:
     """summary.csv, summary.md, the plot, TensorBoard's normalized views and HParams, the analysis tables."""
-    columns = [c for c in ["run", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy", "test_accuracy",
-                           "above_chance", "best_epoch", "epochs_to_95pct", "epochs_run", "seconds_per_epoch", "error"] if c in table]
+    columns = [
+        c
+        for c in [
+            "run",
+            "value",
+            "seed",
+            "status",
+            "normalized_accuracy",
+            "best_val_accuracy",
+            "test_accuracy",
+            "above_chance",
+            "best_epoch",
+            "epochs_to_95pct",
+            "epochs_run",
+            "seconds_per_epoch",
+            "error",
+        ]
+        if c in table
+    ]
     write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
     knob = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
     best = pd.to_numeric(table["best_val_accuracy"][table["status"] == Status.COMPLETED], errors="coerce").max()
@@ -183,8 +251,12 @@ def _write_files(exp_dir: Path, results_root: Path, table: pd.DataFrame, history
         f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
         f"## Per value\n\n{per_value_table(summary).to_markdown(index=False)}\n\n"
         f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
-        + (f"\n## Not started\n\n{len(missing)} planned run(s) have no record yet (the command was stopped before "
-           f"them; the same command runs them): {', '.join(missing)}\n" if missing else "")
+        + (
+            f"\n## Not started\n\n{len(missing)} planned run(s) have no record yet (the command was stopped before "
+            f"them; the same command runs them): {', '.join(missing)}\n"
+            if missing
+            else ""
+        )
     )
     write_atomic(exp_dir / "summary.md", markdown)
     _plot(table, history, summary, f"{exp_dir.name}: {knob}", exp_dir / "normalized_accuracy.png")
@@ -210,11 +282,18 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
     table = load_table(exp_dir)
     counts = {s: int((table["status"] == s).sum()) for s in (Status.COMPLETED, *INCOMPLETE)} if len(table) else {}
     missing = not_started(planned if planned is not None else planned_runs(exp_dir), set(table["run"]))
-    outcome: dict[str, Any] = {"experiment": str(exp_dir), "runs": len(table) + len(missing), **counts,
-                               "not_started": len(missing)}
+    outcome: dict[str, Any] = {
+        "experiment": str(exp_dir),
+        "runs": len(table) + len(missing),
+        **counts,
+        "not_started": len(missing),
+    }
     outcome["incomplete"] = sum(counts.get(s, 0) for s in INCOMPLETE)
     if table.empty:
-        print(f"sweep {exp_dir.name}: no runs recorded" + (f" ({len(missing)} not started)" if missing else ""), flush=True)
+        print(
+            f"sweep {exp_dir.name}: no runs recorded" + (f" ({len(missing)} not started)" if missing else ""),
+            flush=True,
+        )
         return outcome
     history = load_history(exp_dir)
     # Every value shown as its label: a sweep's value as text, a trial's hyperparameters, a single run's name.
@@ -231,8 +310,11 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
         remove_temporaries(exp_dir)
         print(f"{line}\nreport not written: {no_space(exp_dir)}", flush=True)
         return outcome
-    print(f"{line}\nsummary: {exp_dir / 'summary.md'}\nplot: {exp_dir / 'normalized_accuracy.png'}\n"
-          f"compare: {tensorboard_command(results_root)}", flush=True)
+    print(
+        f"{line}\nsummary: {exp_dir / 'summary.md'}\nplot: {exp_dir / 'normalized_accuracy.png'}\n"
+        f"compare: {tensorboard_command(results_root)}",
+        flush=True,
+    )
     return outcome
 
 
@@ -247,8 +329,12 @@ def wait_for_others(run_dirs: list[Path], poll: float = 2.0) -> None:
         if set(others) != waited:
             waited = set(others)
             owners = sorted({o.describe() for o in others.values()})
-            log.info("waiting for %d run(s) that another process trains (%s): %s", len(others), ", ".join(owners),
-                     ", ".join(sorted(d.name for d in others)))
+            log.info(
+                "waiting for %d run(s) that another process trains (%s): %s",
+                len(others),
+                ", ".join(owners),
+                ", ".join(sorted(d.name for d in others)),
+            )
         time.sleep(poll)
 
 

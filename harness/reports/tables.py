@@ -6,8 +6,9 @@ normalizes each run's best val accuracy to the best completed run of its experim
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,14 +18,45 @@ from harness.records.record import HISTORY_KEYS, RECORD, Status, hyperparameters
 
 # `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
 LEAD_COLUMNS = [
-    "name", "run", "sweep", "config_key", "value", "label", "seed", "status", "normalized_accuracy", "best_val_accuracy",
-    "final_val_accuracy", "test_accuracy", "normalized_test_accuracy", "chance", "above_chance", "best_epoch", "epochs_to_95pct", "epochs_to_99pct",
-    "epochs_run", "seconds_per_epoch", "wall_seconds", "total_seconds", "error",
+    "name",
+    "run",
+    "sweep",
+    "config_key",
+    "value",
+    "label",
+    "seed",
+    "status",
+    "normalized_accuracy",
+    "best_val_accuracy",
+    "final_val_accuracy",
+    "test_accuracy",
+    "normalized_test_accuracy",
+    "chance",
+    "above_chance",
+    "best_epoch",
+    "epochs_to_95pct",
+    "epochs_to_99pct",
+    "epochs_run",
+    "seconds_per_epoch",
+    "wall_seconds",
+    "total_seconds",
+    "error",
 ]
 # What `python -m harness.export` shows unless asked for --columns all.
 CONCISE_COLUMNS = [
-    "name", "run", "value", "seed", "status", "normalized_accuracy", "best_val_accuracy", "test_accuracy", "above_chance",
-    "best_epoch", "epochs_to_95pct", "seconds_per_epoch", "total_seconds",
+    "name",
+    "run",
+    "value",
+    "seed",
+    "status",
+    "normalized_accuracy",
+    "best_val_accuracy",
+    "test_accuracy",
+    "above_chance",
+    "best_epoch",
+    "epochs_to_95pct",
+    "seconds_per_epoch",
+    "total_seconds",
 ]
 CONFIDENCE = 0.95
 # Old names of renamed columns, kept for one release (0.2 drops them): old name -> new name.
@@ -60,14 +92,28 @@ def _row(run_dir: Path, record: dict) -> dict[str, Any]:
         "copied_from": record.get("copied_from"),
         "baseline": sweep.get("baseline"),
     }
-    for key in ("best_val_accuracy", "final_val_accuracy", "test_accuracy", "best_epoch", "epochs_run", "seconds_per_epoch",
-                "wall_seconds", "total_seconds"):
+    for key in (
+        "best_val_accuracy",
+        "final_val_accuracy",
+        "test_accuracy",
+        "best_epoch",
+        "epochs_run",
+        "seconds_per_epoch",
+        "wall_seconds",
+        "total_seconds",
+    ):
         value = record.get(key)
         row[key] = np.nan if value is None else value
     row.update(_chance(record))
     curve = (record.get("history") or {}).get("val_accuracy") or []
     row["epochs_to_95pct"], row["epochs_to_99pct"] = epochs_to(curve, 0.95), epochs_to(curve, 0.99)
-    row.update({"num_train": record.get("num_train"), "num_val": record.get("num_val"), "config_hash": record.get("config_hash")})
+    row.update(
+        {
+            "num_train": record.get("num_train"),
+            "num_val": record.get("num_val"),
+            "config_hash": record.get("config_hash"),
+        }
+    )
     row.update({k: str(v) if isinstance(v, list) else v for k, v in hyperparameters(config).items()})
     row["path"] = str(run_dir)
     return row
@@ -134,15 +180,23 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     from scipy import stats
 
     # canonical: a null value (samples_per_class=null, stored as NaN beside numbers) is a value too, "null"
-    table = table.assign(value=table["value"].map(lambda v: canonical(None) if pd.isna(v) else str(v)), sweep=table["sweep"].fillna("run"))
+    table = table.assign(
+        value=table["value"].map(lambda v: canonical(None) if pd.isna(v) else str(v)),
+        sweep=table["sweep"].fillna("run"),
+    )
     keys = ["name", "sweep", "value"]
     grouped = table.groupby(keys, sort=False, dropna=False)
-    out = grouped.agg(runs=("status", "size"), completed=("status", lambda s: int((s == Status.COMPLETED).sum())),
-                      statuses=("status", lambda s: ",".join(sorted(set(s)))))
+    out = grouped.agg(
+        runs=("status", "size"),
+        completed=("status", lambda s: int((s == Status.COMPLETED).sum())),
+        statuses=("status", lambda s: ",".join(sorted(set(s)))),
+    )
     metrics = ["normalized_accuracy", "best_val_accuracy", "test_accuracy", "normalized_test_accuracy"]
     # Spreads and intervals are over seeds: runs of one value with the same seed (a search that tried the same
     # values twice) are one observation, not independent repeats.
-    per_seed = table.assign(seed=table["seed"].fillna(-1)).groupby([*keys, "seed"], sort=False, dropna=False)[metrics].mean()
+    per_seed = (
+        table.assign(seed=table["seed"].fillna(-1)).groupby([*keys, "seed"], sort=False, dropna=False)[metrics].mean()
+    )
     by_seed = per_seed.reset_index().groupby(keys, sort=False, dropna=False)
     out["seeds"] = by_seed["best_val_accuracy"].count()
     for metric in metrics:
@@ -186,7 +240,9 @@ def load_history(path: str | Path) -> pd.DataFrame:
             history[column] = pd.to_numeric(history[column], errors="coerce")
     history["normalized_val_accuracy"] = history["val_accuracy"] / history["name"].map(best)
     history["knob"] = history["sweep"]  # old name, kept for one release
-    return history.sort_values(["name", "value", "seed", "run", "epoch"], key=_sort_key, kind="stable").reset_index(drop=True)
+    return history.sort_values(["name", "value", "seed", "run", "epoch"], key=_sort_key, kind="stable").reset_index(
+        drop=True
+    )
 
 
 def load_predictions(path: str | Path) -> pd.DataFrame:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def temporary_sibling(path: Path) -> Path:

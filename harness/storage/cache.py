@@ -17,13 +17,14 @@ import logging
 import os
 import time
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, TypeVar
+from typing import Any, Optional, TypeVar
 
 import numpy as np
 
-from harness.storage import claims
 from harness.process import stopping
+from harness.storage import claims
 from harness.storage.atomic import no_space, replacing
 
 T = TypeVar("T")
@@ -176,9 +177,12 @@ def _reserve(tmp: Path) -> None:
             os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise NoSpace(exc.errno, f"{no_space(tmp.parent)}: a cache entry of "
-                              f"{os.fstat(f.fileno()).st_size / 2**20:.0f} MB does not fit; free some, set cache_dir=... "
-                              "elsewhere, or train.cache=off") from None
+                raise NoSpace(
+                    exc.errno,
+                    f"{no_space(tmp.parent)}: a cache entry of "
+                    f"{os.fstat(f.fileno()).st_size / 2**20:.0f} MB does not fit; free some, set cache_dir=... "
+                    "elsewhere, or train.cache=off",
+                ) from None
             if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a filesystem that cannot reserve: map as before
                 raise
 

@@ -18,10 +18,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 CLAIM = ".claim"
 HEARTBEAT_S = 10.0

@@ -42,9 +42,19 @@ def signature(model: keras.Model, optimizer: keras.optimizers.Optimizer, compile
     flags and dtypes, which variables train, the optimizer's type and settings but its learning rate, and
     the compile options."""
     settings = {k: v for k, v in optimizer.get_config().items() if k not in ("learning_rate", "name")}
-    blob = json.dumps([model.get_config(), [v.trainable for v in model.variables], [v.path for v in model.variables],
-                       type(optimizer).__name__, settings, compile_options, keras.mixed_precision.global_policy().name],
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        [
+            model.get_config(),
+            [v.trainable for v in model.variables],
+            [v.path for v in model.variables],
+            type(optimizer).__name__,
+            settings,
+            compile_options,
+            keras.mixed_precision.global_policy().name,
+        ],
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -53,7 +63,9 @@ def _copy(source: keras.Model, target: keras.Model) -> None:
         into.assign(value)
 
 
-def compiled(model: keras.Model, optimizer: keras.optimizers.Optimizer, learning_rate: float, **compile_options) -> keras.Model:
+def compiled(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, learning_rate: float, **compile_options
+) -> keras.Model:
     """The model to fit: a kept one with `model`'s variables and a fresh optimizer state when one was kept
     for this signature, else `model` itself, compiled (and kept for the next run)."""
     global _last

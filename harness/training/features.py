@@ -18,8 +18,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from harness.storage import cache
 from harness.models.build import InferenceMode, backbone_of
+from harness.storage import cache
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,9 @@ def plan(model: keras.Model, feature_dtype: str, augment: bool) -> Plan | None:
     backbone = backbone_of(model)
     if backbone is None or augment:
         return None
-    wrapper = next((layer for layer in model.layers if layer is backbone or getattr(layer, "backbone", None) is backbone), None)
+    wrapper = next(
+        (layer for layer in model.layers if layer is backbone or getattr(layer, "backbone", None) is backbone), None
+    )
     inference_only = isinstance(wrapper, InferenceMode)
     cut = frozen_cut(backbone, inference_only)
     if cut is None:
@@ -143,9 +145,16 @@ def plan(model: keras.Model, feature_dtype: str, augment: bool) -> Plan | None:
     # The prefix always runs with training=False (feature_array), so how the layers above it treat
     # BatchNorm (model.unfrozen_bn) is not part of the key: both settings share the entry.
     identity = cache.digest(
-        "features", backbone.name, model.input_shape, operations[cut - 1].name, cut,
-        feature_dtype, keras.mixed_precision.global_policy().name, FEATURE_BATCH,
-        cache.weights_digest(operations[:cut]), cache.versions(),
+        "features",
+        backbone.name,
+        model.input_shape,
+        operations[cut - 1].name,
+        cut,
+        feature_dtype,
+        keras.mixed_precision.global_policy().name,
+        FEATURE_BATCH,
+        cache.weights_digest(operations[:cut]),
+        cache.versions(),
     )
     return Plan("full" if full else "prefix", operations[cut - 1].name, prefix, trainer, identity, feature_dtype)
 
@@ -158,7 +167,9 @@ def _forward(plan: Plan, image_shape: tuple[int, ...], dtype: np.dtype):
     key = (tuple(image_shape), np.dtype(dtype).name)
     if key not in plan.forwards:
         signature = [tf.TensorSpec((None, *image_shape), tf.as_dtype(dtype))]
-        plan.forwards[key] = tf.function(lambda x: plan.prefix(tf.cast(x, tf.float32), training=False), input_signature=signature)
+        plan.forwards[key] = tf.function(
+            lambda x: plan.prefix(tf.cast(x, tf.float32), training=False), input_signature=signature
+        )
     return plan.forwards[key]
 
 
@@ -174,15 +185,28 @@ def feature_array(plan: Plan, image_key: str, count: int, images, cache_root: Pa
         array = images()
         forward = _forward(plan, array.shape[1:], array.dtype)
         for start in range(0, len(array), FEATURE_BATCH):
-            out[start : start + FEATURE_BATCH] = forward(np.asarray(array[start : start + FEATURE_BATCH])).numpy().astype(out.dtype)
+            out[start : start + FEATURE_BATCH] = (
+                forward(np.asarray(array[start : start + FEATURE_BATCH])).numpy().astype(out.dtype)
+            )
 
     return cache.array_entry(path, (count, *shape), plan.dtype, fill)
 
 
 _HOOKS = (
-    "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
-    "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
-    "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
 )
 
 

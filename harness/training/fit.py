@@ -11,10 +11,10 @@ import keras
 import numpy as np
 from omegaconf import DictConfig
 
-from harness.training import compiled
-from harness.process import stopping
 from harness.models.build import FrozenBackbone, backbone_of
+from harness.process import stopping
 from harness.records.record import HISTORY_KEYS
+from harness.training import compiled
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -103,8 +103,12 @@ def _compile(model: keras.Model, train: DictConfig, learning_rate: float, reuse:
     """The compiled model to fit: `model`, or (reuse) the compiled model an earlier run of this process kept
     for the same architecture and optimizer, holding `model`'s variables (harness.compiled)."""
     optimizer = make_optimizer(train.optimizer, learning_rate)
-    options = dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=bool(train.jit_compile),
-                   steps_per_execution=int(train.steps_per_execution))
+    options = dict(
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=bool(train.jit_compile),
+        steps_per_execution=int(train.steps_per_execution),
+    )
     if reuse:
         return compiled.compiled(model, optimizer, learning_rate, **options)
     model.compile(optimizer=optimizer, **options)
@@ -159,8 +163,10 @@ def fit(
     # (learning rate, epochs, what stays frozen): the head alone first when fine-tuning, then the model as built.
     phases = [(train.learning_rate, first_epochs, FrozenBackbone(None))]
     if train.fine_tune.enabled and backbone is not None:
-        phases = [(train.learning_rate, first_epochs, FrozenBackbone(backbone)),
-                  (train.fine_tune.learning_rate, train.fine_tune.epochs, FrozenBackbone(None))]
+        phases = [
+            (train.learning_rate, first_epochs, FrozenBackbone(backbone)),
+            (train.fine_tune.learning_rate, train.fine_tune.epochs, FrozenBackbone(None)),
+        ]
     done = options.initial_epoch
     # One phase and no caller's callbacks (Keras Tuner's hold the model they were given): the traced functions
     # of an earlier run of the same architecture can be reused.

@@ -12,9 +12,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from harness.config.geometry import Geometry
 from harness.data.images import image_array, image_key
 from harness.data.splits import Splits
-from harness.config.geometry import Geometry
 
 
 @dataclass
@@ -34,7 +34,9 @@ class Prepared:
 
 def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dict]:
     """(model to fit, {split: array or None}, cache report for the record)."""
-    from harness.training import features  # Keras: loaded by the process that trains, not by one that only checks records
+    from harness.training import (
+        features,  # Keras: loaded by the process that trains, not by one that only checks records
+    )
 
     splits, geometry, root = prepared.splits, prepared.geometry, prepared.cache_root
     named = {"train": splits.train, "val": splits.val, "test": splits.test}

@@ -14,27 +14,27 @@ import logging
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.storage import cache
 from harness import data
-from harness.records import provenance, tensorboard
-from harness.process import memory, stopping
-from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing
-from harness.data.sources import load_splits
-from harness.data.splits import Splits
-from harness.training.inputs import Prepared, training_inputs
-from harness.records.hparams import write_session
-from harness.records.record import RECORD, RunRecord, Status, SweepIdentity, read_record, write_record
 from harness.config.geometry import geometry
 from harness.config.identity import config_hash
-from harness.errors import UserError
-from harness.process.stopping import Interrupted
 from harness.config.validate import validate
+from harness.data.sources import load_splits
+from harness.data.splits import Splits
+from harness.errors import UserError
+from harness.process import memory, stopping
+from harness.process.stopping import Interrupted
+from harness.records import provenance, tensorboard
+from harness.records.hparams import write_session
+from harness.records.record import RECORD, RunRecord, Status, SweepIdentity, read_record, write_record
+from harness.storage import cache
+from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing
+from harness.training.inputs import Prepared, training_inputs
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,10 @@ def continued(record: RunRecord, earlier: dict) -> None:
     across both, its summary over that history, the epochs and time of both."""
     from harness.training import fit as train
 
-    history = {key: list((earlier.get("history") or {}).get(key) or []) + list(values)
-               for key, values in record.history.items()}
+    history = {
+        key: list((earlier.get("history") or {}).get(key) or []) + list(values)
+        for key, values in record.history.items()
+    }
     record.history, record.epochs_run = history, int(earlier.get("epochs_run") or 0) + record.epochs_run
     for key, value in train.summarize(history).items():
         setattr(record, key, value)
@@ -131,12 +133,23 @@ def continued(record: RunRecord, earlier: dict) -> None:
         record.wall_seconds += earlier.get("wall_seconds") or 0.0
 
 
-def new_record(cfg: DictConfig, status: str, sweep: SweepIdentity, overrides: list[str] | None = None, **fields) -> RunRecord:
+def new_record(
+    cfg: DictConfig, status: str, sweep: SweepIdentity, overrides: list[str] | None = None, **fields
+) -> RunRecord:
     """The one place a record is made: identity, status, the resolved config and what produced it."""
     return RunRecord(
-        name=cfg.name, run_name=cfg.run_name, status=status, config_hash=config_hash(cfg),
-        config=OmegaConf.to_container(cfg, resolve=True), sweep=sweep, overrides=list(overrides or []),
-        started_at=_now(), versions=provenance.versions(), git=provenance.git_state(), host=provenance.host(), **fields,
+        name=cfg.name,
+        run_name=cfg.run_name,
+        status=status,
+        config_hash=config_hash(cfg),
+        config=OmegaConf.to_container(cfg, resolve=True),
+        sweep=sweep,
+        overrides=list(overrides or []),
+        started_at=_now(),
+        versions=provenance.versions(),
+        git=provenance.git_state(),
+        host=provenance.host(),
+        **fields,
     )
 
 
@@ -146,18 +159,30 @@ def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, override
     splits = prepared.splits
     trainable, total = models.count_params(prepared.model)
     return new_record(
-        cfg, Status.RUNNING, sweep, overrides, num_classes=splits.num_classes, class_names=splits.class_names,
-        num_train=len(splits.train), num_val=len(splits.val), num_test=len(splits.test) if splits.test is not None else 0,
-        skipped_files=len(splits.skipped), skipped_paths=splits.skipped, data_notes=splits.notes, input_shape=list(prepared.geometry.shape),
-        trainable_params=trainable, total_params=total,
+        cfg,
+        Status.RUNNING,
+        sweep,
+        overrides,
+        num_classes=splits.num_classes,
+        class_names=splits.class_names,
+        num_train=len(splits.train),
+        num_val=len(splits.val),
+        num_test=len(splits.test) if splits.test is not None else 0,
+        skipped_files=len(splits.skipped),
+        skipped_paths=splits.skipped,
+        data_notes=splits.notes,
+        input_shape=list(prepared.geometry.shape),
+        trainable_params=trainable,
+        total_params=total,
     )
 
 
 def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, options):
     """Train on the cheapest inputs that give the same model; (TrainResult, status, error). Never raises:
     one bad run must not take a sweep down."""
-    from harness.training import compiled, features, fit as train
     from harness.models import build as models
+    from harness.training import compiled, features
+    from harness.training import fit as train
 
     result = train.TrainResult()
     try:
@@ -172,15 +197,33 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
         steps = record.steps_per_epoch if cycled or t.steps_per_epoch else None
 
         def ds(split, name, training=False):
-            return data.pipeline(split, geo, cfg.data, batch_size=t.batch_size, seed=t.seed, training=training,
-                                 array=arrays[name], repeat=training and cycled is not None)
+            return data.pipeline(
+                split,
+                geo,
+                cfg.data,
+                batch_size=t.batch_size,
+                seed=t.seed,
+                training=training,
+                array=arrays[name],
+                repeat=training and cycled is not None,
+            )
 
         test_ds = ds(splits.test, "test") if splits.test is not None else None
-        if fit_model is not prepared.model:  # callbacks (Keras Tuner's) save and reload weights in the full model's layout
+        if (
+            fit_model is not prepared.model
+        ):  # callbacks (Keras Tuner's) save and reload weights in the full model's layout
             options.callbacks = [features.OnFullModel(cb, prepared.model) for cb in options.callbacks]
-        result = train.fit(fit_model, ds(splits.train, "train", True), ds(splits.val, "val"), cfg.train, log_dir=log_dir,
-                           test_ds=test_ds, options=options, backbone=models.backbone_of(prepared.model),
-                           steps_per_epoch=steps)
+        result = train.fit(
+            fit_model,
+            ds(splits.train, "train", True),
+            ds(splits.val, "val"),
+            cfg.train,
+            log_dir=log_dir,
+            test_ds=test_ds,
+            options=options,
+            backbone=models.backbone_of(prepared.model),
+            steps_per_epoch=steps,
+        )
         record.cache["compiled"] = compiled.last()
         if result.diverged:
             return result, Status.DIVERGED, f"loss became non-finite in epoch {result.epochs_run}"
@@ -198,7 +241,9 @@ def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Pat
     """TensorBoard's HParams session and summary scalars, the saved model, the caller's after-run step."""
     log_dir = run_dir / "tb"
     write_session(log_dir, record.as_dict())
-    tensorboard.write_scalars(log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy})
+    tensorboard.write_scalars(
+        log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy}
+    )
     if (cfg.train.save_model or cfg.analysis) and record.status == Status.COMPLETED:
         with replacing(run_dir / "model.keras") as tmp:  # whole or not at all, also on a disk that fills meanwhile
             prepared.model.save(tmp)
@@ -210,9 +255,17 @@ def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Pat
             record.analysis = {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | None = None,
-        sweep: SweepIdentity | None = None, *, prepared: Prepared | None = None, options=None,
-        after: AfterRun | None = None, continues: dict | None = None) -> RunRecord:
+def run(
+    cfg: DictConfig,
+    run_dir: Path | None = None,
+    overrides: list[str] | None = None,
+    sweep: SweepIdentity | None = None,
+    *,
+    prepared: Prepared | None = None,
+    options=None,
+    after: AfterRun | None = None,
+    continues: dict | None = None,
+) -> RunRecord:
     """Validate, prepare, train, evaluate; write TensorBoard events and record.json; return the record.
 
     Raises UserError (bad config, no network) before anything is written. A failure during training
@@ -232,11 +285,22 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
     record = _started(cfg, prepared, sweep or SweepIdentity(seed=cfg.train.seed), overrides)
     if continues is None:
         clear_outputs(run_dir)
-        _write_or_explain(run_dir, record)  # a run killed from here on leaves status "running": resumable, never mistaken for done
+        _write_or_explain(
+            run_dir, record
+        )  # a run killed from here on leaves status "running": resumable, never mistaken for done
     else:  # killed, the record still says what the earlier part completed, which is true
         clear_for_continuation(run_dir)
-    log.info("run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s", cfg.name, cfg.run_name, prepared.model.name,
-             cfg.dataset.name, record.num_train, record.num_val, *prepared.geometry.shape[:2], run_dir)
+    log.info(
+        "run %s/%s: %s on %s (%d train / %d val images, %dx%d) -> %s",
+        cfg.name,
+        cfg.run_name,
+        prepared.model.name,
+        cfg.dataset.name,
+        record.num_train,
+        record.num_val,
+        *prepared.geometry.shape[:2],
+        run_dir,
+    )
     try:
         result, record.status, record.error = _fit(cfg, prepared, record, run_dir / "tb", options or train.FitOptions())
         stopping.check()
@@ -244,7 +308,11 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         record.test_accuracy, record.test_loss = result.test_accuracy, result.test_loss
         for key, value in train.summarize(result.history).items():
             setattr(record, key, value)
-        record.wall_seconds, record.finished_at, record.memory = time.perf_counter() - started, _now(), memory.memory_mb()
+        record.wall_seconds, record.finished_at, record.memory = (
+            time.perf_counter() - started,
+            _now(),
+            memory.memory_mb(),
+        )
         if continues is not None:
             continued(record, continues)
         try:
@@ -262,13 +330,22 @@ def run(cfg: DictConfig, run_dir: Path | None = None, overrides: list[str] | Non
         record.status, record.error, record.finished_at = Status.INTERRUPTED, str(stop), _now()
         if continues is None:
             write_record(run_dir, record)
-        log.warning("run %s/%s interrupted (%s); its record says so and a rerun trains it again", cfg.name, cfg.run_name, stop)
+        log.warning(
+            "run %s/%s interrupted (%s); its record says so and a rerun trains it again", cfg.name, cfg.run_name, stop
+        )
         raise
     if prepared.release:
         _release(prepared)
-    log.info("run %s/%s %s: best val accuracy %s at epoch %s, %.1fs (%.1fs in all)", cfg.name, cfg.run_name, record.status,
-             "n/a" if record.best_val_accuracy is None else f"{record.best_val_accuracy:.4f}", record.best_epoch,
-             record.wall_seconds, record.total_seconds)
+    log.info(
+        "run %s/%s %s: best val accuracy %s at epoch %s, %.1fs (%.1fs in all)",
+        cfg.name,
+        cfg.run_name,
+        record.status,
+        "n/a" if record.best_val_accuracy is None else f"{record.best_val_accuracy:.4f}",
+        record.best_epoch,
+        record.wall_seconds,
+        record.total_seconds,
+    )
     return record
 
 
@@ -287,7 +364,9 @@ def _write_or_explain(run_dir: Path, record: RunRecord) -> None:
         raise Unrecorded(f"run {record.name}/{record.run_name} cannot be recorded: {no_space(run_dir)}") from None
 
 
-def record_failure(cfg: DictConfig, run_dir: Path, error: str, sweep: SweepIdentity, overrides: list[str] | None = None) -> RunRecord:
+def record_failure(
+    cfg: DictConfig, run_dir: Path, error: str, sweep: SweepIdentity, overrides: list[str] | None = None
+) -> RunRecord:
     """A `failed` record for a run that could not start (e.g. a value a sweep cannot load), so the sweep goes on."""
     record = new_record(cfg, Status.FAILED, sweep, overrides, error=error)
     record.finished_at = record.started_at

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
@@ -66,7 +67,10 @@ def _not_run(overrides: Sequence[str]) -> JobReturn:
 
 
 def in_order(
-    n_workers: int, count: int, run: Callable[[int, int], Any], stopped: Callable[[], bool],
+    n_workers: int,
+    count: int,
+    run: Callable[[int, int], Any],
+    stopped: Callable[[], bool],
     finished: Callable[[int], None] = lambda w: None,
 ) -> dict[int, Any]:
     """{job: run(worker, job)} for jobs 0..count-1, started in order, each on the next free worker.
@@ -110,8 +114,12 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     workers = [Worker(launcher.max_rss_growth, launcher.runs_per_process, threads) for _ in range(n_jobs)]
     for worker in workers:
         worker.start()
-    log.info("Launching %d jobs, each in its own process (%d at a time%s)", len(job_overrides), launcher.n_jobs,
-             f", {threads} intra-op thread(s) each" if threads else "")
+    log.info(
+        "Launching %d jobs, each in its own process (%d at a time%s)",
+        len(job_overrides),
+        launcher.n_jobs,
+        f", {threads} intra-op thread(s) each" if threads else "",
+    )
     state = Singleton.get_state()
     loader = launcher.hydra_context.config_loader
     failed: list[BaseException] = []
@@ -128,14 +136,26 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             if owner is not None:  # Hydra would write its .hydra/ files into the folder of a run another process trains
                 log.info("%s is being run by %s: left to it", label(job_overrides[i]), owner.describe())
                 return _not_run(job_overrides[i])
-            payload = cloudpickle.dumps((initial_job_idx + i, list(job_overrides[i]), launcher.hydra_context, config,
-                                         launcher.task_function, state, sweep_config))
+            payload = cloudpickle.dumps(
+                (
+                    initial_job_idx + i,
+                    list(job_overrides[i]),
+                    launcher.hydra_context,
+                    config,
+                    launcher.task_function,
+                    state,
+                    sweep_config,
+                )
+            )
             return _run_one(workers[w], payload, job_overrides[i], progress)
 
         progress = Progress(len(job_overrides), seed=OmegaConf.select(config, "train.seed", default=None))
         try:
             done = in_order(
-                n_jobs, len(job_overrides), run, stopped=lambda: bool(failed) or stopping.requested() is not None,
+                n_jobs,
+                len(job_overrides),
+                run,
+                stopped=lambda: bool(failed) or stopping.requested() is not None,
                 # each worker's exit (TensorFlow teardown, ~1 s) overlaps the others' last runs and the report
                 finished=lambda w: workers[w].close(wait=False),
             )

@@ -1,7 +1,7 @@
 """`hydra/sweeper=knob` in Hydra's ConfigStore (Hydra imports every module under hydra_plugins when it starts)."""
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -12,7 +12,7 @@ class KnobSweeperConf:
 
     _target_: str = "hydra_plugins.harness_knob_sweeper.knob_sweeper.KnobSweeper"
     max_batch_size: Optional[int] = None  # jobs handed to the launcher at once; null = all
-    params: Optional[Dict[str, str]] = field(default=None)  # extra sweep overrides, as Hydra's basic sweeper takes
+    params: Optional[dict[str, str]] = field(default=None)  # extra sweep overrides, as Hydra's basic sweeper takes
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="knob", node=KnobSweeperConf, provider="harness")

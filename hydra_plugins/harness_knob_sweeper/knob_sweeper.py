@@ -7,8 +7,9 @@ so any launcher (isolated, basic, joblib, submitit, ray) runs its jobs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Optional
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
@@ -20,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 
 class KnobSweeper(Sweeper):
-    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[dict[str, str]] = None) -> None:
         self.max_batch_size = max_batch_size
         self.params = params or {}
         self.config: Optional[DictConfig] = None
@@ -33,12 +34,12 @@ class KnobSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def sweep(self, arguments: List[str]) -> List[Sequence[JobReturn]]:
+    def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         # Hydra imports every plugin module at start-up: keep that cheap
-        from harness.process import stopping
-        from harness.records.planned import write_planned
         from harness.multirun.study import write_spec
         from harness.multirun.sweep import run_paths
+        from harness.process import stopping
+        from harness.records.planned import write_planned
 
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         params = [f"{key}={value}" for key, value in self.params.items()]
@@ -59,7 +60,7 @@ class KnobSweeper(Sweeper):
         planned = run_paths([job for batch in batches for job in batch], str(self.config.get("name")))
         if planned:
             write_planned(sweep_dir, planned)
-        returns: List[Sequence[JobReturn]] = []
+        returns: list[Sequence[JobReturn]] = []
         first = 0
         for batch in batches:
             if stopping.requested() is not None:  # Ctrl-C: the report covers what ran
@@ -75,7 +76,7 @@ class KnobSweeper(Sweeper):
             returns.append(results)
         return returns
 
-    def _sweep_batches(self, arguments: List[str]) -> tuple[List[List[List[str]]], Optional[str]]:
+    def _sweep_batches(self, arguments: list[str]) -> tuple[list[list[list[str]]], Optional[str]]:
         from harness.multirun.sweep import job_batches, knob_arguments, label_jobs
 
         assert self.config is not None and self.hydra_context is not None
@@ -86,7 +87,7 @@ class KnobSweeper(Sweeper):
         batches = [label_jobs(batch, swept, self.config) for batch in job_batches(overrides, self.max_batch_size)]
         return batches, (named[-1].value() if named else None)
 
-    def _study_batches(self, arguments: List[str]) -> tuple[List[List[List[str]]], Optional[str]]:
+    def _study_batches(self, arguments: list[str]) -> tuple[list[list[list[str]]], Optional[str]]:
         from harness.multirun.study import study_jobs
 
         assert self.config is not None

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
@@ -30,7 +31,9 @@ from harness.process import stopping
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5
-GRACE_S = 60.0  # for a cancelled run to reach a stop point (one compiled block of steps, traced first) before it is forced
+GRACE_S = (
+    60.0  # for a cancelled run to reach a stop point (one compiled block of steps, traced first) before it is forced
+)
 
 
 def run_in(cwd: str, *job: Any) -> JobReturn:
@@ -53,8 +56,17 @@ def _submit(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_i
     refs = []
     for i, overrides in enumerate(job_overrides):
         log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(overrides)))
-        refs.append(job.remote(cwd, initial_job_idx + i, list(overrides), launcher.hydra_context, launcher.config,
-                               launcher.task_function, state))
+        refs.append(
+            job.remote(
+                cwd,
+                initial_job_idx + i,
+                list(overrides),
+                launcher.hydra_context,
+                launcher.config,
+                launcher.task_function,
+                state,
+            )
+        )
     return refs
 
 
@@ -87,8 +99,11 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         try:
             returns.append(ray.get(ref))
         except died as exc:  # and its retries too: recorded as incomplete, as the local launcher does
-            log.error("the process running %s died (%s); its run stays incomplete", " ".join(filter_overrides(overrides)),
-                      type(exc).__name__)
+            log.error(
+                "the process running %s died (%s); its run stays incomplete",
+                " ".join(filter_overrides(overrides)),
+                type(exc).__name__,
+            )
             returns.append(_unfinished(overrides))
         except ray.exceptions.RayError:  # cancelled, or interrupted in a way Ray reports as an error
             if stopping.requested() is None:
@@ -107,6 +122,8 @@ def _cancel(pending: list[Any]) -> list[Any]:
         _, pending = ray.wait(pending, num_returns=len(pending), timeout=GRACE_S)
         if not pending:
             break
-    log.warning("stopped: the runs still queued or running on the cluster were cancelled; the same command runs them "
-                "again%s", f" ({len(pending)} did not confirm and are left to end with this command)" if pending else "")
+    log.warning(
+        "stopped: the runs still queued or running on the cluster were cancelled; the same command runs them again%s",
+        f" ({len(pending)} did not confirm and are left to end with this command)" if pending else "",
+    )
     return pending

@@ -6,17 +6,17 @@
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
 
-def _init() -> Dict[str, Any]:
+def _init() -> dict[str, Any]:
     # address null: a Ray started for this command on this machine; auto | HOST:6379: a running cluster
     return {"address": None, "runtime_env": {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2"}}}
 
 
-def _remote() -> Dict[str, Any]:
+def _remote() -> dict[str, Any]:
     # num_cpus: CPUs a run reserves (a node with C CPUs runs C at once); max_calls: a worker process runs 8 runs, then a
     # fresh one (start-up paid once in 8, memory bounded); max_retries: a run whose process or node died is tried once
     # more, its claim keeping it from running twice
@@ -25,8 +25,8 @@ def _remote() -> Dict[str, Any]:
 
 @dataclass
 class RayConf:
-    init: Dict[str, Any] = field(default_factory=_init)  # ray.init(**init)
-    remote: Dict[str, Any] = field(default_factory=_remote)  # ray.remote(**remote) for every run
+    init: dict[str, Any] = field(default_factory=_init)  # ray.init(**init)
+    remote: dict[str, Any] = field(default_factory=_remote)  # ray.remote(**remote) for every run
 
 
 @dataclass
@@ -35,4 +35,6 @@ class HarnessRayLauncherConf:
     ray: RayConf = field(default_factory=RayConf)
 
 
-ConfigStore.instance().store(group="hydra/launcher", name="harness_ray", node=HarnessRayLauncherConf, provider="harness")
+ConfigStore.instance().store(
+    group="hydra/launcher", name="harness_ray", node=HarnessRayLauncherConf, provider="harness"
+)

@@ -4,7 +4,7 @@ apart from hydra-ray-launcher's `ray`, which Hydra would otherwise validate agai
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from hydra.core.utils import JobReturn
 from omegaconf import DictConfig

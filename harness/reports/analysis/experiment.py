@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness.reports.analysis.tables import BUCKET_LABELS, aspect_bucket
-from harness.storage.atomic import write_atomic
 from harness.reports.tables import load_predictions
+from harness.storage.atomic import write_atomic
 
 ANALYSIS = "analysis"
 
@@ -21,7 +21,9 @@ def experiment_tables(exp_dir: Path) -> dict[str, pd.DataFrame]:
     predictions = predictions.assign(bucket=aspect_bucket(predictions["aspect_ratio"]).astype(str))
     tables = {}
     for column, name in (("bucket", "accuracy_by_aspect_ratio"), ("true", "accuracy_by_class")):
-        pivot = predictions.pivot_table(index=["run", "value"], columns=column, values="correct", aggfunc="mean", observed=True)
+        pivot = predictions.pivot_table(
+            index=["run", "value"], columns=column, values="correct", aggfunc="mean", observed=True
+        )
         if column == "bucket":
             pivot = pivot.reindex(columns=[b for b in BUCKET_LABELS if b in pivot.columns])
         counts = predictions.groupby(["run", "value"])["correct"].agg(images="size", accuracy="mean")

@@ -37,8 +37,15 @@ def grid(rows: list[tuple[str, list[tuple[np.ndarray, str]]]], title: str, path:
             if c < len(cells):
                 ax.imshow(cells[c][0])
                 ax.set_title(cells[c][1], fontsize=7)
-        axes[r][0].text(-0.08, 0.5, label if cells else f"{label}\n(none)", transform=axes[r][0].transAxes,
-                        ha="right", va="center", fontsize=9)
+        axes[r][0].text(
+            -0.08,
+            0.5,
+            label if cells else f"{label}\n(none)",
+            transform=axes[r][0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=9,
+        )
     fig.suptitle(title)
     _save(fig, path)
 
@@ -49,7 +56,10 @@ def confusion_png(counts: np.ndarray, class_names: list[str], path: Path) -> Non
     normalized = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
     size = max(4.0, 0.45 * len(class_names) + 2)
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
-    for ax, matrix, title, fmt in ((axes[0], counts, "counts", "d"), (axes[1], normalized, "row-normalized (recall)", ".2f")):
+    for ax, matrix, title, fmt in (
+        (axes[0], counts, "counts", "d"),
+        (axes[1], normalized, "row-normalized (recall)", ".2f"),
+    ):
         ax.imshow(matrix, cmap="Blues", vmin=0)
         ax.set_title(title)
         ax.set_xlabel("predicted")
@@ -59,7 +69,15 @@ def confusion_png(counts: np.ndarray, class_names: list[str], path: Path) -> Non
         if len(class_names) <= 20:
             top = matrix.max() or 1
             for (i, j), v in np.ndenumerate(matrix):
-                ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=7, color="white" if v > top / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    format(v, fmt),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v > top / 2 else "black",
+                )
     _save(fig, path)
 
 

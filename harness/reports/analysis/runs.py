@@ -11,18 +11,18 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from harness.storage import cache
+from harness.config.geometry import geometry
+from harness.data.images import split_images
+from harness.data.sources import load_splits
+from harness.errors import UserError
+from harness.records.record import RECORD, RunRecord, read_record
+from harness.records.tensorboard import image, write_events
 from harness.reports.analysis.experiment import ANALYSIS
 from harness.reports.analysis.gradcam import gradcam, overlay
 from harness.reports.analysis.pictures import aspect_png, confusion_png, grid
 from harness.reports.analysis.tables import KINDS, by_aspect_ratio, confusion, prediction_table, select
-from harness.data.images import split_images
-from harness.data.sources import load_splits
-from harness.errors import UserError
+from harness.storage import cache
 from harness.training.inputs import Prepared
-from harness.records.record import RECORD, RunRecord, read_record
-from harness.config.geometry import geometry
-from harness.records.tensorboard import image, write_events
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +52,32 @@ def _selection_grids(chosen: pd.DataFrame, images: np.ndarray, class_names: list
         rows = []
         for name in class_names:
             part = chosen[(chosen["kind"] == kind) & (chosen["class"] == name)]
-            cells = [(images[r.row], f"p={r.probability:.2f}" + ("" if r.correct else f"\ntrue: {r.true}")) for r in part.itertuples()]
+            cells = [
+                (images[r.row], f"p={r.probability:.2f}" + ("" if r.correct else f"\ntrue: {r.true}"))
+                for r in part.itertuples()
+            ]
             rows.append((f"as {name}", cells))
         grid(rows, f"{label} ({title})", out / f"{kind}.png")
 
 
-def _gradcam_grid(model, chosen: pd.DataFrame, images: np.ndarray, class_names: list[str], cams: int, title: str, path: Path) -> None:
+def _gradcam_grid(
+    model, chosen: pd.DataFrame, images: np.ndarray, class_names: list[str], cams: int, title: str, path: Path
+) -> None:
     """Per class, its most confident wrong predictions first, then its most confident correct ones."""
     rows = []
     for name in class_names:
-        part = chosen[(chosen["class"] == name) & chosen["kind"].isin(["most_confident_wrong", "most_confident_correct"])]
+        part = chosen[
+            (chosen["class"] == name) & chosen["kind"].isin(["most_confident_wrong", "most_confident_correct"])
+        ]
         part = part.sort_values(["kind", "rank"], ascending=[False, True]).drop_duplicates("row").head(cams)
         picked = part["row"].to_numpy(dtype=int)
         cells = []
         if len(picked):
             maps = gradcam(model, images[picked].astype(np.float32), part["predicted_index"].to_numpy())
-            cells = [(overlay(images[i], m), f"p={r.probability:.2f}" + ("" if r.correct else f" true: {r.true}"))
-                     for i, m, r in zip(picked, maps, part.itertuples())]
+            cells = [
+                (overlay(images[i], m), f"p={r.probability:.2f}" + ("" if r.correct else f" true: {r.true}"))
+                for i, m, r in zip(picked, maps, part.itertuples())
+            ]
         rows.append((f"as {name}", cells))
     grid(rows, f"Grad-CAM for the predicted class ({title})", path)
 
@@ -86,7 +95,14 @@ def _write_tables(table: pd.DataFrame, class_names: list[str], out: Path) -> Non
 
 
 def analyze_run(
-    run_dir: Path, split_name: str = "val", *, top: int = 6, cams: int = 4, model=None, splits=None, record: dict | None = None
+    run_dir: Path,
+    split_name: str = "val",
+    *,
+    top: int = 6,
+    cams: int = 4,
+    model=None,
+    splits=None,
+    record: dict | None = None,
 ) -> dict[str, Any]:
     """Predict the split once with the run's model and write every table and picture under run_dir/analysis.
 
@@ -105,7 +121,9 @@ def analyze_run(
     if split is None:
         raise UserError(f"run {run_dir.name} has no {split_name} split; use --split val")
 
-    images = split_images(split, geometry(cfg.data), root)  # the bytes the model saw, decoded once (or not at all, when cached)
+    images = split_images(
+        split, geometry(cfg.data), root
+    )  # the bytes the model saw, decoded once (or not at all, when cached)
     probabilities = model.predict(images.astype(np.float32), batch_size=cfg.train.batch_size, verbose=0)
     table = prediction_table(probabilities, split.labels, splits.class_names, split.ids, original_sizes(split))
     out = run_dir / ANALYSIS
@@ -117,8 +135,15 @@ def analyze_run(
     _selection_grids(chosen, images, splits.class_names, title, out)
     _gradcam_grid(model, chosen, images, splits.class_names, cams, split_name, out / "gradcam.png")
     tensorboard_images(run_dir / "tb" / ANALYSIS, out)
-    summary = {"run": str(run_dir), "split": split_name, "images": len(table), "accuracy": float(table["correct"].mean())}
-    log.info("analysis of %s: %d %s images, accuracy %.4f -> %s", run_dir, len(table), split_name, summary["accuracy"], out)
+    summary = {
+        "run": str(run_dir),
+        "split": split_name,
+        "images": len(table),
+        "accuracy": float(table["correct"].mean()),
+    }
+    log.info(
+        "analysis of %s: %d %s images, accuracy %.4f -> %s", run_dir, len(table), split_name, summary["accuracy"], out
+    )
     return summary
 
 
@@ -130,4 +155,7 @@ def after_run(run_dir: Path, prepared: Prepared, record: RunRecord) -> dict[str,
 def tensorboard_images(log_dir: Path, out: Path) -> None:
     """The confusion matrix, aspect-ratio chart, grids and Grad-CAM as TensorBoard images (Images tab)."""
     shutil.rmtree(log_dir, ignore_errors=True)  # re-analysing replaces, never duplicates
-    write_events(log_dir, [(0, image(name, out / f"{name}.png")) for name in ("confusion_matrix", "aspect_ratio", "gradcam", *KINDS)])
+    write_events(
+        log_dir,
+        [(0, image(name, out / f"{name}.png")) for name in ("confusion_matrix", "aspect_ratio", "gradcam", *KINDS)],
+    )

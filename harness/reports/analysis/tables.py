@@ -26,19 +26,21 @@ def prediction_table(
     rows = np.arange(len(labels))
     names = np.asarray(class_names, dtype=object)
     sizes = np.asarray(sizes, dtype=float).reshape(-1, 2)
-    return pd.DataFrame({
-        "id": np.asarray(ids).astype(str),
-        "true": names[labels],
-        "predicted": names[predicted],
-        "true_index": labels.astype(int),
-        "predicted_index": predicted.astype(int),
-        "probability": probabilities[rows, predicted].astype(float),
-        "probability_true": probabilities[rows, labels].astype(float),
-        "correct": predicted == labels,
-        "width": sizes[:, 0].astype(int),
-        "height": sizes[:, 1].astype(int),
-        "aspect_ratio": sizes[:, 0] / sizes[:, 1],
-    })
+    return pd.DataFrame(
+        {
+            "id": np.asarray(ids).astype(str),
+            "true": names[labels],
+            "predicted": names[predicted],
+            "true_index": labels.astype(int),
+            "predicted_index": predicted.astype(int),
+            "probability": probabilities[rows, predicted].astype(float),
+            "probability_true": probabilities[rows, labels].astype(float),
+            "correct": predicted == labels,
+            "width": sizes[:, 0].astype(int),
+            "height": sizes[:, 1].astype(int),
+            "aspect_ratio": sizes[:, 0] / sizes[:, 1],
+        }
+    )
 
 
 def select(table: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -75,10 +77,16 @@ def confusion(table: pd.DataFrame, class_names: list[str]) -> tuple[np.ndarray, 
     precision, recall, f1, support = precision_recall_fscore_support(
         table["true_index"], table["predicted_index"], labels=labels, zero_division=0
     )
-    per_class = pd.DataFrame({
-        "class": class_names, "precision": precision, "recall": recall, "f1": f1, "support": support,
-        "accuracy": np.divide(np.diag(counts), support, out=np.full(len(labels), np.nan), where=support > 0),
-    })
+    per_class = pd.DataFrame(
+        {
+            "class": class_names,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": support,
+            "accuracy": np.divide(np.diag(counts), support, out=np.full(len(labels), np.nan), where=support > 0),
+        }
+    )
     return counts, per_class
 
 

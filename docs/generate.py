@@ -1,0 +1,328 @@
+"""Writes the docs pages made from data: the configuration reference from the schema, the benchmarks page from
+the benchmarks' JSON files. tests/test_docs.py fails when either page is stale.
+
+    python docs/generate.py            # writes docs/configuration.md and docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import sys
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.config import schema  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------------------
+# The configuration reference
+
+
+def _type_name(kind: Any) -> str:
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) is typing.Union and len(args) == 1:
+        return f"{_type_name(args[0])} or null"
+    if kind is Any:
+        return "any"
+    origin = typing.get_origin(kind)
+    if origin in (list, dict):
+        return origin.__name__
+    return getattr(kind, "__name__", str(kind))
+
+
+def _default(f: dataclasses.Field) -> str:
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        value = f.default_factory()  # type: ignore[misc]
+        return "" if dataclasses.is_dataclass(value) else f"`{json.dumps(value)}`"
+    if f.default is dataclasses.MISSING or f.default == "???":
+        return "required"
+    return (
+        "`null`"
+        if f.default is None
+        else f"`{json.dumps(f.default) if isinstance(f.default, (bool, list)) else f.default}`"
+    )
+
+
+def _allowed(f: dataclasses.Field, kind: Any) -> str:
+    allowed = f.metadata.get("allowed")
+    if allowed is None:
+        return ""
+    if allowed.choices:
+        return " \\| ".join(f"`{c}`" for c in allowed.choices)
+    if allowed.low is None and allowed.high is None:
+        return ""
+    low = "" if allowed.low is None else f"{'>' if allowed.low_open else '≥'} {allowed.low:g}"
+    high = "" if allowed.high is None else f"{'<' if allowed.high_open else '≤'} {allowed.high:g}"
+    return ", ".join(x for x in (low, high) if x)
+
+
+def _rows(cls: type, prefix: str, seen: set[type]) -> list[str]:
+    rows = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        inner = args[0] if typing.get_origin(kind) is typing.Union and len(args) == 1 else kind
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(inner) and inner not in (schema.StudyConfig,):
+            rows += _rows(inner, f"{key}.", seen)
+            continue
+        doc = f.metadata.get("doc", "").replace("|", "\\|")
+        rows.append(f"| `{key}` | {_type_name(kind)} | {_default(f)} | {_allowed(f, kind)} | {doc} |")
+    return rows
+
+
+SECTIONS = [
+    (
+        "dataset",
+        schema.DatasetConfig,
+        "The `dataset` group: `dataset=oxford_flowers102` (the default), `folder`, `digits`, or any "
+        "TFDS name with `dataset=tfds dataset.name=<name>`.",
+    ),
+    ("data", schema.DataConfig, "How images become network inputs."),
+    (
+        "model",
+        schema.TransferModel,
+        "The `model` group: `transfer` (the default) and `random_init` (the same architecture from "
+        "random weights, every layer trained).",
+    ),
+    ("model", schema.ScratchModel, "`model=scratch`: a plain conv net."),
+    ("train", schema.TrainConfig, "How the model trains."),
+    ("sweep", schema.SweepConfig, "A one-knob sweep: `sweep=<name>` from `conf/sweep/`, or `-m key=a,b,c`."),
+    ("tuner", schema.TunerConfig, "A Keras Tuner search: `tuner=random | hyperband | bayesian` from `conf/tuner/`."),
+    ("study", schema.StudyConfig, "A study: `study=chapter5` from `conf/study/`."),
+]
+
+
+def configuration() -> str:
+    lines = [
+        "# Configuration reference",
+        "",
+        "Every key, its type, default, allowed values and meaning, generated from `harness/config/schema.py` by "
+        "`python docs/generate.py` (a test fails when this page is stale). Each knob is declared there once; the YAML "
+        "files in `conf/` hold only what a preset changes, and `harness/config/validate.py` checks every range and "
+        "choice below before TensorFlow starts. Override any key on the command line: `train.learning_rate=0.01`.",
+        "",
+        "## Top-level keys",
+        "",
+        "| key | type | default | allowed | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    hints = typing.get_type_hints(schema.Config)
+    for f in dataclasses.fields(schema.Config):
+        if dataclasses.is_dataclass(hints[f.name]) or f.name in ("model", "tuner", "study"):
+            continue
+        lines.append(
+            f"| `{f.name}` | {_type_name(hints[f.name])} | {_default(f)} | {_allowed(f, hints[f.name])} | "
+            f"{f.metadata.get('doc', '')} |"
+        )
+    for prefix, cls, intro in SECTIONS:
+        title = f"`{prefix}` ({cls.__name__})"
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            intro,
+            "",
+            "| key | type | default | allowed | meaning |",
+            "|---|---|---|---|---|",
+            *_rows(cls, f"{prefix}.", set()),
+        ]
+        if cls is schema.StudyConfig:
+            lines += [
+                "",
+                "Each entry of `study.findings`:",
+                "",
+                "| key | type | default | allowed | meaning |",
+                "|---|---|---|---|---|",
+                *_rows(schema.Finding, "", set()),
+            ]
+    lines += [
+        "",
+        "Where the launchers are configured: `hydra.launcher.*` (see [Scaling out](scaling.md)); the search space "
+        "format: [Searches](searches.md).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The benchmarks page
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _script(command: str) -> str:
+    return next((w for w in command.split() if w.startswith("benchmarks/") and w.endswith(".py")), "")
+
+
+def _purpose(script: str) -> str:
+    path = ROOT / script
+    if not path.is_file():
+        return ""
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(c) for c in r) + " |" for r in rows),
+    ]
+
+
+def _study_speed(d: dict) -> list[str]:
+    rows = [["plain Keras (one script, every run by hand)", f"{d['plain']['seconds']:.0f} s"]] if d.get("plain") else []
+    rows.append(["the harness (`study=chapter5 study.seeds=1`)", f"{d['harness']['seconds']:.0f} s"])
+    out = _table(["side", "wall time"], rows)
+    if d.get("speedup"):
+        out.append(f"\nSpeed-up: **{d['speedup']:.2f}x**, the same {len(d['harness']['runs'])} runs.")
+    return out
+
+
+def _sweep_speed(d: dict) -> list[str]:
+    rows = []
+    for c in d.get("comparisons", []):
+        base, harness = c.get("baseline", {}), c.get("harness", {})
+        if base.get("seconds") and harness.get("seconds"):
+            rows.append(
+                [
+                    c["name"],
+                    f"{base['seconds']:.0f} s",
+                    f"{harness['seconds']:.0f} s",
+                    f"{base['seconds'] / harness['seconds']:.1f}x",
+                ]
+            )
+    return _table(["comparison", "plain Keras", "harness", "ratio"], rows)
+
+
+def _rows_table(d: dict) -> list[str]:
+    rows = d.get("rows") or []
+    if not rows:
+        return []
+    keys = [k for k in rows[0] if not isinstance(rows[0][k], (list, dict)) and k != "work_dir"]
+    return _table(keys, [[f"{r[k]:.2f}" if isinstance(r.get(k), float) else r.get(k) for k in keys] for r in rows])
+
+
+def _measured(d: dict) -> list[str]:
+    return _table(
+        ["run", "best val accuracy", "epoch", "epochs run", "wall"],
+        [
+            [
+                r["label"],
+                f"{r['best_val_accuracy']:.3f}",
+                r["best_epoch"],
+                r["epochs_run"],
+                f"{r['wall_seconds']:.0f} s",
+            ]
+            for r in d["runs"]
+        ],
+    )
+
+
+def _gc_cost(d: dict) -> list[str]:
+    return _table(["runs", "garbage collection in all"], [[k, f"{v:.2f} s"] for k, v in d["total_gc_seconds"].items()])
+
+
+def _checks(d: dict) -> list[str]:
+    checks = d.get("checks", [])
+    passed = sum(1 for c in checks if c.get("ok"))
+    return [
+        f"{passed} of {len(checks)} checks passed:",
+        "",
+        *(f"- {'ok' if c.get('ok') else 'FAILED'}: {c['check']}" for c in checks),
+    ]
+
+
+def _samples_per_class(d: dict) -> list[str]:
+    out = []
+    for study in d["studies"]:
+        out += [f"\n`train.budget={study['budget']}` ({study['wall_seconds']:.0f} s):", ""]
+        out += _table(
+            ["images per class", "training images", "test accuracy (mean ± std over seeds)", "optimizer steps"],
+            [
+                [
+                    v["value"],
+                    v["num_train"],
+                    f"{v['test_mean']:.3f} ± {v['test_std']:.3f}",
+                    "–".join(map(str, sorted({min(v["optimizer_steps"]), max(v["optimizer_steps"])}))),
+                ]
+                for v in study["values"]
+            ],
+        )
+        out += ["", *(f"- {f['claim']}: {f['shown']} → **{f['verdict']}**" for f in study["findings"])]
+    return out
+
+
+def _bad_inputs(d: dict) -> list[str]:
+    totals = d["totals"]
+    out = [f"{sum(totals.values())} cases: " + ", ".join(f"{n} {k}" for k, n in totals.items()), ""]
+    return out + _table(
+        ["kind", "case", "outcome", "exit"],
+        [[c["kind"], c["case"], c["verdict"], c.get("exit", "")] for c in d["cases"]],
+    )
+
+
+RENDER: dict[str, Callable[[dict], list[str]]] = {
+    "study_speed": _study_speed,
+    "sweep_speed": _sweep_speed,
+    "measured": _measured,
+    "gc_cost": _gc_cost,
+    "shared_mount_check": _checks,
+    "slurm_check": _checks,
+    "samples_per_class": _samples_per_class,
+    "bad_inputs": _bad_inputs,
+}
+
+
+def _render(d: dict, name: str) -> list[str]:
+    kind = next((k for k in sorted(RENDER, key=len, reverse=True) if name.startswith(k)), None)
+    return RENDER[kind](d) if kind else _rows_table(d)
+
+
+def benchmarks() -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `python docs/generate.py` from `benchmarks/results/*.json` (one file per benchmark and machine): each "
+        "figure with its machine, date and the command that regenerates it. Timings from different machines or hours "
+        "are not comparable (see [Reproducibility](reproducibility.md)); ratios measured in one invocation are.",
+    ]
+    for path in sorted(RESULTS.glob("*.json")):
+        d = json.loads(path.read_text())
+        machine = d.get("machine") or {}
+        command = d.get("command", "")
+        lines += ["", f"## {path.stem.replace('_', ' ')}", ""]
+        purpose = _purpose(_script(command))
+        if purpose:
+            lines += [purpose, ""]
+        lines += [
+            f"- machine: {machine.get('cpu', 'not recorded')}, {machine.get('cpus', '?')} CPUs"
+            + (f" ({machine['platform']})" if machine.get("platform") else ""),
+            f"- date: {str(d.get('date') or 'not recorded')[:10]}",
+            f"- command: `{command}`" if command else "- command: not recorded",
+            f"- data: `benchmarks/results/{path.name}`",
+            "",
+        ]
+        lines += _render(d, path.stem)
+    return "\n".join(lines) + "\n"
+
+
+PAGES = {"configuration.md": configuration, "benchmarks.md": benchmarks}
+
+
+def main() -> None:
+    for name, make in PAGES.items():
+        (ROOT / "docs" / name).write_text(make())
+        print(f"written: docs/{name}")
+
+
+if __name__ == "__main__":
+    main()

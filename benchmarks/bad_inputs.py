@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.helpers import write_bmp, write_garbled_jpeg  # noqa: E402 - the same bad files the tests make
+
 TINY = [
     "model.alpha=0.25",
     "data.image_size=32",
@@ -38,6 +40,8 @@ TINY = [
     "train.verbose=0",
     "train.batch_size=8",
 ]
+# Where folder_args' single run sits: its experiment, and its run named after its overrides.
+FOLDER_RUN = "baseline_data_mobilenet/alpha=0.25,batch_size=8,epochs=1,image_size=32,steps_per_epoch=1,weights=null"
 BENIGN = (
     "WARNING: All log messages",
     "I0000",
@@ -82,27 +86,6 @@ def dataset(work: Path, test: bool = False) -> Path:
         if test:
             images(root / "test" / name, 2, c, seed=20)
     return root
-
-
-def bmp(path: Path, bits: int, compression: int, rows: bytes, width: int = 16, height: int = 8) -> None:
-    palette = (
-        b"".join(bytes([b, g, r, 0]) for r, g, b in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]) * 64
-        if bits == 8
-        else b""
-    )
-    offset = 14 + 40 + len(palette)
-    info = struct.pack(
-        "<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rows), 2835, 2835, 256 if palette else 0, 0
-    )
-    path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + palette + rows)
-
-
-def garbled(source: Path, target: Path) -> None:
-    data = bytearray(source.read_bytes())
-    sos = data.index(b"\xff\xda")
-    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
-    data[start:-2] = np.random.default_rng(0).integers(0, 254, len(data) - 2 - start, dtype=np.uint8).tobytes()
-    target.write_bytes(bytes(data))
 
 
 def weights(path: Path, filters: int = 8, nan: bool = False, weight_names: bool = True) -> None:
@@ -159,11 +142,11 @@ def corpus() -> list[Case]:
     data_case("1-bit BMP among JPEGs", lambda d: Image.new("1", (40, 30), 1).save(d / "x.bmp"), "x.bmp")
     data_case(
         "RLE8 BMP",
-        lambda d: bmp(d / "x.bmp", 8, 1, b"".join(bytes([16, y % 4]) + b"\0\0" for y in range(8)) + b"\0\1"),
+        lambda d: write_bmp(d / "x.bmp", 8, 1, b"".join(bytes([16, y % 4]) + b"\0\0" for y in range(8)) + b"\0\1"),
         "x.bmp",
     )
-    data_case("16-bit BMP", lambda d: bmp(d / "x.bmp", 16, 0, b"\x1f\x00" * 128), "x.bmp")
-    data_case("JPEG with garbage scan data", lambda d: garbled(d / "img_000.jpg", d / "x.jpg"), "x.jpg")
+    data_case("16-bit BMP", lambda d: write_bmp(d / "x.bmp", 16, 0, b"\x1f\x00" * 128), "x.bmp")
+    data_case("JPEG with garbage scan data", lambda d: write_garbled_jpeg(d / "img_000.jpg", d / "x.jpg"), "x.jpg")
     data_case("dangling .jpg link", lambda d: (d / "x.jpg").symlink_to(d / "nowhere.jpg"), "x.jpg")
     data_case("symlink loop", lambda d: (d / "x.jpg").symlink_to(d / "x.jpg"), "x.jpg")
     data_case("truncated PNG", lambda d: (d / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20), "x.png")
@@ -283,12 +266,7 @@ def corpus() -> list[Case]:
     def claim(content: bytes, age: float):
         def setup(work):
             dataset(work)
-            run_dir = (
-                work
-                / "results"
-                / "baseline_data_mobilenet"
-                / "alpha=0.25,batch_size=8,epochs=1,image_size=32,steps_per_epoch=1,weights=null"
-            )
+            run_dir = work / "results" / FOLDER_RUN
             run_dir.mkdir(parents=True)
             (run_dir / ".claim").write_bytes(content)
             old = datetime.now().timestamp() - age
@@ -360,12 +338,7 @@ def corpus() -> list[Case]:
 
     def wrong_shape(work):
         dataset(work)
-        run_dir = (
-            work
-            / "results"
-            / "baseline_data_mobilenet"
-            / "alpha=0.25,batch_size=8,epochs=1,image_size=32,steps_per_epoch=1,weights=null"
-        )
+        run_dir = work / "results" / FOLDER_RUN
         run_dir.mkdir(parents=True)
         (run_dir / "record.json").write_text('{"status": "completed", "config": "not a dict", "history": [1, 2]}')
 

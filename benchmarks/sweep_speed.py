@@ -208,8 +208,7 @@ def run_harness(
     ]
     seconds, _ = _timed(cmd, work / f"harness_{tag}.log")
     records = sorted(
-        (json.loads(p.read_text()) for p in results.glob("*/*/record.json")),
-        key=lambda r: r["started_at"],
+        (json.loads(p.read_text()) for p in results.glob("*/*/record.json")), key=lambda r: r["started_at"]
     )
     runs = [
         {

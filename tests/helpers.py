@@ -106,6 +106,23 @@ def write_images(folder: Path, count: int, size: tuple[int, int] = (40, 30), see
         Image.fromarray(pixels).save(folder / f"img_{i:03d}.{ext}")
 
 
+def write_bare_record(run_dir: Path, **fields) -> None:
+    """A record with only what a RunRecord needs (a completed run named after its folder), and `fields` on top."""
+    base = dict(
+        name=run_dir.parent.name,
+        run_name=run_dir.name,
+        status="completed",
+        config_hash="h",
+        config={},
+        sweep=SweepIdentity(),
+        started_at="t",
+        versions={},
+        git={},
+        host={},
+    )
+    write_record(run_dir, RunRecord(**{**base, **fields}))
+
+
 def fake_run(
     exp: Path, run: str, value, best: float | None, status: str = "completed", seed: int = 42, curve=None
 ) -> None:
@@ -171,3 +188,33 @@ def write_weights_file(path: Path, first_layer: str = "conv1", filters: int = 8,
         group.attrs["weight_names"] = [f"{first_layer}/kernel:0".encode()]
         group.create_dataset(f"{first_layer}/kernel:0", data=np.zeros((3, 3, 3, filters), dtype="float32"))
     return path
+
+
+def write_bmp(path: Path, bits: int, compression: int, rows: bytes, width: int = 16, height: int = 8) -> None:
+    """A BMP with a BITMAPINFOHEADER: 8-bit RLE (compression 1, a 4-colour palette) or 16-bit, as Pillow reads them."""
+    import struct
+
+    palette = (
+        b"".join(bytes([b, g, r, 0]) for r, g, b in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]) * 64
+        if bits == 8
+        else b""
+    )
+    offset = 14 + 40 + len(palette)
+    info = struct.pack(
+        "<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rows), 2835, 2835, 256 if palette else 0, 0
+    )
+    path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + palette + rows)
+
+
+def write_garbled_jpeg(source: Path, target: Path) -> None:
+    """A JPEG whose scan data is garbage between an intact header and end marker: libjpeg decodes it with a
+    'Corrupt JPEG data' warning on stderr and returns pixels."""
+    data = bytearray(source.read_bytes())
+    start = (
+        data.index(b"\xff\xda")
+        + 2
+        + int.from_bytes(data[data.index(b"\xff\xda") + 2 : data.index(b"\xff\xda") + 4], "big")
+    )
+    junk = np.random.default_rng(0).integers(0, 254, len(data) - 2 - start, dtype=np.uint8).tobytes()
+    data[start:-2] = junk
+    target.write_bytes(bytes(data))

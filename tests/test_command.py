@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.command import compose_cli, hydra_argv, occupied, single_run_name, split_argv, unwritable
 from harness.config.identity import config_hash
-from harness.records.record import RunRecord, SweepIdentity, write_record
+from tests.helpers import write_bare_record
 
 
 def test_flags_go_before_the_overrides_wherever_they_were_given():
@@ -46,21 +46,7 @@ def test_a_single_run_is_named_after_its_overrides_last_value_winning():
 
 
 def _recorded(cfg, config_hash_value, status="completed"):
-    write_record(
-        Path(cfg.results_dir) / cfg.name / cfg.run_name,
-        RunRecord(
-            name=cfg.name,
-            run_name=cfg.run_name,
-            status=status,
-            config_hash=config_hash_value,
-            config={},
-            sweep=SweepIdentity(),
-            started_at="t",
-            versions={},
-            git={},
-            host={},
-        ),
-    )
+    write_bare_record(Path(cfg.results_dir) / cfg.name / cfg.run_name, status=status, config_hash=config_hash_value)
 
 
 def test_a_folder_holding_a_run_is_skipped_if_the_same_and_refused_if_different(tmp_path):

@@ -68,11 +68,7 @@ def test_beats_verdict_needs_the_whole_interval_on_one_side_of_zero(differences,
 
 @pytest.mark.parametrize(
     "ratios, expected",
-    [
-        ([-0.01, -0.02, 0.0], "holds"),
-        ([-0.20, -0.22, -0.21], "does not hold"),
-        ([-0.01, -0.10, 0.05], "inconclusive"),
-    ],
+    [([-0.01, -0.02, 0.0], "holds"), ([-0.20, -0.22, -0.21], "does not hold"), ([-0.01, -0.10, 0.05], "inconclusive")],
 )
 def test_within_verdict_compares_the_relative_interval_with_the_margin(ratios, expected):
     assert verdict("within", paired(ratios), margin=0.05) == expected

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from harness.data import sources
 from harness.errors import ConfigError, UserError
-from tests.helpers import FAST, batches, make_cfg, splits_of, write_images
+from tests.helpers import FAST, batches, make_cfg, splits_of, write_bmp, write_garbled_jpeg, write_images
 
 
 def labels_of(split):
@@ -148,51 +148,21 @@ def test_one_readable_class_is_bad_input(tmp_path):
     assert "class 'b' has none" in str(err.value)
 
 
-def _garbled_jpeg(source: Path, target: Path) -> None:
-    """A JPEG whose scan data is garbage between an intact header and end marker: libjpeg decodes it with a
-    'Corrupt JPEG data' warning on stderr and returns pixels."""
-    data = bytearray(source.read_bytes())
-    start = (
-        data.index(b"\xff\xda")
-        + 2
-        + int.from_bytes(data[data.index(b"\xff\xda") + 2 : data.index(b"\xff\xda") + 4], "big")
-    )
-    junk = np.random.default_rng(0).integers(0, 254, len(data) - 2 - start, dtype=np.uint8).tobytes()
-    data[start:-2] = junk
-    target.write_bytes(bytes(data))
-
-
-def _bmp(path: Path, bits: int, compression: int, rows: bytes, width: int = 16, height: int = 8) -> None:
-    """A BMP with a BITMAPINFOHEADER: 8-bit RLE (compression 1, a 4-colour palette) or 16-bit, as Pillow reads them."""
-    import struct
-
-    palette = (
-        b"".join(bytes([b, g, r, 0]) for r, g, b in [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]) * 64
-        if bits == 8
-        else b""
-    )
-    offset = 14 + 40 + len(palette)
-    info = struct.pack(
-        "<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rows), 2835, 2835, 256 if palette else 0, 0
-    )
-    path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + palette + rows)
-
-
 def _bad_formats(folder: Path) -> list[str]:
     """Files Pillow reads but TensorFlow's decoder does not, or reads only with a corruption warning."""
     from PIL import Image
 
     rng = np.random.default_rng(1)
     Image.new("1", (40, 30), 1).save(folder / "one_bit.bmp")
-    _bmp(
+    write_bmp(
         folder / "rle8.bmp",
         bits=8,
         compression=1,
         rows=b"".join(bytes([16, y % 4]) + b"\x00\x00" for y in range(8)) + b"\x00\x01",
     )
-    _bmp(folder / "sixteen_bit.bmp", bits=16, compression=0, rows=b"\x1f\x00" * 16 * 8)
+    write_bmp(folder / "sixteen_bit.bmp", bits=16, compression=0, rows=b"\x1f\x00" * 16 * 8)
     Image.fromarray(rng.integers(0, 65535, (30, 40), dtype=np.uint16)).save(folder / "sixteen_bit.png")
-    _garbled_jpeg(next(folder.glob("*.jpg")), folder / "garbled.jpg")
+    write_garbled_jpeg(next(folder.glob("*.jpg")), folder / "garbled.jpg")
     (folder / "dangling.jpg").symlink_to(folder / "nowhere.jpg")
     (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
     return ["dangling.jpg", "garbled.jpg", "loop.jpg", "one_bit.bmp", "rle8.bmp", "sixteen_bit.bmp"]

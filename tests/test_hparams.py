@@ -17,6 +17,7 @@ import pytest
 from harness.records.hparams import FOLDER, columns, tensorboard_command, write_hparams_experiment, write_session
 from harness.records.record import RunRecord, SweepIdentity, read_record, session_hparams, write_record
 from harness.records.tensorboard import hparam_values, write_scalars
+from tests.helpers import write_bare_record
 
 BASE = {
     "dataset": {"name": "digits"},
@@ -35,22 +36,8 @@ def _run(run_dir: Path, identity: SweepIdentity, best: float, **changes) -> None
         for parent in parents:
             node = node[parent]
         node[last] = value
-    write_record(
-        run_dir,
-        RunRecord(
-            name=run_dir.parent.name,
-            run_name=run_dir.name,
-            status="completed",
-            config_hash=run_dir.name,
-            config=config,
-            sweep=identity,
-            started_at="t",
-            versions={},
-            git={},
-            host={},
-            best_val_accuracy=best,
-            num_classes=10,
-        ),
+    write_bare_record(
+        run_dir, config_hash=run_dir.name, config=config, sweep=identity, best_val_accuracy=best, num_classes=10
     )
     write_session(run_dir / "tb", read_record(run_dir))
     write_scalars(run_dir / "tb", {"best_val_accuracy": best})

@@ -10,8 +10,7 @@ import pytest
 
 from harness.command import compose_cli, hydra_argv, moved
 from harness.config.naming import experiment_name, override_label, overrides_hash
-from harness.records.record import RunRecord, SweepIdentity, write_record
-from tests.helpers import experiment_dir, make_cfg, run_cli, single_run_dir
+from tests.helpers import experiment_dir, make_cfg, run_cli, single_run_dir, write_bare_record
 
 WEIGHTS = "model.weights=/data/shared weights/mobilenet_2_5_128_tf_no_top.h5"
 
@@ -79,21 +78,7 @@ def test_a_search_is_named_by_its_whole_config_and_keeps_its_hydra_files_in_sear
 
 
 def _old_record(run_dir: Path) -> None:
-    write_record(
-        run_dir,
-        RunRecord(
-            name=run_dir.parent.name,
-            run_name=run_dir.name,
-            status="completed",
-            config_hash="h",
-            config={},
-            sweep=SweepIdentity(),
-            started_at="t",
-            versions={},
-            git={},
-            host={},
-        ),
-    )
+    write_bare_record(run_dir)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 from harness.reports import sweep_report as report
 from harness.reports.tables import load_history, load_table, summarize
-from tests.helpers import fake_run
+from tests.helpers import fake_run, write_bare_record
 
 
 def test_normalization_ties_diverged_failed_and_seeds(tmp_path):
@@ -77,29 +77,11 @@ def test_summarize_gives_mean_std_and_a_t_interval_per_experiment_knob_and_value
 
 
 def test_convergence_speed_and_chance_level_per_run(tmp_path):
-    from harness.records.record import RunRecord, SweepIdentity, write_record
     from harness.reports.tables import epochs_to
 
     assert epochs_to([0.2, 0.5, 0.78, 0.8], 0.95) == 3 and epochs_to([0.2, 0.5, 0.78, 0.8], 0.99) == 4
     for run, best in (("good", 0.6), ("chance", 0.12)):
-        write_record(
-            tmp_path / "exp" / run,
-            RunRecord(
-                name="exp",
-                run_name=run,
-                status="completed",
-                config_hash=run,
-                config={},
-                sweep=SweepIdentity(),
-                started_at="t",
-                versions={},
-                git={},
-                host={},
-                best_val_accuracy=best,
-                num_classes=10,
-                num_val=180,
-            ),
-        )
+        write_bare_record(tmp_path / "exp" / run, config_hash=run, best_val_accuracy=best, num_classes=10, num_val=180)
     table = load_table(tmp_path).set_index("run")
     assert table.loc["good", "chance"] == pytest.approx(0.1)
     assert bool(table.loc["good", "above_chance"]) and not bool(table.loc["chance", "above_chance"])

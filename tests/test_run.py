@@ -106,40 +106,28 @@ def test_model_is_saved_only_when_asked(results_dir):
     assert model.predict(np.zeros((1, 32, 32, 3)), verbose=0).shape == (1, 10)
 
 
+def folder_run(image_folder, results_dir, *extra: str):
+    """A small net on the generated folder: 18 training images at batch 4 (5 steps for a pass over them)."""
+    common = ["dataset=folder", f"dataset.path={image_folder}", f"results_dir={results_dir}", *SMALL_NET]
+    return run(
+        make_cfg(*common, "data.image_size=32", "train.batch_size=4", "train.epochs=2", "train.verbose=0", *extra)
+    )
+
+
 @pytest.mark.parametrize("budget, steps", [("full_data", 5), ("subset", 2)])
 def test_a_subset_trains_as_many_steps_per_epoch_as_the_whole_split_unless_told_otherwise(
     image_folder, results_dir, budget, steps
 ):
-    # 18 training images; 2 per class is 6. At batch 4 a pass over all 18 is 5 steps, over the 6 only 2: a
-    # smaller subset must not also be a shorter training run, or "samples per class" measures undertraining.
-    cfg = make_cfg(
-        "dataset=folder",
-        f"dataset.path={image_folder}",
-        f"results_dir={results_dir}",
-        *SMALL_NET,
-        "data.image_size=32",
-        "train.batch_size=4",
-        "train.epochs=2",
-        "train.verbose=0",
-        "data.samples_per_class=2",
-        f"train.budget={budget}",
-        f"run_name={budget}",
+    # 2 per class is 6 images: a pass over them is 2 steps. A smaller subset must not also be a shorter training
+    # run, or "samples per class" measures undertraining.
+    record = folder_run(
+        image_folder, results_dir, "data.samples_per_class=2", f"train.budget={budget}", f"run_name={budget}"
     )
-    record = run(cfg)
     assert record.status == "completed" and record.num_train == 6 and record.steps_per_epoch == steps
     assert record.config["train"]["budget"] == budget
 
 
 def test_the_budget_leaves_a_run_on_the_whole_split_as_it_was(image_folder, results_dir):
-    common = [
-        "dataset=folder",
-        f"dataset.path={image_folder}",
-        f"results_dir={results_dir}",
-        *SMALL_NET,
-        "data.image_size=32",
-        "train.batch_size=4",
-        "train.epochs=2",
-        "train.verbose=0",
-    ]
-    full, subset = run(make_cfg(*common, "run_name=a")), run(make_cfg(*common, "train.budget=subset", "run_name=b"))
+    full = folder_run(image_folder, results_dir, "run_name=a")
+    subset = folder_run(image_folder, results_dir, "train.budget=subset", "run_name=b")
     assert full.steps_per_epoch == subset.steps_per_epoch == 5 and full.history["loss"] == subset.history["loss"]

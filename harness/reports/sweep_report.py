@@ -224,25 +224,11 @@ def _write_files(
     missing: list[str],
 ) -> None:
     """summary.csv, summary.md, the plot, TensorBoard's normalized views and HParams, the analysis tables."""
-    columns = [
-        c
-        for c in [
-            "run",
-            "value",
-            "seed",
-            "status",
-            "normalized_accuracy",
-            "best_val_accuracy",
-            "test_accuracy",
-            "above_chance",
-            "best_epoch",
-            "epochs_to_95pct",
-            "epochs_run",
-            "seconds_per_epoch",
-            "error",
-        ]
-        if c in table
-    ]
+    shown = (
+        "run value seed status normalized_accuracy best_val_accuracy test_accuracy above_chance best_epoch "
+        "epochs_to_95pct epochs_run seconds_per_epoch error"
+    ).split()
+    columns = [c for c in shown if c in table]
     write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
     knob = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
     best = pd.to_numeric(table["best_val_accuracy"][table["status"] == Status.COMPLETED], errors="coerce").max()

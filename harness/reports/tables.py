@@ -43,21 +43,10 @@ LEAD_COLUMNS = [
     "error",
 ]
 # What `python -m harness.export` shows unless asked for --columns all.
-CONCISE_COLUMNS = [
-    "name",
-    "run",
-    "value",
-    "seed",
-    "status",
-    "normalized_accuracy",
-    "best_val_accuracy",
-    "test_accuracy",
-    "above_chance",
-    "best_epoch",
-    "epochs_to_95pct",
-    "seconds_per_epoch",
-    "total_seconds",
-]
+CONCISE_COLUMNS = (
+    "name run value seed status normalized_accuracy best_val_accuracy test_accuracy above_chance best_epoch "
+    "epochs_to_95pct seconds_per_epoch total_seconds"
+).split()
 CONFIDENCE = 0.95
 # Old names of renamed columns, kept for one release (0.2 drops them): old name -> new name.
 ALIASES = {"knob": "sweep", "knob_key": "config_key"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -81,3 +83,52 @@ def test_a_cycled_split_is_reshuffled_on_every_pass(image_folder):
     labels = [y.numpy().tolist() for _, y in ds.take(9)]  # three passes over 18 images
     passes = [sum(labels[i : i + 3], []) for i in (0, 3, 6)]
     assert all(sorted(p) == sorted(split.labels.tolist()) for p in passes) and passes[0] != passes[1]
+
+
+def test_a_cached_array_is_read_from_disk_batch_by_batch_in_the_order_the_rows_in_memory_would_take(
+    image_folder, tmp_path
+):
+    """Streaming changes no number: the same seeded shuffle and batches as the whole array in memory gave."""
+    import tensorflow as tf
+
+    from harness.data.pipeline import pipeline
+    from harness.data.rows import Rows
+    from harness.storage import cache
+
+    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32", "data.shuffle_buffer=7")
+    split = splits_of(cfg).train
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 255, (len(split), 4, 3), dtype=np.uint8)
+    array, _ = cache.array_entry(
+        tmp_path / "rows.npy", data.shape, "uint8", lambda out: out.__setitem__(slice(None), data)
+    )
+    assert isinstance(Rows(array)._path, Path)  # a file behind it: read, not mapped
+    in_memory = tf.data.Dataset.from_tensor_slices((data, split.labels)).shuffle(
+        7, seed=3, reshuffle_each_iteration=True
+    )
+    in_memory = in_memory.repeat().batch(5).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    streamed = pipeline(split, None, cfg.data, batch_size=5, seed=3, training=True, array=array, repeat=True)
+    for (a, ya), (b, yb) in zip(in_memory.take(12), streamed.take(12)):  # past the end of a pass: reshuffled alike
+        assert np.array_equal(a.numpy(), b.numpy()) and np.array_equal(ya.numpy(), yb.numpy())
+    ordered = pipeline(split, None, cfg.data, batch_size=5, seed=3, training=False, array=array)
+    assert np.array_equal(np.concatenate([x.numpy() for x, _ in ordered]), data.astype(np.float32))
+
+
+def test_reading_rows_maps_nothing_of_the_file(tmp_path):
+    """Rows read with positioned reads leave the process's mapped memory as it was, however many are read."""
+    from harness.data.rows import Rows
+    from harness.storage import cache
+
+    data = np.arange(4096 * 1024, dtype=np.uint8).reshape(4096, 1024)
+    array, _ = cache.array_entry(
+        tmp_path / "big.npy", data.shape, "uint8", lambda out: out.__setitem__(slice(None), data)
+    )
+    rows = Rows(array)
+    assert np.array_equal(rows.take(np.array([4095, 0, 17, 17])), data[[4095, 0, 17, 17]])
+    assert np.array_equal(rows.chunk(100, 300), data[100:300])
+    mapped = (
+        [line for line in Path("/proc/self/smaps").read_text().split("\n") if "big.npy" in line]
+        if Path("/proc/self/smaps").exists()
+        else []
+    )
+    assert len(mapped) <= 1  # the cache's own map of the entry at most; Rows maps nothing

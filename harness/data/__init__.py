@@ -4,6 +4,7 @@ splits   carving and subsetting, pure numpy (Pool, Split, Splits)
 sources  the three sources, each reduced to a Pool
 images   decoded+resized images as one cached array per split
 pipeline the tf.data pipeline a model trains on
+rows     a cached array's rows read from disk by index, so memory holds a batch, not the array
 """
 
 from harness.data.pipeline import epoch_steps, pipeline

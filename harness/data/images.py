@@ -39,7 +39,8 @@ def image_array(split: Split, geometry: Geometry, cache_root: Path) -> tuple[np.
 
 
 def split_images(split: Split, geometry: Geometry, cache_root: Path | None) -> np.ndarray:
-    """The split's uint8 images at the geometry: from the cache, or decoded now when cache_root is None."""
+    """The split's uint8 images at the geometry: the cache's entry (memory-mapped, read as needed), or decoded now
+    into memory when cache_root is None."""
     if cache_root is not None:
-        return np.asarray(image_array(split, geometry, cache_root)[0])
+        return image_array(split, geometry, cache_root)[0]
     return np.concatenate(list(resized(split, geometry).batch(256).as_numpy_iterator()))

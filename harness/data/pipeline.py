@@ -8,6 +8,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from harness.config.geometry import Geometry
+from harness.data.rows import Rows
 from harness.data.splits import Split
 
 
@@ -68,6 +69,28 @@ def epoch_steps(train_size: int, full_train: int | None, batch_size: int, budget
     return None
 
 
+def _streamed(rows: Rows, labels: np.ndarray, buffer: int, batch_size: int, seed: int, training: bool, repeat: bool):
+    """Batches of (rows, labels) read from disk by index: the positions 0..n-1 are shuffled exactly as the rows
+    themselves would be (tf.data's seeded shuffle depends only on the seed, the buffer and the element count, not on
+    what the elements hold), batched, and each batch's rows read then (harness.data.rows). Memory holds a few batches,
+    whatever the split's size, and the numbers are those of the same pipeline over the rows in memory."""
+    import tensorflow as tf
+
+    index = tf.data.Dataset.range(len(rows))
+    if training:
+        index = index.shuffle(min(buffer, len(rows)), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        index = index.repeat()
+    classes = tf.constant(labels)
+
+    def gather(positions):
+        x = tf.numpy_function(rows.take, [positions], tf.as_dtype(rows.dtype), stateful=False)
+        x.set_shape([None, *rows.shape[1:]])
+        return x, tf.gather(classes, positions)
+
+    return index.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def pipeline(
     split: Split,
     geometry: Geometry,
@@ -80,21 +103,22 @@ def pipeline(
     repeat: bool = False,
 ):
     """Batched (float32 inputs, int labels). Inputs come from `array` (cached images or frozen-prefix features,
-    one row per example of `split`) or are decoded+resized once and kept in memory; then shuffle (seeded),
-    batch, and augment by the `data` section when training. `repeat`: cycle the split, reshuffled each pass
+    one row per example of `split`, read from disk batch by batch) or are decoded+resized once and kept in memory
+    (train.cache=off); then shuffle (seeded), batch, and augment by the `data` section when training. `repeat`: cycle the split, reshuffled each pass
     (an epoch is then a number of steps, epoch_steps).
     """
     import tensorflow as tf
 
     if array is not None:
-        ds = tf.data.Dataset.from_tensor_slices((np.asarray(array), split.labels))
+        ds = _streamed(Rows(array), split.labels, data.shuffle_buffer, batch_size, seed, training, repeat)
     else:
         ds = tf.data.Dataset.zip(resized(split, geometry), tf.data.Dataset.from_tensor_slices(split.labels)).cache()
-    if training:
-        ds = ds.shuffle(min(data.shuffle_buffer, len(split)), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+        if training:
+            ds = ds.shuffle(min(data.shuffle_buffer, len(split)), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(batch_size)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
     augment = augmenter(data, seed) if training else None
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)

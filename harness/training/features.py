@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from harness.data.rows import Rows
 from harness.models.build import InferenceMode, backbone_of
 from harness.storage import cache
 
@@ -182,11 +183,11 @@ def feature_array(plan: Plan, image_key: str, count: int, images, cache_root: Pa
     path = cache_root / "features" / f"{cache.digest(plan.identity, image_key)}.npy"
 
     def fill(out: np.ndarray) -> None:
-        array = images()
-        forward = _forward(plan, array.shape[1:], array.dtype)
-        for start in range(0, len(array), FEATURE_BATCH):
+        rows = Rows(images())  # read from the image cache chunk by chunk, never mapped whole
+        forward = _forward(plan, rows.shape[1:], rows.dtype)
+        for start in range(0, len(rows), FEATURE_BATCH):
             out[start : start + FEATURE_BATCH] = (
-                forward(np.asarray(array[start : start + FEATURE_BATCH])).numpy().astype(out.dtype)
+                forward(rows.chunk(start, min(start + FEATURE_BATCH, len(rows)))).numpy().astype(out.dtype)
             )
 
     return cache.array_entry(path, (count, *shape), plan.dtype, fill)

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from harness.config.geometry import geometry
 from harness.data.images import split_images
+from harness.data.pipeline import pipeline
 from harness.data.sources import load_splits
 from harness.errors import UserError
 from harness.records.record import RECORD, RunRecord, read_record
@@ -121,10 +122,12 @@ def analyze_run(
     if split is None:
         raise UserError(f"run {run_dir.name} has no {split_name} split; use --split val")
 
-    images = split_images(
-        split, geometry(cfg.data), root
-    )  # the bytes the model saw, decoded once (or not at all, when cached)
-    probabilities = model.predict(images.astype(np.float32), batch_size=cfg.train.batch_size, verbose=0)
+    # The bytes the model saw, decoded once (or not at all, when cached), read batch by batch as a run reads them.
+    images = split_images(split, geometry(cfg.data), root)
+    batches = pipeline(
+        split, geometry(cfg.data), cfg.data, batch_size=cfg.train.batch_size, seed=0, training=False, array=images
+    )
+    probabilities = model.predict(batches, verbose=0)
     table = prediction_table(probabilities, split.labels, splits.class_names, split.ids, original_sizes(split))
     out = run_dir / ANALYSIS
     out.mkdir(exist_ok=True)

@@ -56,9 +56,11 @@ def declared_metrics(runs: list[tuple[Path, dict]]) -> list[tuple[str, str, str]
 
 
 def columns(found: list[dict]) -> list[str]:
-    """ALWAYS, then every key whose value differs between runs (or is missing from some)."""
+    """ALWAYS, then every key whose value differs between runs and that every run has. A key null in some runs
+    (`data.samples_per_class`, null: all images) is left out: TensorBoard's parallel-coordinates view draws no
+    session that lacks one of its columns. Such a knob's values still show, as text, in `Value` of its sweep's runs."""
     keys = sorted({k for s in found for k in s})
-    varying = [k for k in keys if len({repr(s.get(k)) for s in found}) > 1]
+    varying = [k for k in keys if all(k in s for s in found) and len({repr(s[k]) for s in found}) > 1]
     return [k for k in ALWAYS if k in keys] + [k for k in varying if k not in ALWAYS]
 
 

@@ -137,6 +137,8 @@ def knob_and_value(record: dict[str, Any]) -> tuple[str, str]:
 
 
 def _short(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "null"
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 

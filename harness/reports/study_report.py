@@ -157,7 +157,7 @@ def forest(effects: pd.DataFrame, path: Path, metric_words: str) -> bool:
 
     rows = effects.reset_index(drop=True)
     y = -rows.index.to_numpy(dtype=float) - rows["experiment"].factorize()[0] * 0.8
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * len(rows)))
+    fig, ax = plt.subplots(figsize=(9, 1.6 + 0.28 * len(rows)))
     for yi, row in zip(y, rows.itertuples()):
         difference = row.difference * 100
         color = ("tab:green" if difference > 0 else "tab:red") if row.clear else "tab:gray"
@@ -167,8 +167,10 @@ def forest(effects: pd.DataFrame, path: Path, metric_words: str) -> bool:
         ax.plot([difference], [yi], "o", color=color, mfc=color if decided else "white", ms=6)
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks(y, [f"{r.experiment}: {r.value} (vs {r.baseline})" for r in rows.itertuples()], fontsize=8)
-    ax.set_xlabel(f"difference from the baseline's value, points of {metric_words} (95% interval over seeds)")
-    ax.set_title("every knob against the baseline (coloured: clear effect; hollow: too few seeds)", fontsize=10)
+    ax.set_xlabel(f"points of {metric_words} against the baseline's value (95% interval over seeds)", fontsize=9)
+    ax.set_title(
+        "every value against its experiment's baseline\ncoloured: a clear effect; hollow: too few seeds", fontsize=9
+    )
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     with replacing(path) as tmp:

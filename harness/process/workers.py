@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
 from typing import Any
 
-from harness.process import stopping
+from harness.process import devices, stopping
 from harness.process.memory import memory_mb
 from harness.process.quiet import import_tensorflow
 
@@ -44,10 +44,12 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _start_worker(parent: int, threads: int | None = None) -> None:
+def _start_worker(parent: int, threads: int | None = None, env: dict[str, str] | None = None) -> None:
     die_with_parent(parent)
     stopping.install_in_worker()
+    os.environ.update(env or {})  # its GPU and how it shares it: read by TensorFlow when it starts, just below
     import_tensorflow()  # while the parent composes the first job, not after it has handed it over
+    devices.apply_memory_limit()
     if threads:
         import tensorflow as tf
 
@@ -59,14 +61,14 @@ def _pid_and_rss() -> tuple[int, float]:
     return os.getpid(), _rss_mb()
 
 
-def _starting_pool(threads: int | None = None) -> tuple[ProcessPoolExecutor, Future]:
-    """A one-process pool starting in the background (with `threads` intra-op threads; None: TensorFlow's
-    default), and the future of its process's pid and resident memory once started."""
+def _starting_pool(threads: int | None = None, env: dict[str, str] | None = None) -> tuple[ProcessPoolExecutor, Future]:
+    """A one-process pool starting in the background (with `threads` intra-op threads, None: TensorFlow's default,
+    and `env` set before TensorFlow starts), and the future of its process's pid and resident memory once started."""
     pool = ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(os.getpid(), threads),
+        initargs=(os.getpid(), threads, env),
     )
     return pool, pool.submit(_pid_and_rss)
 
@@ -117,9 +119,14 @@ class Worker:
     BUILT = 0.10
 
     def __init__(
-        self, max_rss_growth: float | None = 0.25, runs_per_process: int | None = None, threads: int | None = None
+        self,
+        max_rss_growth: float | None = 0.25,
+        runs_per_process: int | None = None,
+        threads: int | None = None,
+        env: dict[str, str] | None = None,
     ):
         self.max_rss_growth, self.runs_per_process, self.threads = max_rss_growth, runs_per_process, threads
+        self.env = dict(env or {})  # set in the process before TensorFlow starts (its GPU: harness.process.devices)
         self._pool: ProcessPoolExecutor | None = None
         self._starting: Future | None = None
         self._pid, self._runs, self._idle_rss, self._base_rss = 0, 0, 0.0, 0.0
@@ -128,7 +135,7 @@ class Worker:
     def start(self) -> None:
         """Start the process (spawn and TensorFlow import, about 6 s on 2 cores) without waiting for it."""
         if self._pool is None:
-            self._pool, self._starting = _starting_pool(self.threads)
+            self._pool, self._starting = _starting_pool(self.threads, self.env)
             self._runs, self._base_rss, self.started = 0, 0.0, self.started + 1
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any | None:

@@ -9,6 +9,8 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from harness.process import devices
+
 PACKAGES = (
     "tensorflow",
     "keras",
@@ -60,6 +62,7 @@ def host() -> dict[str, object]:
         "cpu": cpu(),
         "pid": os.getpid(),
         "intra_op_threads": intra_op_threads(),
+        **devices.describe(),  # the GPU a worker was given and how its memory is shared (null on a CPU)
     }
     if os.environ.get(
         "SLURM_JOB_ID"

@@ -15,7 +15,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
 from omegaconf import DictConfig, OmegaConf
 
 from harness.multirun.jobs import execute_job
-from harness.process import stopping
+from harness.process import devices, stopping
 from harness.process.progress import Progress, label
 from harness.process.quiet import import_tensorflow
 from harness.process.workers import Worker
@@ -111,7 +111,16 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         return []
     n_jobs = max(1, min(launcher.n_jobs, len(job_overrides)))
     threads = launcher.threads_per_worker
-    workers = [Worker(launcher.max_rss_growth, launcher.runs_per_process, threads) for _ in range(n_jobs)]
+    gpus = devices.visible_gpus()
+    workers = [
+        Worker(
+            launcher.max_rss_growth,
+            launcher.runs_per_process,
+            threads,
+            devices.worker_env(w, n_jobs, gpus, launcher.gpu_memory_mb),
+        )
+        for w in range(n_jobs)
+    ]
     for worker in workers:
         worker.start()
     log.info(

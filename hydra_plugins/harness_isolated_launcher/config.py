@@ -20,6 +20,9 @@ class IsolatedLauncherConf:
     # n_jobs. n_jobs x threads_per_worker <= cores stops the workers contending for cores (faster; numbers
     # change as they do on a machine with another core count).
     threads_per_worker: Optional[int] = None
+    # Workers sharing one GPU (more workers than GPUs) grow their memory as they need it; this caps each at so many
+    # MB instead. With several GPUs each worker gets its own (round-robin), in its record's host.
+    gpu_memory_mb: Optional[int] = None
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="isolated", node=IsolatedLauncherConf, provider="harness")

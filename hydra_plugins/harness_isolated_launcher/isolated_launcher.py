@@ -19,10 +19,12 @@ class IsolatedLauncher(DeferredLauncher):
         max_rss_growth: Optional[float] = 0.25,
         runs_per_process: Optional[int] = None,
         threads_per_worker: Optional[int] = None,
+        gpu_memory_mb: Optional[int] = None,
     ) -> None:
         self.n_jobs = n_jobs
         self.max_rss_growth, self.runs_per_process = max_rss_growth, runs_per_process
         self.threads_per_worker = threads_per_worker
+        self.gpu_memory_mb = gpu_memory_mb
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from hydra_plugins.harness_isolated_launcher._core import (

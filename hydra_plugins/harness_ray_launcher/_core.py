@@ -46,10 +46,21 @@ def run_in(cwd: str, *job: Any) -> JobReturn:
         return execute_job(*job)
 
 
+def shared_gpu(remote: dict[str, Any]) -> dict[str, Any]:
+    """Ray gives each task the GPUs of its `num_gpus` (its CUDA_VISIBLE_DEVICES); a fraction of one means tasks share
+    a GPU, so each grows its memory as it needs it instead of TensorFlow taking the whole device at its start."""
+    gpus = remote.get("num_gpus") or 0
+    if not 0 < gpus < 1:
+        return remote
+    env = dict((remote.get("runtime_env") or {}).get("env_vars") or {})
+    env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    return {**remote, "runtime_env": {**(remote.get("runtime_env") or {}), "env_vars": env}}
+
+
 def _submit(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[Any]:
     import ray
 
-    remote = OmegaConf.to_container(launcher.ray_cfg.remote, resolve=True) or {}
+    remote = shared_gpu(OmegaConf.to_container(launcher.ray_cfg.remote, resolve=True) or {})
     job = ray.remote(**remote)(run_in) if remote else ray.remote(run_in)
     cwd = os.getcwd()
     state = Singleton.get_state()

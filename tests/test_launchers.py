@@ -19,7 +19,8 @@ import pytest
 from harness.reports.tables import load_table
 from tests.helpers import NEEDS_RAY, NEEDS_SLURM, ROOT
 
-QUICK = ["experiment=quickstart", "train.epochs=1", "train.steps_per_epoch=2", "train.verbose=0"]
+# Every layer trained (no frozen prefix to cache features of): each run reads the image cache the first one built.
+QUICK = ["experiment=quickstart", "model.unfreeze=1.0", "train.epochs=1", "train.steps_per_epoch=2", "train.verbose=0"]
 SWEEP = [*QUICK, "sweep=learning_rate", "sweep.values=[0.01,0.001]"]
 # Two experiments that share their baseline run: 3 jobs, 2 configs trained, 1 copied.
 MINI = """\

@@ -233,6 +233,11 @@ def _parents_first(space: dict[str, dict]) -> list[str]:
     return ordered
 
 
+def as_meant(value: Any) -> Any:
+    """A drawn value as the space means it: a stepped float is min + k * step, 0.30000000000000004 for 0.3."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
+
+
 def declare(hp, space: dict[str, dict]) -> dict[str, Any]:
     """Register every entry of the space on `hp` (a kt.HyperParameters); returns the values of the active
     ones (a conditional entry whose parent has another value is left out: the base config's value holds)."""
@@ -252,8 +257,7 @@ def declare(hp, space: dict[str, dict]) -> dict[str, Any]:
         else:
             value = hp.Fixed(key, spec["value"], **condition)
         if hp.is_active(key):
-            # A stepped float is min + k * step: 0.30000000000000004 for the 0.3 the space means.
-            values[key] = float(f"{value:.12g}") if isinstance(value, float) else value
+            values[key] = as_meant(value)
     return values
 
 

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.config.geometry import geometry
 from harness.config.identity import HYPERPARAMETER_SECTIONS
-from harness.config.space import check_space, declare, searchable, trial_config
+from harness.config.space import as_meant, check_space, declare, searchable, trial_config
 from harness.config.validate import typed, validate
 from harness.errors import ConfigError, UserError
 from harness.multirun.search_identity import IDENTITY, differences, same_baseline, search_identity
@@ -28,7 +28,6 @@ from harness.process import stopping
 from harness.process.progress import Progress
 from harness.process.workers import in_fresh_process
 from harness.records.record import Status, SweepIdentity, read_record
-from harness.records.tensorboard import as_written
 from harness.reports.sweep_report import write_report
 from harness.storage.atomic import write_atomic
 from harness.training.fit import FitOptions
@@ -122,11 +121,7 @@ class HarnessHyperModel(kt.HyperModel):
             run_dir, earlier = found
         tcfg = OmegaConf.merge(self.trial_config(hp, execution), {"run_name": run_dir.name})
         trial_ids = [*((earlier or {}).get("sweep", {}).get("trial_ids") or []), trial_id]
-        searched = {
-            k: as_written(v) if isinstance(v, float) else v
-            for k, v in hp.values.items()
-            if k in self.space and hp.is_active(k)
-        }
+        searched = {k: as_meant(v) for k, v in hp.values.items() if k in self.space and hp.is_active(k)}
         identity = _trial_identity(trial_id, tcfg, searched, trial_ids)
         prepared = Prepared(self.splits, geometry(tcfg.data), model, cache_root(tcfg), release=False)
         try:
@@ -165,7 +160,7 @@ class RecordsFailedTrials:
             any(read_record(d) for d in executions) or continued_run(hm.exp_dir, trial.trial_id, None) is not None
         )
         if not recorded:  # failed in build(): an invalid combination of the space
-            values = {k: v for k, v in trial.hyperparameters.values.items() if k in hm.space}
+            values = {k: as_meant(v) for k, v in trial.hyperparameters.values.items() if k in hm.space}
             tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
             message = (trial.message or "failed").strip().splitlines()[-1]
             record_failure(tcfg, run_dir, message, _trial_identity(trial.trial_id, tcfg, values))
@@ -241,7 +236,7 @@ def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str
 
     `harness --config-dir <experiment dir> experiment=best`
     """
-    values = {k: v for k, v in trial.hyperparameters.values.items() if k in check_space(cfg)}
+    values = {k: as_meant(v) for k, v in trial.hyperparameters.values.items() if k in check_space(cfg)}
     if EPOCHS in trial.hyperparameters.values:  # Hyperband's: the epochs the best trial trained to
         values["train.epochs"] = trial.hyperparameters.values[EPOCHS]
     tcfg = trial_config(cfg, values)

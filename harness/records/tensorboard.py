@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from harness.config.space import as_meant
+
 # A number column with at most this many distinct values gets them as its domain; more, an interval.
 DISCRETE_LIMIT = 12
 
@@ -19,14 +21,9 @@ def hparam_values(values: dict[str, Any]) -> dict[str, bool | int | float | str]
         if value is None:
             continue
         if isinstance(value, float):
-            value = as_written(value)
+            value = as_meant(value)
         out[key] = value if isinstance(value, (bool, int, float, str)) else str(value)
     return out
-
-
-def as_written(value: float) -> float:
-    """A float without the last-digit error of arithmetic (0.1 * 3 -> 0.3): 12 significant digits."""
-    return float(f"{value:.12g}")
 
 
 def hparam_domain(values: list[Any]):

@@ -6,6 +6,7 @@ are cached whenever train.cache=auto, since they are the very bytes the uncached
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from harness.config.geometry import Geometry
-from harness.data.images import image_array, image_key
+from harness.data.images import image_array as images_of
+from harness.data.images import image_key
 from harness.data.splits import Splits
 
 
@@ -30,6 +32,7 @@ class Prepared:
     model: Any  # keras.Model
     cache_root: Path | None
     release: bool = True  # drop the model's graphs after the run (False: the caller still needs it)
+    data_seconds: float = 0.0  # reading the source: a folder's scan (or its cached result), a TFDS split's labels
 
 
 def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dict]:
@@ -44,7 +47,18 @@ def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dic
         return prepared.model, dict.fromkeys(named), {"feature_cache": "none", "images": "off"}
     plan = features.plan(prepared.model, cfg.train.feature_dtype, cfg.data.augment)
     arrays: dict = {"test": None}
-    report: dict = {"feature_cache": plan.kind if plan else "none", "images": {}}
+    # Seconds in each stage, for the record: reading the source (harness.training.run.prepare), the decoded-image
+    # cache (built, or found), the frozen prefix's features (computed, or found; the images they needed not counted).
+    seconds = {"data": round(prepared.data_seconds, 3), "images": 0.0, "features": 0.0}
+    report: dict = {"feature_cache": plan.kind if plan else "none", "images": {}, "seconds": seconds}
+
+    def image_array(split, geometry, root):
+        started = time.perf_counter()
+        try:
+            return images_of(split, geometry, root)
+        finally:
+            seconds["images"] += time.perf_counter() - started
+
     if plan:
         report.update(cut=plan.cut, features={}, feature_dtype=plan.dtype)
     for name, split in named.items():
@@ -61,8 +75,11 @@ def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dic
             report["images"][name] = "built" if built else "hit"
             return array
 
+        started, before = time.perf_counter(), seconds["images"]
         arrays[name], built = features.feature_array(plan, image_key(split, geometry), len(split), images, root)
+        seconds["features"] += time.perf_counter() - started - (seconds["images"] - before)
         report["features"][name] = "built" if built else "hit"
+    seconds.update(images=round(seconds["images"], 3), features=round(seconds["features"], 3))
     if plan:
         report["feature_shape"] = list(arrays["train"].shape[1:])
     return (plan.trainer if plan else prepared.model), arrays, report

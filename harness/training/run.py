@@ -78,8 +78,10 @@ def build(cfg: DictConfig, splits: Splits, input_shape: tuple[int, int, int], *,
 
 
 def prepare(cfg: DictConfig) -> Prepared:
+    started = time.perf_counter()
     splits, geo = load_data(cfg), geometry(cfg.data)
-    return Prepared(splits, geo, build(cfg, splits, geo.shape), cache_root(cfg))
+    data_seconds = time.perf_counter() - started
+    return Prepared(splits, geo, build(cfg, splits, geo.shape), cache_root(cfg), data_seconds=data_seconds)
 
 
 def _now() -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from harness.multirun.jobs import execute_job
 from harness.process import devices, stopping
@@ -52,8 +53,12 @@ def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str], progress:
 
 
 def _held_elsewhere(sweep_config: DictConfig) -> claims.Owner | None:
-    """The live owner of the job's run folder when another process holds it, else None."""
-    run_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+    """The live owner of the job's run folder when another process holds it, else None (also where the folder is
+    named after what only running the job sets, as Hydra's default `${hydra.job.num}`)."""
+    try:
+        run_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+    except OmegaConfBaseException:
+        return None
     owner = claims.holder(run_dir)
     if owner is None or owner == claims.me() or not claims.alive(owner, run_dir / claims.CLAIM):
         return None

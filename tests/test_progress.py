@@ -47,3 +47,19 @@ def test_a_search_counts_trials_from_where_it_resumed_and_may_not_know_its_end(c
         hyperband.finish()
         hyperband.start()
     assert caplog.records[-1].getMessage() == "trial 2 · 20s elapsed · 20s per trial"
+
+
+def test_a_long_stage_says_how_far_it_has_come_at_most_every_few_seconds(monkeypatch, caplog):
+    from harness.process.progress import Meter
+
+    now = iter([0.0, 1.0, 12.0, 13.0, 30.0])
+    monkeypatch.setattr("harness.process.progress.time.monotonic", lambda: next(now))
+    meter = Meter("decoding images for the cache", 100, every=10.0)
+    with caplog.at_level(logging.INFO, logger="harness.process.progress"):
+        for _ in range(4):
+            meter.update(25)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "decoding images for the cache: 50/100 (50%) · 12s elapsed · ETA 12s",
+        "decoding images for the cache: 100/100 (100%) · 30s elapsed · ETA 0s",
+    ]

@@ -9,6 +9,7 @@ import numpy as np
 from harness.config.geometry import Geometry
 from harness.data.pipeline import resized
 from harness.data.splits import Split
+from harness.process.progress import Meter
 from harness.storage import cache
 
 
@@ -29,10 +30,11 @@ def image_array(split: Split, geometry: Geometry, cache_root: Path) -> tuple[np.
     """The split's uint8 images at the geometry, from the cache (built on first use). Returns (array, built)."""
 
     def fill(out: np.ndarray) -> None:
-        start = 0
-        for batch in resized(split, geometry).batch(256).as_numpy_iterator():
+        start, meter = 0, Meter("decoding images for the cache", len(split))
+        for batch in resized(split, geometry).batch(256).as_numpy_iterator():  # decoded in parallel, 256 at a time
             out[start : start + len(batch)] = batch
             start += len(batch)
+            meter.update(len(batch))
 
     path = cache_root / "images" / f"{image_key(split, geometry)}.npy"
     return cache.array_entry(path, (len(split), *geometry.shape), "uint8", fill)

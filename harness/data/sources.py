@@ -19,6 +19,7 @@ from harness.config.reachable import network_available
 from harness.data.splits import Pool, Splits, assemble
 from harness.errors import OFFLINE_HINT, ConfigError, UserError
 from harness.process import quiet
+from harness.process.progress import Meter
 from harness.storage import cache
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,11 @@ def _probe_chunk(files: list[Path]) -> list[tuple[int, int] | None]:
 
 def _probe_all(candidates: list[tuple[Path, int]], skipped: list[str]) -> tuple[list, list, list, list]:
     """One decoder decides: a file is trained on only if the training pipeline's decoder reads it cleanly."""
-    files = [f for f, _ in candidates]
-    probed = [size for i in range(0, len(files), PROBE_CHUNK) for size in _probe_chunk(files[i : i + PROBE_CHUNK])]
+    files, probed = [f for f, _ in candidates], []
+    meter = Meter("checking that every file decodes", len(files))
+    for i in range(0, len(files), PROBE_CHUNK):
+        probed += _probe_chunk(files[i : i + PROBE_CHUNK])
+        meter.update(len(files[i : i + PROBE_CHUNK]))
     paths, labels, sizes, skipped = [], [], [], list(skipped)
     for (f, label), size in zip(candidates, probed):
         if size is None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.data.rows import Rows
 from harness.models.build import InferenceMode, backbone_of
+from harness.process.progress import Meter
 from harness.storage import cache
 
 log = logging.getLogger(__name__)
@@ -185,10 +186,12 @@ def feature_array(plan: Plan, image_key: str, count: int, images, cache_root: Pa
     def fill(out: np.ndarray) -> None:
         rows = Rows(images())  # read from the image cache chunk by chunk, never mapped whole
         forward = _forward(plan, rows.shape[1:], rows.dtype)
+        meter = Meter("computing the frozen layers' features for the cache", len(rows))
         for start in range(0, len(rows), FEATURE_BATCH):
             out[start : start + FEATURE_BATCH] = (
                 forward(rows.chunk(start, min(start + FEATURE_BATCH, len(rows)))).numpy().astype(out.dtype)
             )
+            meter.update(min(FEATURE_BATCH, len(rows) - start))
 
     return cache.array_entry(path, (count, *shape), plan.dtype, fill)
 

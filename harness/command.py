@@ -53,6 +53,7 @@ class Command(NamedTuple):
     legacy: str | None = (
         None  # the folder under results_dir that versions before 0.2 gave the same runs, where it differs
     )
+    launcher: dict | None = None  # the isolated launcher's settings, when a multirun uses it
 
 
 class Argv(NamedTuple):
@@ -126,8 +127,13 @@ def compose_cli(argv: list[str]) -> Command | None:
         configs = [
             _applied(plain, job, set(fixed), groups) or compose(parts.config_name, overrides=job) for job in jobs
         ]
+        isolated = OmegaConf.to_container(base.hydra.launcher, resolve=True) if choice == "isolated" else None
         return Command(
-            configs, True, parts.overrides, _legacy_multirun(configs[0] if configs else None, base, parts.overrides)
+            configs,
+            True,
+            parts.overrides,
+            _legacy_multirun(configs[0] if configs else None, base, parts.overrides),
+            isolated,
         )
 
 

@@ -85,17 +85,25 @@ def test_a_cycled_split_is_reshuffled_on_every_pass(image_folder):
     assert all(sorted(p) == sorted(split.labels.tolist()) for p in passes) and passes[0] != passes[1]
 
 
-def test_a_cached_array_is_read_from_disk_batch_by_batch_in_the_order_the_rows_in_memory_would_take(
-    image_folder, tmp_path
+@pytest.mark.parametrize("memory_mb", ["0", "512"])  # streamed from the file; held in memory
+def test_a_cached_array_gives_the_batches_of_the_whole_array_in_memory_whether_streamed_or_held(
+    image_folder, tmp_path, memory_mb
 ):
-    """Streaming changes no number: the same seeded shuffle and batches as the whole array in memory gave."""
+    """Where a run holds its cached inputs changes no number: the same seeded shuffle and batches as the whole
+    array in memory gave."""
     import tensorflow as tf
 
-    from harness.data.pipeline import pipeline
+    from harness.data.pipeline import held_in_memory, pipeline
     from harness.data.rows import Rows
     from harness.storage import cache
 
-    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", "data.image_size=32", "data.shuffle_buffer=7")
+    cfg = make_cfg(
+        "dataset=folder",
+        f"dataset.path={image_folder}",
+        "data.image_size=32",
+        "data.shuffle_buffer=7",
+        f"data.memory_mb={memory_mb}",
+    )
     split = splits_of(cfg).train
     rng = np.random.default_rng(0)
     data = rng.integers(0, 255, (len(split), 4, 3), dtype=np.uint8)
@@ -103,6 +111,7 @@ def test_a_cached_array_is_read_from_disk_batch_by_batch_in_the_order_the_rows_i
         tmp_path / "rows.npy", data.shape, "uint8", lambda out: out.__setitem__(slice(None), data)
     )
     assert isinstance(Rows(array)._path, Path)  # a file behind it: read, not mapped
+    assert held_in_memory(array, cfg.data.memory_mb) == (memory_mb != "0")
     in_memory = tf.data.Dataset.from_tensor_slices((data, split.labels)).shuffle(
         7, seed=3, reshuffle_each_iteration=True
     )

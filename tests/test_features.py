@@ -137,3 +137,17 @@ def test_every_split_reuses_one_traced_forward_pass_and_batching_leaves_the_feat
         )
     (forward,) = plan.forwards.values()
     assert forward.experimental_get_tracing_count() == 1
+
+
+def test_a_run_that_streams_its_cached_inputs_gives_the_numbers_of_one_that_holds_them(
+    image_folder, tmp_path, weights_file
+):
+    """data.memory_mb says only where a run reads its cached arrays from while it trains, not what it computes."""
+    held = fitted(image_folder, tmp_path, weights_file, "held", "model.unfreeze=0.5")
+    streamed = fitted(image_folder, tmp_path, weights_file, "streamed", "model.unfreeze=0.5", "data.memory_mb=0")
+    assert held.cache["inputs"] == {"train": "memory", "val": "memory", "test": "memory"}
+    assert streamed.cache["inputs"] == {"train": "streamed", "val": "streamed", "test": "streamed"}
+    assert streamed.cache["features"]["train"] == "hit"
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert streamed.history[key] == held.history[key], key
+    assert streamed.test_accuracy == held.test_accuracy and streamed.config_hash == held.config_hash

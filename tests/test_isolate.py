@@ -174,3 +174,39 @@ def test_a_worker_is_replaced_once_it_has_grown_since_its_first_call_that_built_
         assert worker.call(_pid_after_holding, 1) != first and worker.started == 2
     finally:
         worker.close()
+
+
+def test_a_sweep_s_command_line_is_recognised_before_anything_is_imported():
+    from harness.__main__ import reads_as_sweep
+
+    assert reads_as_sweep(["sweep=learning_rate", "train.epochs=3"])
+    assert reads_as_sweep(["study=chapter5"]) and reads_as_sweep(["-m", "train.learning_rate=0.1,0.01"])
+    assert reads_as_sweep(["sweep=batch_size", "hydra/launcher=isolated"])
+    assert not reads_as_sweep(["train.epochs=3"])  # a single run imports TensorFlow itself
+    assert not reads_as_sweep(["sweep=learning_rate", "hydra/launcher=harness_ray"])
+    assert not reads_as_sweep(["sweep=learning_rate", "--cfg", "job"])
+    assert not reads_as_sweep(["tuner=random", "-m"])
+
+
+@pytest.mark.slow
+def test_a_prestarted_worker_is_adopted_when_it_fits_and_killed_when_nothing_needs_it():
+    from harness.process import workers
+
+    workers.prestart(threads=None, env={})
+    started = workers._prestarted
+    assert workers.adopted(0.25, None, None, {}) is started  # the launcher's first worker, as it would start one
+    assert started.max_rss_growth == 0.25
+    started.kill()
+
+    workers.prestart(threads=None, env={})
+    unfit = workers._prestarted._process
+    other = workers.adopted(0.25, None, 1, {})  # a thread count takes effect only as TensorFlow starts: not this one
+    assert other.threads == 1 and other._pool is None
+    unfit.join(timeout=10)
+    assert not unfit.is_alive()
+
+    workers.prestart(threads=None, env={})
+    left = workers._prestarted._process
+    workers.discard_prestarted()  # the command stopped before a launcher asked for a worker
+    left.join(timeout=10)
+    assert not left.is_alive() and workers._prestarted is None

@@ -174,6 +174,7 @@ def test_sweep_killed_with_sigkill_leaves_no_worker_and_resumes_to_exactly_one_c
         f"results_dir={results_dir}",
         *FAST,
         "train.steps_per_epoch=60",
+        "train.epochs=40",  # the second run, reusing the first's model and traced step, lasts a few seconds
     ]
     exp = experiment_dir(*args)
     proc = subprocess.Popen(

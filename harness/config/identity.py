@@ -27,6 +27,8 @@ NOT_IDENTITY = (
     "preset",
     "study",
 )
+# Knobs of the hyperparameter sections that say how a run is shown or where it holds its data, not what it computes.
+HOW_NOT_WHAT = ("train.verbose", "data.memory_mb")
 
 
 def flatten(node: Any, prefix: str = "", is_leaf: Callable[[Any], bool] = lambda _: False) -> dict[str, Any]:
@@ -57,6 +59,8 @@ def container(cfg: DictConfig | dict) -> dict:
 def config_hash(cfg: DictConfig | dict) -> str:
     """Identity of a run: the hash of its resolved config, minus keys that only say where output goes."""
     data = {k: v for k, v in container(cfg).items() if k not in NOT_IDENTITY}
-    data.get("train", {}).pop("verbose", None)
+    for key in HOW_NOT_WHAT:
+        section, name = key.split(".")
+        data.get(section, {}).pop(name, None)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

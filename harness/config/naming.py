@@ -23,12 +23,12 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config.identity import canonical
+from harness.config.identity import HOW_NOT_WHAT, canonical
 
 # Config sections whose command-line overrides change what a run computes, and so its folder's name.
 LABELLED_SECTIONS = ("dataset", "data", "model", "train")
 # In the experiment's name already, or not what a run computes.
-UNLABELLED = {"dataset.path", "dataset.name", "model.name", "train.verbose"}
+UNLABELLED = {"dataset.path", "dataset.name", "model.name", *HOW_NOT_WHAT}
 # A search's settings that change which trials it runs (max_trials may grow on resume; the rest say how it runs).
 TUNER_UNNAMED = {"tuner.max_trials", "tuner.overwrite", "tuner.isolate", "tuner.max_consecutive_failed_trials"}
 HASH_LENGTH = 8

@@ -133,6 +133,12 @@ class DataConfig:
     augment: bool = knob(False, "augment training batches with data.augmentation")
     augmentation: Augmentation = knob(factory=Augmentation, doc="what data.augment does")
     shuffle_buffer: int = knob(1024, "elements in the training shuffle buffer", low=1)
+    memory_mb: int = knob(
+        512,
+        "a cached array (decoded images, frozen-layer features) up to this size is held in memory while a run trains;"
+        " a larger one streams from disk a batch at a time. The same numbers either way; 0 streams every one",
+        low=0,
+    )
     seed: int = knob(
         0,
         "carving val/test and the samples_per_class subset: fixed across train.seed, so every seed sees the same split",

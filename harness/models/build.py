@@ -149,13 +149,20 @@ def build_scratch(model_cfg: DictConfig, num_classes: int, input_shape: tuple[in
     return keras.Model(inputs, _head(x, model_cfg.head, num_classes), name="scratch")
 
 
+def set_precision(mixed_precision: bool) -> str:
+    """Set Keras's dtype policy for the model about to be built and trained; returns its name. Keras reads it when
+    layers are created, so it is set for every model (an in-process sweep or tuner must not inherit the previous
+    run's policy)."""
+    name = "mixed_float16" if mixed_precision else "float32"
+    keras.mixed_precision.set_global_policy(name)
+    return name
+
+
 def build_model(
     model_cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int], mixed_precision: bool = False
 ) -> keras.Model:
     """The `model` section as a Keras model on `input_shape` images (0..255 floats) with `num_classes` outputs."""
-    # Keras reads the dtype policy when layers are created, so it is set here, for this model, every time
-    # (an in-process sweep or tuner must not inherit the previous run's policy).
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+    set_precision(mixed_precision)
     if model_cfg.kind == "transfer":
         return build_transfer(model_cfg, num_classes, input_shape)
     return build_scratch(model_cfg, num_classes, input_shape)

@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config.identity import HYPERPARAMETER_SECTIONS, config_hash, container, flatten
+from harness.config.identity import HOW_NOT_WHAT, HYPERPARAMETER_SECTIONS, config_hash, container, flatten
 from harness.config.naming import TUNER_UNNAMED
 from harness.records.record import read_record
 
@@ -25,7 +25,8 @@ def search_identity(cfg: DictConfig) -> dict[str, Any]:
     plain = OmegaConf.to_container(cfg, resolve=True)
     tuner = {k: v for k, v in plain["tuner"].items() if f"tuner.{k}" not in TUNER_UNNAMED and k != "name"}
     flat = flatten({k: plain[k] for k in ("dataset", *HYPERPARAMETER_SECTIONS)})
-    flat.pop("train.verbose", None)
+    for key in HOW_NOT_WHAT:
+        flat.pop(key, None)
     flat.update(flatten({"tuner": tuner}, is_leaf=lambda node: "type" in node))
     return json.loads(json.dumps(flat, default=str))
 

@@ -128,6 +128,7 @@ class Worker:
         self.max_rss_growth, self.runs_per_process, self.threads = max_rss_growth, runs_per_process, threads
         self.env = dict(env or {})  # set in the process before TensorFlow starts (its GPU: harness.process.devices)
         self._pool: ProcessPoolExecutor | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None  # the pool's one process, once spawned
         self._starting: Future | None = None
         self._pid, self._runs, self._idle_rss, self._base_rss = 0, 0, 0.0, 0.0
         self.started = 0  # processes started so far
@@ -135,7 +136,9 @@ class Worker:
     def start(self) -> None:
         """Start the process (spawn and TensorFlow import, about 6 s on 2 cores) without waiting for it."""
         if self._pool is None:
+            before = set(multiprocessing.active_children())
             self._pool, self._starting = _starting_pool(self.threads, self.env)
+            self._process = next(iter(set(multiprocessing.active_children()) - before), None)
             self._runs, self._base_rss, self.started = 0, 0.0, self.started + 1
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any | None:
@@ -177,4 +180,45 @@ class Worker:
     def close(self, wait: bool = True) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=True)
-            self._pool, self._starting = None, None
+            self._pool, self._starting, self._process = None, None, None
+
+    def kill(self) -> None:
+        """End the process now, whatever it is doing (a prestarted worker still importing TensorFlow)."""
+        if self._process is not None:
+            self._process.kill()
+        self.close(wait=False)
+
+
+_prestarted: Worker | None = None
+
+
+def prestart(threads: int | None = None, env: dict[str, str] | None = None) -> None:
+    """Start a worker process now, before a launcher asks for one: its TensorFlow import (4.5 s on 2 cores) then
+    overlaps Hydra's start and its composition of the jobs. The launcher adopts it (`adopted`)."""
+    global _prestarted
+    if _prestarted is None:
+        _prestarted = Worker(threads=threads, env=env)
+        _prestarted.start()
+
+
+def adopted(
+    max_rss_growth: float | None, runs_per_process: int | None, threads: int | None, env: dict[str, str]
+) -> Worker:
+    """A worker with these settings: the prestarted one when it was started with the same threads and environment
+    (those act when its TensorFlow starts), else a new one; a prestarted worker that does not fit is stopped."""
+    global _prestarted
+    worker, _prestarted = _prestarted, None
+    if worker is not None and worker.threads == threads and worker.env == dict(env or {}):
+        worker.max_rss_growth, worker.runs_per_process = max_rss_growth, runs_per_process
+        return worker
+    if worker is not None:
+        worker.kill()
+    return Worker(max_rss_growth, runs_per_process, threads, env)
+
+
+def discard_prestarted() -> None:
+    """Stop a prestarted worker no launcher adopted (the command stopped early, or did not need one)."""
+    global _prestarted
+    worker, _prestarted = _prestarted, None
+    if worker is not None:
+        worker.kill()

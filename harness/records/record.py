@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
-from harness.config.identity import HYPERPARAMETER_SECTIONS, flatten
+from harness.config.identity import HOW_NOT_WHAT, HYPERPARAMETER_SECTIONS, flatten
 from harness.storage.atomic import write_atomic
 
 RECORD = "record.json"
@@ -120,7 +120,8 @@ def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {"dataset.name": (config.get("dataset") or {}).get("name")}
     for section in HYPERPARAMETER_SECTIONS:
         flat.update(flatten(config.get(section) or {}, section))
-    flat.pop("train.verbose", None)
+    for key in HOW_NOT_WHAT:
+        flat.pop(key, None)
     return flat
 
 

@@ -71,9 +71,10 @@ def compiled(
     global _last
     key = signature(model, optimizer, compile_options)
     entry = _kept.get(key)
-    if entry is not None and entry.model is not model:
+    if entry is not None:
         _kept.move_to_end(key)
-        _copy(model, entry.model)
+        if entry.model is not model:  # the same model comes back when harness.training.seeded kept it
+            _copy(model, entry.model)
         for variable, start in zip(entry.model.optimizer.variables, entry.optimizer_start):
             variable.assign(start)
         entry.model.optimizer.learning_rate = learning_rate

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from harness.config.geometry import Geometry
 from harness.data.images import image_array as images_of
 from harness.data.images import image_key
+from harness.data.pipeline import held_in_memory
 from harness.data.splits import Splits
 
 
@@ -82,4 +83,10 @@ def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dic
     seconds.update(images=round(seconds["images"], 3), features=round(seconds["features"], 3))
     if plan:
         report["feature_shape"] = list(arrays["train"].shape[1:])
+    # Where the run reads each array from as it trains: memory up to data.memory_mb, else its file batch by batch.
+    report["inputs"] = {
+        name: "memory" if held_in_memory(array, cfg.data.memory_mb) else "streamed"
+        for name, array in arrays.items()
+        if array is not None
+    }
     return (plan.trainer if plan else prepared.model), arrays, report

@@ -19,7 +19,7 @@ from harness.multirun.jobs import execute_job
 from harness.process import devices, stopping
 from harness.process.progress import Progress, label
 from harness.process.quiet import import_tensorflow
-from harness.process.workers import Worker
+from harness.process.workers import Worker, adopted
 from harness.storage import claims
 
 log = logging.getLogger(__name__)
@@ -117,8 +117,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     n_jobs = max(1, min(launcher.n_jobs, len(job_overrides)))
     threads = launcher.threads_per_worker
     gpus = devices.visible_gpus()
-    workers = [
-        Worker(
+    settings = [
+        (
             launcher.max_rss_growth,
             launcher.runs_per_process,
             threads,
@@ -126,6 +126,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         )
         for w in range(n_jobs)
     ]
+    workers = [adopted(*settings[0]), *(Worker(*s) for s in settings[1:])]  # the first may be running already
     for worker in workers:
         worker.start()
     log.info(

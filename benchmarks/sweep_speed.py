@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.records import provenance  # imports no TensorFlow
@@ -313,6 +314,8 @@ def main(argv: list[str] | None = None) -> None:
     sections = args.sections.split(",")
     report: dict = {
         "machine": machine(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python " + " ".join(sys.argv),
         "dataset": str(Path(args.dataset_path).resolve()),
         "image_size": args.image_size,
         "epochs": args.epochs,

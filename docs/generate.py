@@ -270,7 +270,54 @@ def _bad_inputs(d: dict) -> list[str]:
     )
 
 
+def _scale(d: dict) -> list[str]:
+    sizes = d["sizes"]
+    out = _table(
+        [
+            "images",
+            "classes",
+            "scan",
+            "image cache (img/s)",
+            "tf.data AUTOTUNE (img/s)",
+            "features",
+            "epochs (4 runs)",
+            "sweep wall",
+            "sweep peak RSS",
+            "unfreeze wall",
+            "unfreeze peak RSS",
+        ],
+        [
+            [
+                r["images"],
+                r["classes"],
+                f"{r['sweep']['stages']['data']:.1f} s",
+                f"{r['sweep']['stages']['images']:.1f} s ({r['image_cache_images_per_second']:.0f})",
+                f"{r['tfdata_images_per_second']:.0f}",
+                f"{r['sweep']['stages']['features']:.1f} s",
+                f"{r['sweep']['stages']['epochs']:.1f} s",
+                f"{r['sweep']['wall_seconds']:.0f} s",
+                f"{max(r['sweep']['peak_rss_mb'])} MB",
+                f"{r['unfreeze']['wall_seconds']:.0f} s",
+                f"{max(r['unfreeze']['peak_rss_mb'])} MB",
+            ]
+            for r in sizes
+        ],
+    )
+    for small, large in zip(sizes, sizes[1:]):
+        ratio = {
+            kind: (large[kind]["wall_seconds"] / large["images"]) / (small[kind]["wall_seconds"] / small["images"])
+            for kind in ("sweep", "unfreeze")
+        }
+        rss = max(large["sweep"]["peak_rss_mb"]) / max(small["sweep"]["peak_rss_mb"])
+        out.append(
+            f"\n{large['images']:,} against {small['images']:,} images: time per image x{ratio['sweep']:.2f} (sweep), "
+            f"x{ratio['unfreeze']:.2f} (unfreeze run); the sweep's peak RSS x{rss:.2f}."
+        )
+    return out
+
+
 RENDER: dict[str, Callable[[dict], list[str]]] = {
+    "scale": _scale,
     "study_speed": _study_speed,
     "sweep_speed": _sweep_speed,
     "measured": _measured,

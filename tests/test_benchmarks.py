@@ -106,3 +106,28 @@ def test_the_slurm_checks_sweeps_compose_on_the_slurm_launcher(monkeypatch, tmp_
     assert len(search) == 1 and search[0].tuner.max_trials == 4 and set(search[0].tuner.space) == {"train", "model"}
     for module in ("slurm_check", "shared_mount_check"):
         sys.modules.pop(module, None)
+
+
+def test_the_scale_benchmarks_folder_has_varied_sizes_and_aspect_ratios_and_every_class_in_both_splits(
+    monkeypatch, tmp_path
+):
+    from PIL import Image
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import scale
+
+    try:
+        assert scale.generate(tmp_path / "f", 60, 3, workers=1) > 0
+        assert scale.generate(tmp_path / "f", 60, 3, workers=1) == 0.0, "made once, then reused"
+        train, val = (sorted((tmp_path / "f" / split).rglob("*.jpg")) for split in ("train", "val"))
+        assert (len(train), len(val)) == (48, 12)
+        assert {p.parent.name for p in train} == {p.parent.name for p in val} == {"class_000", "class_001", "class_002"}
+        sizes = {Image.open(p).size for p in train}
+        assert len(sizes) > 20 and len({round(w / h, 1) for w, h in sizes}) > 5
+        records = [
+            {"cache": {"seconds": {"data": 1.0, "images": 2.0, "features": 3.0}}, "history": {"seconds": [1.0, 0.5]}},
+            {"cache": {"seconds": {"data": 0.5}}, "history": {"seconds": [0.25]}},
+        ]
+        assert scale.stages(records) == {"data": 1.5, "images": 2.0, "features": 3.0, "epochs": 1.8}
+    finally:
+        sys.modules.pop("scale", None)

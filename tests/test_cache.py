@@ -105,3 +105,17 @@ def test_a_file_rewritten_at_the_same_size_with_its_old_mtime_gets_a_new_key(tmp
     os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     after = cache.file_listing([image])
     assert after[0][1:3] == before[0][1:3] and after != before
+
+
+@pytest.mark.parametrize("order", ["in order", "out of order"])
+def test_an_entry_is_written_row_by_row_and_its_checksum_is_that_of_its_bytes(tmp_path, order):
+    data = np.arange(40, dtype=np.float32).reshape(10, 2, 2)
+
+    def fill(out):
+        starts = range(0, 10, 3) if order == "in order" else reversed(range(0, 10, 3))
+        for start in starts:
+            out[start : start + 3] = data[start : start + 3]  # the last slice runs past the end, as a batch does
+
+    array, built = cache.array_entry(tmp_path / "e.npy", data.shape, "float32", fill)
+    assert built and np.array_equal(array, data)
+    assert (tmp_path / "e.npy.crc32").read_text() == cache.checksum(tmp_path / "e.npy")

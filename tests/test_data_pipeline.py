@@ -111,7 +111,7 @@ def test_a_cached_array_gives_the_batches_of_the_whole_array_in_memory_whether_s
         tmp_path / "rows.npy", data.shape, "uint8", lambda out: out.__setitem__(slice(None), data)
     )
     assert isinstance(Rows(array)._path, Path)  # a file behind it: read, not mapped
-    assert held_in_memory(array, cfg.data.memory_mb) == (memory_mb != "0")
+    assert held_in_memory({"train": array.nbytes}, cfg.data.memory_mb)["train"] == (memory_mb != "0")
     in_memory = tf.data.Dataset.from_tensor_slices((data, split.labels)).shuffle(
         7, seed=3, reshuffle_each_iteration=True
     )
@@ -141,3 +141,35 @@ def test_reading_rows_maps_nothing_of_the_file(tmp_path):
         else []
     )
     assert len(mapped) <= 1  # the cache's own map of the entry at most; Rows maps nothing
+
+
+def test_uncached_images_are_kept_in_memory_only_up_to_the_limit_and_give_the_same_batches_either_way(image_folder):
+    """train.cache=off: the decoded split is kept for later epochs when it fits data.memory_mb, else decoded again
+    each epoch (a 100k-image folder at 224 px is 15 GB); the seeded batches are the same."""
+    from harness.config.geometry import geometry
+    from harness.data.pipeline import held_in_memory, pipeline
+
+    def epochs(memory_mb: str) -> list[np.ndarray]:
+        cfg = make_cfg(
+            "dataset=folder", f"dataset.path={image_folder}", "data.image_size=32", f"data.memory_mb={memory_mb}"
+        )
+        ds = pipeline(splits_of(cfg).train, geometry(cfg.data), cfg.data, batch_size=4, seed=1, training=True)
+        return [x.numpy() for _ in range(2) for x, _ in ds]  # two epochs, reshuffled
+
+    kept, decoded_again = epochs("512"), epochs("0")
+    assert len(kept) == len(decoded_again) and all(np.array_equal(a, b) for a, b in zip(kept, decoded_again))
+    assert held_in_memory({"train": 18 * 32 * 32 * 3}, 512) == {"train": True}
+    assert held_in_memory({"train": 100_000 * 224 * 224 * 3}, 512) == {"train": False}
+
+
+def test_one_memory_budget_holds_a_runs_inputs_train_first_and_streams_the_rest():
+    from harness.data.pipeline import held_in_memory
+
+    mb = 2**20  # an array held costs the run twice its size (tf.data's iterator keeps a copy)
+    assert held_in_memory({"train": 150 * mb, "val": 150 * mb, "test": 50 * mb}, 512) == {
+        "train": True,
+        "val": False,  # would take the run past its budget: streamed
+        "test": True,  # still fits beside train
+    }
+    assert held_in_memory({"train": 300 * mb, "val": 50 * mb}, 512) == {"train": False, "val": True}
+    assert held_in_memory({"train": 1, "val": 1}, 0) == {"train": False, "val": False}

@@ -122,3 +122,20 @@ def test_outside_a_submitit_job_the_process_keeps_its_handlers(monkeypatch):
     before = {s: signal.getsignal(s) for s in stopping.SUBMITIT_SIGNALS}
     with stopping.in_scheduled_job():
         assert {s: signal.getsignal(s) for s in stopping.SUBMITIT_SIGNALS} == before
+
+
+def test_a_stop_ends_a_long_cache_build_and_leaves_no_entry_or_lock_behind(image_folder, tmp_path):
+    from harness.config.geometry import geometry
+    from harness.data.images import image_array
+    from harness.training.run import cache_root
+    from tests.helpers import FAST, make_cfg, splits_of
+
+    cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", f"cache_dir={tmp_path / 'cache'}", *FAST)
+    splits, root = splits_of(cfg), cache_root(cfg)
+    stopping._state["requested"] = signal.SIGTERM  # asked while the folder was being decoded for the cache
+    with pytest.raises(stopping.Interrupted):
+        image_array(splits.train, geometry(cfg.data), root)
+    assert [p.name for p in (root / "images").iterdir()] == [], "no entry, no temporary file, no .building lock"
+    stopping.reset()
+    _, built = image_array(splits.train, geometry(cfg.data), root)
+    assert built, "the next run builds the entry from the start"

@@ -135,8 +135,9 @@ class DataConfig:
     shuffle_buffer: int = knob(1024, "elements in the training shuffle buffer", low=1)
     memory_mb: int = knob(
         512,
-        "a cached array (decoded images, frozen-layer features) up to this size is held in memory while a run trains;"
-        " a larger one streams from disk a batch at a time. The same numbers either way; 0 streams every one",
+        "memory a run may spend holding its inputs (cached images or frozen-layer features; train, then val, then"
+        " test; an array held costs twice its size); the rest stream from disk a batch at a time (with"
+        " train.cache=off: decoded again each epoch). The same numbers either way; 0 streams every one",
         low=0,
     )
     seed: int = knob(

@@ -18,7 +18,7 @@ from harness.config.folders import IMAGE_EXTENSIONS, class_dirs, folder_layout, 
 from harness.config.reachable import network_available
 from harness.data.splits import Pool, Splits, assemble
 from harness.errors import OFFLINE_HINT, ConfigError, UserError
-from harness.process import quiet
+from harness.process import quiet, stopping
 from harness.process.progress import Meter
 from harness.storage import cache
 
@@ -38,9 +38,10 @@ def _files_pool(paths: list[str], labels: list[int], sizes: list[tuple[int, int]
 
     paths_arr = np.asarray(paths)
 
-    def load(index: np.ndarray):
+    def load(index: np.ndarray, then=None):
+        then = then or (lambda image: image)
         ds = tf.data.Dataset.from_tensor_slices(paths_arr[index])
-        return ds.map(lambda p: decode(tf.io.read_file(p)), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.map(lambda p: then(decode(tf.io.read_file(p))), num_parallel_calls=tf.data.AUTOTUNE)
 
     sizes_arr = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
     return Pool(np.asarray(labels, dtype=np.int64), paths_arr, load, sizes_arr, fingerprint)
@@ -87,6 +88,7 @@ def _probe_all(candidates: list[tuple[Path, int]], skipped: list[str]) -> tuple[
     for i in range(0, len(files), PROBE_CHUNK):
         probed += _probe_chunk(files[i : i + PROBE_CHUNK])
         meter.update(len(files[i : i + PROBE_CHUNK]))
+        stopping.check()  # minutes on a big folder; nothing is stored until every file is checked
     paths, labels, sizes, skipped = [], [], [], list(skipped)
     for (f, label), size in zip(candidates, probed):
         if size is None:
@@ -179,8 +181,9 @@ def _load_digits(dataset: DictConfig, data: DictConfig, cache_root: Path | None)
     gray = (255 - np.round(digits.images * (255 / 16))).astype(np.uint8)
     rgb = np.repeat(gray[..., None], 3, axis=-1)
 
-    def load(index: np.ndarray):
-        return tf.data.Dataset.from_tensor_slices(rgb[index])
+    def load(index: np.ndarray, then=None):
+        ds = tf.data.Dataset.from_tensor_slices(rgb[index])
+        return ds.map(then, num_parallel_calls=tf.data.AUTOTUNE) if then else ds
 
     ids = np.asarray([f"digits:{i}" for i in range(len(rgb))])
     sizes = np.full((len(rgb), 2), 8, dtype=np.int64)
@@ -200,12 +203,13 @@ def _tfds_pool(builder, split: str) -> Pool:
     labels = np.fromiter((int(y) for y in source().map(lambda x, y: y).as_numpy_iterator()), dtype=np.int64)
     ids = np.asarray([f"{builder.name}:{split}:{i}" for i in range(len(labels))])
 
-    def load(index: np.ndarray):
+    def load(index: np.ndarray, then=None):
+        then = then or (lambda image: image)
         keep = np.zeros(len(labels), dtype=bool)
         keep[index] = True
         mask = tf.constant(keep)
         ds = source().enumerate().filter(lambda i, xy: mask[i])
-        return ds.map(lambda i, xy: decode(xy[0]), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.map(lambda i, xy: then(decode(xy[0])), num_parallel_calls=tf.data.AUTOTUNE)
 
     data_dir = str(Path(builder.data_dir).resolve())
     return Pool(

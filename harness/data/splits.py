@@ -17,11 +17,12 @@ from harness.errors import ConfigError, UserError
 
 @dataclass
 class Pool:
-    """All examples of one source split. `load(sorted indices)` yields uint8 HxWx3 images in that order."""
+    """All examples of one source split. `load(sorted indices, then)` yields `then(image)` for each uint8 HxWx3 image
+    in that order, `then` applied in the same parallel map as the decoding (identity when None)."""
 
     labels: np.ndarray
     ids: np.ndarray
-    load: Callable[[np.ndarray], tf.data.Dataset]  # noqa: F821
+    load: Callable[[np.ndarray, Callable | None], tf.data.Dataset]  # noqa: F821
     sizes: np.ndarray | None = None  # original (width, height) per example, where known without decoding twice
     fingerprint: str = ""  # identity of the source content: part of every cache key built on this pool
 
@@ -42,8 +43,9 @@ class Split:
     def __len__(self) -> int:
         return len(self.index)
 
-    def images(self):
-        return self.pool.load(self.index)
+    def images(self, then: Callable | None = None):
+        """The split's images in order, each passed through `then` (a tf function) where one is given."""
+        return self.pool.load(self.index, then)
 
 
 @dataclass

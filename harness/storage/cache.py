@@ -107,10 +107,9 @@ def _store_json(path: Path, value: Any) -> Any:
     return value
 
 
-def array_entry(
-    path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[np.ndarray], None]
-) -> tuple[np.ndarray, bool]:
+def array_entry(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[Any], None]) -> tuple[np.ndarray, bool]:
     """A read-only memory map of the .npy at `path`, filled by `fill(out)` on first use. Returns (array, built).
+    `out` takes slices of rows (`out[a:b] = rows`) and `out.fill(value)`, as an array does.
 
     The builder writes into its own temporary .npy and renames it over `path` only when complete, so a
     killed builder leaves no entry and a reader never sees half of one.
@@ -170,8 +169,8 @@ class NoSpace(OSError):
 
 
 def _reserve(tmp: Path) -> None:
-    """Give the memory-mapped file its blocks now: writing into a sparse map on a full disk is a SIGBUS that
-    kills the process without a word, where reserving first is an error that names the disk."""
+    """Give the entry its blocks before it is filled: a disk too full for it is then an error that names the disk
+    before minutes of decoding, not a failed write after them (or, through a memory map, a SIGBUS)."""
     with open(tmp, "r+b") as f:
         try:
             os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
@@ -187,22 +186,69 @@ def _reserve(tmp: Path) -> None:
                 raise
 
 
-def _fill(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[np.ndarray], None]) -> np.ndarray:
+class _Rows:
+    """The rows of a new .npy entry, written in place with positioned writes: what `fill` gets to write into.
+
+    A fresh memory map faults in every page written through it, on the thread that feeds the decoder (a 393 MB
+    entry took 0.4–1.3 s through a map, 0.13 s by os.pwrite). Rows written in order from the first, as the
+    builders write them, are checksummed on the way, so the entry need not be read back.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: str):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        header = np.lib.format.open_memmap(path, mode="w+", dtype=self.dtype, shape=self.shape)  # header, size
+        self.offset = int(header.offset)
+        del header
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        self.fd = os.open(path, os.O_RDWR)
+        self.crc, self.next = zlib.crc32(os.pread(self.fd, self.offset, 0)), 0  # rows [0, next) checksummed
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __setitem__(self, rows: slice, value: Any) -> None:
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise TypeError("a new cache entry is written a slice of rows at a time")
+        start, stop, _ = rows.indices(len(self))
+        block = np.ascontiguousarray(np.broadcast_to(np.asarray(value, self.dtype), (stop - start, *self.shape[1:])))
+        data, done = memoryview(block).cast("B"), 0
+        while done < len(data):
+            done += os.pwrite(self.fd, data[done:], self.offset + start * self.row_bytes + done)
+        if start == self.next:
+            self.crc, self.next = zlib.crc32(data, self.crc), stop
+        else:
+            self.next = -1  # written out of order: read back for the checksum
+
+    def fill(self, value: Any) -> None:
+        self[:] = value
+
+    def checksum(self) -> str | None:
+        """The file's CRC-32 if every row was written in order, else None."""
+        return f"{self.crc:08x}" if self.next == len(self) else None
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _fill(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[Any], None]) -> np.ndarray:
     try:
         with replacing(path) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
-            _reserve(tmp)
-            fill(out)
-            out.flush()
-            del out
+            out = _Rows(tmp, shape, dtype)
+            try:
+                _reserve(tmp)
+                fill(out)
+            finally:
+                out.close()
             with replacing(_sum_file(path)) as sums:  # in place before the entry, so no reader sees one without it
-                sums.write_text(checksum(tmp))
+                sums.write_text(out.checksum() or checksum(tmp))
+        st = path.stat()
+        _VERIFIED[(str(path), st.st_size, st.st_mtime_ns)] = True  # this process wrote these bytes: not read back
         return np.load(path, mmap_mode="r")
     except FileNotFoundError:  # the cache folder was deleted meanwhile ("safe to delete at any time"): build in memory
         log.warning("the cache folder disappeared while %s was built; this run goes on without it", path.name)
-        out = np.empty(tuple(shape), dtype=dtype)
-        fill(out)
-        return out
+        array = np.empty(tuple(shape), dtype=dtype)
+        fill(array)
+        return array
 
 
 def file_listing(files: Iterable[Path]) -> list[tuple[str, int, int, int]]:

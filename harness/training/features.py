@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.data.rows import Rows
 from harness.models.build import InferenceMode, backbone_of
+from harness.process import stopping
 from harness.process.progress import Meter
 from harness.storage import cache
 
@@ -192,6 +193,7 @@ def feature_array(plan: Plan, image_key: str, count: int, images, cache_root: Pa
                 forward(rows.chunk(start, min(start + FEATURE_BATCH, len(rows)))).numpy().astype(out.dtype)
             )
             meter.update(min(FEATURE_BATCH, len(rows) - start))
+            stopping.check()  # the entry is a temporary file until it is complete
 
     return cache.array_entry(path, (count, *shape), plan.dtype, fill)
 

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from harness.config.geometry import Geometry
 from harness.data.images import image_array as images_of
 from harness.data.images import image_key
-from harness.data.pipeline import held_in_memory
+from harness.data.pipeline import held_in_memory, input_bytes
 from harness.data.splits import Splits
 
 
@@ -45,7 +45,12 @@ def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dic
     splits, geometry, root = prepared.splits, prepared.geometry, prepared.cache_root
     named = {"train": splits.train, "val": splits.val, "test": splits.test}
     if root is None:
-        return prepared.model, dict.fromkeys(named), {"feature_cache": "none", "images": "off"}
+        arrays = dict.fromkeys(named)
+        return (
+            prepared.model,
+            arrays,
+            {"feature_cache": "none", "images": "off", "inputs": _held(named, arrays, cfg, geometry)},
+        )
     plan = features.plan(prepared.model, cfg.train.feature_dtype, cfg.data.augment)
     arrays: dict = {"test": None}
     # Seconds in each stage, for the record: reading the source (harness.training.run.prepare), the decoded-image
@@ -83,10 +88,18 @@ def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dic
     seconds.update(images=round(seconds["images"], 3), features=round(seconds["features"], 3))
     if plan:
         report["feature_shape"] = list(arrays["train"].shape[1:])
-    # Where the run reads each array from as it trains: memory up to data.memory_mb, else its file batch by batch.
-    report["inputs"] = {
-        name: "memory" if held_in_memory(array, cfg.data.memory_mb) else "streamed"
-        for name, array in arrays.items()
-        if array is not None
-    }
+    report["inputs"] = _held(named, arrays, cfg, geometry)
     return (plan.trainer if plan else prepared.model), arrays, report
+
+
+def _held(named: dict, arrays: dict, cfg: DictConfig, geometry: Geometry) -> dict[str, str]:
+    """Where the run reads each split's inputs from as it trains: memory (up to data.memory_mb for all of them),
+    else a cached array's file batch by batch, or (uncached) the source decoded again each epoch."""
+    present = {name: split for name, split in named.items() if split is not None}
+    held = held_in_memory(
+        {name: input_bytes(split, geometry, arrays[name]) for name, split in present.items()}, cfg.data.memory_mb
+    )
+    return {
+        name: "memory" if held[name] else "streamed" if arrays[name] is not None else "decoded each epoch"
+        for name in present
+    }

@@ -223,6 +223,7 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
                 training=training,
                 array=arrays[name],
                 repeat=training and cycled is not None,
+                hold=record.cache["inputs"][name] == "memory",
             )
 
         test_ds = ds(splits.test, "test") if splits.test is not None else None

@@ -14,6 +14,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 
 
 def _launcher_setting(argv: list[str], key: str) -> int | None:
+    """A launcher setting as the command line gives it: a guess made before Hydra can compose anything. The launcher
+    adopts the prestarted worker only where the composed settings agree (harness.process.workers.adopted)."""
     given = [a.split("=", 1)[1] for a in argv if a.startswith(f"hydra.launcher.{key}=")]
     return int(given[-1]) if given and given[-1].isdigit() else None
 

@@ -34,6 +34,16 @@ NEEDS_SLURM = needs_extra("hydra_plugins.hydra_submitit_launcher", "slurm")
 
 # Fast mode: tiny images, one training step, one epoch. Validation still sees the whole split.
 FAST = ["data.image_size=32", "train.epochs=1", "train.steps_per_epoch=1", "train.verbose=0", "train.batch_size=8"]
+# A quickstart run small enough to repeat, long enough (2 epochs of 2 compiled blocks) to show what a kept model keeps.
+KEPT_RUN = [
+    "experiment=quickstart",
+    "data.image_size=32",
+    "train.epochs=2",
+    "train.steps_per_epoch=4",
+    "train.verbose=0",
+    "train.batch_size=8",
+    "train.steps_per_execution=2",
+]
 
 
 def make_cfg(*overrides: str, searchpath: Path | None = None):

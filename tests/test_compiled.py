@@ -9,17 +9,9 @@ import pytest
 
 from harness.training import compiled
 from harness.training.run import run
-from tests.helpers import make_cfg
+from tests.helpers import KEPT_RUN, make_cfg
 
-TINY = [
-    "experiment=quickstart",
-    "data.image_size=32",
-    "train.epochs=2",
-    "train.steps_per_epoch=4",
-    "train.verbose=0",
-    "train.batch_size=8",
-    "train.steps_per_execution=2",
-]
+TINY = KEPT_RUN
 
 
 @pytest.mark.parametrize(

@@ -7,16 +7,10 @@ import pytest
 
 from harness.training import compiled, seeded
 from harness.training.run import run
-from tests.helpers import make_cfg
+from tests.helpers import KEPT_RUN, make_cfg
 
 TINY = [
-    "experiment=quickstart",
-    "data.image_size=32",
-    "train.epochs=2",
-    "train.steps_per_epoch=4",
-    "train.verbose=0",
-    "train.batch_size=8",
-    "train.steps_per_execution=2",
+    *KEPT_RUN,
     "model.head.dropout=0.5",  # the dropout layers' random state must come back too
 ]
 

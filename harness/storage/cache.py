@@ -186,7 +186,7 @@ def _reserve(tmp: Path) -> None:
                 raise
 
 
-class _Rows:
+class _RowWriter:
     """The rows of a new .npy entry, written in place with positioned writes: what `fill` gets to write into.
 
     A fresh memory map faults in every page written through it, on the thread that feeds the decoder (a 393 MB
@@ -233,7 +233,7 @@ class _Rows:
 def _fill(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[Any], None]) -> np.ndarray:
     try:
         with replacing(path) as tmp:
-            out = _Rows(tmp, shape, dtype)
+            out = _RowWriter(tmp, shape, dtype)
             try:
                 _reserve(tmp)
                 fill(out)

@@ -19,11 +19,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweep_speed import machine  # noqa: E402
+from sweep_speed import stamp  # noqa: E402
 
 COMMANDS = [  # as the README shows them, in its order
     "experiment=quickstart",
@@ -75,13 +74,7 @@ def main() -> None:
     parser.add_argument("--reuse", type=Path, help="an earlier report (same machine): its rows for the same commands")
     args = parser.parse_args()
     earlier = {r["command"]: r for r in json.loads(args.reuse.read_text())["rows"]} if args.reuse else {}
-    report = {
-        "benchmark": "readme_commands",
-        "machine": machine(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python " + " ".join(sys.argv),
-        "rows": [],
-    }
+    report = {**stamp("readme_commands"), "rows": []}
     with tempfile.TemporaryDirectory(prefix="readme-commands-") as work:
         for command in COMMANDS:
             reused = earlier.get(f"harness {command}")

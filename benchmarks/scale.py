@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -243,16 +242,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from sweep_speed import machine
+    from sweep_speed import stamp
 
     args.work.mkdir(parents=True, exist_ok=True)
-    report = {
-        "benchmark": "scale",
-        "machine": machine(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python " + " ".join(sys.argv),
-        "sizes": [],
-    }
+    report = {**stamp("scale"), "sizes": []}
     for size in args.sizes:
         report["sizes"].append(measure(size, args.work, args.weights))
         print(json.dumps(report["sizes"][-1]), flush=True)

@@ -268,6 +268,16 @@ def work_dir(parser: argparse.ArgumentParser, args: argparse.Namespace, prefix: 
     return work
 
 
+def stamp(benchmark: str) -> dict:
+    """What every benchmark report opens with: which benchmark, on what machine, when, by which command."""
+    return {
+        "benchmark": benchmark,
+        "machine": machine(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python " + " ".join(sys.argv),
+    }
+
+
 def machine() -> dict:
     return {
         "platform": platform.platform(),
@@ -313,9 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     work = work_dir(parser, args, "sweep_speed_")
     sections = args.sections.split(",")
     report: dict = {
-        "machine": machine(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python " + " ".join(sys.argv),
+        **stamp("sweep_speed"),
         "dataset": str(Path(args.dataset_path).resolve()),
         "image_size": args.image_size,
         "epochs": args.epochs,

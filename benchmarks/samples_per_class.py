@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import folder_study  # noqa: E402
 
 STUDY = """\
 # @package _global_
@@ -42,36 +42,20 @@ hydra:
 
 
 def run_study(work: Path, dataset: Path, budget: str, args: argparse.Namespace) -> dict:
-    conf = work / "conf" / "study"
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "spc.yaml").write_text(STUDY.format(seeds=args.seeds))
-    results = work / f"results_{budget}"
-    command = [
-        sys.executable,
-        "-m",
-        "harness",
-        "--config-dir",
-        str(work / "conf"),
-        "study=spc",
+    from harness.reports.study_report import study_tables
+
+    overrides = [
         "dataset=folder",
         f"dataset.path={dataset}",
         f"model.alpha={args.alpha}",
         f"model.weights={args.weights}",
         f"train.budget={budget}",
-        f"results_dir={results}",
         f"hydra.launcher.n_jobs={args.n_jobs}",
         *args.harness_args,
     ]
-    started = time.perf_counter()
-    done = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "HARNESS_CACHE_DIR": str(work / "cache")}
+    study, wall, command = folder_study.run_study(
+        work, "spc", STUDY.format(seeds=args.seeds), work / f"results_{budget}", overrides
     )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"budget {budget} failed:\n{done.stderr[-3000:]}")
-    from harness.reports.study_report import study_tables
-
-    study = next(results.iterdir())
     tables = study_tables(study)
     runs = tables["runs"]
     values = []
@@ -92,39 +76,20 @@ def run_study(work: Path, dataset: Path, budget: str, args: argparse.Namespace) 
                 "optimizer_steps": steps,
             }
         )
-    findings = [
-        {
-            "claim": f.claim,
-            "difference": f.difference,
-            "low": f.low,
-            "high": f.high,
-            "pairs": int(f.pairs),
-            "verdict": f.verdict,
-            "shown": f.shown,
-        }
-        for f in tables["findings"].itertuples()
-    ]
     return {
         "budget": budget,
-        "wall_seconds": round(wall, 1),
+        "wall_seconds": wall,
         "values": values,
-        "findings": findings,
-        "command": " ".join(command[1:]).replace(str(work), "<work>"),
+        "findings": folder_study.findings(tables),
+        "command": command,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset-path", type=Path, required=True)
-    parser.add_argument("--weights", type=Path, required=True, help="a no-top ImageNet weights file")
-    parser.add_argument("--alpha", type=float, default=0.25)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=2)
+    folder_study.add_study_options(parser)
     parser.add_argument("--budgets", nargs="+", default=["full_data", "subset"])
-    parser.add_argument("--harness-args", nargs="*", default=[], help="more overrides for both studies")
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from sweep_speed import machine
 
     with tempfile.TemporaryDirectory(prefix="spc-") as tmp:

@@ -47,6 +47,7 @@ BASELINE = {
     "data.samples_per_class": None,
     "model.unfrozen_bn": "batch",
     "model.bn_momentum": 0.9,
+    "data.augment": "none",
 }
 
 
@@ -89,7 +90,9 @@ def _split(path: Path, seed: int, test_fraction: float):
     return classes, train, val, test
 
 
-def _dataset(by_class: dict[int, list[str]], hw: tuple[int, int], batch: int, seed: int, training: bool):
+def _dataset(
+    by_class: dict[int, list[str]], hw: tuple[int, int], batch: int, seed: int, training: bool, augment: str = "none"
+):
     import tensorflow as tf
 
     files = [f for k in sorted(by_class) for f in by_class[k]]
@@ -102,7 +105,17 @@ def _dataset(by_class: dict[int, list[str]], hw: tuple[int, int], batch: int, se
     ds = tf.data.Dataset.from_tensor_slices((files, labels)).map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if training:
         ds = ds.shuffle(len(files), seed=seed)
-    return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch)
+    if training and augment != "none":
+        # Keras has no AutoAugment; a plain script would import a library's policies. This one imports the
+        # harness's, so both sides pay the same for augmentation and the comparison stays about the rest.
+        from omegaconf import OmegaConf
+
+        from harness.config.schema import Augmentation
+        from harness.data.augment import augmenting
+
+        ds = augmenting(ds, augment, OmegaConf.structured(Augmentation), "none", 0.2, seed)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _model(config: dict, hw: tuple[int, int], alpha: float, weights: str | None, num_classes: int):
@@ -155,7 +168,7 @@ def plain_main(args: argparse.Namespace) -> None:
         model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
         stop = keras.callbacks.EarlyStopping("val_accuracy", patience=args.patience, restore_best_weights=True)
         history = model.fit(
-            _dataset(subset, hw, batch, args.seed, True),
+            _dataset(subset, hw, batch, args.seed, True, c["data.augment"]),
             epochs=args.epochs,
             callbacks=[stop],
             validation_data=_dataset(val, hw, batch, args.seed, False),

@@ -261,6 +261,26 @@ def _samples_per_class(d: dict) -> list[str]:
     return out
 
 
+def _augment_study(d: dict) -> list[str]:
+    wall = f"{d['wall_seconds']:.0f} s" if d.get("wall_seconds") else "wall not recorded"
+    out = [f"`{d.get('harness_command', '')}` ({wall}):", ""]
+    out += _table(
+        ["experiment", "value", "test accuracy (mean ± std over seeds)", "s / epoch", "input alone, s / epoch"],
+        [
+            [
+                name,
+                v["value"],
+                f"{v['test_mean']:.3f} ± {v['test_std']:.3f}",
+                v["seconds_per_epoch"],
+                v["input_seconds_per_epoch"],
+            ]
+            for name, values in d["experiments"].items()
+            for v in values
+        ],
+    )
+    return out + ["", *(f"- {f['claim']}: {f['shown']} → **{f['verdict']}**" for f in d["findings"])]
+
+
 def _bad_inputs(d: dict) -> list[str]:
     totals = d["totals"]
     out = [f"{sum(totals.values())} cases: " + ", ".join(f"{n} {k}" for k, n in totals.items()), ""]
@@ -325,6 +345,7 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "shared_mount_check": _checks,
     "slurm_check": _checks,
     "samples_per_class": _samples_per_class,
+    "augment_study": _augment_study,
     "bad_inputs": _bad_inputs,
 }
 

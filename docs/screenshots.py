@@ -1,6 +1,8 @@
-"""Regenerates the README's TensorBoard screenshots: docs/images/hparams_table.png and normalized_curves.png.
+"""Regenerates the docs' TensorBoard screenshots: hparams_table.png and normalized_curves.png (README), and with
+--analysed, projector.png and pr_curves.png (Looking inside a run).
 
     python docs/screenshots.py [--results DIR] [--chromium /usr/bin/chromium]
+    python docs/screenshots.py --analysed RESULTS/EXPERIMENT/RUN     # a run analysed with analysis=true
 
 Without --results it first makes a results folder as a new user would: a quickstart learning-rate sweep,
 a quickstart random search and a single run (about 5 minutes on 2 CPU cores). Then it starts TensorBoard
@@ -66,53 +68,66 @@ def wait_for_hparams(url: str, timeout: float = 120) -> None:
     raise SystemExit("TensorBoard did not serve the HParams experiment")
 
 
-def screenshots(url: str, chromium: str) -> None:
+def shoot(url: str, chromium: str, pages: list[tuple[str, str, int]], extra_args: tuple[str, ...] = ()) -> None:
+    """Each (address under url, file under docs/images, milliseconds to wait) as a 1600 x 900 screenshot."""
     from playwright.sync_api import sync_playwright
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, args=[*CHROMIUM_ARGS, *extra_args])
         page = browser.new_page(viewport={"width": 1600, "height": 900})
-        page.goto(f"{url}/#hparams")
-        page.wait_for_timeout(10_000)
-        page.screenshot(path=str(IMAGES / "hparams_table.png"))
-        page.goto(f"{url}/?tagFilter=normalized_val_accuracy#timeseries")
-        page.wait_for_timeout(10_000)
-        page.screenshot(path=str(IMAGES / "normalized_curves.png"))
+        for address, name, wait in pages:
+            page.goto(f"{url}/{address}")
+            page.wait_for_timeout(wait)
+            page.screenshot(path=str(IMAGES / name))
         browser.close()
+
+
+SWEEP_PAGES = [
+    ("#hparams", "hparams_table.png", 10_000),
+    ("?tagFilter=normalized_val_accuracy#timeseries", "normalized_curves.png", 10_000),
+]
+# An analysed run's Projector tab (penultimate-layer vectors as thumbnails) and PR Curves tab. The projector
+# draws with WebGL, which Chromium's software renderer (SwiftShader) serves without a GPU.
+ANALYSIS_PAGES = [("#projector", "projector.png", 20_000), ("#pr_curves", "pr_curves.png", 10_000)]
+SOFTWARE_GL = ("--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader")
+
+
+def serve(logdir: Path):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", str(port)]
+        + ["--host", "127.0.0.1", "--load_fast", "false"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return server, f"http://127.0.0.1:{port}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, help="an existing results folder (default: make one)")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--analysed", type=Path, help="a run folder with tb/analysis: projector and PR curves only")
     args = parser.parse_args()
+    if args.analysed:
+        server, url = serve(args.analysed / "tb" / "analysis")
+        try:
+            time.sleep(8)
+            shoot(url, args.chromium, ANALYSIS_PAGES, SOFTWARE_GL)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        print(f"wrote {IMAGES / 'projector.png'} and {IMAGES / 'pr_curves.png'}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         results = args.results or Path(tmp) / "results"
         if args.results is None:
             make_results(results)
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tensorboard.main",
-                "--logdir",
-                str(results),
-                "--port",
-                str(port),
-                "--host",
-                "127.0.0.1",
-                "--load_fast",
-                "false",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server, url = serve(results)
         try:
-            url = f"http://127.0.0.1:{port}"
             wait_for_hparams(url)
-            screenshots(url, args.chromium)
+            shoot(url, args.chromium, SWEEP_PAGES)
         finally:
             server.terminate()
             server.wait(timeout=30)

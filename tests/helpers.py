@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -101,7 +102,13 @@ def batches(split, cfg, training: bool):
     from harness.data.pipeline import pipeline
 
     return pipeline(
-        split, geometry(cfg.data), cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed, training=training
+        split,
+        geometry(cfg.data),
+        cfg.data,
+        batch_size=cfg.train.batch_size,
+        seed=cfg.train.seed,
+        training=training,
+        classes=len(set(split.pool.labels.tolist())),
     )
 
 
@@ -228,3 +235,61 @@ def write_garbled_jpeg(source: Path, target: Path) -> None:
     junk = np.random.default_rng(0).integers(0, 254, len(data) - 2 - start, dtype=np.uint8).tobytes()
     data[start:-2] = junk
     target.write_bytes(bytes(data))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def post_json(url: str, body: dict) -> dict:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@contextlib.contextmanager
+def tensorboard_server(logdir: Path, ready):
+    """TensorBoard's own server on `logdir` (its HTTP API, as a browser uses it), yielding its base URL once
+    `ready(url)` is true; stopped on the way out."""
+    import subprocess
+    import sys
+    import time
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", str(port)]
+        + ["--host", "127.0.0.1", "--load_fast", "false", "--reload_interval", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if ready(url):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise AssertionError(f"TensorBoard on {logdir} never became ready")
+            time.sleep(1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

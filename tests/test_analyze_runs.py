@@ -1,8 +1,12 @@
-"""Analysing a run: every table and picture written, TensorBoard images, the CLI on an experiment."""
+"""Analysing a run: every table and picture written, TensorBoard images, PR curves and projector, the CLI."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+from urllib.request import urlopen
+
 import pandas as pd
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
@@ -11,10 +15,11 @@ from harness.reports.analysis.runs import after_run
 from harness.reports.analysis.tables import KINDS
 from harness.reports.tables import load_predictions
 from harness.training.run import run
-from tests.helpers import FAST, make_cfg
+from tests.helpers import FAST, get_json, make_cfg, tensorboard_server
 
 
-def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_path, weights_file):
+def analysed(image_folder, tmp_path, weights_file):
+    """A run trained with analysis=true: (record, run folder)."""
     cfg = make_cfg(
         "dataset=folder",
         f"dataset.path={image_folder}",
@@ -26,7 +31,11 @@ def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_pa
         f"cache_dir={tmp_path / 'cache'}",
     )
     record = run(cfg, after=after_run)  # what the CLI passes for analysis=true
-    run_dir = tmp_path / "results" / record.name / "baseline"
+    return record, tmp_path / "results" / record.name / "baseline"
+
+
+def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_path, weights_file):
+    record, run_dir = analysed(image_folder, tmp_path, weights_file)
     out = run_dir / "analysis"
     for name in (
         "predictions.parquet",
@@ -43,6 +52,8 @@ def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_pa
     board = EventAccumulator(str(run_dir / "tb" / "analysis"), size_guidance={"tensors": 0}).Reload()
     images = {t for t in board.Tags()["tensors"] if board.SummaryMetadata(t).plugin_data.plugin_name == "images"}
     assert {"confusion_matrix", "gradcam", "aspect_ratio"} <= images
+    curves = {t for t in board.Tags()["tensors"] if board.SummaryMetadata(t).plugin_data.plugin_name == "pr_curves"}
+    assert curves == {"red/pr_curves", "green/pr_curves", "blue/pr_curves"}
     width, height, png = tensor_util.make_ndarray(board.Tensors("gradcam")[0].tensor_proto)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and int(width) > 0 and int(height) > 0
     predictions = load_predictions(run_dir)
@@ -54,3 +65,23 @@ def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_pa
     by_class = pd.read_csv(run_dir.parent / "analysis" / "accuracy_by_class.csv")
     assert set(by_class.columns) >= {"run", "value", "images", "accuracy", "red", "green", "blue"}
     assert main([str(tmp_path / "nowhere")]) == 2
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_projector_and_pr_curves_of_an_analysed_run(image_folder, tmp_path, weights_file):
+    _, run_dir = analysed(image_folder, tmp_path, weights_file)
+    run = "baseline/tb/analysis"
+
+    def ready(url):
+        return run in get_json(f"{url}/data/plugin/projector/runs")
+
+    with tensorboard_server(run_dir.parent, ready) as url:
+        info = get_json(f"{url}/data/plugin/projector/info?run={quote(run)}")
+        (embedding,) = info["embeddings"]
+        assert embedding["tensorShape"] == [9, 64] and embedding["sprite"]["singleImageDim"] == [64, 64]
+        metadata = urlopen(
+            f"{url}/data/plugin/projector/metadata?run={quote(run)}&name={quote(embedding['tensorName'])}"
+        ).read()
+        assert metadata.decode().splitlines()[0] == "true\tpredicted\tcorrect\tprobability\tid"
+        tags = get_json(f"{url}/data/plugin/pr_curves/tags")
+        assert set(tags[run]) == {"red/pr_curves", "green/pr_curves", "blue/pr_curves"}

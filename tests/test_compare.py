@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.reports.compare import Paired, compare, findings, knob_ranking, paired, scores, verdict
+from harness.reports.compare import Paired, compare, findings, knob_ranking, paired, scores, shared_images_se, verdict
 
 
 def table(rows: list[tuple]) -> pd.DataFrame:
@@ -41,6 +41,15 @@ def test_paired_interval_is_a_t_interval_of_the_mean_difference():
     assert (result.low, result.high) == (pytest.approx(0.04 - half), pytest.approx(0.04 + half))
 
 
+def test_the_test_image_term_is_the_largest_paired_standard_error_added_in_quadrature():
+    assert shared_images_se(0.9, 0.8, 100) == pytest.approx(math.sqrt(0.3 / 100))
+    assert shared_images_se(0.9, 0.8, 100, relative=True) == pytest.approx(math.sqrt(0.3 / 100) / 0.8)
+    assert shared_images_se(0.9, 0.8, float("nan")) == 0.0, "unknown image counts add nothing (old records)"
+    result = paired([0.02, 0.04, 0.06], test_se=0.01)
+    half = math.hypot(4.302653 * 0.02 / math.sqrt(3), 1.959964 * 0.01)
+    assert (result.low, result.high) == (pytest.approx(0.04 - half), pytest.approx(0.04 + half))
+
+
 def test_one_pair_has_no_interval_and_no_pair_has_no_mean():
     one = paired([0.1])
     assert one.pairs == 1 and not one.has_interval and "one seed" in one.text()
@@ -51,6 +60,25 @@ def test_one_pair_has_no_interval_and_no_pair_has_no_mean():
 def test_identical_differences_give_a_degenerate_interval_and_ties_give_zero():
     assert paired([0.0, 0.0, 0.0]) == Paired(3, 0.0, 0.0, 0.0, 0.0)
     assert verdict("beats", paired([0.0, 0.0, 0.0])) == "inconclusive"  # a tie is not a win
+
+
+def test_the_shared_test_images_widen_the_interval_so_one_image_proves_nothing():
+    # flowers12, 144 test images: basic augmentation got one more image right than none with each of 3 seeds
+    one_image = 1 / 144
+    rows = table(
+        [
+            ("augmentation", v, s, acc, acc)
+            for s in (1, 2, 3)
+            for v, acc in [("basic", 0.975), ("none", 0.975 - one_image)]
+        ]
+    ).assign(num_test=144)
+    result = compare(scores(rows), ["basic"], ["none"])
+    assert result.std == 0 and result.low < 0 < result.high, "three equal seeds do not make an interval of zero width"
+    assert verdict("beats", result) == "inconclusive"
+    assert verdict("beats", paired([0.0, 0.0, 0.0])) == "inconclusive"
+    # 50 points on the same 144 images is far beyond what drawing other test images could do
+    big = table([("spc", v, s, acc, acc) for s in (1, 2, 3) for v, acc in [(10, 0.9 + s / 100), (1, 0.4)]])
+    assert verdict("beats", compare(scores(big.assign(num_test=144)), [10], [1])) == "holds"
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ def test_image_keys_change_with_geometry_subset_and_content_and_nothing_else(ima
         "train.seed=7",
         "model.unfreeze=1.0",
         "train.batch_size=4",
-        "data.augment=true",
+        "data.augment=randaugment",
     ):
         assert keys(folder_cfg(image_folder, tmp_path, same)) == base, same
     # Knobs that do change them get their own.

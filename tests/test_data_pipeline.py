@@ -1,4 +1,4 @@
-"""The pipeline: resize modes, the input geometry, augmentation on training batches only."""
+"""The pipeline: resize modes, the input geometry, cycling and holding or streaming the inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness.data.pipeline import augmenter, resize
+from harness.data.pipeline import resize
 from tests.helpers import batches, make_cfg, splits_of
 
 
@@ -37,32 +37,6 @@ def test_aspect_ratio_sets_the_network_input(image_folder):
     )
     x, _ = next(iter(batches(splits_of(cfg).train, cfg, True)))
     assert x.shape[1:] == (23, 45, 3)
-
-
-def test_augmentation_runs_on_batches_and_changes_training_images_only(image_folder):
-    overrides = [
-        "dataset=folder",
-        f"dataset.path={image_folder}",
-        "data.image_size=32",
-        "train.batch_size=18",
-        "data.augmentation.rotation=0.1",
-    ]
-    plain, augmented = make_cfg(*overrides), make_cfg(*overrides, "data.augment=true")
-    splits = splits_of(plain)
-    assert augmenter(plain.data, 0) is None
-    stack = augmenter(augmented.data, 0)
-    assert [layer.__class__.__name__ for layer in stack.layers] == [
-        "RandomFlip",
-        "RandomBrightness",
-        "RandomContrast",
-        "RandomRotation",
-    ]
-    x_plain = np.sort(next(iter(batches(splits.train, plain, True)))[0].numpy().ravel())
-    x_aug = np.sort(next(iter(batches(splits.train, augmented, True)))[0].numpy().ravel())
-    assert not np.allclose(x_plain, x_aug)
-    v1 = next(iter(batches(splits.val, plain, False)))[0].numpy()
-    v2 = next(iter(batches(splits.val, augmented, False)))[0].numpy()
-    assert np.array_equal(v1, v2)
 
 
 def test_an_epoch_on_a_subset_has_the_steps_of_a_pass_over_the_whole_split():

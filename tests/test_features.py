@@ -81,11 +81,23 @@ def test_augmentation_or_a_fully_trainable_backbone_trains_on_cached_images_only
         weights_file,
         "aug",
         "model.unfreeze=0",
-        "data.augment=true",
+        "data.augment=basic",
         "train.epochs=1",
         "train.steps_per_epoch=1",
     )
     assert augmented.feature_cache == "none" and augmented.cache["images"]["train"] == "built"
+    assert augmented.cache["input_seconds_per_epoch"] > 0, "the record shows what augmented inputs cost"
+    mixed = fitted(
+        image_folder,
+        tmp_path,
+        weights_file,
+        "mix",
+        "model.unfreeze=0",
+        "data.mix=cutmix",
+        "train.epochs=1",
+        "train.steps_per_epoch=1",
+    )
+    assert mixed.status == "completed" and mixed.feature_cache == "none" and mixed.test_accuracy is not None
     everything = fitted(
         image_folder, tmp_path, weights_file, "all", "model.unfreeze=1.0", "train.epochs=1", "train.steps_per_epoch=1"
     )

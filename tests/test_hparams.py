@@ -5,11 +5,6 @@ run side by side, Knob and Value first, and no column empty for every row."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,7 +12,7 @@ import pytest
 from harness.records.hparams import FOLDER, columns, tensorboard_command, write_hparams_experiment, write_session
 from harness.records.record import RunRecord, SweepIdentity, read_record, session_hparams, write_record
 from harness.records.tensorboard import hparam_values, write_scalars
-from tests.helpers import write_bare_record
+from tests.helpers import post_json, tensorboard_server, write_bare_record
 
 BASE = {
     "dataset": {"name": "digits"},
@@ -97,63 +92,20 @@ def test_tensorboard_command_quotes_the_folder():
     assert tensorboard_command("my results") == "tensorboard --logdir 'my results'"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
 @pytest.fixture
 def tensorboard(tmp_path):
     """TensorBoard's own server on a mixed results folder; yields its base URL."""
-    logdir = mixed_results(tmp_path / "results")
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tensorboard.main",
-            "--logdir",
-            str(logdir),
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-            "--load_fast",
-            "false",
-            "--reload_interval",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if _post(f"{url}/data/plugin/hparams/experiment", {"experimentName": ""}).get("hparamInfos"):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("TensorBoard did not serve the HParams experiment")
-            time.sleep(1)
+
+    def ready(url: str) -> bool:
+        return bool(post_json(f"{url}/data/plugin/hparams/experiment", {"experimentName": ""}).get("hparamInfos"))
+
+    with tensorboard_server(mixed_results(tmp_path / "results"), ready) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.slow
 def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard):
-    experiment = _post(f"{tensorboard}/data/plugin/hparams/experiment", {"experimentName": ""})
+    experiment = post_json(f"{tensorboard}/data/plugin/hparams/experiment", {"experimentName": ""})
     infos = {h["name"]: h for h in experiment["hparamInfos"]}
     assert [h["name"] for h in experiment["hparamInfos"]][:2] == ["Knob", "Value"]
     assert {"train.learning_rate", "train.optimizer", "model.head.units", "train.seed", "status"} <= set(infos)
@@ -165,7 +117,7 @@ def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard
     assert {m["name"]["tag"] for m in experiment["metricInfos"]} >= {"best_val_accuracy"}
 
     columns = [{"hparam": name, "order": "ORDER_UNSPECIFIED", "includeInResult": True} for name in infos]
-    groups = _post(
+    groups = post_json(
         f"{tensorboard}/data/plugin/hparams/session_groups",
         {
             "experimentName": "",

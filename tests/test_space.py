@@ -17,7 +17,7 @@ def test_every_space_type_maps_to_its_keras_tuner_hyperparameter():
         "model.unfreeze": {"type": "float", "min": 0.0, "max": 1.0, "step": 0.25},
         "model.head.units": {"type": "int", "min": 16, "max": 128, "step": 16},
         "train.optimizer": {"type": "choice", "values": ["adam", "sgd"]},
-        "data.augment": {"type": "bool"},
+        "data.augmentation.flip": {"type": "bool"},
         "train.batch_size": {"type": "fixed", "value": 32},
     }
     hp = kt.HyperParameters()
@@ -31,15 +31,15 @@ def test_every_space_type_maps_to_its_keras_tuner_hyperparameter():
     ) == (0.0, 1.0, 0.25)
     assert type(by_name["model.head.units"]).__name__ == "Int" and by_name["model.head.units"].step == 16
     assert by_name["train.optimizer"].values == ["adam", "sgd"]
-    assert type(by_name["data.augment"]).__name__ == "Boolean"
+    assert type(by_name["data.augmentation.flip"]).__name__ == "Boolean"
     assert type(by_name["train.batch_size"]).__name__ == "Fixed" and values["train.batch_size"] == 32
     assert set(values) == set(space)
 
 
 def test_a_trial_sets_its_values_on_the_keys_they_name():
     cfg = make_cfg("experiment=quickstart", "tuner=random")
-    out = tune.trial_config(cfg, {"train.learning_rate": 0.05, "model.head.units": 128, "data.augment": True})
-    assert (out.train.learning_rate, out.model.head.units, out.data.augment) == (0.05, 128, True)
+    out = tune.trial_config(cfg, {"train.learning_rate": 0.05, "model.head.units": 128, "data.augment": "autoaugment"})
+    assert (out.train.learning_rate, out.model.head.units, out.data.augment) == (0.05, 128, "autoaugment")
     assert cfg.train.learning_rate == 0.001
     validate(out)
 
@@ -95,7 +95,7 @@ def test_default_space_covers_the_chapter_knobs_and_validates():
             "tuner.space.data.resize_mode.ordered",
         ),
         ("tuner.space.train.batch_size={type:choice,values:[16,adam]}", "tuner.space.train.batch_size.values"),
-        ("+tuner.space.data.augment={type:bool,default:maybe}", "tuner.space.data.augment.default"),
+        ("+tuner.space.data.augmentation.flip={type:bool,default:maybe}", "tuner.space.data.augmentation.flip.default"),
         (
             "+tuner.space.data.image_size={type:choice,values:[32,48],parent_name:train.optimizer,parent_values:[lion]}",
             "tuner.space.data.image_size.parent_values",

@@ -65,7 +65,7 @@ def test_folder_with_fewer_than_two_classes_is_rejected(tmp_path, image_folder):
         ({"train": {"learning_rate": "abc"}}, "train.learning_rate", "a number"),
         ({"train": {"batch_size": 8.5}}, "train.batch_size", "an integer"),
         ({"train": {"seed": True}}, "train.seed", "an integer"),
-        ({"data": {"augment": "maybe"}}, "data.augment", "true or false"),
+        ({"data": {"augmentation": {"flip": "maybe"}}}, "data.augmentation.flip", "true or false"),
         ({"sweep": {"values": "abc"}}, "sweep.values", "a list"),
         ({"train": {"lerning_rate": 0.1}}, "train.lerning_rate", "a key of train (known: optimizer, learning_rate,"),
         ({"foo": 1}, "foo", "a top-level key"),

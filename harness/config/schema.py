@@ -24,6 +24,7 @@ from harness.config.backbones import BACKBONES
 _PACKAGE = Path(__file__).resolve().parent.parent
 CONF_DIR = _PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.parent / "conf"
 
+AUGMENT_POLICIES = ("none", "flip", "basic", "randaugment", "trivialaugment", "autoaugment")
 OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
 ALGORITHMS = ("random", "hyperband", "bayesian")
 # What a run logs per epoch that a search can optimize (val_loss and loss are minimized, the rest maximized).
@@ -106,12 +107,23 @@ class DatasetConfig:
 
 @dataclass
 class Augmentation:
-    flip: bool = knob(True, "random horizontal flip")
-    brightness: float = knob(0.2, "largest brightness change, a fraction of the value range", low=0, high=1)
-    contrast: float = knob(0.2, "largest contrast factor change", low=0, high=1)
-    rotation: float = knob(0.0, "largest rotation, a fraction of a full turn (0: off)", low=0, high=1)
-    shift: float = knob(0.0, "largest translation, a fraction of height and width (0: off)", low=0, high=1)
-    zoom: float = knob(0.0, "largest zoom in or out, a fraction (0: off)", low=0, high=1)
+    flip: bool = knob(True, "augment=basic: random horizontal flip")
+    brightness: float = knob(
+        0.2, "augment=basic: largest brightness shift, a fraction of the value range", low=0, high=1
+    )
+    contrast: float = knob(0.2, "augment=basic: largest contrast factor change", low=0, high=1)
+    rotation: float = knob(0.0, "augment=basic: largest rotation, a fraction of a full turn (0: off)", low=0, high=1)
+    shift: float = knob(
+        0.0, "augment=basic: largest translation, a fraction of height and width (0: off)", low=0, high=1
+    )
+    zoom: float = knob(0.0, "augment=basic: largest zoom in or out, a fraction (0: off)", low=0, high=0.9)
+    layers: int = knob(2, "augment=randaugment: operations per image (RandAugment's N)", low=1, high=10)
+    magnitude: int = knob(
+        9,
+        "augment=randaugment: magnitude bin of every operation, 0..30 (RandAugment's M, torchvision's scale)",
+        low=0,
+        high=30,
+    )
 
 
 @dataclass
@@ -130,8 +142,19 @@ class DataConfig:
         "a seeded, stratified subset of the training split with this many images per class (val untouched); null: all",
         low=1,
     )
-    augment: bool = knob(False, "augment training batches with data.augmentation")
-    augmentation: Augmentation = knob(factory=Augmentation, doc="what data.augment does")
+    augment: str = knob(
+        "none",
+        "the augmentation policy of training images, drawn per image: none, flip, basic (data.augmentation's"
+        " ranges), randaugment (N, M), trivialaugment (TrivialAugmentWide), autoaugment (the ImageNet policy)",
+        choices=AUGMENT_POLICIES,
+    )
+    augmentation: Augmentation = knob(factory=Augmentation, doc="the settings of data.augment's policies")
+    mix: str = knob(
+        "none",
+        "mix pairs of training images and their labels (soft labels; the loss follows): mixup or cutmix",
+        choices=("none", "mixup", "cutmix"),
+    )
+    mix_alpha: float = knob(0.2, "data.mix's weight is drawn from Beta(alpha, alpha)", low=0, low_open=True, high=100)
     shuffle_buffer: int = knob(1024, "elements in the training shuffle buffer", low=1)
     memory_mb: int = knob(
         512,

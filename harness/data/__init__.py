@@ -4,11 +4,12 @@ splits   carving and subsetting, pure numpy (Pool, Split, Splits)
 sources  the three sources, each reduced to a Pool
 images   decoded+resized images as one cached array per split
 pipeline the tf.data pipeline a model trains on
+augment  augmentation policies and mixing, per image and seeded, inside tf.data
 rows     a cached array's rows read from disk by index, so memory holds a batch, not the array
 """
 
-from harness.data.pipeline import epoch_steps, pipeline
+from harness.data.pipeline import augmented, epoch_steps, pipeline, soft_labels
 from harness.data.sources import load_splits
 from harness.data.splits import Split, Splits
 
-__all__ = ["Split", "Splits", "epoch_steps", "load_splits", "pipeline"]
+__all__ = ["Split", "Splits", "augmented", "epoch_steps", "load_splits", "pipeline", "soft_labels"]

@@ -38,29 +38,6 @@ def resized(split: Split, geometry: Geometry):
     return split.images(lambda im: resize(im, height, width, mode))
 
 
-def augmenter(data: DictConfig, seed: int):
-    """A Keras preprocessing stack applied to whole batches (vectorized), or None when data.augment is off."""
-    if not data.augment:
-        return None
-    import keras
-
-    a = data.augmentation
-    layers = []
-    if a.flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if a.brightness:
-        layers.append(keras.layers.RandomBrightness(a.brightness, value_range=(0, 255), seed=seed + 1))
-    if a.contrast:
-        layers.append(keras.layers.RandomContrast(a.contrast, value_range=(0, 255), seed=seed + 2))
-    if a.rotation:
-        layers.append(keras.layers.RandomRotation(a.rotation, seed=seed + 3))
-    if a.shift:
-        layers.append(keras.layers.RandomTranslation(a.shift, a.shift, seed=seed + 4))
-    if a.zoom:
-        layers.append(keras.layers.RandomZoom(a.zoom, seed=seed + 5))
-    return keras.Sequential(layers, name="augment") if layers else None
-
-
 def epoch_steps(train_size: int, full_train: int | None, batch_size: int, budget: str) -> int | None:
     """Optimizer steps per epoch on a cycled training split, or None for one pass over it: a samples_per_class
     subset under train.budget=full_data gets the steps of one pass over the whole split."""
@@ -126,12 +103,15 @@ def pipeline(
     array: np.ndarray | None = None,
     repeat: bool = False,
     hold: bool | None = None,
+    classes: int | None = None,
 ):
     """Batched (float32 inputs, int labels). Inputs come from `array` (cached images or frozen-prefix features,
     one row per example of `split`: held in memory up to data.memory_mb, else read from disk batch by batch) or are
     decoded+resized once and kept in memory (train.cache=off); then shuffle (seeded), batch, and augment by the
     `data` section when training. `repeat`: cycle the split, reshuffled each pass (an epoch is then a number of
     steps, epoch_steps). `hold`: keep the inputs in memory (default: if they alone fit data.memory_mb).
+    `classes`: the number of classes, for one-hot labels where data.mix mixes them (every split, so that one
+    loss fits all).
     """
     import tensorflow as tf
 
@@ -153,7 +133,23 @@ def pipeline(
         ds = ds.batch(batch_size)
     if ds.element_spec[0].dtype != tf.float32:
         ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
-    augment = augmenter(data, seed) if training else None
-    if augment is not None:
-        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if soft_labels(data):
+        if classes is None:
+            raise ValueError(f"data.mix={data.mix} needs the number of classes for its one-hot labels")
+        ds = ds.map(lambda x, y: (x, tf.one_hot(y, classes)))
+    if training:
+        from harness.data.augment import augmenting
+
+        ds = augmenting(ds, data.augment, data.augmentation, data.mix, data.mix_alpha, seed)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def augmented(data: DictConfig) -> bool:
+    """Whether training images change from epoch to epoch (an augmentation policy or mixing): their features
+    through frozen layers can then not be computed once."""
+    return data.augment != "none" or data.mix != "none"
+
+
+def soft_labels(data: DictConfig) -> bool:
+    """Whether a run's labels are one-hot rows (data.mix mixes them) rather than class indices."""
+    return data.mix != "none"

@@ -3,8 +3,14 @@
 Every comparison is on accuracy the compared runs did not select their epoch on (test accuracy; the
 validation split chose the epoch and, in the ranking, the best value), paired by seed: the runs of two
 values with the same train.seed share data order, initial head weights and split, so their difference
-cancels much of the seed-to-seed noise. An interval is a 95% t interval of the mean paired difference;
-one seed gives none, and fewer than MIN_SEEDS (3) give no verdict beyond "inconclusive".
+cancels much of the seed-to-seed noise. An interval is a 95% t interval of the mean paired difference,
+widened by the noise of the test images themselves: every seed is scored on the same images, so the spread
+over seeds cannot show how much a difference owes to which images were drawn for test (three seeds that each
+get one more of 144 images right agree perfectly and prove nothing). That term is the standard error of a
+paired accuracy difference on n shared images at its largest for the two accuracies (the runs' errors never
+on the same image: var <= ((1 - a) + (1 - b)) / n), at the normal quantile, added in quadrature to the t
+term; it errs on the wide side. One seed gives no interval, and fewer than MIN_SEEDS (3) give no verdict
+beyond "inconclusive".
 
 A diverged run counts at chance level (its weights are not finite, it predicts nothing); a failed or
 unfinished run counts as missing, and the seeds it leaves unpaired are dropped.
@@ -58,8 +64,10 @@ class Paired:
         return shown if self.decides else f"{shown} ({self.pairs} seeds: too few)"
 
 
-def paired(differences: pd.Series | np.ndarray | list) -> Paired:
-    """Mean, std (ddof 1) and 95% t interval of paired differences; NaNs dropped."""
+def paired(differences: pd.Series | np.ndarray | list, test_se: float = 0.0) -> Paired:
+    """Mean, std (ddof 1) and 95% interval of paired differences (NaNs dropped): the t interval over seeds,
+    its half-width combined in quadrature with `test_se` (the standard error the shared test images add,
+    shared_images_se) at the normal quantile."""
     from scipy import stats
 
     values = np.asarray(differences, dtype=float)
@@ -71,14 +79,25 @@ def paired(differences: pd.Series | np.ndarray | list) -> Paired:
     if n == 1:
         return Paired(1, mean, np.nan, np.nan, np.nan)
     std = float(values.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / np.sqrt(n)
+    seeds = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / np.sqrt(n)
+    images = float(stats.norm.ppf(0.5 + CONFIDENCE / 2)) * test_se if np.isfinite(test_se) else 0.0
+    half = float(np.hypot(seeds, images))
     return Paired(n, mean, std, mean - half, mean + half)
+
+
+def shared_images_se(better: float, worse: float, images: float, relative: bool = False) -> float:
+    """The largest standard error of the difference (or ratio - 1) of two accuracies on the same `images`."""
+    if not (images and images > 0 and np.isfinite(better) and np.isfinite(worse)):
+        return 0.0
+    se = float(np.sqrt(max(0.0, (1 - better) + (1 - worse)) / images))
+    return se / worse if relative and worse > 0 else se
 
 
 def scores(table: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
     """One row per run of a study's table: experiment, value (canonical text), seed, the metric as scored
     (a diverged run at chance level; failed and unfinished runs NaN) and the best val accuracy."""
     status = table["status"]
+    images = "num_test" if metric == "test_accuracy" else "num_val"
     score = pd.to_numeric(table[metric], errors="coerce").where(status == Status.COMPLETED)
     score = score.where(status != Status.DIVERGED, pd.to_numeric(table["chance"], errors="coerce"))
     val = pd.to_numeric(table["best_val_accuracy"], errors="coerce").where(
@@ -91,6 +110,8 @@ def scores(table: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
             "seed": table["seed"],
             "score": score,
             "val": val,
+            # the images `score` was measured on (the same for every run of a study)
+            "images": pd.to_numeric(table.get(images, pd.Series(np.nan, index=table.index)), errors="coerce"),
             "status": status,
         }
     )
@@ -107,9 +128,11 @@ def compare(rows: pd.DataFrame, better: list[Any], worse: list[Any], relative: b
     """better - worse per seed (or better / worse - 1 when relative), then paired()."""
     a, b = _by_seed(rows, better), _by_seed(rows, worse)
     a, b = a.align(b, join="inner")
+    images = rows["images"].median() if "images" in rows and len(rows) else np.nan
+    se = shared_images_se(a.mean(), b.mean(), images, relative) if len(a) else 0.0
     if relative:
-        return paired((a / b.where(b > 0) - 1).to_numpy())
-    return paired((a - b).to_numpy())
+        return paired((a / b.where(b > 0) - 1).to_numpy(), se)
+    return paired((a - b).to_numpy(), se)
 
 
 def verdict(test: str, result: Paired, margin: float = 0.0) -> str:

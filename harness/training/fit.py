@@ -117,12 +117,15 @@ class TrainResult:
         return len(self.history.get("epoch", []))
 
 
-def _compile(model: keras.Model, train: DictConfig, learning_rate: float, reuse: bool) -> keras.Model:
+def _compile(
+    model: keras.Model, train: DictConfig, learning_rate: float, reuse: bool, soft_labels: bool
+) -> keras.Model:
     """The compiled model to fit: `model`, or (reuse) the compiled model an earlier run of this process kept
     for the same architecture and optimizer, holding `model`'s variables (harness.compiled)."""
     optimizer = make_optimizer(train.optimizer, learning_rate)
     options = dict(
-        loss="sparse_categorical_crossentropy",
+        # One-hot (mixed) labels take the categorical loss; "accuracy" then compares argmaxes.
+        loss="categorical_crossentropy" if soft_labels else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=bool(train.jit_compile),
         steps_per_execution=int(train.steps_per_execution),
@@ -166,12 +169,14 @@ def fit(
     options: FitOptions | None = None,
     backbone: keras.Model | None = None,
     steps_per_epoch: int | None = None,
+    soft_labels: bool = False,
 ) -> TrainResult:
     """Fits by the `train` section in one phase, or two with train.fine_tune: the head first with the backbone
     frozen, then the backbone's trainable layers as the model was built.
 
     `backbone` is the full backbone whose layers `model` trains when `model` is the part above a cached
-    frozen prefix. `steps_per_epoch`: batches per epoch of a repeating train_ds (None: one pass).
+    frozen prefix. `steps_per_epoch`: batches per epoch of a repeating train_ds (None: one pass). `soft_labels`:
+    the datasets' labels are one-hot rows (data.mix), not class indices.
     """
     options = options or FitOptions()
     result = TrainResult()
@@ -192,7 +197,7 @@ def fit(
     fitted = model
     for phase, (learning_rate, until, freezing) in enumerate(phases):
         with freezing:
-            fitted = _compile(model, train, learning_rate, reuse)
+            fitted = _compile(model, train, learning_rate, reuse, soft_labels)
             fitted.fit(
                 train_ds,
                 validation_data=val_ds,

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from harness.config.geometry import Geometry
 from harness.data.images import image_array as images_of
 from harness.data.images import image_key
-from harness.data.pipeline import held_in_memory, input_bytes
+from harness.data.pipeline import augmented, held_in_memory, input_bytes
 from harness.data.splits import Splits
 
 
@@ -51,7 +51,7 @@ def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dic
             arrays,
             {"feature_cache": "none", "images": "off", "inputs": _held(named, arrays, cfg, geometry)},
         )
-    plan = features.plan(prepared.model, cfg.train.feature_dtype, cfg.data.augment)
+    plan = features.plan(prepared.model, cfg.train.feature_dtype, augmented(cfg.data))
     arrays: dict = {"test": None}
     # Seconds in each stage, for the record: reading the source (harness.training.run.prepare), the decoded-image
     # cache (built, or found), the frozen prefix's features (computed, or found; the images they needed not counted).

@@ -194,6 +194,20 @@ def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, override
     )
 
 
+def input_seconds(batches, steps: int, sample: int = 20) -> float:
+    """Seconds the input pipeline alone takes for an epoch of `steps` batches, from the time of up to `sample`
+    batches after the first (which pays for starting the pipeline's threads; timed itself when it is the only one). The training pipeline is a
+    separate instance of the same one: the run's own batches and random draws are untouched."""
+    it = iter(batches)
+    if steps > 1:
+        next(it)
+    taken = max(1, min(sample, steps - 1))
+    started = time.perf_counter()
+    for _ in range(taken):
+        next(it)
+    return round((time.perf_counter() - started) / taken * steps, 3)
+
+
 def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, options):
     """Train on the cheapest inputs that give the same model; (TrainResult, status, error). Never raises:
     one bad run must not take a sweep down."""
@@ -224,6 +238,12 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
                 array=arrays[name],
                 repeat=training and cycled is not None,
                 hold=record.cache["inputs"][name] == "memory",
+                classes=splits.num_classes,
+            )
+
+        if data.augmented(cfg.data):  # what the inputs cost now that they change every epoch
+            record.cache["input_seconds_per_epoch"] = input_seconds(
+                ds(splits.train, "train", True), record.steps_per_epoch
             )
 
         test_ds = ds(splits.test, "test") if splits.test is not None else None
@@ -241,6 +261,7 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
             options=options,
             backbone=models.backbone_of(prepared.model),
             steps_per_epoch=steps,
+            soft_labels=data.soft_labels(cfg.data),
         )
         record.cache["compiled"] = compiled.last()
         if result.diverged:

@@ -25,11 +25,19 @@ def _save(fig, path: Path) -> None:
     _pyplot().close(fig)
 
 
-def grid(rows: list[tuple[str, list[tuple[np.ndarray, str]]]], title: str, path: Path) -> None:
-    """One row of captioned images per label; rows may be empty (the caption says so)."""
+def grid(
+    rows: list[tuple[str, list[tuple[np.ndarray, str]]]],
+    title: str,
+    path: Path,
+    *,
+    row_height: float = 2.1,
+    min_columns: int = 1,
+) -> None:
+    """One row of captioned images per label; rows may be empty (the caption says so). `row_height` (inches)
+    leaves room for longer captions; `min_columns` keeps a long title from being cut on a short grid."""
     plt = _pyplot()
-    ncols = max([len(cells) for _, cells in rows] + [1])
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(1.9 * ncols + 1, 2.1 * len(rows)), squeeze=False)
+    ncols = max([len(cells) for _, cells in rows] + [min_columns])
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(1.9 * ncols + 1, row_height * len(rows)), squeeze=False)
     for r, (label, cells) in enumerate(rows):
         for c in range(ncols):
             ax = axes[r][c]
@@ -46,7 +54,7 @@ def grid(rows: list[tuple[str, list[tuple[np.ndarray, str]]]], title: str, path:
             va="center",
             fontsize=9,
         )
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.0, va="bottom")  # above the first row of captions, however many lines
     _save(fig, path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -18,14 +19,17 @@ from harness.data.sources import load_splits
 from harness.errors import UserError
 from harness.records.record import RECORD, RunRecord, read_record
 from harness.records.tensorboard import image, write_events
+from harness.reports.analysis.embeddings import with_embeddings, write_projector
 from harness.reports.analysis.experiment import ANALYSIS
 from harness.reports.analysis.gradcam import gradcam, overlay
 from harness.reports.analysis.pictures import aspect_png, confusion_png, grid
 from harness.reports.analysis.tables import KINDS, by_aspect_ratio, confusion, prediction_table, select
+from harness.reports.analysis.two_runs import McNemar, paired, write_comparison
 from harness.storage import cache
 from harness.training.inputs import Prepared
 
 log = logging.getLogger(__name__)
+SUMMARY = "summary.json"  # which split the analysis predicted, how many images, its accuracy
 
 
 def original_sizes(split) -> np.ndarray:
@@ -125,9 +129,16 @@ def analyze_run(
     # The bytes the model saw, decoded once (or not at all, when cached), read batch by batch as a run reads them.
     images = split_images(split, geometry(cfg.data), root)
     batches = pipeline(
-        split, geometry(cfg.data), cfg.data, batch_size=cfg.train.batch_size, seed=0, training=False, array=images
+        split,
+        geometry(cfg.data),
+        cfg.data,
+        batch_size=cfg.train.batch_size,
+        seed=0,
+        training=False,
+        array=images,
+        classes=splits.num_classes,
     )
-    probabilities = model.predict(batches, verbose=0)
+    vectors, probabilities = with_embeddings(model).predict(batches, verbose=0)
     table = prediction_table(probabilities, split.labels, splits.class_names, split.ids, original_sizes(split))
     out = run_dir / ANALYSIS
     out.mkdir(exist_ok=True)
@@ -137,17 +148,56 @@ def analyze_run(
     title = f"{split_name}, {record['name']}/{record['run_name']}"
     _selection_grids(chosen, images, splits.class_names, title, out)
     _gradcam_grid(model, chosen, images, splits.class_names, cams, split_name, out / "gradcam.png")
-    tensorboard_images(run_dir / "tb" / ANALYSIS, out)
+    log_dir = run_dir / "tb" / ANALYSIS
+    tensorboard_views(log_dir, out, probabilities, split.labels, splits.class_names)
+    write_projector(log_dir, vectors, table, images, f"{split_name} penultimate layer")
     summary = {
         "run": str(run_dir),
         "split": split_name,
         "images": len(table),
         "accuracy": float(table["correct"].mean()),
     }
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2))
     log.info(
         "analysis of %s: %d %s images, accuracy %.4f -> %s", run_dir, len(table), split_name, summary["accuracy"], out
     )
     return summary
+
+
+def predictions_of(run_dir: Path, split_name: str) -> pd.DataFrame:
+    """A run's per-image predictions of a split: its analysis's, where that analysed this split, else analysed
+    now (from its saved model)."""
+    out = Path(run_dir) / ANALYSIS
+    try:
+        done = json.loads((out / SUMMARY).read_text()).get("split") == split_name
+    except (OSError, ValueError):
+        done = False
+    if not (done and (out / "predictions.parquet").exists()):
+        analyze_run(run_dir, split_name)
+    return pd.read_parquet(out / "predictions.parquet")
+
+
+def compare_runs(run_a: Path, run_b: Path, split_name: str = "val", out: Path | None = None) -> tuple[Path, McNemar]:
+    """Two runs' predictions of one split, image by image, written under `out` (default: the first run's
+    experiment folder, compare/<A>_vs_<B>)."""
+    run_a, run_b = Path(run_a), Path(run_b)
+    records = []
+    for run_dir in (run_a, run_b):
+        record = read_record(run_dir)
+        if record is None:
+            raise UserError(f"{run_dir} has no {RECORD}: give two run directories")
+        records.append(record)
+    names = tuple(r.get("run_name", d.name) for r, d in zip(records, (run_a, run_b)))
+    if run_a.resolve() == run_b.resolve():
+        raise UserError(f"both runs are {run_a}: give two different runs")
+    both = paired(predictions_of(run_a, split_name), predictions_of(run_b, split_name))
+    cfg = OmegaConf.create(records[0]["config"])
+    root = cache.root(cfg.cache_dir, cfg.train.cache)
+    split = getattr(load_splits(cfg.dataset, cfg.data, root), split_name)
+    pixels = split_images(split, geometry(cfg.data), root)
+    images = {str(i): pixels[k] for k, i in enumerate(split.ids)}
+    out = out or run_a.parent / "compare" / f"{names[0]}_vs_{names[1]}"
+    return out, write_comparison(both, images, names, out)
 
 
 def after_run(run_dir: Path, prepared: Prepared, record: RunRecord) -> dict[str, Any]:
@@ -155,10 +205,29 @@ def after_run(run_dir: Path, prepared: Prepared, record: RunRecord) -> dict[str,
     return analyze_run(run_dir, "val", model=prepared.model, splits=prepared.splits, record=record.as_dict())
 
 
-def tensorboard_images(log_dir: Path, out: Path) -> None:
-    """The confusion matrix, aspect-ratio chart, grids and Grad-CAM as TensorBoard images (Images tab)."""
+def tensorboard_views(
+    log_dir: Path, out: Path, probabilities: np.ndarray, labels: np.ndarray, class_names: list[str]
+) -> None:
+    """The confusion matrix, aspect-ratio chart, grids and Grad-CAM as TensorBoard images (Images tab), and a
+    precision-recall curve per class, one class against the rest (PR Curves tab)."""
+    from tensorboard.plugins.pr_curve import summary as pr_curve
+
     shutil.rmtree(log_dir, ignore_errors=True)  # re-analysing replaces, never duplicates
-    write_events(
-        log_dir,
-        [(0, image(name, out / f"{name}.png")) for name in ("confusion_matrix", "aspect_ratio", "gradcam", *KINDS)],
-    )
+    pictures = [
+        (0, image(name, out / f"{name}.png")) for name in ("confusion_matrix", "aspect_ratio", "gradcam", *KINDS)
+    ]
+    curves = [
+        (
+            0,
+            pr_curve.pb(
+                name,  # the tag: <class>/pr_curves
+                labels=np.asarray(labels) == c,
+                predictions=np.asarray(probabilities[:, c], np.float32),
+                num_thresholds=101,
+                display_name=f"PR curve: {name}",
+                description=f"precision and recall of {name!r} against the other classes, thresholds 0 to 1",
+            ),
+        )
+        for c, name in enumerate(class_names)
+    ]
+    write_events(log_dir, pictures + curves)

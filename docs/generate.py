@@ -281,6 +281,26 @@ def _augment_study(d: dict) -> list[str]:
     return out + ["", *(f"- {f['claim']}: {f['shown']} → **{f['verdict']}**" for f in d["findings"])]
 
 
+def _automl(d: dict) -> list[str]:
+    rows = []
+    for name, side in d["sides"].items():
+        exported = side.get("exported") or {}
+        rows.append(
+            [
+                name,
+                " ".join(side.get("args") or []) or "defaults",
+                f"{side['wall_seconds']:.0f} s",
+                side["runs"],
+                side["chosen"] if name != "baseline" else "the run",
+                f"{side['best_val_accuracy']:.3f}",
+                f"{side['test_accuracy']:.3f}",
+                f"{exported['accuracy_reloaded']:.3f}" if exported else "",
+            ]
+        )
+    header = ["side", "settings", "wall", "runs", "chosen by val", "val", "test", "exported, reloaded: test"]
+    return _table(header, rows)
+
+
 def _bad_inputs(d: dict) -> list[str]:
     totals = d["totals"]
     out = [f"{sum(totals.values())} cases: " + ", ".join(f"{n} {k}" for k, n in totals.items()), ""]
@@ -346,6 +366,7 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "slurm_check": _checks,
     "samples_per_class": _samples_per_class,
     "augment_study": _augment_study,
+    "automl_vs_hyperband": _automl,
     "bad_inputs": _bad_inputs,
 }
 

@@ -32,6 +32,7 @@ def needs_extra(module: str, extra: str):
 
 NEEDS_RAY = needs_extra("ray", "ray")
 NEEDS_SLURM = needs_extra("hydra_plugins.hydra_submitit_launcher", "slurm")
+NEEDS_AUTOML = needs_extra("autokeras", "automl")
 
 # Fast mode: tiny images, one training step, one epoch. Validation still sees the whole split.
 FAST = ["data.image_size=32", "train.epochs=1", "train.steps_per_epoch=1", "train.verbose=0", "train.batch_size=8"]

@@ -26,7 +26,7 @@ CONF_DIR = _PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.paren
 
 AUGMENT_POLICIES = ("none", "flip", "basic", "randaugment", "trivialaugment", "autoaugment")
 OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
-ALGORITHMS = ("random", "hyperband", "bayesian")
+ALGORITHMS = ("random", "hyperband", "bayesian", "autokeras")
 # What a run logs per epoch that a search can optimize (val_loss and loss are minimized, the rest maximized).
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 
@@ -297,9 +297,20 @@ class SweepConfig:
 @dataclass
 class TunerConfig:
     name: str = knob(MISSING, "the search's name; part of the experiment's name")
-    algorithm: str = knob(MISSING, "Keras Tuner's algorithm", choices=ALGORITHMS)
+    algorithm: str = knob(
+        MISSING, "Keras Tuner's algorithm, or autokeras: AutoKeras's own search (the automl extra)", choices=ALGORITHMS
+    )
     objective: str = knob("val_accuracy", "what the search optimizes (a loss is minimized)", choices=OBJECTIVES)
-    max_trials: Optional[int] = knob(None, "trials in all (random, bayesian; a resumed search may raise it)", low=1)
+    max_trials: Optional[int] = knob(
+        None, "trials in all (random, bayesian, autokeras; a resumed search may raise it)", low=1
+    )
+    max_seconds: Optional[float] = knob(
+        None,
+        "autokeras: wall seconds this command may search; then no trial starts and the running one ends at its"
+        " next batch (null: no limit)",
+        low=0,
+        low_open=True,
+    )
     executions_per_trial: int = knob(1, "runs of each trial, each with its own seed", low=1)
     max_consecutive_failed_trials: int = knob(3, "Keras Tuner stops after this many failed trials in a row", low=1)
     overwrite: bool = knob(False, "forget this search's trials and start again")

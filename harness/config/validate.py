@@ -235,25 +235,40 @@ def _train(cfg: DictConfig) -> None:
 
 # Settings of one algorithm: required by it, and set for another they would be silently ignored by Keras Tuner.
 TUNER_SETTINGS = {
-    "max_trials": ("random", "bayesian"),
+    "max_trials": ("random", "bayesian", "autokeras"),
+    "max_seconds": ("autokeras",),
     "num_initial_points": ("bayesian",),
     "max_epochs": ("hyperband",),
     "factor": ("hyperband",),
     "hyperband_iterations": ("hyperband",),
 }
-OPTIONAL_SETTINGS = ("num_initial_points",)  # null means Keras Tuner's own default
+OPTIONAL_SETTINGS = ("num_initial_points", "max_seconds")  # null: Keras Tuner's own default, no time limit
+
+
+def _listed(words: tuple[str, ...]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _tuner(cfg: DictConfig) -> None:
     algorithm = _get(cfg, "tuner.algorithm")
     for key, users in TUNER_SETTINGS.items():
         value = _get(cfg, f"tuner.{key}")
+        verb = "does" if len(users) == 1 else "do"
         if algorithm not in users and value is not None:
             raise ConfigError(
-                f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {' and '.join(users)} do)"
+                f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {_listed(users)} {verb})"
             )
         if algorithm in users and value is None and key not in OPTIONAL_SETTINGS:
             raise ConfigError(f"tuner.{key}", value, f"a value: tuner={algorithm} needs it")
+    if algorithm == "autokeras":
+        if not _get(cfg, "tuner.space"):
+            return
+        raise ConfigError(
+            "tuner.space",
+            ", ".join(check_space(cfg)),
+            "unset: tuner=autokeras searches AutoKeras's own space (the head, optimizer, learning rate) and the "
+            "backbone's unfreeze fraction",
+        )
     if algorithm == "hyperband" and "train.epochs" in check_space(cfg):
         raise ConfigError(
             "tuner.space.train.epochs",

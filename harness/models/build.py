@@ -118,8 +118,16 @@ def as_built(model_cfg: DictConfig) -> DictConfig:
 
 def build_transfer(model_cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:
     name = f"{model_cfg.backbone}_{'transfer' if model_cfg.get('pretrained', True) else 'random_init'}"
-    model_cfg = as_built(model_cfg)
     inputs = keras.Input(shape=input_shape, name="image")
+    x = transfer_features(inputs, model_cfg)
+    return keras.Model(inputs, _head(x, model_cfg.head, num_classes), name=name)
+
+
+def transfer_features(inputs, model_cfg: DictConfig):
+    """The backbone's feature map of `inputs` (0..255 images) as the transfer section builds it: its own
+    preprocessing, weights, BatchNorm mode and momentum, and model.unfreeze of its layers trainable."""
+    model_cfg = as_built(model_cfg)
+    input_shape = tuple(inputs.shape[1:])
     x = PreprocessInput(model_cfg.backbone, name="preprocess")(inputs)
     backbone = build_backbone(model_cfg, input_shape)
     # unfrozen_bn=inference: training=False keeps BatchNormalization in inference mode even when its layer is
@@ -128,13 +136,12 @@ def build_transfer(model_cfg: DictConfig, num_classes: int, input_shape: tuple[i
     # worth keeping: its BN layers must learn them.
     keep_statistics = model_cfg.weights is not None and model_cfg.get("unfrozen_bn", "batch") == "inference"
     x = InferenceMode(backbone, name="backbone")(x) if keep_statistics else backbone(x)
-    model = keras.Model(inputs, _head(x, model_cfg.head, num_classes), name=name)
     set_unfreeze(backbone, model_cfg.unfreeze)
     if model_cfg.bn_momentum is not None:
         for layer in backbone.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = model_cfg.bn_momentum
-    return model
+    return x
 
 
 def build_scratch(model_cfg: DictConfig, num_classes: int, input_shape: tuple[int, int, int]) -> keras.Model:

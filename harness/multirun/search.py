@@ -273,6 +273,10 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
     search, resumed from its saved oracle one trial at a time. In one process, resident memory grows by
     about 40 MB per trial although Keras Tuner clears the session before each build.
     """
+    if cfg.tuner.algorithm == "autokeras":
+        from harness.multirun.automl import search as automl_search
+
+        return automl_search(cfg, exp_dir, choices)
     for key, why in searchable(cfg, check_space(cfg))[1].items():
         log.warning("tuner.space.%s is not searched: %s (remove it with ~tuner.space.%s)", key, why, key)
     exp_dir = Path(exp_dir)

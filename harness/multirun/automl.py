@@ -1,0 +1,389 @@
+"""tuner=autokeras: AutoKeras's own search over the harness's data, every trial an ordinary harness record.
+
+AutoKeras (the `automl` extra, pinned to AUTOKERAS) searches a graph of blocks with its Greedy tuner: here the
+harness's backbone (model.backbone with model.weights, a weights file offline: AutoKeras's own pretrained blocks
+download theirs) with its unfreeze fraction as a hyperparameter, then AutoKeras's ClassificationHead (spatial
+reduction, dropout) and AutoKeras's optimizer and learning rate. It is fed the split's decoded uint8 arrays
+(the harness's image cache; AutoKeras 3 takes numpy only) with the val split as validation data, so its trials
+choose their epoch on val as the harness's do, and the test split is scored by the harness.
+
+Budgets: tuner.max_trials, and tuner.max_seconds of this command (AutoKeras 3 has no time limit): past it no
+trial starts and the running one ends at its next batch (its record says it was cut short). A killed search
+resumes where Keras Tuner's saved oracle left it: finished trials are kept, the unfinished one runs again.
+At the end the best model is exported, saved, loaded back and scored on test again: the two scores and the
+share of images on which the saved model predicts as the one in memory are written to autokeras.json (exported
+models that predict differently after reloading are an open AutoKeras bug).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from harness.config.geometry import geometry
+from harness.config.space import as_meant
+from harness.data.images import split_images
+from harness.errors import UserError
+from harness.multirun.search import check_same_search, trial_folder
+from harness.process import stopping
+from harness.process.progress import Progress
+from harness.records import tensorboard
+from harness.records.hparams import write_session
+from harness.records.record import RunRecord, Status, SweepIdentity, read_record, write_record
+from harness.reports.sweep_report import write_report
+from harness.storage.atomic import replacing, write_atomic
+from harness.training.run import cache_root, load_data, new_record
+
+log = logging.getLogger(__name__)
+
+AUTOKERAS = "3.0.0"  # the version this module is written against: its Block, Greedy tuner and export API
+SUMMARY = "autokeras.json"
+UNFREEZE = (0.0, 0.33, 0.66, 1.0)  # the backbone's trained fraction, as the unfreeze sweep's values
+
+
+def autokeras():
+    """The autokeras module, or one line saying how to install the pinned version."""
+    try:
+        import autokeras as ak
+    except ImportError:
+        raise UserError(
+            f"tuner=autokeras needs AutoKeras: pip install 'tl-harness[automl]' (autokeras=={AUTOKERAS})"
+        ) from None
+    if ak.__version__ != AUTOKERAS:
+        raise UserError(f"tuner=autokeras is built on autokeras=={AUTOKERAS}; this environment has {ak.__version__}")
+    return ak
+
+
+@cache
+def backbone_block():
+    """The harness's backbone as an AutoKeras block class (made once, registered so AutoKeras can save and
+    reload the graph it is part of)."""
+    import keras
+
+    from harness.models.build import transfer_features
+
+    ak = autokeras()
+
+    @keras.saving.register_keras_serializable(package="harness")
+    class HarnessBackbone(ak.Block):
+        """model.backbone with model.weights and the transfer section's BatchNorm settings; the fraction of its
+        layers trained is a hyperparameter (`unfreeze`, model.unfreeze's value first)."""
+
+        def __init__(self, model: dict | None = None, fractions: list[float] | None = None, **kwargs):
+            super().__init__(**kwargs)
+            self.model, self.fractions = model or {}, list(fractions or UNFREEZE)
+
+        def get_config(self):
+            return {**super().get_config(), "model": self.model, "fractions": self.fractions}
+
+        def build(self, hp, inputs=None):
+            section = OmegaConf.create(self.model)
+            default = section.unfreeze if section.unfreeze in self.fractions else self.fractions[0]
+            section.unfreeze = hp.Choice("unfreeze", self.fractions, default=default)
+            return transfer_features(keras.tree.flatten(inputs)[0], section)
+
+    return HarnessBackbone
+
+
+@cache
+def classification_head():
+    """AutoKeras's ClassificationHead, its output shape kept as Python ints. AutoKeras 3.0.0 sets it from
+    `np.array(x.shape)`, and Keras 3.13+ refuses `Dense(units=np.int64(10))` ("expected a positive integer"), so
+    the stock head cannot build on this Keras (tests/test_automl.py fails once AutoKeras no longer needs this)."""
+    import keras
+
+    ak = autokeras()
+
+    @keras.saving.register_keras_serializable(package="harness")
+    class ClassificationHead(ak.ClassificationHead):
+        @property
+        def shape(self):
+            return self._int_shape
+
+        @shape.setter
+        def shape(self, value):
+            self._int_shape = None if value is None else tuple(int(v) for v in value)
+
+    return ClassificationHead
+
+
+def trial_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The config keys a trial's AutoKeras hyperparameters set (the rest stay hyperparameters only)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        key = name.rsplit("/", 1)[-1]
+        if key == "unfreeze":
+            out["model.unfreeze"] = value
+        elif key in ("learning_rate", "optimizer") and "/" not in name:
+            out[f"train.{key}"] = value
+    return out
+
+
+class Trials:
+    """What the search keeps between Keras Tuner's hooks: the harness config, data, budget and the trial
+    now running; each finished trial becomes a record, TensorBoard events and a HParams session."""
+
+    def __init__(self, cfg: DictConfig, exp_dir: Path, splits, arrays: dict[str, np.ndarray], done: int):
+        self.cfg, self.exp_dir, self.splits, self.arrays = cfg, exp_dir, splits, arrays
+        self.deadline = time.monotonic() + cfg.tuner.max_seconds if cfg.tuner.max_seconds else None
+        self.progress = Progress(cfg.tuner.max_trials, noun="trial", done=done)
+        self.rows: list[dict] = []
+        self.test_accuracy: float | None = None
+        self.cut_short = False
+        self.started = 0.0
+        self.stopped: str | None = None
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def begin(self, trial) -> None:
+        self.rows, self.test_accuracy, self.cut_short = [], None, False
+        self.started = time.monotonic()
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.progress.start()
+
+    def end(self, trial, status: str, error: str | None = None) -> RunRecord:
+        """The trial's record, written with its TensorBoard events; returns it."""
+        values = {k: as_meant(v) for k, v in trial.hyperparameters.values.items()}
+        run_name = trial_folder(trial.trial_id)
+        tcfg = OmegaConf.merge(self.cfg, {"run_name": run_name})
+        for key, value in trial_values(values).items():
+            OmegaConf.update(tcfg, key, value, force_add=True)
+        sweep = SweepIdentity(
+            name="tuner",
+            knob="tuner",
+            value=int(trial.trial_id) + 1,
+            seed=self.cfg.train.seed,
+            hyperparameters=values,
+            trial_ids=[trial.trial_id],
+        )
+        splits = self.splits
+        record = new_record(
+            tcfg,
+            status,
+            sweep,
+            error=error,
+            num_classes=splits.num_classes,
+            class_names=splits.class_names,
+            num_train=len(splits.train),
+            num_val=len(splits.val),
+            num_test=len(splits.test) if splits.test is not None else 0,
+            input_shape=list(geometry(self.cfg.data).shape),
+        )
+        from harness.training.fit import summarize
+
+        history: dict[str, list] = {}
+        for row in self.rows:
+            for key, value in row.items():
+                history.setdefault(key, []).append(value)
+        record.history, record.epochs_run = history, len(self.rows)
+        for key, value in summarize(history).items():
+            setattr(record, key, value)
+        record.test_accuracy = self.test_accuracy
+        record.wall_seconds = round(time.monotonic() - self.started, 3)
+        record.started_at, record.finished_at = self.started_at, record.started_at
+        if self.cut_short:
+            record.data_notes = [*record.data_notes, "cut short by tuner.max_seconds"]
+        run_dir = self.exp_dir / run_name
+        write_record(run_dir, record)
+        self._events(run_dir / "tb", record)
+        self.progress.finish()
+        return record
+
+    def _events(self, log_dir: Path, record: RunRecord) -> None:
+        """Per-epoch curves where Keras's TensorBoard callback puts them (train/, validation/), the HParams
+        session and the summary scalars, as a harness run writes them."""
+        import shutil
+
+        shutil.rmtree(log_dir, ignore_errors=True)  # a trial run again replaces its events
+        for part, prefix in (("train", ""), ("validation", "val_")):
+            events = [
+                (row["epoch"] - 1, tensorboard.scalar(f"epoch_{name}", row[prefix + name]))
+                for row in self.rows
+                for name in ("loss", "accuracy")
+                if row.get(prefix + name) is not None
+            ]
+            if events:
+                tensorboard.write_events(log_dir / part, events)
+        write_session(log_dir, record.as_dict())
+        tensorboard.write_scalars(
+            log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy}
+        )
+
+
+def trial_log(trials: Trials, batch_size: int):
+    """The Keras callback every trial trains with: epoch rows for the record, the time budget and Ctrl-C
+    checked after each batch, and test accuracy scored when training ends (best epoch restored by then)."""
+    import keras
+
+    class TrialLog(keras.callbacks.Callback):
+        def __deepcopy__(self, memo):  # Keras Tuner copies callbacks per trial: this one reports to `trials`
+            return self
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if trials.out_of_time() or stopping.requested() is not None:
+                trials.cut_short = trials.out_of_time()
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            row = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.epoch_started}
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row.update({k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs})
+            trials.rows.append(row)
+
+        def on_train_end(self, logs=None):
+            x, y = trials.arrays.get("test"), trials.arrays.get("test_labels")
+            if x is not None and len(x):
+                predicted = self.model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0)
+                trials.test_accuracy = float((predicted.argmax(axis=1) == y).mean())
+
+    return TrialLog()
+
+
+def tuner_class(trials: Trials):
+    """AutoKeras's Greedy tuner with Keras Tuner's public trial hooks reporting to `trials`."""
+    ak = autokeras()
+
+    class HarnessGreedy(ak.Greedy):
+        def on_trial_begin(self, trial):
+            super().on_trial_begin(trial)
+            trials.begin(trial)
+
+        def on_trial_end(self, trial):
+            if stopping.requested() is not None:  # not ended in the oracle: a resumed search runs it again
+                stop = stopping.Interrupted(stopping.requested())
+                trials.end(trial, Status.INTERRUPTED, str(stop))
+                raise stop
+            super().on_trial_end(trial)
+            failed = trial.status != "COMPLETED"
+            trials.end(trial, Status.FAILED if failed else Status.COMPLETED, trial.message if failed else None)
+            if trials.out_of_time():  # no trial starts after the budget: the oracle has reached its last
+                trials.stopped = f"tuner.max_seconds={trials.cfg.tuner.max_seconds:g} reached"
+                self.oracle.max_trials = len(self.oracle.trials)
+
+    return HarnessGreedy
+
+
+def _arrays(cfg: DictConfig, splits) -> dict[str, np.ndarray]:
+    """uint8 images and class indices of every split, decoded once (from the image cache where it is on)."""
+    shape, root = geometry(cfg.data), cache_root(cfg)
+    out: dict[str, np.ndarray] = {}
+    for name in ("train", "val", "test"):
+        split = getattr(splits, name)
+        if split is None:
+            continue
+        out[name] = np.asarray(split_images(split, shape, root))
+        out[f"{name}_labels"] = np.asarray(split.labels)
+    return out
+
+
+def _exported(auto, exp_dir: Path, arrays: dict[str, np.ndarray], batch_size: int) -> dict[str, Any]:
+    """Export the best model, save it, load it back and score both on test (or val without a test split)."""
+    import keras
+
+    from harness.models import build  # noqa: F401 - registers the layers the saved model holds
+
+    ak = autokeras()
+    split = "test" if "test" in arrays else "val"
+    x, y = arrays[split].astype(np.float32), arrays[f"{split}_labels"]
+    model = auto.export_model()
+    before = model.predict(x, batch_size=batch_size, verbose=0)
+    path = exp_dir / "model.keras"
+    with replacing(path) as tmp:
+        model.save(tmp)
+    reloaded = keras.saving.load_model(path, custom_objects=ak.CUSTOM_OBJECTS)
+    after = reloaded.predict(x, batch_size=batch_size, verbose=0)
+    return {
+        "model": str(path),
+        "split": split,
+        "images": len(y),
+        "accuracy_exported": float((before.argmax(1) == y).mean()),
+        "accuracy_reloaded": float((after.argmax(1) == y).mean()),
+        "same_prediction": float((before.argmax(1) == after.argmax(1)).mean()),
+        "largest_probability_change": float(np.abs(before - after).max()),
+    }
+
+
+def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run (or resume) AutoKeras's search; write each trial's record, the report and autokeras.json."""
+    import keras
+
+    ak = autokeras()
+    exp_dir = Path(exp_dir)
+    check_same_search(cfg, exp_dir)
+    started = time.monotonic()
+    splits = load_data(cfg)
+    arrays = _arrays(cfg, splits)
+    finished = [read_record(d) for d in exp_dir.glob("trial=*")]
+    done = sum(1 for r in finished if r and r.get("status") in (Status.COMPLETED, Status.FAILED))
+    trials = Trials(cfg, exp_dir, splits, arrays, 0 if cfg.tuner.overwrite else done)
+    keras.utils.set_random_seed(cfg.train.seed)
+    model_section = OmegaConf.to_container(cfg.model, resolve=True)
+    image = ak.ImageInput()
+    features = backbone_block()(model=model_section, name="harness_backbone")(image)
+    output = classification_head()(num_classes=splits.num_classes, metrics=["accuracy"])(features)
+    auto = ak.AutoModel(
+        inputs=image,
+        outputs=output,
+        project_name="autokeras",
+        directory=str(exp_dir),
+        max_trials=cfg.tuner.max_trials,
+        objective="val_accuracy" if "accuracy" in cfg.tuner.objective else "val_loss",
+        tuner=tuner_class(trials),
+        overwrite=bool(cfg.tuner.overwrite),
+        seed=cfg.train.seed,
+    )
+    t = cfg.train
+    # An EarlyStopping of ours keeps AutoKeras from adding its own (on val_loss) and then training the best
+    # model again on train + val: the best trial's model, chosen on val, is the result.
+    patience = t.patience if t.patience is not None else t.epochs
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", mode="max", patience=patience, min_delta=1e-4, restore_best_weights=True
+        ),
+        trial_log(trials, t.batch_size),
+    ]
+    with stopping.training():
+        auto.fit(
+            arrays["train"].astype(np.float32),
+            arrays["train_labels"],
+            validation_data=(arrays["val"].astype(np.float32), arrays["val_labels"]),
+            epochs=t.epochs,
+            batch_size=t.batch_size,
+            callbacks=callbacks,
+            verbose=t.verbose,
+        )
+    summary: dict[str, Any] = {"experiment": str(exp_dir), "role": "single", "trials": len(auto.tuner.oracle.trials)}
+    best = auto.tuner.oracle.get_best_trials(1)
+    if best:
+        summary["best_trial"] = best[0].trial_id
+        summary["best_run"] = trial_folder(best[0].trial_id)
+        summary["best_score"] = best[0].score
+        summary["best_hyperparameters"] = {k: as_meant(v) for k, v in best[0].hyperparameters.values.items()}
+        summary["exported"] = _exported(auto, exp_dir, arrays, t.batch_size)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    if trials.stopped:
+        summary["budget"] = trials.stopped
+    write_atomic(exp_dir / SUMMARY, json.dumps(summary, indent=2, default=str))
+    summary.update(write_report(exp_dir))
+    if "exported" in summary:
+        e = summary["exported"]
+        print(
+            f"best trial #{int(summary['best_trial']) + 1} ({summary['best_run']}): {cfg.tuner.objective} = "
+            f"{summary['best_score']:.4f}; exported model on {e['split']}: {e['accuracy_exported']:.4f}, "
+            f"reloaded {e['accuracy_reloaded']:.4f} (same prediction on {e['same_prediction']:.1%}) -> {e['model']}",
+            flush=True,
+        )
+    return summary

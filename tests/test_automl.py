@@ -1,0 +1,124 @@
+"""tuner=autokeras: AutoKeras's search on the harness's data, offline, within its trial and time budgets,
+every trial a record, resumed after a kill, the exported model scored again after reloading."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from harness.config.validate import validate
+from harness.errors import ConfigError
+from tests.helpers import NEEDS_AUTOML, ROOT, experiment_dir, make_cfg, records, run_cli, tb_tags
+
+TINY = ["experiment=quickstart", "tuner=autokeras", "data.image_size=32", "train.verbose=0", "model.alpha=0.25"]
+
+
+def test_autokeras_takes_its_budgets_and_no_keras_tuner_space():
+    validate(make_cfg(*TINY, "tuner.max_seconds=60"))
+    with pytest.raises(ConfigError, match="tuner=autokeras searches AutoKeras's own space"):
+        validate(make_cfg(*TINY, "+tuner.space={train:{learning_rate:{type:float,min:0.001,max:0.1}}}"))
+    with pytest.raises(ConfigError, match=r"only autokeras does\)"):
+        validate(make_cfg("experiment=quickstart", "tuner=random", "tuner.max_seconds=60"))
+
+
+def test_without_autokeras_the_search_says_how_to_install_it(monkeypatch):
+    from harness.errors import UserError
+    from harness.multirun import automl
+
+    monkeypatch.setitem(sys.modules, "autokeras", None)
+    with pytest.raises(UserError, match=r"pip install 'tl-harness\[automl\]'"):
+        automl.autokeras()
+
+
+@NEEDS_AUTOML
+def test_the_stock_head_still_cannot_build_on_this_keras():
+    """The reason for automl.classification_head: when this fails, AutoKeras builds its head again and the
+    subclass can go."""
+    import autokeras as ak
+    import keras_tuner as kt
+
+    from harness.multirun.automl import classification_head
+
+    def build(head_class):
+        head = head_class(num_classes=3)
+        head.shape = np.array((1, 3))[1:]  # as AutoKeras sets it: numpy integers
+        import keras
+
+        return head.build(kt.HyperParameters(), keras.Input((4,)))
+
+    with pytest.raises(ValueError, match="positive integer"):
+        build(ak.ClassificationHead)
+    assert build(classification_head()).shape == (None, 3)
+
+
+@NEEDS_AUTOML
+@pytest.mark.slow
+def test_a_two_trial_search_records_every_trial_and_scores_the_reloaded_model(tmp_path, weights_file):
+    args = [*TINY, f"model.weights={weights_file}", "tuner.max_trials=2", "train.epochs=2", f"results_dir={tmp_path}"]
+    done = run_cli(*args, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    exp = experiment_dir(*args)
+    runs = records(exp, "trial=*")
+    assert sorted(runs) == ["trial=001", "trial=002"]
+    for run in runs.values():
+        assert run["status"] == "completed" and run["sweep"]["knob"] == "tuner" and run["test_accuracy"] is not None
+        assert (
+            "harness_backbone/unfreeze" in run["sweep"]["hyperparameters"] and len(run["history"]["val_accuracy"]) >= 1
+        )
+    tags = tb_tags(exp / "trial=001" / "tb")
+    assert any("_hparams_" in t for t in tags["."]) and "epoch_accuracy" in tags["validation"]
+    summary = json.loads((exp / "autokeras.json").read_text())
+    exported = summary["exported"]
+    assert exported["accuracy_reloaded"] == exported["accuracy_exported"] and exported["same_prediction"] == 1.0
+    assert (exp / "model.keras").exists() and (exp / "summary.csv").exists()
+    assert "best trial #" in done.stdout
+
+
+@NEEDS_AUTOML
+@pytest.mark.slow
+def test_the_time_budget_cuts_the_running_trial_short_and_starts_no_other(tmp_path, weights_file):
+    args = [
+        *TINY,
+        f"model.weights={weights_file}",
+        "tuner.max_trials=4",
+        "tuner.max_seconds=1",
+        "train.epochs=50",
+        "train.patience=null",
+        f"results_dir={tmp_path}",
+    ]
+    done = run_cli(*args, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    exp = experiment_dir(*args)
+    (run,) = records(exp, "trial=*").values()
+    assert run["epochs_run"] < 50 and "cut short by tuner.max_seconds" in run["data_notes"]
+    assert json.loads((exp / "autokeras.json").read_text())["budget"] == "tuner.max_seconds=1 reached"
+
+
+@NEEDS_AUTOML
+@pytest.mark.slow
+def test_a_killed_search_resumes_and_trains_no_finished_trial_again(tmp_path, weights_file):
+    args = [*TINY, f"model.weights={weights_file}", "tuner.max_trials=2", "train.epochs=3", f"results_dir={tmp_path}"]
+    exp = experiment_dir(*args)
+    search = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (exp / "trial=001" / "record.json").exists():
+            assert time.monotonic() < deadline and search.poll() is None, "the first trial never finished"
+            time.sleep(0.5)
+        search.send_signal(signal.SIGKILL)
+    finally:
+        search.wait(timeout=60)
+    first = records(exp, "trial=*")["trial=001"]
+    done = run_cli(*args, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = records(exp, "trial=*")
+    assert sorted(runs) == ["trial=001", "trial=002"] and all(r["status"] == "completed" for r in runs.values())
+    assert runs["trial=001"]["started_at"] == first["started_at"], "the finished trial was not trained again"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from datetime import datetime, timezone
 from functools import cache
@@ -96,7 +97,7 @@ def backbone_block():
 @cache
 def classification_head():
     """AutoKeras's ClassificationHead, its output shape kept as Python ints. AutoKeras 3.0.0 sets it from
-    `np.array(x.shape)`, and Keras 3.13+ refuses `Dense(units=np.int64(10))` ("expected a positive integer"), so
+    `np.array(x.shape)`, and Keras 3.15 (this environment) refuses `Dense(units=np.int64(10))` ("expected a positive integer"), so
     the stock head cannot build on this Keras (tests/test_automl.py fails once AutoKeras no longer needs this)."""
     import keras
 
@@ -201,8 +202,6 @@ class Trials:
     def _events(self, log_dir: Path, record: RunRecord) -> None:
         """Per-epoch curves where Keras's TensorBoard callback puts them (train/, validation/), the HParams
         session and the summary scalars, as a harness run writes them."""
-        import shutil
-
         shutil.rmtree(log_dir, ignore_errors=True)  # a trial run again replaces its events
         for part, prefix in (("train", ""), ("validation", "val_")):
             events = [
@@ -322,6 +321,9 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
 
     ak = autokeras()
     exp_dir = Path(exp_dir)
+    if cfg.tuner.overwrite:  # as Keras Tuner's searches: the old trials' folders go with its oracle
+        for old in exp_dir.glob("trial=*"):
+            shutil.rmtree(old)
     check_same_search(cfg, exp_dir)
     started = time.monotonic()
     splits = load_data(cfg)

@@ -133,3 +133,40 @@ def test_policies_and_mixing_change_training_batches_only(image_folder):
     v_plain, _ = next(iter(batches(splits.val, plain, False)))
     v_aug, v_labels = next(iter(batches(splits.val, augmented, False)))
     assert np.array_equal(v_plain.numpy(), v_aug.numpy()) and v_labels.shape[-1] == splits.num_classes
+
+
+def test_streamed_and_held_inputs_are_augmented_alike(image_folder, tmp_path):
+    """A batch's draws follow its place in the epoch, not where its images were read from."""
+    from harness.config.geometry import geometry
+    from harness.data.images import split_images
+    from harness.data.pipeline import pipeline
+    from tests.helpers import make_cfg, splits_of
+
+    cfg = make_cfg(
+        "dataset=folder",
+        f"dataset.path={image_folder}",
+        "data.image_size=32",
+        "train.batch_size=6",
+        "data.augment=trivialaugment",
+        "data.mix=cutmix",
+        f"cache_dir={tmp_path / 'cache'}",
+    )
+    splits = splits_of(cfg)
+    array = split_images(splits.train, geometry(cfg.data), tmp_path / "cache")
+
+    def epoch(hold: bool):
+        ds = pipeline(
+            splits.train,
+            geometry(cfg.data),
+            cfg.data,
+            batch_size=6,
+            seed=1,
+            training=True,
+            array=array,
+            hold=hold,
+            classes=splits.num_classes,
+        )
+        return [(x.numpy(), y.numpy()) for x, y in ds]
+
+    for (x1, y1), (x2, y2) in zip(epoch(True), epoch(False), strict=True):
+        assert np.array_equal(x1, x2) and np.array_equal(y1, y2)

@@ -9,7 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.reports.compare import Paired, compare, findings, knob_ranking, paired, scores, shared_images_se, verdict
+from harness.records.record import pack_correct, unpack_correct
+from harness.reports.compare import (
+    Paired,
+    compare,
+    findings,
+    knob_ranking,
+    paired,
+    paired_images_se,
+    scores,
+    shared_images_se,
+    verdict,
+)
 
 
 def table(rows: list[tuple]) -> pd.DataFrame:
@@ -39,6 +50,37 @@ def test_paired_interval_is_a_t_interval_of_the_mean_difference():
     assert result.pairs == 3 and result.mean == pytest.approx(0.04) and result.std == pytest.approx(0.02)
     half = 4.302653 * 0.02 / math.sqrt(3)  # t(0.975, 2 dof)
     assert (result.low, result.high) == (pytest.approx(0.04 - half), pytest.approx(0.04 + half))
+
+
+def test_with_per_image_results_the_test_image_term_is_mcnemars_from_the_images_they_disagree_on():
+    n = 144
+    right = np.ones(n, bool)
+    right[:5] = False  # none misses 5 images
+    better = right.copy()
+    better[0] = True  # basic gets one of them right, and nothing else differs
+    rows = table(
+        [
+            ("augmentation", v, s, acc, acc)
+            for s in (1, 2, 3)
+            for v, acc in [("basic", better.mean()), ("none", right.mean())]
+        ]
+    ).assign(num_test=n)
+    rows["test_correct"] = [pack_correct(better if v == "basic" else right) for v in rows["value"]]
+    exact = compare(scores(rows), ["basic"], ["none"])
+    bound = compare(scores(rows.drop(columns="test_correct")), ["basic"], ["none"])
+    d = np.zeros(n)
+    d[0] = 1
+    assert paired_images_se(scores(rows), ["basic"], ["none"]) == pytest.approx(d.std() / math.sqrt(n))
+    assert bound.low < exact.low < 0 < exact.high < bound.high, "narrower than the bound, and still not a win"
+    assert verdict("beats", exact) == "inconclusive"
+    rows.loc[0, "test_correct"] = None  # one run without them: the bound for the whole comparison
+    assert compare(scores(rows), ["basic"], ["none"]) == bound
+
+
+def test_per_image_results_round_trip():
+    correct = np.random.default_rng(0).random(1001) > 0.3
+    text = pack_correct(correct)
+    assert len(text) == 2 * 126 and np.array_equal(unpack_correct(text, 1001), correct)
 
 
 def test_the_test_image_term_is_the_largest_paired_standard_error_added_in_quadrature():

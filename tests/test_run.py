@@ -31,6 +31,9 @@ def test_chapter5_preset_runs_in_fast_mode_on_mock_tfds(monkeypatch, results_dir
         record = run(cfg)
     assert record.status == "completed" and record.num_classes == 102
     assert record.test_accuracy is not None and record.num_test == 16
+    from harness.records.record import unpack_correct
+
+    assert unpack_correct(record.test_correct, 16).mean() == pytest.approx(record.test_accuracy)
     assert (results_dir / "chapter5_oxford_flowers102_mobilenet" / "baseline" / "record.json").exists()
 
 

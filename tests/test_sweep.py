@@ -31,6 +31,8 @@ DOCUMENTED = {
     "unfrozen_bn": ("model.unfrozen_bn", ["batch", "inference"]),
     "scratch_depth": ("model.depth", [1, 2, 3, 4, 5]),
     "backbone": ("model.backbone", ["mobilenet", "mobilenet_v2", "resnet50", "efficientnet_b0", "densenet121"]),
+    "augmentation": ("data.augment", ["none", "flip", "basic", "randaugment", "trivialaugment", "autoaugment"]),
+    "mix": ("data.mix", ["none", "mixup", "cutmix"]),
 }
 
 

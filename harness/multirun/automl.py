@@ -38,7 +38,7 @@ from harness.process import stopping
 from harness.process.progress import Progress
 from harness.records import tensorboard
 from harness.records.hparams import write_session
-from harness.records.record import RunRecord, Status, SweepIdentity, read_record, write_record
+from harness.records.record import RunRecord, Status, SweepIdentity, pack_correct, read_record, write_record
 from harness.reports.sweep_report import write_report
 from harness.storage.atomic import replacing, write_atomic
 from harness.training.run import cache_root, load_data, new_record
@@ -138,6 +138,7 @@ class Trials:
         self.progress = Progress(cfg.tuner.max_trials, noun="trial", done=done)
         self.rows: list[dict] = []
         self.test_accuracy: float | None = None
+        self.test_correct: np.ndarray | None = None
         self.cut_short = False
         self.started = 0.0
         self.stopped: str | None = None
@@ -146,7 +147,7 @@ class Trials:
         return self.deadline is not None and time.monotonic() > self.deadline
 
     def begin(self, trial) -> None:
-        self.rows, self.test_accuracy, self.cut_short = [], None, False
+        self.rows, self.test_accuracy, self.test_correct, self.cut_short = [], None, None, False
         self.started = time.monotonic()
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.progress.start()
@@ -189,6 +190,7 @@ class Trials:
         for key, value in summarize(history).items():
             setattr(record, key, value)
         record.test_accuracy = self.test_accuracy
+        record.test_correct = pack_correct(self.test_correct) if self.test_correct is not None else None
         record.wall_seconds = round(time.monotonic() - self.started, 3)
         record.started_at, record.finished_at = self.started_at, record.started_at
         if self.cut_short:
@@ -246,7 +248,8 @@ def trial_log(trials: Trials, batch_size: int):
             x, y = trials.arrays.get("test"), trials.arrays.get("test_labels")
             if x is not None and len(x):
                 predicted = self.model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0)
-                trials.test_accuracy = float((predicted.argmax(axis=1) == y).mean())
+                trials.test_correct = predicted.argmax(axis=1) == y
+                trials.test_accuracy = float(trials.test_correct.mean())
 
     return TrialLog()
 

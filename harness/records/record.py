@@ -95,6 +95,7 @@ class RunRecord:
     seconds_per_epoch: Optional[float] = None
     test_accuracy: Optional[float] = None
     test_loss: Optional[float] = None
+    test_correct: Optional[str] = None  # which test images it got right, in split order: pack_correct's hex
     wall_seconds: Optional[float] = None  # data, model, training and test: what the run itself took
     total_seconds: Optional[float] = (
         None  # plus the TensorBoard/model/analysis finish, and the process's start-up for its first run
@@ -113,6 +114,20 @@ class RunRecord:
             if out["sweep"][optional] is None:
                 del out["sweep"][optional]
         return out
+
+
+def pack_correct(correct) -> str:
+    """Right/wrong per test image as hex, one bit each (10,000 images: 2,500 characters)."""
+    import numpy as np
+
+    return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex()
+
+
+def unpack_correct(text: str, images: int):
+    """pack_correct's bits back as a bool array of `images` entries."""
+    import numpy as np
+
+    return np.unpackbits(np.frombuffer(bytes.fromhex(text), dtype=np.uint8))[:images].astype(bool)
 
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,11 @@ values with the same train.seed share data order, initial head weights and split
 cancels much of the seed-to-seed noise. An interval is a 95% t interval of the mean paired difference,
 widened by the noise of the test images themselves: every seed is scored on the same images, so the spread
 over seeds cannot show how much a difference owes to which images were drawn for test (three seeds that each
-get one more of 144 images right agree perfectly and prove nothing). That term is the standard error of a
-paired accuracy difference on n shared images at its largest for the two accuracies (the runs' errors never
-on the same image: var <= ((1 - a) + (1 - b)) / n), at the normal quantile, added in quadrature to the t
-term; it errs on the wide side. One seed gives no interval, and fewer than MIN_SEEDS (3) give no verdict
+get one more of 144 images right agree perfectly and prove nothing). That term is the standard error of the
+paired accuracy difference over the n shared images, at the normal quantile, added in quadrature to the t
+term: from the images the runs actually disagree on where their records say which test images each got right
+(McNemar's variance, paired_images_se), else at its largest for the two accuracies (the runs' errors never on
+the same image: var <= ((1 - a) + (1 - b)) / n, shared_images_se), which errs on the wide side. One seed gives no interval, and fewer than MIN_SEEDS (3) give no verdict
 beyond "inconclusive".
 
 A diverged run counts at chance level (its weights are not finite, it predicts nothing); a failed or
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config.identity import canonical
-from harness.records.record import Status
+from harness.records.record import Status, unpack_correct
 
 CONFIDENCE = 0.95
 VERDICTS = ("holds", "does not hold", "inconclusive")
@@ -110,11 +111,55 @@ def scores(table: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
             "seed": table["seed"],
             "score": score,
             "val": val,
-            # the images `score` was measured on (the same for every run of a study)
+            # the images `score` was measured on (the same for every run of a study), and which it got right
             "images": pd.to_numeric(table.get(images, pd.Series(np.nan, index=table.index)), errors="coerce"),
+            "correct": _per_image(table, metric, score),
             "status": status,
         }
     )
+
+
+def _per_image(table: pd.DataFrame, metric: str, score: pd.Series) -> list:
+    """Each run's right/wrong per test image (a bool array), where its record has them and they are what it
+    is scored on (a completed run's test accuracy); else None."""
+    packed = table.get("test_correct", pd.Series(None, index=table.index))
+    images = pd.to_numeric(table.get("num_test", pd.Series(np.nan, index=table.index)), errors="coerce")
+    out = []
+    for text, n, value in zip(packed, images, score):
+        usable = metric == "test_accuracy" and isinstance(text, str) and np.isfinite(n) and np.isfinite(value)
+        out.append(unpack_correct(text, int(n)) if usable else None)
+    return out
+
+
+def paired_images_se(rows: pd.DataFrame, better: list[Any], worse: list[Any], relative: bool = False) -> float | None:
+    """The standard error the shared test images add to the mean paired difference, from the runs' own
+    per-image results: per seed, the spread over images of (better's right - worse's right) / sqrt(n), each
+    side averaged over its values (McNemar's variance for one value against one); then the mean over seeds,
+    as every seed draws on the same images. None where any paired run lacks its per-image results."""
+
+    def side(values: list[Any]) -> dict:
+        keys = [canonical(v) for v in values]
+        chosen = rows[rows["value"].isin(keys) & rows["score"].notna()]
+        by_seed: dict = {}
+        for seed, group in chosen.groupby("seed"):
+            vectors = list(group["correct"])
+            if any(v is None for v in vectors) or len({len(v) for v in vectors}) != 1:
+                by_seed[seed] = None
+            else:
+                by_seed[seed] = np.mean(np.stack(vectors).astype(float), axis=0)
+        return by_seed
+
+    a, b = side(better), side(worse)
+    seeds = sorted(set(a) & set(b))
+    if not seeds or any(a[s] is None or b[s] is None or len(a[s]) != len(b[s]) for s in seeds):
+        return None
+    errors = []
+    for s in seeds:
+        difference = a[s] - b[s]
+        if relative:
+            difference = difference / max(b[s].mean(), 1e-9)
+        errors.append(float(difference.std(ddof=0)) / np.sqrt(len(difference)))
+    return float(np.mean(errors))
 
 
 def _by_seed(rows: pd.DataFrame, values: list[Any]) -> pd.Series:
@@ -129,7 +174,9 @@ def compare(rows: pd.DataFrame, better: list[Any], worse: list[Any], relative: b
     a, b = _by_seed(rows, better), _by_seed(rows, worse)
     a, b = a.align(b, join="inner")
     images = rows["images"].median() if "images" in rows and len(rows) else np.nan
-    se = shared_images_se(a.mean(), b.mean(), images, relative) if len(a) else 0.0
+    se = paired_images_se(rows, better, worse, relative) if "correct" in rows else None
+    if se is None:  # records without per-image results: the bound
+        se = shared_images_se(a.mean(), b.mean(), images, relative) if len(a) else 0.0
     if relative:
         return paired((a / b.where(b > 0) - 1).to_numpy(), se)
     return paired((a - b).to_numpy(), se)

@@ -183,8 +183,10 @@ HOW_TO_READ = (
     "Accuracy here is {metric}: measured on images that chose neither the epoch (early stopping looks at the "
     "validation split) nor, in the ranking, the value (the best and worst values are picked by mean validation "
     "accuracy). Differences are paired by seed (runs with the same seed share data order and initial head "
-    "weights) and shown in points with a 95% t interval over seeds. A knob *matters* when an interval excludes 0; "
-    "*no clear effect* means the effect, if any, is smaller than this many seeds can resolve. A diverged run counts "
+    "weights) and shown in points with a 95% interval: the t interval over seeds, widened by the noise of the test "
+    "images themselves (every seed is scored on the same ones; from the images the paired runs disagree on). A "
+    "knob *matters* when an interval excludes 0; *no clear effect* means the effect, if any, is smaller than this "
+    "many seeds and images can resolve. A diverged run counts "
     "at chance level; failed or unfinished runs are left out."
 )
 

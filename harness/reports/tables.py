@@ -101,6 +101,7 @@ def _row(run_dir: Path, record: dict) -> dict[str, Any]:
             "num_train": record.get("num_train"),
             "num_val": record.get("num_val"),
             "num_test": record.get("num_test"),
+            "test_correct": record.get("test_correct"),
             "config_hash": record.get("config_hash"),
         }
     )

@@ -111,6 +111,7 @@ class TrainResult:
     diverged: bool = False
     test_loss: float | None = None
     test_accuracy: float | None = None
+    test_predicted: np.ndarray | None = None  # the class predicted for each test image, in split order
 
     @property
     def epochs_run(self) -> int:
@@ -217,6 +218,7 @@ def fit(
             return result
     if test_ds is not None:
         result.test_loss, result.test_accuracy = (float(v) for v in fitted.evaluate(test_ds, verbose=0))
+        result.test_predicted = np.argmax(fitted.predict(test_ds, verbose=0), axis=1)
     return result
 
 

@@ -31,7 +31,7 @@ from harness.process import memory, stopping
 from harness.process.stopping import Interrupted
 from harness.records import provenance, tensorboard
 from harness.records.hparams import write_session
-from harness.records.record import RECORD, RunRecord, Status, SweepIdentity, read_record, write_record
+from harness.records.record import RECORD, RunRecord, Status, SweepIdentity, pack_correct, read_record, write_record
 from harness.storage import cache
 from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing
 from harness.training.inputs import Prepared, training_inputs
@@ -345,6 +345,8 @@ def run(
         stopping.check()
         record.history, record.epochs_run = result.history, result.epochs_run
         record.test_accuracy, record.test_loss = result.test_accuracy, result.test_loss
+        if result.test_predicted is not None:  # per image, so comparisons can pair runs image by image
+            record.test_correct = pack_correct(result.test_predicted == prepared.splits.test.labels)
         for key, value in train.summarize(result.history).items():
             setattr(record, key, value)
         record.wall_seconds, record.finished_at, record.memory = (

@@ -85,13 +85,54 @@ def run_study(work: Path, dataset: Path, budget: str, args: argparse.Namespace) 
     }
 
 
+def rejudge(report_path: Path, test_images: int) -> None:
+    """The report's findings judged again by harness.reports.compare from its per-seed test accuracies (records
+    of that time hold no per-image results: the test-image term is its bound), written into the report as
+    `rejudged` beside the findings as first judged."""
+    import pandas as pd
+    import yaml
+
+    from harness.reports.compare import findings
+
+    report = json.loads(report_path.read_text())
+    claims = yaml.safe_load(STUDY.format(seeds=3))["study"]["findings"]
+    for study in report["studies"]:
+        rows = [
+            {
+                "sweep": "samples_per_class",
+                "value": None if v["value"] == "all" else int(v["value"]),
+                "seed": seed,
+                "test_accuracy": accuracy,
+                "best_val_accuracy": accuracy,
+                "status": "completed",
+                "chance": None,
+                "num_test": test_images,
+            }
+            for v in study["values"]
+            for seed, accuracy in enumerate(v["test"])
+        ]
+        study["rejudged"] = folder_study.findings({"findings": findings(pd.DataFrame(rows), claims)})
+        study["rejudged_with"] = f"{test_images} test images, the bound"
+        for f in study["rejudged"]:
+            print(f"train.budget={study['budget']}: {f['claim']}: {f['shown']} -> {f['verdict']}")
+    report["rejudged_by"] = "python " + " ".join(sys.argv)
+    report_path.write_text(json.dumps(report, indent=2, default=str))
+    print(f"written: {report_path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     folder_study.add_study_options(parser)
     parser.add_argument("--budgets", nargs="+", default=["full_data", "subset"])
+    parser.add_argument(
+        "--rejudge", type=Path, help="an earlier report: judge its per-seed accuracies again with today's intervals"
+    )
+    parser.add_argument("--test-images", type=int, help="with --rejudge: the test images every run was scored on")
     args = parser.parse_args()
     from sweep_speed import machine
 
+    if args.rejudge:
+        return rejudge(args.rejudge, args.test_images)
     with tempfile.TemporaryDirectory(prefix="spc-") as tmp:
         studies = [run_study(Path(tmp), args.dataset_path.resolve(), budget, args) for budget in args.budgets]
     report = {

@@ -258,6 +258,12 @@ def _samples_per_class(d: dict) -> list[str]:
             ],
         )
         out += ["", *(f"- {f['claim']}: {f['shown']} → **{f['verdict']}**" for f in study["findings"])]
+        if study.get("rejudged"):
+            out += [
+                "",
+                f"Judged again with today's intervals ({study['rejudged_with']}; `{d.get('rejudged_by', '')}`):",
+            ]
+            out += ["", *(f"- {f['claim']}: {f['shown']} → **{f['verdict']}**" for f in study["rejudged"])]
     return out
 
 

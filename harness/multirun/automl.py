@@ -41,6 +41,7 @@ from harness.records.hparams import write_session
 from harness.records.record import RunRecord, Status, SweepIdentity, pack_correct, read_record, write_record
 from harness.reports.sweep_report import write_report
 from harness.storage.atomic import replacing, write_atomic
+from harness.training.fit import summarize
 from harness.training.run import cache_root, load_data, new_record
 
 log = logging.getLogger(__name__)
@@ -180,8 +181,6 @@ class Trials:
             num_test=len(splits.test) if splits.test is not None else 0,
             input_shape=list(geometry(self.cfg.data).shape),
         )
-        from harness.training.fit import summarize
-
         history: dict[str, list] = {}
         for row in self.rows:
             for key, value in row.items():

@@ -167,6 +167,7 @@ def fit(
     *,
     log_dir: Path | None = None,
     test_ds=None,
+    test_labels: np.ndarray | None = None,
     options: FitOptions | None = None,
     backbone: keras.Model | None = None,
     steps_per_epoch: int | None = None,
@@ -177,7 +178,8 @@ def fit(
 
     `backbone` is the full backbone whose layers `model` trains when `model` is the part above a cached
     frozen prefix. `steps_per_epoch`: batches per epoch of a repeating train_ds (None: one pass). `soft_labels`:
-    the datasets' labels are one-hot rows (data.mix), not class indices.
+    the datasets' labels are one-hot rows (data.mix), not class indices. `test_labels`: the class of each image of
+    test_ds, in its order (the test split is predicted once, and scored from those predictions).
     """
     options = options or FitOptions()
     result = TrainResult()
@@ -217,9 +219,20 @@ def fit(
         if stopping.requested() is not None:  # the caller records the run as interrupted
             return result
     if test_ds is not None:
-        result.test_loss, result.test_accuracy = (float(v) for v in fitted.evaluate(test_ds, verbose=0))
-        result.test_predicted = np.argmax(fitted.predict(test_ds, verbose=0), axis=1)
+        probabilities = fitted.predict(test_ds, verbose=0)
+        result.test_loss, result.test_accuracy = scored(probabilities, test_labels)
+        result.test_predicted = np.argmax(probabilities, axis=1)
     return result
+
+
+def scored(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(cross-entropy, accuracy) of class probabilities against class indices, as Keras's compiled loss and
+    "accuracy" metric compute them (probabilities renormalized and clipped to [1e-7, 1 - 1e-7])."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    p = p / p.sum(axis=1, keepdims=True)
+    labels = np.asarray(labels, dtype=int)
+    true = np.clip(p[np.arange(len(labels)), labels], 1e-7, 1 - 1e-7)
+    return float(-np.log(true).mean()), float((p.argmax(axis=1) == labels).mean())
 
 
 def summarize(history: dict[str, list]) -> dict:

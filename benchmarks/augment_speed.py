@@ -6,7 +6,7 @@
 Each contender augments batches of 32 real images (decoded and resized to 128 x 128 once, float32 in 0..255)
 inside a tf.data map, as a training pipeline runs it: milliseconds per batch after a warm-up, with tf.data's
 default threading (every core) and with one thread. Each row also says whether the contender draws its random
-choices per image and per batch inside tf.data (the same check as tests/test_augment.py: the same image fed
+choices per image and per batch inside tf.data (the same check as tests/data/test_augment.py: the same image fed
 everywhere; a pipeline that chose its operations while tracing gives one image per batch and one per epoch).
 keras-aug is not a dependency of the harness: `pip install keras-aug` to include its rows.
 """

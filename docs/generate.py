@@ -62,7 +62,21 @@ def _allowed(f: dataclasses.Field, kind: Any) -> str:
     return ", ".join(x for x in (low, high) if x)
 
 
-def _rows(cls: type, prefix: str, seen: set[type]) -> list[str]:
+def _meaning(f: dataclasses.Field, section: schema.Properties | None = None) -> str:
+    """The knob's doc with what else is declared with it (harness.config.schema.Properties)."""
+    props = schema.properties(f)
+    ignored = props.ignored_by or (section.ignored_by if section else ())
+    doc = f.metadata.get("doc", "").replace("|", "\\|")
+    if props.used_by:
+        doc = f"{', '.join(props.used_by)}{' (required)' if props.required else ''}: {doc}"
+    if not props.identity:
+        doc += " *Not part of a run's identity.*"
+    if ignored:
+        doc += f" *Not applied by tuner={' or '.join(ignored)}: its default only.*"
+    return doc
+
+
+def _rows(cls: type, prefix: str, seen: set[type], section: schema.Properties | None = None) -> list[str]:
     rows = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -71,10 +85,9 @@ def _rows(cls: type, prefix: str, seen: set[type]) -> list[str]:
         inner = args[0] if typing.get_origin(kind) is typing.Union and len(args) == 1 else kind
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(inner) and inner not in (schema.StudyConfig,):
-            rows += _rows(inner, f"{key}.", seen)
+            rows += _rows(inner, f"{key}.", seen, schema.properties(f))
             continue
-        doc = f.metadata.get("doc", "").replace("|", "\\|")
-        rows.append(f"| `{key}` | {_type_name(kind)} | {_default(f)} | {_allowed(f, kind)} | {doc} |")
+        rows.append(f"| `{key}` | {_type_name(kind)} | {_default(f)} | {_allowed(f, kind)} | {_meaning(f, section)} |")
     return rows
 
 
@@ -95,7 +108,11 @@ SECTIONS = [
     ("model", schema.ScratchModel, "`model=scratch`: a plain conv net."),
     ("train", schema.TrainConfig, "How the model trains."),
     ("sweep", schema.SweepConfig, "A one-knob sweep: `sweep=<name>` from `conf/sweep/`, or `-m key=a,b,c`."),
-    ("tuner", schema.TunerConfig, "A Keras Tuner search: `tuner=random | hyperband | bayesian` from `conf/tuner/`."),
+    (
+        "tuner",
+        schema.TunerConfig,
+        "A search: `tuner=random | hyperband | bayesian` (Keras Tuner) or `tuner=autokeras` from `conf/tuner/`.",
+    ),
     ("study", schema.StudyConfig, "A study: `study=chapter5` from `conf/study/`."),
 ]
 
@@ -109,6 +126,12 @@ def configuration() -> str:
         "files in `conf/` hold only what a preset changes, and `harness/config/validate.py` checks every range and "
         "choice below before TensorFlow starts. Override any key on the command line: `train.learning_rate=0.01`.",
         "",
+        "A knob is part of a run's identity (its config hash: a run with the same identity that completed is not "
+        "trained again) unless it changes neither the numbers a run computes nor what it leaves in its folder; "
+        "those say so below. A search setting names the searches that use it (set for another, it is refused). A "
+        "knob that AutoKeras's search does not apply says so: `tuner=autokeras` refuses it unless it keeps its "
+        "default, and its trials' records leave it out.",
+        "",
         "## Top-level keys",
         "",
         "| key | type | default | allowed | meaning |",
@@ -119,8 +142,7 @@ def configuration() -> str:
         if dataclasses.is_dataclass(hints[f.name]) or f.name in ("model", "tuner", "study"):
             continue
         lines.append(
-            f"| `{f.name}` | {_type_name(hints[f.name])} | {_default(f)} | {_allowed(f, hints[f.name])} | "
-            f"{f.metadata.get('doc', '')} |"
+            f"| `{f.name}` | {_type_name(hints[f.name])} | {_default(f)} | {_allowed(f, hints[f.name])} | {_meaning(f)} |"
         )
     for prefix, cls, intro in SECTIONS:
         title = f"`{prefix}` ({cls.__name__})"

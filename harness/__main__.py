@@ -1,7 +1,9 @@
-"""`python -m harness [overrides]`: compose the config with Hydra, check it, run.
+"""`python -m harness [overrides]`: compose the config with Hydra, check it, hand Hydra the job, exit.
 
 The command line is composed and validated once before Hydra's own entry point runs, so a typo is
-one line and exit status 2 after about a second, with nothing written under results_dir.
+one line and exit status 2 after about a second, with nothing written under results_dir. What each job
+does (claim, skip, train, record) is harness.job's; this module keeps the entry, the sweep's prestarted
+worker, the checks before anything runs, and the exit status.
 """
 
 from __future__ import annotations
@@ -46,8 +48,6 @@ def _prestart_if_sweep(argv: list[str]) -> None:
 if __name__ == "__main__":  # not where a spawned worker imports this module to unpickle its task
     _prestart_if_sweep(sys.argv[1:])
 
-import logging
-import shutil
 import signal
 from pathlib import Path
 
@@ -66,21 +66,13 @@ from harness.command import (
     running_elsewhere,
     unwritable,
 )
-from harness.config.identity import config_hash
 from harness.config.schema import CONF_DIR  # also registers the schemas that conf/ builds on
 from harness.config.validate import schema_error, validate
 from harness.errors import ConfigError, UserError
-from harness.multirun.study import copy_twin, find_twin
-from harness.multirun.sweep import sweep_identity
+from harness.job import task
 from harness.process import devices, stopping, workers
 from harness.process.quiet import import_tensorflow
-from harness.records.hparams import tensorboard_command, write_hparams_experiment
-from harness.records.record import Status, read_record
-from harness.storage import cache, claims
-from harness.storage.atomic import disk_full, no_space
-from harness.training.run import Unrecorded, completed_record, record_failure, run
-
-log = logging.getLogger("harness")
+from harness.records.record import read_record
 
 
 def _unparsable(argv: list[str]) -> str | None:
@@ -138,184 +130,9 @@ def preflight(argv: list[str]) -> Command | None:
         sys.exit(2)
 
 
-def _discard_run_dir(run_dir: Path, results_dir: Path) -> None:
-    """Remove what Hydra created for a run that never started (it holds no record)."""
-    if not run_dir.exists() or (run_dir / "record.json").exists():
-        return
-    logging.shutdown()
-    shutil.rmtree(run_dir, ignore_errors=True)
-    parent = run_dir.parent
-    results = results_dir.resolve()
-    while parent.resolve() != results and results in parent.resolve().parents and not any(parent.iterdir()):
-        parent.rmdir()
-        parent = parent.parent
-    if results.exists() and not any(results.iterdir()):
-        results.rmdir()
-
-
 # An absolute config path: Hydra reads a relative one as a module path when the console script, not
 # `python -m`, is the entry point.
-@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-def hydra_main(cfg: DictConfig) -> None:
-    with stopping.in_scheduled_job():
-        _job(cfg)
-
-
-def _job(cfg: DictConfig) -> None:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    overrides = list(hydra_cfg.overrides.task)
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    identity = sweep_identity(cfg, dict(hydra_cfg.runtime.choices))
-    if stopping.requested() is not None:  # an in-process launcher's later jobs after Ctrl-C
-        return
-    import_tensorflow()  # a no-op here after the first; quiet in a process another launcher started (Ray, submitit)
-    if cfg.get("tuner") is not None:
-        _search(cfg, run_dir, dict(hydra_cfg.runtime.choices))
-        return
-    owner = claims.claim(run_dir)
-    if owner is not None:
-        if multirun:  # another sweep into the same folder runs it: this one goes on with the rest
-            log.info("run %s/%s is being run by %s: left to it", cfg.name, cfg.run_name, owner.describe())
-            return
-        print(
-            f"run {cfg.name}/{cfg.run_name} is already running ({owner.describe()}): wait for it to finish",
-            file=sys.stderr,
-        )
-        sys.exit(1)
-    try:
-        record = _claimed_run(cfg, run_dir, overrides, identity)
-    except UserError as exc:
-        if multirun:  # one value a sweep cannot run is a failed row, not the end of the sweep
-            log.error("run %s/%s could not start: %s", cfg.name, cfg.run_name, exc)
-            if not isinstance(exc, Unrecorded):
-                _record_failure_if_possible(cfg, run_dir, str(exc), identity, overrides)
-            return
-        _discard_run_dir(run_dir, Path(cfg.results_dir))
-        print(exc, file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except stopping.Interrupted:
-        if multirun:  # the record says so; the launcher starts nothing more and Hydra's callback still reports
-            return
-        raise
-    if record is None or multirun:
-        return
-    from harness.reports.sweep_report import normalized_views  # pandas: loaded only once a single run has trained
-
-    normalized_views(run_dir.parent)
-    write_hparams_experiment(Path(cfg.results_dir))
-    if record.status != Status.COMPLETED:
-        print(f"run {record.run_name} did not complete: {record.status}: {record.error}", file=sys.stderr)
-        sys.exit(1)
-    chance = 1 / record.num_classes if record.num_classes else float("nan")
-    print(
-        f"run {cfg.name}/{record.run_name}: best val accuracy {record.best_val_accuracy:.4f} at epoch {record.best_epoch} "
-        f"(chance {chance:.2f})\nresults: {_shown(run_dir)}\ncompare: {tensorboard_command(cfg.results_dir)}",
-        flush=True,
-    )
-
-
-def _record_failure_if_possible(cfg: DictConfig, run_dir: Path, error: str, identity, overrides: list[str]) -> None:
-    try:
-        record_failure(cfg, run_dir, error, identity, overrides)
-    except OSError as exc:
-        if not disk_full(exc):
-            raise
-        log.error("run %s/%s cannot be recorded: %s", cfg.name, cfg.run_name, no_space(run_dir))
-
-
-def _claimed_run(cfg: DictConfig, run_dir: Path, overrides: list[str], identity):
-    """The run, trained unless it completed meanwhile; the claim is kept fresh while it runs and given up
-    however it ends."""
-    try:
-        with claims.heartbeat(run_dir / claims.CLAIM):
-            return _unless_done(cfg, run_dir, overrides, identity)
-    finally:
-        claims.release(run_dir)
-
-
-def _unless_done(cfg: DictConfig, run_dir: Path, overrides: list[str], identity):
-    done = None if cfg.overwrite else completed_record(run_dir, cfg)
-    if done is not None:
-        if cfg.analysis:
-            analyse_saved(run_dir, done)
-        else:
-            log.info(
-                "run %s/%s already completed with this config: skipped (overwrite=true re-runs it)",
-                cfg.name,
-                cfg.run_name,
-            )
-        return None
-
-    def train():
-        with stopping.training():
-            return run(cfg, run_dir=run_dir, overrides=overrides, sweep=identity, after=_analysis(cfg))
-
-    if cfg.get("study") is None or cfg.overwrite:
-        return train()
-    # A study's config shared by several experiments trains once: whoever takes its lock first trains it, and
-    # a twin that starts meanwhile (another worker, another node) waits and copies it.
-    study_dir, config = run_dir.parent.parent, config_hash(cfg)
-    found, trained = cache.once(study_dir / f".twin-{config}", lambda: find_twin(study_dir, config, run_dir), train)
-    return found if trained else copy_twin(found, run_dir, cfg, identity, overrides)
-
-
-def analyse_saved(run_dir: Path, record: dict) -> None:
-    """analysis=true on a run that completed: analysed from its saved model, never retrained; without one, say so."""
-    from harness.records.record import from_dict, write_record
-
-    if (run_dir / "analysis" / "predictions.parquet").exists():
-        log.info("run %s already completed and analysed: %s", run_dir.name, run_dir / "analysis")
-        return
-    if not (run_dir / "model.keras").exists():
-        log.warning(
-            "run %s completed without saving its model, so it cannot be analysed without training it again "
-            "(overwrite=true analysis=true does both)",
-            run_dir.name,
-        )
-        return
-    from harness.reports.analysis.runs import analyze_run
-
-    summary = analyze_run(run_dir, "val", record=record)
-    write_record(run_dir, from_dict({**record, "analysis": summary}))
-
-
-def _shown(path: Path) -> Path:
-    """A path as the user gave its root: relative to where they are when it lies below."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return path
-
-
-def _analysis(cfg: DictConfig):
-    """The after-run step for analysis=true (loaded only then: it brings matplotlib and pandas)."""
-    if not cfg.analysis:
-        return None
-    from harness.reports.analysis.runs import after_run
-
-    return after_run
-
-
-def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
-    from harness.multirun.search import search  # Keras Tuner brings TensorFlow: loaded only for a search
-
-    try:
-        summary = search(cfg, Path(cfg.results_dir) / cfg.name, choices)
-    except UserError as exc:
-        _discard_run_dir(run_dir, Path(cfg.results_dir))
-        print(exc, file=sys.stderr)
-        sys.exit(exc.exit_code)
-    if (
-        stopping.requested() is None
-        and summary["role"] != "worker"
-        and (summary.get("stopped") or not summary.get("completed"))
-    ):
-        print(f"search {cfg.name}: {summary.get('stopped') or 'no trial completed'}", file=sys.stderr)
-        sys.exit(1)
+hydra_main = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(task)
 
 
 def incomplete_runs(configs: list[DictConfig]) -> list[str]:
@@ -323,7 +140,8 @@ def incomplete_runs(configs: list[DictConfig]) -> list[str]:
     if any(cfg.get("tuner") is not None for cfg in configs):
         return []
     dirs = [Path(cfg.results_dir) / cfg.name / cfg.run_name for cfg in configs]
-    return [d.name for d in dirs if (read_record(d) or {}).get("status") != Status.COMPLETED]
+    found = (read_record(d) for d in dirs)
+    return [d.name for d, record in zip(dirs, found) if record is None or not record.status.scored]
 
 
 def main() -> None:
@@ -421,7 +239,8 @@ def stopped_line(command: Command) -> str:
     done = len(command.configs) - len(left)
     if not command.multirun:
         cfg = command.configs[0]
-        status = (read_record(Path(cfg.results_dir) / cfg.name / cfg.run_name) or {}).get("status", "not started")
+        record = read_record(Path(cfg.results_dir) / cfg.name / cfg.run_name)
+        status = record.status if record is not None else "not started"
         return f"stopped by {signame}: run {cfg.name}/{cfg.run_name} is {status}; {again}"
     return f"stopped by {signame}: {done} of {len(command.configs)} runs completed; {again}"
 

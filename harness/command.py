@@ -26,7 +26,7 @@ from harness.multirun.search_identity import IDENTITY, check_best_preset, same_b
 from harness.multirun.study import study_jobs
 from harness.multirun.sweep import expand_jobs
 from harness.plugins import register_plugins
-from harness.records.record import Status, read_record
+from harness.records.record import read_record
 
 # Flags after which Hydra prints something and exits, or reads the next argument as a value.
 PASSTHROUGH = {"--help", "-h", "--hydra-help", "--info", "-i", "--version", "--shell-completion", "-sc"}
@@ -266,13 +266,13 @@ def occupied(command: Command) -> tuple[str, int] | None:
         record = read_record(run_dir)
         if record is None:
             continue
-        if record.get("config_hash") != config_hash(cfg):
+        if record.config_hash != config_hash(cfg):
             return (
-                f"results error: {run_dir} holds a run of a different config ({record.get('status')}); name this one "
+                f"results error: {run_dir} holds a run of a different config ({record.status}); name this one "
                 "with run_name=... or name=..., or replace it with overwrite=true",
                 2,
             )
-        if not command.multirun and record.get("status") == Status.COMPLETED:
+        if not command.multirun and record.status.scored:
             return _completed(cfg, run_dir)
     return None
 

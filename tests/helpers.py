@@ -20,6 +20,8 @@ from harness.config.schema import CONF_DIR
 from harness.records.record import RunRecord, SweepIdentity, write_record
 
 ROOT = Path(__file__).resolve().parent.parent
+# Presets the tests share, beside conf/'s (`--config-dir` on the command line): study=mini.
+TEST_CONF = ROOT / "tests" / "conf"
 
 
 def needs_extra(module: str, extra: str):

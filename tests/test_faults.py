@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, experiment_dir, records, run_cli, single_run_dir, sweep_line
+from tests.helpers import FAST, ROOT, experiment_dir, records, run_cli, single_run_dir, sweep_line
 
 # Runs long enough (about 5 s of training each) to be caught in the middle.
-SLOW_RUN = ["data.image_size=32", "train.epochs=2", "train.steps_per_epoch=30", "train.verbose=0", "train.batch_size=8"]
+SLOW_RUN = [*FAST, "train.epochs=2", "train.steps_per_epoch=30"]
 # A sweep's later runs reuse the first's model and traced step (about 0.05 s an epoch here): 40 epochs keep the
 # second run going for the seconds a test needs to stop it in the middle.
 SWEEP = ["experiment=quickstart", "sweep=learning_rate", "sweep.values=[0.01,0.001]", *SLOW_RUN, "train.epochs=40"]

@@ -1,8 +1,10 @@
-"""A run's identity: the hash of its resolved config minus where output goes, and values as text that compare
-equal however they were stored."""
+"""A run's identity: the hash of its resolved config minus the knobs declared `identity=False` (where output goes,
+how the run is shown or run: harness.config.schema.Properties), and values as text that compare equal however
+they were stored."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -11,24 +13,22 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from harness.config.schema import Config, ScratchModel, TransferModel, knobs, properties
+
 # Sections whose values decide what a run computes: its hyperparameters, its identity, its HParams columns.
 HYPERPARAMETER_SECTIONS = ("data", "model", "train")
-# Keys that say where output goes or how runs were generated, not what a run computes.
-NOT_IDENTITY = (
-    "hydra",
-    "results_dir",
-    "cache_dir",
-    "analysis",
-    "name",
-    "run_name",
-    "overwrite",
-    "sweep",
-    "tuner",
-    "preset",
-    "study",
-)
-# Knobs of the hyperparameter sections that say how a run is shown or where it holds its data, not what it computes.
-HOW_NOT_WHAT = ("train.verbose", "data.memory_mb")
+
+
+def _not_identity() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    every = [*knobs(Config), *knobs(TransferModel, "model."), *knobs(ScratchModel, "model.")]
+    keys = sorted({key for key, f in every if not properties(f).identity})
+    return tuple(k for k in keys if "." not in k), tuple(k for k in keys if "." in k)
+
+
+# Top-level keys that say where output goes or how runs were generated, not what a run computes (and Hydra's own).
+# Knobs of the hyperparameter sections that say how a run is shown or run, or where it holds its data.
+_TOP, HOW_NOT_WHAT = _not_identity()
+NOT_IDENTITY = ("hydra", *_TOP)
 
 
 def flatten(node: Any, prefix: str = "", is_leaf: Callable[[Any], bool] = lambda _: False) -> dict[str, Any]:
@@ -53,14 +53,19 @@ def canonical(value: Any) -> str:
 
 
 def container(cfg: DictConfig | dict) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    """A config as plain data of its own: changing it changes neither `cfg` nor anything inside it."""
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else copy.deepcopy(dict(cfg))
 
 
 def config_hash(cfg: DictConfig | dict) -> str:
     """Identity of a run: the hash of its resolved config, minus keys that only say where output goes."""
     data = {k: v for k, v in container(cfg).items() if k not in NOT_IDENTITY}
     for key in HOW_NOT_WHAT:
-        section, name = key.split(".")
-        data.get(section, {}).pop(name, None)
+        *path, name = key.split(".")
+        node = data
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(name, None)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -150,3 +150,13 @@ def legacy_experiment_name(base: str, arguments: Iterable[str], config: DictConf
     """The folder earlier versions (0.1.x) gave a sweep or study: its default name, a comma, every fixed override."""
     label = legacy_label(arguments, config)
     return f"{base},{label}" if label else base
+
+
+def trial_number(trial_id: str) -> int:
+    """The number a search prints for a trial (Keras Tuner's "Running Trial #3" is trial id 2)."""
+    return int(trial_id) + 1
+
+
+def trial_folder(trial_id: str, execution: int | None = None) -> str:
+    """`trial=003`: numbered as the search prints trials, padded so folders and tables sort in order."""
+    return f"trial={trial_number(trial_id):03d}" + (f",exec={execution}" if execution is not None else "")

@@ -1,7 +1,8 @@
 """The typed config: one dataclass per config group, registered in Hydra's ConfigStore; every knob declared once.
 
-Each field is a `knob`: its type (the annotation), default, one-line doc and allowed values (a range or a list
-of choices) in one place. OmegaConf enforces the types while composing (`train.seed=abc` fails,
+Each field is a `knob`: its type (the annotation), default, one-line doc, allowed values (a range or a list
+of choices) and its other properties (whether it is part of a run's identity, which searches use or ignore it) in
+one place. OmegaConf enforces the types while composing (`train.seed=abc` fails,
 `train.learning_rate=1` becomes 1.0), harness.config.validate checks every range and choice read from here,
 and docs/configuration.md is generated from here (`python docs/generate.py`). The YAML files in conf/ are
 presets over these schemas and hold only what differs from them. Imports no TensorFlow.
@@ -9,7 +10,9 @@ presets over these schemas and hold only what differs from them. Imports no Tens
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -43,6 +46,25 @@ class Allowed:
     choices: tuple[Any, ...] = ()
 
 
+@dataclass(frozen=True)
+class Properties:
+    """What else is declared with a knob.
+
+    identity: part of a run's identity (its config hash, folder name, HParams columns). A knob that changes
+    neither the numbers a run computes nor what it leaves in its folder is not (train.verbose, train.cache), so
+    a run that differs only there counts as done.
+    used_by: the searches (tuner.algorithm) that read a tuner setting; set for another it is refused, since the
+    search would ignore it. required: those searches need a value.
+    ignored_by: the searches that do not apply a baseline knob (AutoKeras trains its own head and optimizer):
+    refused there unless it keeps its default, and left out of their trials' records.
+    """
+
+    identity: bool = True
+    used_by: tuple[str, ...] = ()
+    required: bool = False
+    ignored_by: tuple[str, ...] = ()
+
+
 def knob(
     default: Any = MISSING,
     doc: str = "",
@@ -53,12 +75,35 @@ def knob(
     low_open: bool = False,
     high_open: bool = False,
     choices: tuple = (),
+    identity: bool = True,
+    used_by: tuple[str, ...] = (),
+    required: bool = False,
+    ignored_by: tuple[str, ...] = (),
 ) -> Any:
-    """A config field with its default, its one-line doc and the values it allows (checked by harness.config.validate)."""
-    meta = {"doc": doc, "allowed": Allowed(low, high, low_open, high_open, tuple(choices))}
+    """A config field with its default, its one-line doc, the values it allows (checked by harness.config.validate)
+    and its Properties."""
+    meta = {
+        "doc": doc,
+        "allowed": Allowed(low, high, low_open, high_open, tuple(choices)),
+        "properties": Properties(identity, tuple(used_by), required, tuple(ignored_by)),
+    }
     return (
         field(default_factory=factory, metadata=meta) if factory is not None else field(default=default, metadata=meta)
     )
+
+
+def properties(f: dataclasses.Field) -> Properties:
+    return f.metadata.get("properties", Properties())
+
+
+def knobs(schema: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field]]:
+    """(dotted key, field) of every knob of `schema`, the knobs of the dataclasses inside it included."""
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        key = f"{prefix}{f.name}"
+        yield key, f
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from knobs(hints[f.name], f"{key}.")
 
 
 _knob = knob
@@ -147,14 +192,25 @@ class DataConfig:
         "the augmentation policy of training images, drawn per image: none, flip, basic (data.augmentation's"
         " ranges), randaugment (N, M), trivialaugment (TrivialAugmentWide), autoaugment (the ImageNet policy)",
         choices=AUGMENT_POLICIES,
+        ignored_by=("autokeras",),
     )
-    augmentation: Augmentation = knob(factory=Augmentation, doc="the settings of data.augment's policies")
+    augmentation: Augmentation = knob(
+        factory=Augmentation, doc="the settings of data.augment's policies", ignored_by=("autokeras",)
+    )
     mix: str = knob(
         "none",
         "mix pairs of training images and their labels (soft labels; the loss follows): mixup or cutmix",
         choices=("none", "mixup", "cutmix"),
+        ignored_by=("autokeras",),
     )
-    mix_alpha: float = knob(0.2, "data.mix's weight is drawn from Beta(alpha, alpha)", low=0, low_open=True, high=100)
+    mix_alpha: float = knob(
+        0.2,
+        "data.mix's weight is drawn from Beta(alpha, alpha)",
+        low=0,
+        low_open=True,
+        high=100,
+        ignored_by=("autokeras",),
+    )
     shuffle_buffer: int = knob(1024, "elements in the training shuffle buffer", low=1)
     memory_mb: int = knob(
         512,
@@ -162,6 +218,7 @@ class DataConfig:
         " test; an array held costs twice its size); the rest stream from disk a batch at a time (with"
         " train.cache=off: decoded again each epoch). The same numbers either way; 0 streams every one",
         low=0,
+        identity=False,
     )
     seed: int = knob(
         0,
@@ -196,7 +253,9 @@ class TransferModel:
         "false: random weights and every layer trained, whatever weights and unfreeze say (the "
         "chapter's from scratch, model=random_init)",
     )
-    head: Head = knob(factory=Head, doc="global average pooling, Dense(units, relu), Dropout, softmax")
+    head: Head = knob(
+        factory=Head, doc="global average pooling, Dense(units, relu), Dropout, softmax", ignored_by=("autokeras",)
+    )
     # 0.9, not the backbone's 0.99: a short run's few hundred steps must move the stored statistics that evaluation
     # uses (at 0.99 and 160 steps a fifth of each is still ImageNet's).
     bn_momentum: Optional[float] = knob(
@@ -249,37 +308,55 @@ class TrainConfig:
     )
     seed: int = knob(42, "weights init, shuffling, dropout, augmentation", low=0, high=2**31 - 1)
     deterministic: bool = knob(
-        False, "TensorFlow op determinism as well (other numbers; slower with augmentation on GPUs)"
+        False,
+        "TensorFlow op determinism as well (other numbers; slower with augmentation on GPUs)",
+        ignored_by=("autokeras",),
     )
     steps_per_epoch: Optional[int] = knob(
-        None, "a cap on training batches per epoch (smoke tests); validation covers its split", low=1
+        None,
+        "a cap on training batches per epoch (smoke tests); validation covers its split",
+        low=1,
+        ignored_by=("autokeras",),
     )
     budget: str = knob(
         "full_data",
         "an epoch on a samples_per_class subset: full_data (as many steps as the whole training "
         "split, the subset cycled) or subset (one pass over it)",
         choices=("full_data", "subset"),
+        ignored_by=("autokeras",),
     )
-    fine_tune: FineTune = knob(factory=FineTune, doc="an optional second phase")
+    fine_tune: FineTune = knob(factory=FineTune, doc="an optional second phase", ignored_by=("autokeras",))
     steps_per_execution: int = knob(
-        32, "training steps per compiled call: less per-step Python, the same numbers", low=1
+        32,
+        "training steps per compiled call: less per-step Python, the same numbers",
+        low=1,
+        identity=False,
+        ignored_by=("autokeras",),
     )
-    jit_compile: bool = knob(False, "XLA compilation (worth it on GPUs)")
+    jit_compile: bool = knob(False, "XLA compilation (worth it on GPUs)", ignored_by=("autokeras",))
     mixed_precision: bool = knob(
-        False, "mixed_float16 compute (GPUs with tensor cores; slower on CPU); the softmax stays float32"
+        False,
+        "mixed_float16 compute (GPUs with tensor cores; slower on CPU); the softmax stays float32",
+        ignored_by=("autokeras",),
     )
     cache: str = knob(
         "auto",
         "auto: reuse decoded images and frozen-backbone activations across runs (cache_dir); off",
         choices=("auto", "off"),
+        identity=False,
     )
     feature_dtype: str = knob(
         "float32",
         "cached activations: float32 (the uncached numbers exactly) or float16 (half the size)",
         choices=("float32", "float16"),
+        ignored_by=("autokeras",),
     )
-    save_model: bool = knob(False, "write model.keras (raw 0..255 pixels in, probabilities out) into the run's folder")
-    verbose: int = knob(2, "Keras fit verbosity (2: one line per epoch)", low=0, high=2)
+    save_model: bool = knob(
+        False,
+        "write model.keras (raw 0..255 pixels in, probabilities out) into the run's folder",
+        ignored_by=("autokeras",),
+    )
+    verbose: int = knob(2, "Keras fit verbosity (2: one line per epoch)", low=0, high=2, identity=False)
 
 
 @dataclass
@@ -302,25 +379,36 @@ class TunerConfig:
     )
     objective: str = knob("val_accuracy", "what the search optimizes (a loss is minimized)", choices=OBJECTIVES)
     max_trials: Optional[int] = knob(
-        None, "trials in all (random, bayesian, autokeras; a resumed search may raise it)", low=1
+        None,
+        "trials in all (a resumed search may raise it)",
+        low=1,
+        used_by=("random", "bayesian", "autokeras"),
+        required=True,
     )
     max_seconds: Optional[float] = knob(
         None,
-        "autokeras: wall seconds this command may search; then no trial starts and the running one ends at its"
+        "wall seconds this command may search; then no trial starts and the running one ends at its"
         " next batch (null: no limit)",
         low=0,
         low_open=True,
+        used_by=("autokeras",),
     )
     executions_per_trial: int = knob(1, "runs of each trial, each with its own seed", low=1)
     max_consecutive_failed_trials: int = knob(3, "Keras Tuner stops after this many failed trials in a row", low=1)
     overwrite: bool = knob(False, "forget this search's trials and start again")
     isolate: bool = knob(True, "every trial in a fresh process (flat memory); false: Keras Tuner's own in-process loop")
     num_initial_points: Optional[int] = knob(
-        None, "bayesian: random trials before the Gaussian process (null: 3 x the hyperparameters)", low=1
+        None, "random trials before the Gaussian process (null: 3 x the hyperparameters)", low=1, used_by=("bayesian",)
     )
-    max_epochs: Optional[int] = knob(None, "hyperband: epochs of the longest bracket", low=1)
-    factor: Optional[int] = knob(None, "hyperband: reduction factor between brackets", low=2)
-    hyperband_iterations: Optional[int] = knob(None, "hyperband: how many times the whole algorithm runs", low=1)
+    max_epochs: Optional[int] = knob(
+        None, "epochs of the longest bracket", low=1, used_by=("hyperband",), required=True
+    )
+    factor: Optional[int] = knob(
+        None, "reduction factor between brackets", low=2, used_by=("hyperband",), required=True
+    )
+    hyperband_iterations: Optional[int] = knob(
+        None, "how many times the whole algorithm runs", low=1, used_by=("hyperband",), required=True
+    )
     space: dict[str, Any] = knob(factory=dict, doc="config keys -> Keras Tuner hyperparameters (harness.config.space)")
 
 
@@ -361,29 +449,36 @@ class Config:
     data: DataConfig = knob(factory=DataConfig, doc="how images become network inputs")
     model: Any = knob(MISSING, "a TransferModel or a ScratchModel (the model group)")
     train: TrainConfig = knob(factory=TrainConfig, doc="how the model trains")
-    sweep: SweepConfig = knob(factory=SweepConfig, doc="a one-knob sweep (the sweep group)")
+    sweep: SweepConfig = knob(factory=SweepConfig, doc="a one-knob sweep (the sweep group)", identity=False)
     # A TunerConfig, checked by harness.config.validate: left untyped while composing so that `~tuner.space
     # +tuner.space={...}` can replace the whole search space (a dataclass field cannot be deleted).
-    tuner: Any = knob(None, "a Keras Tuner search (the tuner group)")
+    tuner: Any = knob(None, "a Keras Tuner search (the tuner group)", identity=False)
     study: Optional[StudyConfig] = knob(
-        None, "one-knob experiments over this baseline, several seeds, one report (the study group)"
+        None, "one-knob experiments over this baseline, several seeds, one report (the study group)", identity=False
     )
-    preset: str = knob("baseline", "the experiment preset's name; part of the experiment's name")
-    results_dir: str = knob("results", "output root: <results_dir>/<name>/<run_name>/")
+    preset: str = knob("baseline", "the experiment preset's name; part of the experiment's name", identity=False)
+    results_dir: str = knob("results", "output root: <results_dir>/<name>/<run_name>/", identity=False)
     name: str = knob(
         MISSING,
         "the experiment's folder under results_dir: the preset, the sweep, study or search, the dataset "
         "and the model, and a short hash of the other overrides",
+        identity=False,
     )
-    run_name: str = knob("baseline", "the run's folder in the experiment: a sweep's value, a single run's overrides")
+    run_name: str = knob(
+        "baseline", "the run's folder in the experiment: a sweep's value, a single run's overrides", identity=False
+    )
     overwrite: bool = knob(
-        False, "re-run a run whose folder already holds a record (otherwise a completed one is skipped)"
+        False, "re-run a run whose folder already holds a record (otherwise a completed one is skipped)", identity=False
     )
     analysis: bool = knob(
-        False, "save the model and look inside the run at its end (a finished one: from its saved model)"
+        False,
+        "save the model and look inside the run at its end (a finished one: from its saved model)",
+        identity=False,
     )
     cache_dir: Optional[str] = knob(
-        None, "the cache shared by every run ($HARNESS_CACHE_DIR or ~/.cache/tl-harness); safe to delete"
+        None,
+        "the cache shared by every run ($HARNESS_CACHE_DIR or ~/.cache/tl-harness); safe to delete",
+        identity=False,
     )
 
 

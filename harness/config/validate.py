@@ -34,6 +34,8 @@ from harness.config.schema import (
     TrainConfig,
     TransferModel,
     TunerConfig,
+    knobs,
+    properties,
 )
 from harness.config.space import check_space, check_values
 from harness.config.weights_file import mismatch
@@ -233,33 +235,22 @@ def _train(cfg: DictConfig) -> None:
         raise ConfigError("train.fine_tune.enabled", True, "false for model=scratch (nothing to fine-tune)")
 
 
-# Settings of one algorithm: required by it, and set for another they would be silently ignored by Keras Tuner.
-TUNER_SETTINGS = {
-    "max_trials": ("random", "bayesian", "autokeras"),
-    "max_seconds": ("autokeras",),
-    "num_initial_points": ("bayesian",),
-    "max_epochs": ("hyperband",),
-    "factor": ("hyperband",),
-    "hyperband_iterations": ("hyperband",),
-}
-OPTIONAL_SETTINGS = ("num_initial_points", "max_seconds")  # null: Keras Tuner's own default, no time limit
-
-
 def _listed(words: tuple[str, ...]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _tuner(cfg: DictConfig) -> None:
     algorithm = _get(cfg, "tuner.algorithm")
-    for key, users in TUNER_SETTINGS.items():
-        value = _get(cfg, f"tuner.{key}")
+    for key, f in knobs(TunerConfig, "tuner."):
+        users, value = properties(f).used_by, _get(cfg, key)
+        if not users:
+            continue
         verb = "does" if len(users) == 1 else "do"
-        if algorithm not in users and value is not None:
-            raise ConfigError(
-                f"tuner.{key}", value, f"unset: tuner={algorithm} does not use it (only {_listed(users)} {verb})"
-            )
-        if algorithm in users and value is None and key not in OPTIONAL_SETTINGS:
-            raise ConfigError(f"tuner.{key}", value, f"a value: tuner={algorithm} needs it")
+        if algorithm not in users and value is not None:  # the search would silently ignore it
+            raise ConfigError(key, value, f"unset: tuner={algorithm} does not use it (only {_listed(users)} {verb})")
+        if algorithm in users and value is None and properties(f).required:
+            raise ConfigError(key, value, f"a value: tuner={algorithm} needs it")
+    _applied_by(cfg, algorithm)
     if algorithm == "autokeras":
         if not _get(cfg, "tuner.space"):
             return
@@ -277,6 +268,36 @@ def _tuner(cfg: DictConfig) -> None:
         )
     plain = OmegaConf.to_container(cfg, resolve=True)
     check_values(OmegaConf.create({**plain, "tuner": None}), check_space(cfg), validate)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return OmegaConf.to_container(OmegaConf.structured(default)) if dataclasses.is_dataclass(default) else default
+
+
+def ignored_knobs(algorithm: str, model_kind: str = "transfer") -> dict[str, Any]:
+    """The knobs a search does not apply (declared `ignored_by` on the knob), with their defaults."""
+    model = ScratchModel if model_kind == "scratch" else TransferModel
+    found = [*knobs(Config), *knobs(model, "model.")]
+    return {key: _default(f) for key, f in found if algorithm in properties(f).ignored_by}
+
+
+def _applied_by(cfg: DictConfig, algorithm: str) -> None:
+    """A knob the search would not apply is refused unless it keeps its default, so no record claims it."""
+    for key, default in ignored_knobs(algorithm, str(_get(cfg, "model.kind"))).items():
+        value = _get(cfg, key)
+        plain = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+        if plain != default:
+            shown = (
+                next((f"{key}.{k}" for k in default if plain.get(k) != default[k]), key)
+                if isinstance(default, dict)
+                else key
+            )
+            given = _get(cfg, shown)
+            was = (
+                default if shown == key else OmegaConf.select(OmegaConf.create({"d": default}), "d" + shown[len(key) :])
+            )
+            raise ConfigError(shown, given, f"{canonical(was)} (its default): tuner={algorithm} does not apply it")
 
 
 def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:

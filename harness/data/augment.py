@@ -5,7 +5,7 @@ Every random choice is a stateless op seeded per image: a batch draws its seed f
 same train.seed), and each image of the batch gets its own seed from it. So an image's operations differ from its
 neighbours' and from one batch and epoch to the next, and a seed repeats them exactly. Nothing is chosen with
 Python's `random` while tracing: Keras's RandAugment once did, and inside tf.data every batch then got the chain
-frozen at trace time (keras-team/keras #21169; tests/test_augment.py fails on such a pipeline).
+frozen at trace time (keras-team/keras #21169; tests/data/test_augment.py fails on such a pipeline).
 
 Each image runs only its chosen operations (tf.switch_case inside tf.map_fn), not all of them with a selection
 afterwards. Images are float32 in [0, 255] (the pipeline's batches); operations keep that range.

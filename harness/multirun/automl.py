@@ -5,7 +5,11 @@ harness's backbone (model.backbone with model.weights, a weights file offline: A
 download theirs) with its unfreeze fraction as a hyperparameter, then AutoKeras's ClassificationHead (spatial
 reduction, dropout) and AutoKeras's optimizer and learning rate. It is fed the split's decoded uint8 arrays
 (the harness's image cache; AutoKeras 3 takes numpy only) with the val split as validation data, so its trials
-choose their epoch on val as the harness's do, and the test split is scored by the harness.
+choose their epoch on val as the harness's do. Each trial trains with the harness's callbacks (per-epoch history,
+early stopping, TensorBoard curves), is scored on the test split as a harness run is (a two-class head's single
+sigmoid unit included) and ends as a harness record through harness.records.lifecycle. The knobs AutoKeras does
+not apply (augmentation, mixing, the harness's head, fine-tuning: `ignored_by` on the knob) are refused unless at
+their defaults and left out of the trials' records.
 
 Budgets: tuner.max_trials, and tuner.max_seconds of this command (AutoKeras 3 has no time limit): past it no
 trial starts and the running one ends at its next batch (its record says it was cut short). A killed search
@@ -21,7 +25,6 @@ import json
 import logging
 import shutil
 import time
-from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,19 +33,21 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from harness.config.geometry import geometry
+from harness.config.naming import trial_folder
 from harness.config.space import as_meant
+from harness.config.validate import ignored_knobs
 from harness.data.images import split_images
 from harness.errors import UserError
-from harness.multirun.search import check_same_search, trial_folder
-from harness.process import stopping
+from harness.multirun.search import finished_trials, trial_identity
+from harness.multirun.search_identity import check_same_search
+from harness.process import memory, stopping
 from harness.process.progress import Progress
-from harness.records import tensorboard
-from harness.records.hparams import write_session
-from harness.records.record import RunRecord, Status, SweepIdentity, pack_correct, read_record, write_record
+from harness.records import lifecycle
+from harness.records.record import RunRecord, Status
 from harness.reports.sweep_report import write_report
 from harness.storage.atomic import replacing, write_atomic
-from harness.training.fit import summarize
-from harness.training.run import cache_root, load_data, new_record
+from harness.training.fit import EpochLog, early_stopping, epoch_curves, predicted_classes, scored
+from harness.training.run import cache_root, clear_outputs, data_facts, load_data
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +104,7 @@ def backbone_block():
 def classification_head():
     """AutoKeras's ClassificationHead, its output shape kept as Python ints. AutoKeras 3.0.0 sets it from
     `np.array(x.shape)`, and Keras 3.15 (this environment) refuses `Dense(units=np.int64(10))` ("expected a positive integer"), so
-    the stock head cannot build on this Keras (tests/test_automl.py fails once AutoKeras no longer needs this)."""
+    the stock head cannot build on this Keras (tests/multirun/test_automl.py fails once AutoKeras no longer needs this)."""
     import keras
 
     ak = autokeras()
@@ -129,126 +134,132 @@ def trial_values(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def trial_config(cfg: DictConfig, run_name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """What a trial ran with, as its record keeps it: the baseline with the trial's values on the keys they set,
+    and without the knobs AutoKeras does not apply (harness.config.validate refuses them unless at their
+    defaults), so no table row shows a setting the trial did not have."""
+    tcfg = OmegaConf.merge(cfg, {"run_name": run_name})
+    for key, value in trial_values(values).items():
+        OmegaConf.update(tcfg, key, value, force_add=True)
+    plain = OmegaConf.to_container(tcfg, resolve=True)
+    for key in ignored_knobs("autokeras", str(cfg.model.kind)):
+        *path, name = key.split(".")
+        node = plain
+        for part in path:
+            node = node.get(part, {})
+        node.pop(name, None)
+    return plain
+
+
 class Trials:
     """What the search keeps between Keras Tuner's hooks: the harness config, data, budget and the trial
-    now running; each finished trial becomes a record, TensorBoard events and a HParams session."""
+    now running; each trial ends as a harness record (harness.records.lifecycle) with its TensorBoard curves."""
 
     def __init__(self, cfg: DictConfig, exp_dir: Path, splits, arrays: dict[str, np.ndarray], done: int):
         self.cfg, self.exp_dir, self.splits, self.arrays = cfg, exp_dir, splits, arrays
         self.deadline = time.monotonic() + cfg.tuner.max_seconds if cfg.tuner.max_seconds else None
         self.progress = Progress(cfg.tuner.max_trials, noun="trial", done=done)
-        self.rows: list[dict] = []
-        self.test_accuracy: float | None = None
-        self.test_correct: np.ndarray | None = None
+        self.history: dict[str, list] = {}
+        self.test: dict[str, Any] = {}
+        self.params: dict[str, int] = {}
         self.cut_short = False
-        self.started = 0.0
+        self.started, self.started_at = 0.0, ""
+        self.run_dir = exp_dir
         self.stopped: str | None = None
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
 
     def begin(self, trial) -> None:
-        self.rows, self.test_accuracy, self.test_correct, self.cut_short = [], None, None, False
-        self.started = time.monotonic()
-        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.history, self.test, self.params, self.cut_short = {}, {}, {}, False
+        self.run_dir = self.exp_dir / trial_folder(trial.trial_id)
+        if self.run_dir.is_dir():  # a trial run again replaces what its last attempt wrote
+            clear_outputs(self.run_dir)
+        self.started, self.started_at = time.monotonic(), lifecycle.now()
         self.progress.start()
 
-    def end(self, trial, status: str, error: str | None = None) -> RunRecord:
-        """The trial's record, written with its TensorBoard events; returns it."""
+    def end(self, trial, status: Status, error: str | None = None) -> RunRecord:
+        """The trial's record, begun and finished by the lifecycle every run has, published with its HParams
+        session and summary scalars; returns it."""
         values = {k: as_meant(v) for k, v in trial.hyperparameters.values.items()}
-        run_name = trial_folder(trial.trial_id)
-        tcfg = OmegaConf.merge(self.cfg, {"run_name": run_name})
-        for key, value in trial_values(values).items():
-            OmegaConf.update(tcfg, key, value, force_add=True)
-        sweep = SweepIdentity(
-            name="tuner",
-            knob="tuner",
-            value=int(trial.trial_id) + 1,
-            seed=self.cfg.train.seed,
-            hyperparameters=values,
-            trial_ids=[trial.trial_id],
+        identity = trial_identity(trial.trial_id, self.cfg.train.seed, values)
+        notes = list(self.splits.notes) + (["cut short by tuner.max_seconds"] if self.cut_short else [])
+        facts = {**data_facts(self.splits, geometry(self.cfg.data).shape), "data_notes": notes}
+        record = lifecycle.begin(
+            trial_config(self.cfg, self.run_dir.name, values), identity, started_at=self.started_at, **facts
         )
-        splits = self.splits
-        record = new_record(
-            tcfg,
+        wall = round(time.monotonic() - self.started, 3)
+        record = lifecycle.finish(
+            record,
             status,
-            sweep,
-            error=error,
-            num_classes=splits.num_classes,
-            class_names=splits.class_names,
-            num_train=len(splits.train),
-            num_val=len(splits.val),
-            num_test=len(splits.test) if splits.test is not None else 0,
-            input_shape=list(geometry(self.cfg.data).shape),
+            error,
+            history=self.history,
+            steps_per_epoch=-(-len(self.splits.train) // self.cfg.train.batch_size),
+            wall_seconds=wall,
+            total_seconds=wall,
+            memory=memory.memory_mb(),
+            **self.params,
+            **self.test,
         )
-        history: dict[str, list] = {}
-        for row in self.rows:
-            for key, value in row.items():
-                history.setdefault(key, []).append(value)
-        record.history, record.epochs_run = history, len(self.rows)
-        for key, value in summarize(history).items():
-            setattr(record, key, value)
-        record.test_accuracy = self.test_accuracy
-        record.test_correct = pack_correct(self.test_correct) if self.test_correct is not None else None
-        record.wall_seconds = round(time.monotonic() - self.started, 3)
-        record.started_at, record.finished_at = self.started_at, record.started_at
-        if self.cut_short:
-            record.data_notes = [*record.data_notes, "cut short by tuner.max_seconds"]
-        run_dir = self.exp_dir / run_name
-        write_record(run_dir, record)
-        self._events(run_dir / "tb", record)
+        lifecycle.publish(self.run_dir, record)
         self.progress.finish()
         return record
 
-    def _events(self, log_dir: Path, record: RunRecord) -> None:
-        """Per-epoch curves where Keras's TensorBoard callback puts them (train/, validation/), the HParams
-        session and the summary scalars, as a harness run writes them."""
-        shutil.rmtree(log_dir, ignore_errors=True)  # a trial run again replaces its events
-        for part, prefix in (("train", ""), ("validation", "val_")):
-            events = [
-                (row["epoch"] - 1, tensorboard.scalar(f"epoch_{name}", row[prefix + name]))
-                for row in self.rows
-                for name in ("loss", "accuracy")
-                if row.get(prefix + name) is not None
-            ]
-            if events:
-                tensorboard.write_events(log_dir / part, events)
-        write_session(log_dir, record.as_dict())
-        tensorboard.write_scalars(
-            log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy}
-        )
-
 
 def trial_log(trials: Trials, batch_size: int):
-    """The Keras callback every trial trains with: epoch rows for the record, the time budget and Ctrl-C
-    checked after each batch, and test accuracy scored when training ends (best epoch restored by then)."""
+    """The Keras callback every trial trains with: the harness's per-epoch history and TensorBoard curves in
+    the trial's folder, the time budget and Ctrl-C checked after each batch, and the test split scored when
+    training ends (best epoch restored by then) as a harness run scores it."""
     import keras
 
+    from harness.models.build import count_params
+
     class TrialLog(keras.callbacks.Callback):
+        """Holds the callbacks of a harness run for the trial now running (Keras Tuner gives every callback
+        named TensorBoard a folder and an HParams session of its own, so Keras's is held here, not passed)."""
+
         def __deepcopy__(self, memo):  # Keras Tuner copies callbacks per trial: this one reports to `trials`
             return self
 
+        def on_train_begin(self, logs=None):
+            callbacks = [EpochLog(trials.history), epoch_curves(trials.run_dir / "tb")]
+            self.inner = keras.callbacks.CallbackList(callbacks, model=self.model)
+            self.inner.on_train_begin(logs)
+
         def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_started = time.perf_counter()
+            self.inner.on_epoch_begin(epoch, logs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.inner.on_epoch_end(epoch, logs)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.inner.on_train_batch_begin(batch, logs)
+
+        def on_test_begin(self, logs=None):
+            self.inner.on_test_begin(logs)
+
+        def on_test_end(self, logs=None):
+            self.inner.on_test_end(logs)
 
         def on_train_batch_end(self, batch, logs=None):
+            self.inner.on_train_batch_end(batch, logs)
             if trials.out_of_time() or stopping.requested() is not None:
                 trials.cut_short = trials.out_of_time()
                 self.model.stop_training = True
 
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            row = {"epoch": epoch + 1, "seconds": time.perf_counter() - self.epoch_started}
-            row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            row.update({k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs})
-            trials.rows.append(row)
-
         def on_train_end(self, logs=None):
+            self.inner.on_train_end(logs)
+            trainable, total = count_params(self.model)
+            trials.params = {"trainable_params": trainable, "total_params": total}
             x, y = trials.arrays.get("test"), trials.arrays.get("test_labels")
             if x is not None and len(x):
-                predicted = self.model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0)
-                trials.test_correct = predicted.argmax(axis=1) == y
-                trials.test_accuracy = float(trials.test_correct.mean())
+                output = self.model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0)
+                loss, accuracy = scored(output, y)
+                trials.test = {
+                    "test_loss": loss,
+                    "test_accuracy": accuracy,
+                    "test_correct": predicted_classes(output) == y,
+                }
 
     return TrialLog()
 
@@ -310,9 +321,9 @@ def _exported(auto, exp_dir: Path, arrays: dict[str, np.ndarray], batch_size: in
         "model": str(path),
         "split": split,
         "images": len(y),
-        "accuracy_exported": float((before.argmax(1) == y).mean()),
-        "accuracy_reloaded": float((after.argmax(1) == y).mean()),
-        "same_prediction": float((before.argmax(1) == after.argmax(1)).mean()),
+        "accuracy_exported": scored(before, y)[1],
+        "accuracy_reloaded": scored(after, y)[1],
+        "same_prediction": float((predicted_classes(before) == predicted_classes(after)).mean()),
         "largest_probability_change": float(np.abs(before - after).max()),
     }
 
@@ -330,9 +341,7 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
     started = time.monotonic()
     splits = load_data(cfg)
     arrays = _arrays(cfg, splits)
-    finished = [read_record(d) for d in exp_dir.glob("trial=*")]
-    done = sum(1 for r in finished if r and r.get("status") in (Status.COMPLETED, Status.FAILED))
-    trials = Trials(cfg, exp_dir, splits, arrays, 0 if cfg.tuner.overwrite else done)
+    trials = Trials(cfg, exp_dir, splits, arrays, 0 if cfg.tuner.overwrite else finished_trials(exp_dir))
     keras.utils.set_random_seed(cfg.train.seed)
     model_section = OmegaConf.to_container(cfg.model, resolve=True)
     image = ak.ImageInput()
@@ -352,13 +361,7 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
     t = cfg.train
     # An EarlyStopping of ours keeps AutoKeras from adding its own (on val_loss) and then training the best
     # model again on train + val: the best trial's model, chosen on val, is the result.
-    patience = t.patience if t.patience is not None else t.epochs
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=patience, min_delta=1e-4, restore_best_weights=True
-        ),
-        trial_log(trials, t.batch_size),
-    ]
+    callbacks = [early_stopping(t.patience if t.patience is not None else t.epochs), trial_log(trials, t.batch_size)]
     with stopping.training():
         auto.fit(
             arrays["train"].astype(np.float32),

@@ -1,12 +1,11 @@
 """Keras Tuner searches over the same config: a YAML space -> kt.HyperParameters -> config overrides -> `run`.
 
-The hypermodel builds with `harness.models` and trains with `harness.run.run`, so every trial is an
-ordinary run: a record, a row in `load_table` (knob `tuner`), TensorBoard scalars and HParams.
+The hypermodel builds with harness.training.run.build and trains with harness.training.run.run, so every trial
+is an ordinary run: a record, a row in `load_table` (sweep `tuner`), TensorBoard scalars and HParams.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -20,14 +19,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.config.geometry import geometry
 from harness.config.identity import HYPERPARAMETER_SECTIONS
+from harness.config.naming import trial_folder, trial_number
 from harness.config.space import as_meant, check_space, declare, searchable, trial_config
 from harness.config.validate import typed, validate
 from harness.errors import ConfigError, UserError
-from harness.multirun.search_identity import IDENTITY, differences, same_baseline, search_identity
+from harness.multirun.search_identity import check_same_search
 from harness.process import stopping
 from harness.process.progress import Progress
 from harness.process.workers import in_fresh_process
-from harness.records.record import Status, SweepIdentity, read_record
+from harness.records.record import RunRecord, Status, SweepIdentity, read_record
 from harness.reports.sweep_report import write_report
 from harness.storage.atomic import write_atomic
 from harness.training.fit import FitOptions
@@ -37,28 +37,14 @@ from harness.training.run import build, cache_root, load_data, record_failure, r
 log = logging.getLogger(__name__)
 
 
-def trial_number(trial_id: str) -> int:
-    """The number Keras Tuner prints for a trial ("Running Trial #3" is trial id 2)."""
-    return int(trial_id) + 1
-
-
-def trial_folder(trial_id: str, execution: int | None = None) -> str:
-    """`trial=003`: numbered as Keras Tuner prints trials, padded so folders and tables sort in order."""
-    return f"trial={trial_number(trial_id):03d}" + (f",exec={execution}" if execution is not None else "")
-
-
-def _trial_identity(
-    trial_id: str, tcfg: DictConfig, values: dict[str, Any], trial_ids: list[str] | None = None
+def trial_identity(
+    trial_id: str, seed: int, values: dict[str, Any], trial_ids: list[str] | None = None
 ) -> SweepIdentity:
-    """Where a trial sits: knob `tuner`, value = its number (a continued trial's first), its searched hyperparameters."""
+    """Where a trial sits: sweep `tuner`, value = its number (a continued trial's first), its searched
+    hyperparameters (no single knob: it varies each of them)."""
     trial_ids = trial_ids or [trial_id]
     return SweepIdentity(
-        name="tuner",
-        knob="tuner",
-        value=trial_number(trial_ids[0]),
-        seed=tcfg.train.seed,
-        hyperparameters=values,
-        trial_ids=trial_ids,
+        name="tuner", value=trial_number(trial_ids[0]), seed=seed, hyperparameters=values, trial_ids=trial_ids
     )
 
 
@@ -66,20 +52,21 @@ def _trial_identity(
 CONTINUES, EPOCHS = "tuner/trial_id", "tuner/epochs"
 
 
-def continued_run(exp_dir: Path, trial_id: str, execution: int | None) -> tuple[Path, dict] | None:
+def continued_run(exp_dir: Path, trial_id: str, execution: int | None) -> tuple[Path, RunRecord] | None:
     """(folder, record) of the run whose history the given Keras Tuner trial ended, or None."""
     suffix = "" if execution is None else f",exec={execution}"
     for record_file in sorted(exp_dir.glob(f"trial=*{suffix}/record.json")):
         if suffix == "" and ",exec=" in record_file.parent.name:
             continue
         record = read_record(record_file.parent)
-        if record and trial_id in ((record.get("sweep") or {}).get("trial_ids") or []):
+        if record and trial_id in (record.sweep.trial_ids or []):
             return record_file.parent, record
     return None
 
 
 class HarnessHyperModel(kt.HyperModel):
-    """build() = harness.run.build on the trial's config; fit() = harness.run.run with Keras Tuner's callbacks."""
+    """build() = harness.training.run.build on the trial's config; fit() = harness.training.run.run with Keras
+    Tuner's callbacks."""
 
     def __init__(self, cfg: DictConfig, space: dict, splits, exp_dir: Path):
         super().__init__(name="harness")
@@ -117,12 +104,12 @@ class HarnessHyperModel(kt.HyperModel):
         run_dir, earlier = self.exp_dir / trial_folder(trial_id, numbered), None
         # Hyperband's next bracket trains the model of an earlier trial on: the same trial, one history.
         found = continued_run(self.exp_dir, hp.values[CONTINUES], numbered) if hp.values.get(CONTINUES) else None
-        if found is not None and found[1].get("status") == Status.COMPLETED:
+        if found is not None and found[1].status.scored:
             run_dir, earlier = found
         tcfg = OmegaConf.merge(self.trial_config(hp, execution), {"run_name": run_dir.name})
-        trial_ids = [*((earlier or {}).get("sweep", {}).get("trial_ids") or []), trial_id]
+        trial_ids = [*((earlier.sweep.trial_ids or []) if earlier else []), trial_id]
         searched = {k: as_meant(v) for k, v in hp.values.items() if k in self.space and hp.is_active(k)}
-        identity = _trial_identity(trial_id, tcfg, searched, trial_ids)
+        identity = trial_identity(trial_id, tcfg.train.seed, searched, trial_ids)
         prepared = Prepared(self.splits, geometry(tcfg.data), model, cache_root(tcfg), release=False)
         try:
             record = run(
@@ -163,7 +150,7 @@ class RecordsFailedTrials:
             values = {k: as_meant(v) for k, v in trial.hyperparameters.values.items() if k in hm.space}
             tcfg = OmegaConf.merge(trial_config(hm.cfg, values), {"run_name": run_dir.name})
             message = (trial.message or "failed").strip().splitlines()[-1]
-            record_failure(tcfg, run_dir, message, _trial_identity(trial.trial_id, tcfg, values))
+            record_failure(tcfg, run_dir, message, trial_identity(trial.trial_id, tcfg.train.seed, values))
 
 
 class RandomSearch(RecordsFailedTrials, kt.RandomSearch):
@@ -204,32 +191,6 @@ def trial_run_dir(exp_dir: Path, trial_id: str) -> Path:
     return found[0] if found is not None else exp_dir / trial_folder(trial_id)
 
 
-def check_same_search(cfg: DictConfig, exp_dir: Path) -> None:
-    """Refuse (UserError, exit 2) to resume a search in `exp_dir` that was made over another config; adopt a
-    folder made before searches recorded their config when its trials ran over this baseline."""
-    mine, file = search_identity(cfg), exp_dir / IDENTITY
-    if file.exists() and not cfg.tuner.overwrite:
-        try:
-            theirs = json.loads(file.read_text())
-        except (OSError, ValueError):
-            theirs = None
-        if isinstance(theirs, dict) and theirs != mine:
-            shown = differences(mine, theirs)
-            raise UserError(
-                f"results error: {exp_dir} holds a search over another config ({'; '.join(shown[:3])}"
-                f"{'; ...' if len(shown) > 3 else ''}); name=... starts a new search beside it, "
-                "tuner.overwrite=true replaces it"
-            )
-    elif (exp_dir / "keras_tuner").is_dir() and not cfg.tuner.overwrite:
-        if same_baseline(exp_dir, cfg) is False:
-            raise UserError(
-                f"results error: {exp_dir} holds a search made over another baseline by an earlier version; "
-                "name=... starts a new search beside it, tuner.overwrite=true replaces it"
-            )
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(file, json.dumps(mine, indent=1, sort_keys=True))
-
-
 def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str, str] | None = None) -> Path:
     """experiment/best.yaml under the experiment: a preset that retrains the best trial's config, into the
     same results folder, as an experiment named after the search (`<search>_best`).
@@ -259,6 +220,12 @@ def retrain_command(exp_dir: Path) -> str:
     return f"python -m harness --config-dir {shlex.quote(str(exp_dir))} experiment=best"
 
 
+def finished_trials(exp_dir: Path) -> int:
+    """Trials of the search in `exp_dir` that came to an end (an interrupted or killed one is run again)."""
+    found = (read_record(d) for d in exp_dir.glob("trial=*"))
+    return sum(1 for record in found if record is not None and record.status.finished)
+
+
 def role() -> str:
     """single | chief | worker, from Keras Tuner's distribution environment variables."""
     if "KERASTUNER_ORACLE_IP" not in os.environ:
@@ -273,10 +240,6 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
     search, resumed from its saved oracle one trial at a time. In one process, resident memory grows by
     about 40 MB per trial although Keras Tuner clears the session before each build.
     """
-    if cfg.tuner.algorithm == "autokeras":
-        from harness.multirun.automl import search as automl_search
-
-        return automl_search(cfg, exp_dir, choices)
     for key, why in searchable(cfg, check_space(cfg))[1].items():
         log.warning("tuner.space.%s is not searched: %s (remove it with ~tuner.space.%s)", key, why, key)
     exp_dir = Path(exp_dir)
@@ -350,12 +313,7 @@ def _search_isolated(cfg: DictConfig, exp_dir: Path, choices) -> dict[str, Any]:
     container = OmegaConf.to_container(cfg, resolve=True)
     limit = cfg.tuner.max_trials if cfg.tuner.algorithm != "hyperband" else None
     overwrite, stopped = bool(cfg.tuner.overwrite), None
-    finished = [read_record(d) for d in exp_dir.glob("trial=*")]  # an interrupted trial is run again
-    done = (
-        0
-        if overwrite
-        else sum(1 for r in finished if r and r.get("status") not in (Status.RUNNING, Status.INTERRUPTED))
-    )
+    done = 0 if overwrite else finished_trials(exp_dir)
     progress = Progress(limit, noun="trial", done=done)
     while True:
         if limit is None or done + progress.finished < limit:

@@ -1,6 +1,7 @@
 """A search's identity: the config its trials are drawn over, so that a search never resumes another's trials.
 
-Light (no Keras Tuner, no TensorFlow): the CLI reads it before anything runs, harness.tune when a search starts.
+Light (no Keras Tuner, no TensorFlow): the CLI reads it before anything runs, every search (harness.multirun.search,
+harness.multirun.automl) when it starts.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.config.identity import HOW_NOT_WHAT, HYPERPARAMETER_SECTIONS, config_hash, container, flatten
 from harness.config.naming import TUNER_UNNAMED
+from harness.errors import UserError
 from harness.records.record import read_record
+from harness.storage.atomic import write_atomic
 
 IDENTITY = "search.json"  # in the search's folder: search_identity of the config it was started with
 
@@ -62,8 +65,8 @@ def same_baseline(folder: Path, cfg: DictConfig) -> bool | None:
     varied = set(entries(cfg.tuner.space)) | {"train.epochs"}
     for record_file in sorted(Path(folder).glob("trial=*/record.json")):
         record = read_record(record_file.parent)
-        if record and record.get("config"):
-            return config_hash(_without(record["config"], varied)) == config_hash(_without(container(cfg), varied))
+        if record and record.config:
+            return config_hash(_without(record.config, varied)) == config_hash(_without(container(cfg), varied))
     return None
 
 
@@ -122,3 +125,29 @@ def check_best_preset(path: Path) -> None:
     found = _unsafe({k: v for k, v in data.items() if k != "defaults"}, str(path) + ":")
     if found:
         raise ConfigError(found[0].replace(":.", ": ", 1), found[1], allowed)
+
+
+def check_same_search(cfg: DictConfig, exp_dir: Path) -> None:
+    """Refuse (UserError, exit 2) to resume a search in `exp_dir` that was made over another config; adopt a
+    folder made before searches recorded their config when its trials ran over this baseline."""
+    mine, file = search_identity(cfg), exp_dir / IDENTITY
+    if file.exists() and not cfg.tuner.overwrite:
+        try:
+            theirs = json.loads(file.read_text())
+        except (OSError, ValueError):
+            theirs = None
+        if isinstance(theirs, dict) and theirs != mine:
+            shown = differences(mine, theirs)
+            raise UserError(
+                f"results error: {exp_dir} holds a search over another config ({'; '.join(shown[:3])}"
+                f"{'; ...' if len(shown) > 3 else ''}); name=... starts a new search beside it, "
+                "tuner.overwrite=true replaces it"
+            )
+    elif (exp_dir / "keras_tuner").is_dir() and not cfg.tuner.overwrite:
+        if same_baseline(exp_dir, cfg) is False:
+            raise UserError(
+                f"results error: {exp_dir} holds a search made over another baseline by an earlier version; "
+                "name=... starts a new search beside it, tuner.overwrite=true replaces it"
+            )
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(file, json.dumps(mine, indent=1, sort_keys=True))

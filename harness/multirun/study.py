@@ -24,9 +24,8 @@ from harness.config.identity import canonical
 from harness.config.naming import hydra_value
 from harness.errors import ConfigError
 from harness.multirun.sweep import baseline_value, experiment_name, job_batches, knob_arguments, label_jobs
-from harness.records import tensorboard
-from harness.records.hparams import write_session
-from harness.records.record import RunRecord, Status, SweepIdentity, read_record, write_record
+from harness.records import lifecycle
+from harness.records.record import RunRecord, SweepIdentity, read_record
 from harness.records.study_spec import SPEC
 from harness.storage.atomic import write_atomic
 from harness.training.run import clear_outputs
@@ -113,12 +112,7 @@ def find_twin(study_dir: Path, config_hash: str, run_dir: Path) -> Path | None:
         if other.resolve() == Path(run_dir).resolve():
             continue
         record = read_record(other)
-        if (
-            record
-            and record.get("status") == Status.COMPLETED
-            and record.get("config_hash") == config_hash
-            and not record.get("copied_from")
-        ):
+        if record and record.status.scored and record.config_hash == config_hash and not record.copied_from:
             return other
     return None
 
@@ -130,26 +124,16 @@ _COPIED = ("train", "validation")
 
 def copy_twin(twin: Path, run_dir: Path, cfg: DictConfig, identity: SweepIdentity, overrides: list[str]) -> RunRecord:
     """This run as the twin trained it: its record under this run's name and sweep value, its curves."""
-    record = read_record(twin)
+    twin_record = read_record(twin)
     run_dir.mkdir(parents=True, exist_ok=True)
     clear_outputs(run_dir)
     for part in _COPIED:
         if (twin / "tb" / part).is_dir():
             shutil.copytree(twin / "tb" / part, run_dir / "tb" / part)
-    fields = {k: v for k, v in record.items() if k in RunRecord.__dataclass_fields__}
-    fields.update(
-        name=cfg.name,
-        run_name=cfg.run_name,
-        sweep=identity,
-        overrides=list(overrides),
-        copied_from=str(Path("..") / ".." / twin.parent.name / twin.name),
+    copy = lifecycle.copied(
+        twin_record, cfg, identity, overrides, str(Path("..") / ".." / twin.parent.name / twin.name)
     )
-    copy = RunRecord(**fields)
-    write_session(run_dir / "tb", copy.as_dict())
-    tensorboard.write_scalars(
-        run_dir / "tb", {"best_val_accuracy": copy.best_val_accuracy, "test_accuracy": copy.test_accuracy}
-    )
-    write_record(run_dir, copy)
+    lifecycle.publish(run_dir, copy)
     log.info(
         "run %s/%s has the config of %s/%s: copied, not trained again",
         cfg.name,

@@ -1,6 +1,7 @@
 """Records: what a run leaves behind, read by everything that reports on it.
 
-record       RunRecord (record.json, written atomically) and its status, read back as a dict
+record       RunRecord (record.json, written atomically) and its Status, read back typed
+lifecycle    the one way a record is made, ended and published, for every kind of run
 provenance   versions, git commit, host and CPU: what produced a result
 tensorboard  TensorBoard event files (HParams, scalars, images, text) written without TensorFlow
 hparams      one HParams experiment per results folder

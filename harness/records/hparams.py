@@ -4,7 +4,7 @@ TensorBoard reads one experiment-level HParams summary per logdir and, when a lo
 takes one arbitrarily (backend_context._find_experiment_tag). So the harness writes exactly one, at
 `<results_dir>/_hparams`, rebuilt from every run record under the folder at the end of each command:
 a column for every key that varies anywhere (every swept knob, every tuner hyperparameter) with its
-real type and domain, `Knob` and `Value` first. Opened on one experiment's folder instead, TensorBoard
+real type and domain, `Sweep` and `Value` first. Opened on one experiment's folder instead, TensorBoard
 infers the columns from that experiment's sessions, as it does for any logdir without one.
 """
 
@@ -14,11 +14,11 @@ import shlex
 import shutil
 from pathlib import Path
 
-from harness.records.record import Status, read_record, session_hparams
+from harness.records.record import RunRecord, read_record, session_hparams
 from harness.records.tensorboard import hparam_values, hparams_experiment, write_events, write_hparams
 
 FOLDER = "_hparams"
-ALWAYS = ("Knob", "Value", "status", "dataset.name", "train.seed")  # shown even where nothing differs
+ALWAYS = ("Sweep", "Value", "status", "dataset.name", "train.seed")  # shown even where nothing differs
 METRICS = (
     ("best_val_accuracy", "", "best val accuracy"),
     ("normalized_accuracy", "normalized", "normalized accuracy"),
@@ -27,29 +27,29 @@ METRICS = (
 )
 
 
-def write_session(log_dir: Path, record: dict) -> None:
+def write_session(log_dir: Path, record: RunRecord) -> None:
     """A run's HParams session (written once its status is known, so the dashboard can filter on it)."""
-    write_hparams(log_dir, hparam_values(session_hparams(record)), trial_id=f"{record['name']}/{record['run_name']}")
+    write_hparams(log_dir, hparam_values(session_hparams(record)), trial_id=f"{record.name}/{record.run_name}")
 
 
-def run_records(results_dir: Path) -> list[tuple[Path, dict]]:
+def run_records(results_dir: Path) -> list[tuple[Path, RunRecord]]:
     """(run folder, record) of every run under results_dir (<experiment>/<run>, <study>/<experiment>/<run>)."""
     found = ((p.parent, read_record(p.parent)) for p in sorted(Path(results_dir).rglob("record.json")))
     return [(d, r) for d, r in found if r is not None]
 
 
-def records(results_dir: Path) -> list[dict]:
+def records(results_dir: Path) -> list[RunRecord]:
     """Every run record under results_dir."""
     return [r for _, r in run_records(results_dir)]
 
 
-def declared_metrics(runs: list[tuple[Path, dict]]) -> list[tuple[str, str, str]]:
+def declared_metrics(runs: list[tuple[Path, RunRecord]]) -> list[tuple[str, str, str]]:
     """The metrics every completed run has. TensorBoard's parallel-coordinates view draws no session that
     lacks one of the folder's metrics, so one left out by most runs (test accuracy where one run had a test
     split) would empty it; such a metric stays in the records and tables."""
-    completed = [(d, r) for d, r in runs if r.get("status") == Status.COMPLETED]
+    completed = [(d, r) for d, r in runs if r.status.scored]
     has = {
-        "test_accuracy": lambda d, r: r.get("test_accuracy") is not None,
+        "test_accuracy": lambda d, r: r.test_accuracy is not None,
         "normalized_accuracy": lambda d, r: (d / "tb" / "normalized").is_dir(),
     }
     return [m for m in METRICS if m[0] not in has or (completed and all(has[m[0]](d, r) for d, r in completed))]

@@ -1,4 +1,4 @@
-"""The run record: one typed `RunRecord` per run, stored as record.json (atomically) and read back as a dict.
+"""The run record: one typed `RunRecord` per run, stored as record.json (atomically) and read back typed.
 
 Everything that reads results (pandas tables, reports, TensorBoard HParams, resume) reads these files,
 so any process on any machine can write them and nothing needs a server.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
@@ -34,16 +34,28 @@ class Status(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def finished(self) -> bool:
+        """The run came to an end of its own (completed, diverged or failed): a search counts it as a trial done.
+        Running and interrupted runs are not finished: whoever resumes trains them again."""
+        return self in (Status.COMPLETED, Status.DIVERGED, Status.FAILED)
+
+    @property
+    def scored(self) -> bool:
+        """Its accuracies are a result to rank: only a completed run's are."""
+        return self is Status.COMPLETED
+
 
 STATUSES = tuple(s.value for s in Status)
-INCOMPLETE = tuple(s.value for s in Status if s is not Status.COMPLETED)
+INCOMPLETE = tuple(s.value for s in Status if not s.scored)
 # Per-epoch series every run records (besides `epoch`, 1-based), in this order.
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
 
 
 @dataclass
 class SweepIdentity:
-    """Where a run sits in its experiment: the sweep's name, the config key it varies, the value, the seed."""
+    """Where a run sits in its experiment: the sweep's name, the knob (config key) it varies, the value, the seed.
+    A search's trial has the name `tuner` and no knob: it varies the keys of its `hyperparameters`."""
 
     name: Optional[str] = None
     knob: Optional[str] = None
@@ -58,7 +70,7 @@ class SweepIdentity:
 
 @dataclass
 class RunRecord:
-    """record.json. Built by harness.run (one run) and harness.run.record_failure (a run that never started)."""
+    """record.json. Made and ended only by harness.records.lifecycle, for every kind of run."""
 
     name: str
     run_name: str
@@ -107,6 +119,19 @@ class RunRecord:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+        self.status = Status(self.status)
+        if isinstance(self.sweep, dict):
+            self.sweep = SweepIdentity(**_known(self.sweep, SweepIdentity))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """A record as record.json holds it, typed; keys of other versions left out, and a required field an
+        older version did not write filled with its type's empty value."""
+        fields = _known(data, cls)
+        for name, f in cls.__dataclass_fields__.items():
+            if name not in fields and f.default is MISSING and f.default_factory is MISSING:
+                fields[name] = {} if "dict" in str(f.type) or name == "sweep" else ""
+        return cls(**fields)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -140,16 +165,17 @@ def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def knob_and_value(record: dict[str, Any]) -> tuple[str, str]:
+def varied(record: RunRecord) -> tuple[str, str]:
     """What a run varies and to what, as text: (`learning_rate`, `0.01`) in a sweep, (`tuner`,
     `learning_rate=0.01,units=64`) for a trial, (`run`, its run name) for a single run."""
-    sweep = record.get("sweep") or {}
-    searched = sweep.get("hyperparameters")
-    if searched:
-        return "tuner", ",".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in searched.items())
-    if sweep.get("knob"):
-        return str(sweep.get("name") or sweep["knob"]), _short(sweep.get("value"), 12)
-    return "run", str(record.get("run_name"))
+    sweep = record.sweep
+    if sweep.hyperparameters:
+        return "tuner", ",".join(
+            f"{k.split('.')[-1].split('/')[-1]}={_short(v)}" for k, v in sweep.hyperparameters.items()
+        )
+    if sweep.knob:
+        return str(sweep.name or sweep.knob), _short(sweep.value, 12)
+    return "run", str(record.run_name)
 
 
 def _short(value: Any, digits: int = 4) -> str:
@@ -158,11 +184,11 @@ def _short(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
-def session_hparams(record: dict[str, Any]) -> dict[str, Any]:
-    """A run's HParams session: `Knob` and `Value` (capitalized so TensorBoard, which orders columns by
-    name, puts them first), its status and every hyperparameter."""
-    knob, value = knob_and_value(record)
-    return {"Knob": knob, "Value": value, "status": record.get("status"), **hyperparameters(record.get("config") or {})}
+def session_hparams(record: RunRecord) -> dict[str, Any]:
+    """A run's HParams session: `Sweep` and `Value` (capitalized so TensorBoard, which orders columns by
+    name, puts them first: what the run varies and to what), its status and every hyperparameter."""
+    sweep, value = varied(record)
+    return {"Sweep": sweep, "Value": value, "status": str(record.status), **hyperparameters(record.config or {})}
 
 
 def _clean(value: Any) -> Any:
@@ -184,11 +210,8 @@ def write_record(run_dir: Path, record: RunRecord) -> Path:
     return path
 
 
-def from_dict(data: dict[str, Any]) -> RunRecord:
-    """A record read back (read_record) as the typed record, keys of other versions left out."""
-    fields = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
-    sweep = {k: v for k, v in (data.get("sweep") or {}).items() if k in SweepIdentity.__dataclass_fields__}
-    return RunRecord(**{**fields, "sweep": SweepIdentity(**sweep)})
+def _known(data: dict[str, Any], kind: type) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k in kind.__dataclass_fields__}
 
 
 # The fields every reader relies on, and the JSON type each must have.
@@ -205,7 +228,7 @@ def well_formed(record: Any) -> bool:
     return all(isinstance(v, list) for v in (record.get("history") or {}).values())
 
 
-def read_record(run_dir: Path) -> dict | None:
+def read_record(run_dir: Path) -> RunRecord | None:
     """The run's record, or None when there is none or it is unreadable or not a record's shape (treated as never
     finished: the run is trained again, and nothing that reads results trips over it)."""
     path = Path(run_dir) / RECORD
@@ -214,7 +237,7 @@ def read_record(run_dir: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     if well_formed(record):
-        return record
+        return RunRecord.from_dict(record)
     if str(path) not in _warned:
         _warned.add(str(path))
         logging.getLogger(__name__).warning("%s is not a run record (valid JSON of another shape); it is ignored", path)

@@ -108,14 +108,14 @@ def _elapsed(runs: pd.DataFrame, study_dir: Path) -> str:
     """When the trained runs ran, and on what: host, CPUs and their model, the harness's and TensorFlow's versions."""
     started, finished, hosts = [], [], set()
     for _, record in iter_records(study_dir):
-        host, versions, git = record.get("host") or {}, record.get("versions") or {}, record.get("git") or {}
+        host, versions, git = record.host or {}, record.versions or {}, record.git or {}
         threads = f", {host['intra_op_threads']} intra-op thread(s) per run" if host.get("intra_op_threads") else ""
         processor = f": {host['cpu']}" if host.get("cpu") else ""  # records made before hosts named it have none
         hosts.add(f"{host.get('hostname')} ({host.get('cpus')} CPUs{processor}{threads}), {made_by(versions, git)}")
-        if record.get("copied_from") or not record.get("finished_at"):
+        if record.copied_from or not record.finished_at:
             continue
-        started.append(datetime.fromisoformat(record["started_at"]))
-        finished.append(datetime.fromisoformat(record["finished_at"]))
+        started.append(datetime.fromisoformat(record.started_at))
+        finished.append(datetime.fromisoformat(record.finished_at))
     if not started:
         return "no run trained"
     trained = runs["copied_from"].isna().sum()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config.identity import canonical
-from harness.records.record import HISTORY_KEYS, RECORD, Status, hyperparameters, knob_and_value, read_record
+from harness.records.record import HISTORY_KEYS, RECORD, RunRecord, Status, hyperparameters, read_record, varied
 
 # `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
 LEAD_COLUMNS = [
@@ -48,12 +48,10 @@ CONCISE_COLUMNS = (
     "epochs_to_95pct seconds_per_epoch total_seconds"
 ).split()
 CONFIDENCE = 0.95
-# Old names of renamed columns, kept for one release (0.2 drops them): old name -> new name.
-ALIASES = {"knob": "sweep", "knob_key": "config_key"}
 HISTORY_COLUMNS = list(HISTORY_KEYS)
 
 
-def iter_records(path: str | Path) -> Iterator[tuple[Path, dict]]:
+def iter_records(path: str | Path) -> Iterator[tuple[Path, RunRecord]]:
     """(run directory, record) for every readable record under path (or path itself if it is a run)."""
     path = Path(path)
     candidates = [path / RECORD] if (path / RECORD).exists() else sorted(path.rglob(RECORD))
@@ -63,23 +61,22 @@ def iter_records(path: str | Path) -> Iterator[tuple[Path, dict]]:
             yield file.parent, record
 
 
-def _row(run_dir: Path, record: dict) -> dict[str, Any]:
-    sweep = record.get("sweep") or {}
-    config = record.get("config") or {}
+def _row(run_dir: Path, record: RunRecord) -> dict[str, Any]:
+    sweep, config = record.sweep, record.config or {}
     row = {
-        "name": record.get("name"),
-        "run": record.get("run_name", run_dir.name),
-        "sweep": sweep.get("name"),
-        "config_key": sweep.get("knob"),
-        "value": sweep.get("value"),
-        "label": knob_and_value(record)[1],
+        "name": record.name,
+        "run": record.run_name or run_dir.name,
+        "sweep": sweep.name,
+        "config_key": sweep.knob,
+        "value": sweep.value,
+        "label": varied(record)[1],
         "seed": config.get("train", {}).get("seed"),
-        "status": record.get("status"),
-        "error": record.get("error"),
+        "status": str(record.status),
+        "error": record.error,
         "normalized_accuracy": np.nan,
         "normalized_test_accuracy": np.nan,
-        "copied_from": record.get("copied_from"),
-        "baseline": sweep.get("baseline"),
+        "copied_from": record.copied_from,
+        "baseline": sweep.baseline,
     }
     for key in (
         "best_val_accuracy",
@@ -91,18 +88,18 @@ def _row(run_dir: Path, record: dict) -> dict[str, Any]:
         "wall_seconds",
         "total_seconds",
     ):
-        value = record.get(key)
+        value = getattr(record, key)
         row[key] = np.nan if value is None else value
     row.update(_chance(record))
-    curve = (record.get("history") or {}).get("val_accuracy") or []
+    curve = record.history.get("val_accuracy") or []
     row["epochs_to_95pct"], row["epochs_to_99pct"] = epochs_to(curve, 0.95), epochs_to(curve, 0.99)
     row.update(
         {
-            "num_train": record.get("num_train"),
-            "num_val": record.get("num_val"),
-            "num_test": record.get("num_test"),
-            "test_correct": record.get("test_correct"),
-            "config_hash": record.get("config_hash"),
+            "num_train": record.num_train,
+            "num_val": record.num_val,
+            "num_test": record.num_test,
+            "test_correct": record.test_correct,
+            "config_hash": record.config_hash,
         }
     )
     row.update({k: str(v) if isinstance(v, list) else v for k, v in hyperparameters(config).items()})
@@ -118,10 +115,10 @@ def epochs_to(curve: list, fraction: float) -> float:
     return float(np.argmax(values >= fraction * np.nanmax(values)) + 1)
 
 
-def _chance(record: dict) -> dict[str, Any]:
+def _chance(record: RunRecord) -> dict[str, Any]:
     """Chance accuracy (1 / classes) and whether the best val accuracy is clearly above it: more than two
     binomial standard errors of a chance-level guesser on this many val images."""
-    classes, n_val, best = record.get("num_classes"), record.get("num_val"), record.get("best_val_accuracy")
+    classes, n_val, best = record.num_classes, record.num_val, record.best_val_accuracy
     if not classes:
         return {"chance": np.nan, "above_chance": None}
     chance = 1 / classes
@@ -154,13 +151,11 @@ def load_table(path: str | Path) -> pd.DataFrame:
     """One row per run under `path`: identity, status, accuracies, normalized accuracy, timings, every hyperparameter."""
     rows = [_row(run_dir, record) for run_dir, record in iter_records(path)]
     if not rows:
-        return pd.DataFrame(columns=LEAD_COLUMNS + list(ALIASES))
+        return pd.DataFrame(columns=LEAD_COLUMNS)
     table = normalize(pd.DataFrame(rows))
     table = table.sort_values(["name", "value", "seed", "run"], key=_sort_key, kind="stable").reset_index(drop=True)
-    for old, new in ALIASES.items():
-        table[old] = table[new]
-    rest = [c for c in table.columns if c not in LEAD_COLUMNS and c not in ALIASES]
-    return table[LEAD_COLUMNS + rest + list(ALIASES)]
+    rest = [c for c in table.columns if c not in LEAD_COLUMNS]
+    return table[LEAD_COLUMNS + rest]
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
@@ -211,17 +206,16 @@ def load_history(path: str | Path) -> pd.DataFrame:
     best = table[table["status"] == Status.COMPLETED].groupby("name")["best_val_accuracy"].max()
     frames = []
     for run_dir, record in iter_records(path):
-        history = record.get("history") or {}
+        history = record.history
         if not history.get("epoch"):
             continue
         frame = pd.DataFrame({k: history.get(k) for k in ["epoch", *HISTORY_COLUMNS] if k in history})
-        sweep = record.get("sweep") or {}
-        frame.insert(0, "status", record.get("status"))
-        frame.insert(0, "seed", (record.get("config") or {}).get("train", {}).get("seed"))
-        frame.insert(0, "value", sweep.get("value"))
-        frame.insert(0, "sweep", sweep.get("name"))
-        frame.insert(0, "run", record.get("run_name", run_dir.name))
-        frame.insert(0, "name", record.get("name"))
+        frame.insert(0, "status", str(record.status))
+        frame.insert(0, "seed", (record.config or {}).get("train", {}).get("seed"))
+        frame.insert(0, "value", record.sweep.value)
+        frame.insert(0, "sweep", record.sweep.name)
+        frame.insert(0, "run", record.run_name or run_dir.name)
+        frame.insert(0, "name", record.name)
         frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=["name", "run", "sweep", "value", "seed", "status", "epoch", *HISTORY_COLUMNS])
@@ -230,7 +224,6 @@ def load_history(path: str | Path) -> pd.DataFrame:
         if column in history:
             history[column] = pd.to_numeric(history[column], errors="coerce")
     history["normalized_val_accuracy"] = history["val_accuracy"] / history["name"].map(best)
-    history["knob"] = history["sweep"]  # old name, kept for one release
     return history.sort_values(["name", "value", "seed", "run", "epoch"], key=_sort_key, kind="stable").reset_index(
         drop=True
     )
@@ -248,7 +241,7 @@ def load_predictions(path: str | Path) -> pd.DataFrame:
         file = run_dir / "analysis" / "predictions.parquet"
         if file.exists():
             frame = pd.read_parquet(file)
-            frame.insert(0, "value", str((record.get("sweep") or {}).get("value")))
-            frame.insert(0, "run", record.get("run_name", run_dir.name))
+            frame.insert(0, "value", str(record.sweep.value))
+            frame.insert(0, "run", record.run_name or run_dir.name)
             frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -37,23 +38,38 @@ _kept: OrderedDict[str, _Kept] = OrderedDict()  # by signature, least recently u
 _last = "none"  # what the last call did: traced | reused
 
 
+def described(value: Any) -> Any:
+    """A compile option as plain data that two equal options share: a loss or metric object by Keras's own
+    serialization (its class and config), never by its identity, so a fresh but equal object finds the model
+    kept for it."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [described(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): described(v) for k, v in value.items()}
+    return keras.saving.serialize_keras_object(value)
+
+
 def signature(model: keras.Model, optimizer: keras.optimizers.Optimizer, compile_options: dict) -> str:
     """What a traced training step depends on besides variable values: the graph with its layers' trainable
     flags and dtypes, which variables train, the optimizer's type and settings but its learning rate, and
-    the compile options."""
+    the compile options. Everything is described as plain data: something that cannot be raises rather than
+    being keyed on its memory address (a key no later run would find)."""
     settings = {k: v for k, v in optimizer.get_config().items() if k not in ("learning_rate", "name")}
     blob = json.dumps(
-        [
-            model.get_config(),
-            [v.trainable for v in model.variables],
-            [v.path for v in model.variables],
-            type(optimizer).__name__,
-            settings,
-            compile_options,
-            keras.mixed_precision.global_policy().name,
-        ],
+        described(
+            [
+                model.get_config(),
+                [v.trainable for v in model.variables],
+                [v.path for v in model.variables],
+                type(optimizer).__name__,
+                settings,
+                compile_options,
+                keras.mixed_precision.global_policy().name,
+            ]
+        ),
         sort_keys=True,
-        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 

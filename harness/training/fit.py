@@ -137,16 +137,24 @@ def _compile(
     return model
 
 
+def early_stopping(patience: int) -> keras.callbacks.EarlyStopping:
+    """Stops once val accuracy has not improved by 1e-4 for `patience` epochs, the best epoch's weights restored."""
+    return keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", patience=patience, min_delta=1e-4, restore_best_weights=True
+    )
+
+
+def epoch_curves(log_dir: Path) -> keras.callbacks.TensorBoard:
+    """Keras's per-epoch curves of a run (train/ and validation/ under its tb folder)."""
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)
+
+
 def _callbacks(train: DictConfig, history: dict, guard: NaNGuard, log_dir: Path | None, extra: list) -> list:
     callbacks: list = [StopOnRequest(), guard, EpochLog(history), *extra]
     if train.patience is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_accuracy", mode="max", patience=train.patience, min_delta=1e-4, restore_best_weights=True
-            )
-        )
+        callbacks.append(early_stopping(train.patience))
     if log_dir is not None:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0))
+        callbacks.append(epoch_curves(log_dir))
     return callbacks
 
 
@@ -221,33 +229,30 @@ def fit(
     if test_ds is not None:
         probabilities = fitted.predict(test_ds, verbose=0)
         result.test_loss, result.test_accuracy = scored(probabilities, test_labels)
-        result.test_predicted = np.argmax(probabilities, axis=1)
+        result.test_predicted = predicted_classes(probabilities)
     return result
 
 
-def scored(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """(cross-entropy, accuracy) of class probabilities against class indices, as Keras's compiled loss and
-    "accuracy" metric compute them (probabilities renormalized and clipped to [1e-7, 1 - 1e-7])."""
-    p = np.asarray(probabilities, dtype=np.float64)
+def class_probabilities(output: np.ndarray) -> np.ndarray:
+    """A classifier's output as one probability per class: a softmax's as it is, a single sigmoid unit's (a
+    two-class head such as AutoKeras builds) as (1 - p, p)."""
+    p = np.asarray(output, dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] == 1:
+        return np.concatenate([1.0 - p, p], axis=1)
+    return p
+
+
+def predicted_classes(output: np.ndarray) -> np.ndarray:
+    """The class a classifier's output predicts for each image."""
+    return class_probabilities(output).argmax(axis=1)
+
+
+def scored(output: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(cross-entropy, accuracy) of a classifier's output against class indices, as Keras's compiled loss and
+    "accuracy" metric compute them (probabilities renormalized and clipped to [1e-7, 1 - 1e-7]; a single
+    sigmoid unit scored as binary cross-entropy and binary accuracy at 0.5)."""
+    p = class_probabilities(output)
     p = p / p.sum(axis=1, keepdims=True)
     labels = np.asarray(labels, dtype=int)
     true = np.clip(p[np.arange(len(labels)), labels], 1e-7, 1 - 1e-7)
     return float(-np.log(true).mean()), float((p.argmax(axis=1) == labels).mean())
-
-
-def summarize(history: dict[str, list]) -> dict:
-    """Best/final val accuracy, best epoch (as the history numbers it: a run continued from epoch k counts on
-    from k + 1) and steady-state seconds per epoch."""
-    val = np.asarray(history.get("val_accuracy", []), dtype=float)
-    seconds = np.asarray(history.get("seconds", []), dtype=float)
-    finite = np.isfinite(val)
-    out = {"best_val_accuracy": None, "final_val_accuracy": None, "best_epoch": None, "seconds_per_epoch": None}
-    if finite.any():
-        best = int(np.nanargmax(np.where(finite, val, -np.inf)))
-        epochs = history.get("epoch") or range(1, len(val) + 1)
-        out.update(best_val_accuracy=float(val[best]), best_epoch=int(epochs[best]))
-        out["final_val_accuracy"] = float(val[-1]) if finite[-1] else None
-    if len(seconds):
-        # The first epoch also traces the graph and fills the cache; later ones show the real pace.
-        out["seconds_per_epoch"] = float(seconds[1:].mean() if len(seconds) > 1 else seconds[0])
-    return out

@@ -1,6 +1,7 @@
 """One complete run: config in, result record out. The CLI, sweeps and the tuner all call `run`.
 
-    prepare (data, geometry, model) -> fit (cached inputs, train.fit) -> finish (TensorBoard, model, record)
+    prepare (data, geometry, model) -> fit (cached inputs, harness.training.fit) -> keep (model, analysis)
+    -> the record finished and published (harness.records.lifecycle)
 
 The record is written when the run starts (status `running`: a killed run is resumable and never looks
 done) and again when it ends; nothing of an earlier attempt in the same folder survives the start.
@@ -15,8 +16,8 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -29,9 +30,8 @@ from harness.data.splits import Splits
 from harness.errors import UserError
 from harness.process import memory, stopping
 from harness.process.stopping import Interrupted
-from harness.records import provenance, tensorboard
-from harness.records.hparams import write_session
-from harness.records.record import RECORD, RunRecord, Status, SweepIdentity, pack_correct, read_record, write_record
+from harness.records import lifecycle, provenance
+from harness.records.record import RECORD, RunRecord, Status, SweepIdentity, read_record, write_record
 from harness.storage import cache
 from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing
 from harness.training.inputs import Prepared, training_inputs
@@ -48,10 +48,10 @@ def run_dir_for(cfg: DictConfig) -> Path:
     return Path(cfg.results_dir) / cfg.name / cfg.run_name
 
 
-def completed_record(run_dir: Path, cfg: DictConfig) -> dict | None:
+def completed_record(run_dir: Path, cfg: DictConfig) -> RunRecord | None:
     """The run's record if it already completed with exactly this config (what a resumed sweep skips)."""
     record = read_record(run_dir)
-    if record and record.get("status") == Status.COMPLETED and record.get("config_hash") == config_hash(cfg):
+    if record and record.status.scored and record.config_hash == config_hash(cfg):
         return record
     return None
 
@@ -69,9 +69,9 @@ def build(cfg: DictConfig, splits: Splits, input_shape: tuple[int, int, int], *,
     of this process built from the same seed (harness.training.seeded); Keras Tuner builds its own."""
     import keras
 
-    from harness.models import build as models
-    from harness.training import fit as train
+    from harness.models.build import build_model, set_precision
     from harness.training import seeded
+    from harness.training.fit import reseed_for_kept_model, seed_everything
 
     def built():
         if fresh:
@@ -79,16 +79,16 @@ def build(cfg: DictConfig, splits: Splits, input_shape: tuple[int, int, int], *,
             # kept compiled model is matched by). The collection is _release's. A kept model skips this: it
             # would also drop the kernels of the traced functions that train it (0.2 s to make again).
             keras.backend.clear_session(free_memory=False)
-        train.seed_everything(cfg.train.seed, cfg.train.deterministic)
-        return models.build_model(cfg.model, splits.num_classes, input_shape, cfg.train.mixed_precision)
+        seed_everything(cfg.train.seed, cfg.train.deterministic)
+        return build_model(cfg.model, splits.num_classes, input_shape, cfg.train.mixed_precision)
 
     if not fresh:
         return built()
-    precision = models.set_precision(cfg.train.mixed_precision)
+    precision = set_precision(cfg.train.mixed_precision)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     kept = seeded.key(model_cfg, splits.num_classes, input_shape, cfg.train.seed, precision)
     if seeded.has(kept):
-        train.reseed_for_kept_model(cfg.train.seed, cfg.train.deterministic)
+        reseed_for_kept_model(cfg.train.seed, cfg.train.deterministic)
     return seeded.model(kept, built)
 
 
@@ -97,10 +97,6 @@ def prepare(cfg: DictConfig) -> Prepared:
     splits, geo = load_data(cfg), geometry(cfg.data)
     data_seconds = time.perf_counter() - started
     return Prepared(splits, geo, build(cfg, splits, geo.shape), cache_root(cfg), data_seconds=data_seconds)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def clear_outputs(run_dir: Path) -> None:
@@ -133,53 +129,9 @@ def clear_for_continuation(run_dir: Path) -> None:
             path.unlink()
 
 
-def continued(record: RunRecord, earlier: dict) -> None:
-    """The record of a run that continued `earlier` (same model, trained on from where it stopped): one history
-    across both, its summary over that history, the epochs and time of both."""
-    from harness.training import fit as train
-
-    history = {
-        key: list((earlier.get("history") or {}).get(key) or []) + list(values)
-        for key, values in record.history.items()
-    }
-    record.history, record.epochs_run = history, int(earlier.get("epochs_run") or 0) + record.epochs_run
-    for key, value in train.summarize(history).items():
-        setattr(record, key, value)
-    record.started_at = earlier.get("started_at") or record.started_at
-    if record.wall_seconds is not None:
-        record.wall_seconds += earlier.get("wall_seconds") or 0.0
-
-
-def new_record(
-    cfg: DictConfig, status: str, sweep: SweepIdentity, overrides: list[str] | None = None, **fields
-) -> RunRecord:
-    """The one place a record is made: identity, status, the resolved config and what produced it."""
-    return RunRecord(
-        name=cfg.name,
-        run_name=cfg.run_name,
-        status=status,
-        config_hash=config_hash(cfg),
-        config=OmegaConf.to_container(cfg, resolve=True),
-        sweep=sweep,
-        overrides=list(overrides or []),
-        started_at=_now(),
-        versions=provenance.versions(),
-        git=provenance.git_state(),
-        host=provenance.host(),
-        **fields,
-    )
-
-
-def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, overrides: list[str] | None) -> RunRecord:
-    from harness.models import build as models
-
-    splits = prepared.splits
-    trainable, total = models.count_params(prepared.model)
-    return new_record(
-        cfg,
-        Status.RUNNING,
-        sweep,
-        overrides,
+def data_facts(splits: Splits, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """What a record says of the data a run trained on; the same for a harness run and a search's trial."""
+    return dict(
         num_classes=splits.num_classes,
         class_names=splits.class_names,
         num_train=len(splits.train),
@@ -188,10 +140,16 @@ def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, override
         skipped_files=len(splits.skipped),
         skipped_paths=splits.skipped,
         data_notes=splits.notes,
-        input_shape=list(prepared.geometry.shape),
-        trainable_params=trainable,
-        total_params=total,
+        input_shape=list(input_shape),
     )
+
+
+def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, overrides: list[str] | None) -> RunRecord:
+    from harness.models.build import count_params
+
+    trainable, total = count_params(prepared.model)
+    facts = data_facts(prepared.splits, prepared.geometry.shape)
+    return lifecycle.begin(cfg, sweep, overrides, trainable_params=trainable, total_params=total, **facts)
 
 
 def input_seconds(batches, steps: int, sample: int = 20) -> float:
@@ -208,24 +166,25 @@ def input_seconds(batches, steps: int, sample: int = 20) -> float:
     return round((time.perf_counter() - started) / taken * steps, 3)
 
 
-def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, options):
-    """Train on the cheapest inputs that give the same model; (TrainResult, status, error). Never raises:
-    one bad run must not take a sweep down."""
-    from harness.models import build as models
+def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dict[str, Any]):
+    """Train on the cheapest inputs that give the same model; (TrainResult, status, error), with what the
+    record says of the inputs and the compiled model put in `facts`. Never raises: one bad run must not take a
+    sweep down."""
+    from harness.models.build import backbone_of
     from harness.training import compiled, features
-    from harness.training import fit as train
+    from harness.training.fit import TrainResult, fit
 
-    result = train.TrainResult()
+    result = TrainResult()
     try:
-        fit_model, arrays, record.cache = training_inputs(cfg, prepared)
-        record.feature_cache = record.cache["feature_cache"]
+        fit_model, arrays, cache_report = training_inputs(cfg, prepared)
+        facts.update(cache=cache_report, feature_cache=cache_report["feature_cache"])
         stopping.check()  # before tracing and the first block of steps, which no stop request can cut short
         splits, geo = prepared.splits, prepared.geometry
         t = cfg.train
         cycled = data.epoch_steps(len(splits.train), splits.full_train, t.batch_size, t.budget)
         per_epoch = cycled or -(-len(splits.train) // t.batch_size)  # a pass over the split, unless cycled
-        record.steps_per_epoch = min(per_epoch, t.steps_per_epoch or per_epoch)
-        steps = record.steps_per_epoch if cycled or t.steps_per_epoch else None
+        facts["steps_per_epoch"] = min(per_epoch, t.steps_per_epoch or per_epoch)
+        steps = facts["steps_per_epoch"] if cycled or t.steps_per_epoch else None
 
         def ds(split, name, training=False):
             return data.pipeline(
@@ -237,21 +196,20 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
                 training=training,
                 array=arrays[name],
                 repeat=training and cycled is not None,
-                hold=record.cache["inputs"][name] == "memory",
+                hold=cache_report["inputs"][name] == "memory",
                 classes=splits.num_classes,
             )
 
         if data.augmented(cfg.data):  # what the inputs cost now that they change every epoch
-            record.cache["input_seconds_per_epoch"] = input_seconds(
-                ds(splits.train, "train", True), record.steps_per_epoch
+            cache_report["input_seconds_per_epoch"] = input_seconds(
+                ds(splits.train, "train", True), facts["steps_per_epoch"]
             )
 
         test_ds = ds(splits.test, "test") if splits.test is not None else None
-        if (
-            fit_model is not prepared.model
-        ):  # callbacks (Keras Tuner's) save and reload weights in the full model's layout
+        if fit_model is not prepared.model:
+            # callbacks (Keras Tuner's) save and reload weights in the full model's layout
             options.callbacks = [features.OnFullModel(cb, prepared.model) for cb in options.callbacks]
-        result = train.fit(
+        result = fit(
             fit_model,
             ds(splits.train, "train", True),
             ds(splits.val, "val"),
@@ -260,11 +218,11 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
             test_ds=test_ds,
             test_labels=splits.test.labels if splits.test is not None else None,
             options=options,
-            backbone=models.backbone_of(prepared.model),
+            backbone=backbone_of(prepared.model),
             steps_per_epoch=steps,
             soft_labels=data.soft_labels(cfg.data),
         )
-        record.cache["compiled"] = compiled.last()
+        cache_report["compiled"] = compiled.last()
         if result.diverged:
             return result, Status.DIVERGED, f"loss became non-finite in epoch {result.epochs_run}"
         return result, Status.COMPLETED, None
@@ -277,22 +235,23 @@ def _fit(cfg: DictConfig, prepared: Prepared, record: RunRecord, log_dir: Path, 
         return result, Status.FAILED, f"{type(exc).__name__}: {exc}"
 
 
-def _finish(cfg: DictConfig, prepared: Prepared, record: RunRecord, run_dir: Path, after: AfterRun | None) -> None:
-    """TensorBoard's HParams session and summary scalars, the saved model, the caller's after-run step."""
-    log_dir = run_dir / "tb"
-    write_session(log_dir, record.as_dict())
-    tensorboard.write_scalars(
-        log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy}
-    )
-    if (cfg.train.save_model or cfg.analysis) and record.status == Status.COMPLETED:
+def _keep(
+    cfg: DictConfig, prepared: Prepared, status: Status, record: RunRecord, run_dir: Path, after: AfterRun | None
+):
+    """What a completed run keeps besides its record: the saved model, and what the caller's after-run step
+    returns for the record (its analysis)."""
+    if status != Status.COMPLETED:
+        return None
+    if cfg.train.save_model or cfg.analysis:
         with replacing(run_dir / "model.keras") as tmp:  # whole or not at all, also on a disk that fills meanwhile
             prepared.model.save(tmp)
-    if after is not None and record.status == Status.COMPLETED:
-        try:  # a failed analysis must not turn a finished run into a failed one
-            record.analysis = after(run_dir, prepared, record)
-        except Exception as exc:
-            log.error("after run %s:\n%s", run_dir, traceback.format_exc())
-            record.analysis = {"error": f"{type(exc).__name__}: {exc}"}
+    if after is None:
+        return None
+    try:  # a failed analysis must not turn a finished run into a failed one
+        return after(run_dir, prepared, record)
+    except Exception as exc:
+        log.error("after run %s:\n%s", run_dir, traceback.format_exc())
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def run(
@@ -304,7 +263,7 @@ def run(
     prepared: Prepared | None = None,
     options=None,
     after: AfterRun | None = None,
-    continues: dict | None = None,
+    continues: RunRecord | None = None,
 ) -> RunRecord:
     """Validate, prepare, train, evaluate; write TensorBoard events and record.json; return the record.
 
@@ -314,7 +273,7 @@ def run(
     `continues` is the completed record in run_dir that this run trains on from (Hyperband's next bracket):
     its record stays as it is until this one completes, then holds both as one history.
     """
-    from harness.training import fit as train
+    from harness.training.fit import FitOptions
 
     validate(cfg)
     started, startup = time.perf_counter(), provenance.startup_seconds()
@@ -325,9 +284,8 @@ def run(
     record = _started(cfg, prepared, sweep or SweepIdentity(seed=cfg.train.seed), overrides)
     if continues is None:
         clear_outputs(run_dir)
-        _write_or_explain(
-            run_dir, record
-        )  # a run killed from here on leaves status "running": resumable, never mistaken for done
+        # a run killed from here on leaves status "running": resumable, never mistaken for done
+        _write_or_explain(run_dir, record)
     else:  # killed, the record still says what the earlier part completed, which is true
         clear_for_continuation(run_dir)
     log.info(
@@ -341,39 +299,53 @@ def run(
         *prepared.geometry.shape[:2],
         run_dir,
     )
+    facts: dict[str, Any] = {}
+    result = None
     try:
-        result, record.status, record.error = _fit(cfg, prepared, record, run_dir / "tb", options or train.FitOptions())
+        result, status, error = _fit(cfg, prepared, run_dir / "tb", options or FitOptions(), facts)
         stopping.check()
-        record.history, record.epochs_run = result.history, result.epochs_run
-        record.test_accuracy, record.test_loss = result.test_accuracy, result.test_loss
-        if result.test_predicted is not None:  # per image, so comparisons can pair runs image by image
-            record.test_correct = pack_correct(result.test_predicted == prepared.splits.test.labels)
-        for key, value in train.summarize(result.history).items():
-            setattr(record, key, value)
-        record.wall_seconds, record.finished_at, record.memory = (
-            time.perf_counter() - started,
-            _now(),
-            memory.memory_mb(),
-        )
-        if continues is not None:
-            continued(record, continues)
+        wall, used = time.perf_counter() - started, memory.memory_mb()
         try:
-            _finish(cfg, prepared, record, run_dir, after)
-        except OSError as exc:  # the results disk filled while TensorBoard, the model or the analysis were written
+            analysis = _keep(cfg, prepared, status, record, run_dir, after)
+        except OSError as exc:  # the results disk filled while the model or the analysis were written
             if not disk_full(exc):
                 raise
-            remove_temporaries(run_dir)
-            (run_dir / "model.keras").unlink(missing_ok=True)
-            record.status, record.error = Status.FAILED, no_space(run_dir)
-            log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, record.error)
-        record.total_seconds = startup + time.perf_counter() - started
+            analysis, status, error = None, Status.FAILED, _lost(cfg, run_dir)
+        test = prepared.splits.test
+        record = lifecycle.finish(
+            record,
+            status,
+            error,
+            history=result.history,
+            # per image, so comparisons can pair runs image by image
+            test_correct=None if result.test_predicted is None else result.test_predicted == test.labels,
+            test_accuracy=result.test_accuracy,
+            test_loss=result.test_loss,
+            wall_seconds=wall,
+            total_seconds=startup + time.perf_counter() - started,
+            memory=used,
+            analysis=analysis,
+            continues=continues,
+            **facts,
+        )
+        try:
+            lifecycle.publish_events(run_dir, record)
+        except OSError as exc:  # ... or TensorBoard's session and scalars
+            if not disk_full(exc):
+                raise
+            record = lifecycle.failed(record, _lost(cfg, run_dir))
         _write_or_explain(run_dir, record)
     except Interrupted as stop:  # resumable, and never mistaken for done: a rerun trains it again
-        record.status, record.error, record.finished_at = Status.INTERRUPTED, str(stop), _now()
+        history = result.history if result is not None else {}
+        record = lifecycle.finish(record, Status.INTERRUPTED, str(stop), history=history, **facts)
         if continues is None:
             write_record(run_dir, record)
         log.warning(
-            "run %s/%s interrupted (%s); its record says so and a rerun trains it again", cfg.name, cfg.run_name, stop
+            "run %s/%s interrupted (%s) after %d epoch(s); its record says so and a rerun trains it again",
+            cfg.name,
+            cfg.run_name,
+            stop,
+            record.epochs_run,
         )
         raise
     if prepared.release:
@@ -406,12 +378,20 @@ def _write_or_explain(run_dir: Path, record: RunRecord) -> None:
         raise Unrecorded(f"run {record.name}/{record.run_name} cannot be recorded: {no_space(run_dir)}") from None
 
 
+def _lost(cfg: DictConfig, run_dir: Path) -> str:
+    """A run whose results disk filled as it ended: what it wrote is removed, and the error says why."""
+    remove_temporaries(run_dir)
+    (run_dir / "model.keras").unlink(missing_ok=True)
+    error = no_space(run_dir)
+    log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, error)
+    return error
+
+
 def record_failure(
     cfg: DictConfig, run_dir: Path, error: str, sweep: SweepIdentity, overrides: list[str] | None = None
 ) -> RunRecord:
     """A `failed` record for a run that could not start (e.g. a value a sweep cannot load), so the sweep goes on."""
-    record = new_record(cfg, Status.FAILED, sweep, overrides, error=error)
-    record.finished_at = record.started_at
+    record = lifecycle.never_started(cfg, sweep, error, overrides)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     clear_outputs(Path(run_dir))
     write_record(Path(run_dir), record)

@@ -107,7 +107,7 @@ def analyze_run(
     cams: int = 4,
     model=None,
     splits=None,
-    record: dict | None = None,
+    record: RunRecord | None = None,
 ) -> dict[str, Any]:
     """Predict the split once with the run's model and write every table and picture under run_dir/analysis.
 
@@ -119,7 +119,7 @@ def analyze_run(
     if record is None:
         raise UserError(f"{run_dir} has no {RECORD}: not a run directory")
     model = model if model is not None else _load_model(run_dir)
-    cfg = OmegaConf.create(record["config"])
+    cfg = OmegaConf.create(record.config)
     root = cache.root(cfg.cache_dir, cfg.train.cache)
     splits = splits or load_splits(cfg.dataset, cfg.data, root)
     split = getattr(splits, split_name)
@@ -145,7 +145,7 @@ def analyze_run(
     _write_tables(table, splits.class_names, out)
     chosen = select(table, top)
     chosen.to_csv(out / "selections.csv", index=False)
-    title = f"{split_name}, {record['name']}/{record['run_name']}"
+    title = f"{split_name}, {record.name}/{record.run_name}"
     _selection_grids(chosen, images, splits.class_names, title, out)
     _gradcam_grid(model, chosen, images, splits.class_names, cams, split_name, out / "gradcam.png")
     log_dir = run_dir / "tb" / ANALYSIS
@@ -187,11 +187,11 @@ def compare_runs(run_a: Path, run_b: Path, split_name: str = "val", out: Path | 
         if record is None:
             raise UserError(f"{run_dir} has no {RECORD}: give two run directories")
         records.append(record)
-    names = tuple(r.get("run_name", d.name) for r, d in zip(records, (run_a, run_b)))
+    names = tuple(r.run_name or d.name for r, d in zip(records, (run_a, run_b)))
     if run_a.resolve() == run_b.resolve():
         raise UserError(f"both runs are {run_a}: give two different runs")
     both = paired(predictions_of(run_a, split_name), predictions_of(run_b, split_name))
-    cfg = OmegaConf.create(records[0]["config"])
+    cfg = OmegaConf.create(records[0].config)
     root = cache.root(cfg.cache_dir, cfg.train.cache)
     split = getattr(load_splits(cfg.dataset, cfg.data, root), split_name)
     pixels = split_images(split, geometry(cfg.data), root)
@@ -202,7 +202,7 @@ def compare_runs(run_a: Path, run_b: Path, split_name: str = "val", out: Path | 
 
 def after_run(run_dir: Path, prepared: Prepared, record: RunRecord) -> dict[str, Any]:
     """harness.run's after-run step for analysis=true: analyse the val split with the model still in memory."""
-    return analyze_run(run_dir, "val", model=prepared.model, splits=prepared.splits, record=record.as_dict())
+    return analyze_run(run_dir, "val", model=prepared.model, splits=prepared.splits, record=record)
 
 
 def tensorboard_views(

@@ -17,27 +17,11 @@ from pathlib import Path
 import pytest
 
 from harness.reports.tables import load_table
-from tests.helpers import NEEDS_RAY, NEEDS_SLURM, ROOT
+from tests.helpers import NEEDS_RAY, NEEDS_SLURM, ROOT, TEST_CONF
 
 # Every layer trained (no frozen prefix to cache features of): each run reads the image cache the first one built.
 QUICK = ["experiment=quickstart", "model.unfreeze=1.0", "train.epochs=1", "train.steps_per_epoch=2", "train.verbose=0"]
 SWEEP = [*QUICK, "sweep=learning_rate", "sweep.values=[0.01,0.001]"]
-# Two experiments that share their baseline run: 3 jobs, 2 configs trained, 1 copied.
-MINI = """\
-# @package _global_
-study:
-  name: mini
-  seeds: 1
-  experiments:
-    learning_rate: {knob: train.learning_rate, values: [0.1, 0.001]}
-    optimizer: {knob: train.optimizer, values: [adam]}
-  findings:
-    - {claim: "1e-3 beats 1e-1", experiment: learning_rate, better: [0.001], worse: [0.1]}
-dataset:
-  test_fraction: 0.2
-hydra:
-  mode: MULTIRUN
-"""
 RAY = str(Path(sys.executable).parent / "ray")
 
 
@@ -137,16 +121,14 @@ def _assert_each_run_once_and_cache_built_once(results: Path, expected_runs: int
 
 
 def _study(tmp_path: Path, launcher: list[str], env: dict) -> None:
-    conf = tmp_path / "conf" / "study"
-    conf.mkdir(parents=True)
-    (conf / "mini.yaml").write_text(MINI)
     results = tmp_path / "study_results"
     done = _harness(
         [
             "--config-dir",
-            str(tmp_path / "conf"),
+            str(TEST_CONF),
             *QUICK,
             "study=mini",
+            "study.seeds=1",
             *launcher,
             f"results_dir={results}",
             f"cache_dir={tmp_path / 'study_cache'}",
@@ -154,10 +136,11 @@ def _study(tmp_path: Path, launcher: list[str], env: dict) -> None:
         env,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    records = _assert_each_run_once_and_cache_built_once(results, expected_runs=3, trained=2)
+    # Two experiments that share their baseline run: 4 jobs, 3 configs trained, 1 copied.
+    records = _assert_each_run_once_and_cache_built_once(results, expected_runs=4, trained=3)
     copied = [(name, r["copied_from"]) for name, r in records.items() if r.get("copied_from")]
     assert len(copied) == 1, "the shared baseline is trained once"
-    assert {copied[0][0].split("/")[-2], copied[0][1].split("/")[-2]} == {"learning_rate", "optimizer"}
+    assert {copied[0][0].split("/")[-2], copied[0][1].split("/")[-2]} == {"learning_rate", "transfer_vs_scratch"}
     study = next(p.parent for p in results.glob("*/study.json"))
     assert "## Which knobs matter on this data" in (study / "report.md").read_text()
 

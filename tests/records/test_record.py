@@ -10,6 +10,7 @@ from harness.records.record import (
     RECORD,
     STATUSES,
     RunRecord,
+    Status,
     SweepIdentity,
     hyperparameters,
     read_record,
@@ -45,9 +46,34 @@ def test_a_record_round_trips_with_non_finite_numbers_as_null(tmp_path):
         tmp_path, record(status="diverged", history={"loss": [1.0, float("nan")]}, best_val_accuracy=float("inf"))
     )
     back = read_record(tmp_path)
-    assert back["status"] == "diverged" and back["history"]["loss"] == [1.0, None] and back["best_val_accuracy"] is None
-    assert back["sweep"] == {"name": None, "knob": None, "value": None, "seed": 1}  # no tuner hyperparameters: no key
-    assert json.loads((tmp_path / RECORD).read_text()) == back
+    assert back.status is Status.DIVERGED and back.history["loss"] == [1.0, None] and back.best_val_accuracy is None
+    stored = json.loads((tmp_path / RECORD).read_text())
+    assert stored["sweep"] == {"name": None, "knob": None, "value": None, "seed": 1}  # no tuner hyperparameters: no key
+    assert back.as_dict() == stored
+
+
+def test_a_record_of_an_older_version_reads_typed_without_what_it_lacks_or_what_is_no_longer_kept(tmp_path):
+    old = {"name": "e", "run_name": "r", "status": "completed", "config": {}, "sweep": {"knob": "k", "gone": 1}}
+    (tmp_path / RECORD).write_text(json.dumps({**old, "a_field_of_another_version": 3}))
+    back = read_record(tmp_path)
+    assert isinstance(back, RunRecord) and back.status.scored and back.sweep.knob == "k"
+    assert back.versions == {} and back.config_hash == ""
+
+
+@pytest.mark.parametrize(
+    "status, finished, scored",
+    [
+        ("running", False, False),
+        ("interrupted", False, False),
+        ("completed", True, True),
+        ("diverged", True, False),
+        ("failed", True, False),
+    ],
+)
+def test_a_status_says_whether_the_run_finished_and_whether_it_has_a_score(status, finished, scored):
+    """Finished: it came to an end of its own, and a resumed search counts it as done. Interrupted and running
+    runs are trained again. Only a completed run's accuracies rank."""
+    assert (Status(status).finished, Status(status).scored) == (finished, scored)
 
 
 def test_an_unreadable_record_reads_as_none(tmp_path):

@@ -4,13 +4,14 @@ run side by side, Knob and Value first, and no column empty for every row."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from harness.records.hparams import FOLDER, columns, tensorboard_command, write_hparams_experiment, write_session
-from harness.records.record import RunRecord, SweepIdentity, read_record, session_hparams, write_record
+from harness.records.record import SweepIdentity, read_record, session_hparams, write_record
 from harness.records.tensorboard import hparam_values, write_scalars
 from tests.helpers import post_json, tensorboard_server, write_bare_record
 
@@ -63,7 +64,7 @@ def mixed_results(root: Path) -> Path:
     return root
 
 
-def test_sessions_carry_knob_value_status_and_typed_hyperparameters(tmp_path):
+def test_sessions_carry_sweep_value_status_and_typed_hyperparameters(tmp_path):
     _run(
         tmp_path / "exp" / "learning_rate=0.1",
         SweepIdentity("learning_rate", "train.learning_rate", 0.1, 42),
@@ -71,16 +72,16 @@ def test_sessions_carry_knob_value_status_and_typed_hyperparameters(tmp_path):
         train__learning_rate=0.1,
     )
     session = hparam_values(session_hparams(read_record(tmp_path / "exp" / "learning_rate=0.1")))
-    assert session["Knob"] == "learning_rate" and session["Value"] == "0.1" and session["status"] == "completed"
+    assert session["Sweep"] == "learning_rate" and session["Value"] == "0.1" and session["status"] == "completed"
     assert session["train.learning_rate"] == 0.1 and session["train.seed"] == 42
     assert "train.steps_per_epoch" not in session  # null: an empty cell, not the text "null"
 
 
-def test_columns_are_knob_value_first_then_what_differs(tmp_path):
+def test_columns_are_sweep_value_first_then_what_differs(tmp_path):
     mixed_results(tmp_path)
     sessions = [hparam_values(session_hparams(read_record(p.parent))) for p in tmp_path.glob("*/*/record.json")]
     found = columns(sessions)
-    assert found[:2] == ["Knob", "Value"]
+    assert found[:2] == ["Sweep", "Value"]
     assert {"train.learning_rate", "train.optimizer", "model.head.units"} <= set(found)
     assert "data.image_size" not in found  # the same in every run
     assert (tmp_path / FOLDER).is_dir() and len(list((tmp_path / FOLDER).iterdir())) == 1
@@ -107,11 +108,11 @@ def tensorboard(tmp_path):
 def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard):
     experiment = post_json(f"{tensorboard}/data/plugin/hparams/experiment", {"experimentName": ""})
     infos = {h["name"]: h for h in experiment["hparamInfos"]}
-    assert [h["name"] for h in experiment["hparamInfos"]][:2] == ["Knob", "Value"]
+    assert [h["name"] for h in experiment["hparamInfos"]][:2] == ["Sweep", "Value"]
     assert {"train.learning_rate", "train.optimizer", "model.head.units", "train.seed", "status"} <= set(infos)
     assert all(h.get("type", "DATA_TYPE_UNSET") != "DATA_TYPE_UNSET" for h in infos.values())
-    assert infos["train.seed"]["type"] == "DATA_TYPE_FLOAT64" and infos["Knob"]["type"] == "DATA_TYPE_STRING"
-    assert set(infos["Knob"]["domainDiscrete"]) == {"learning_rate", "tuner", "run"}
+    assert infos["train.seed"]["type"] == "DATA_TYPE_FLOAT64" and infos["Sweep"]["type"] == "DATA_TYPE_STRING"
+    assert set(infos["Sweep"]["domainDiscrete"]) == {"learning_rate", "tuner", "run"}
     assert sorted(infos["train.learning_rate"]["domainDiscrete"]) == [0.001, 0.01, 0.1]
     assert set(infos["train.optimizer"]["domainDiscrete"]) == {"adam", "sgd"}
     assert {m["name"]["tag"] for m in experiment["metricInfos"]} >= {"best_val_accuracy"}
@@ -131,10 +132,10 @@ def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard
     assert len(groups) == 6
     for name in infos:  # no column empty for every row
         assert any(name in g["hparams"] for g in groups), name
-    trials = [g for g in groups if g["hparams"]["Knob"] == "tuner"]
+    trials = [g for g in groups if g["hparams"]["Sweep"] == "tuner"]
     assert {g["hparams"]["Value"] for g in trials} == {"units=32,optimizer=sgd", "units=128,optimizer=adam"}
     best = {
-        g["hparams"]["Value"]: g["metricValues"][0]["value"] for g in groups if g["hparams"]["Knob"] == "learning_rate"
+        g["hparams"]["Value"]: g["metricValues"][0]["value"] for g in groups if g["hparams"]["Sweep"] == "learning_rate"
     }
     assert best == pytest.approx({"0.1": 0.4, "0.01": 0.8, "0.001": 0.6})
 
@@ -147,16 +148,7 @@ def test_a_metric_that_not_every_completed_run_has_is_not_declared_for_the_folde
     mixed_results(tmp_path)
     with_test = tmp_path / "quickstart_digits_mobilenet" / "baseline"
     record = read_record(with_test)
-    write_record(
-        with_test,
-        RunRecord(
-            **{
-                **{k: v for k, v in record.items() if k != "sweep"},
-                "sweep": SweepIdentity(seed=42),
-                "test_accuracy": 0.5,
-            }
-        ),
-    )
+    write_record(with_test, dataclasses.replace(record, sweep=SweepIdentity(seed=42), test_accuracy=0.5))
     tags = [m[0] for m in declared_metrics(run_records(tmp_path))]
     assert "test_accuracy" not in tags and "best_val_accuracy" in tags
     assert "normalized_accuracy" not in tags  # no report has normalized these runs yet

@@ -70,3 +70,25 @@ def test_kept_models_wait_their_turn_and_the_least_recently_used_is_dropped(tmp_
     assert how("train.optimizer=rmsprop") == "traced" and compiled.kept() == 2  # sgd's, used longest ago, goes
     assert how("train.optimizer=adam", "train.seed=8") == "reused"
     assert how("train.optimizer=sgd", "train.seed=7") == "traced"
+
+
+def test_equal_compile_options_made_afresh_share_one_trace():
+    """A loss or metric object is keyed by what it is (class and config), not by which object it is: two runs that
+    compile with equal but separately made objects share one traced model, and an object that differs does not."""
+    import keras
+
+    def model():  # built as a run builds it: a fresh session, so the layers' names are the same each time
+        keras.backend.clear_session(free_memory=False)
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+
+    def options(smoothing: float = 0.0):
+        return dict(loss=keras.losses.CategoricalCrossentropy(label_smoothing=smoothing), metrics=["accuracy"])
+
+    compiled.forget()
+    compiled.compiled(model(), keras.optimizers.Adam(), 0.01, **options())
+    assert compiled.last() == "traced"
+    compiled.compiled(model(), keras.optimizers.Adam(), 0.001, **options())
+    assert compiled.last() == "reused" and compiled.kept() == 1
+    compiled.compiled(model(), keras.optimizers.Adam(), 0.01, **options(0.1))
+    assert compiled.last() == "traced" and compiled.kept() == 2

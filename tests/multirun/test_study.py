@@ -19,32 +19,9 @@ from omegaconf import OmegaConf
 
 from harness.command import compose_cli
 from harness.config.identity import canonical, config_hash
-from tests.helpers import ROOT, run_cli, tb_tags
+from tests.helpers import FAST, ROOT, TEST_CONF, run_cli, tb_tags
 
-MINI = """\
-# @package _global_
-study:
-  name: mini
-  seeds: 2
-  experiments:
-    learning_rate: {knob: train.learning_rate, values: [0.1, 0.001]}
-    transfer_vs_scratch: {knob: model, values: [transfer, scratch]}
-  findings:
-    - {claim: "1e-3 beats 1e-1", experiment: learning_rate, better: [0.001], worse: [0.1]}
-    - {claim: "transfer within 5% of scratch", experiment: transfer_vs_scratch, test: within, better: [transfer], worse: [scratch]}
-dataset:
-  test_fraction: 0.2
-hydra:
-  mode: MULTIRUN
-"""
-TINY = ["data.image_size=32", "train.epochs=2", "train.steps_per_epoch=3", "train.verbose=0", "train.batch_size=8"]
-
-
-@pytest.fixture
-def conf_dir(tmp_path: Path) -> Path:
-    (tmp_path / "conf" / "study").mkdir(parents=True)
-    (tmp_path / "conf" / "study" / "mini.yaml").write_text(MINI)
-    return tmp_path / "conf"
+TINY = [*FAST, "train.epochs=2", "train.steps_per_epoch=3"]
 
 
 def test_chapter5_expands_every_experiment_value_and_seed_exactly_once():
@@ -131,9 +108,9 @@ def test_a_study_composes_every_job_as_hydra_would():
         ("sweep=learning_rate", "sweep='learning_rate' is not allowed: unset: a study sets each experiment's knob"),
     ],
 )
-def test_a_bad_study_is_one_line_and_exit_2_before_anything_runs(tmp_path, conf_dir, override, message):
+def test_a_bad_study_is_one_line_and_exit_2_before_anything_runs(tmp_path, override, message):
     done = run_cli(
-        "--config-dir", str(conf_dir), "experiment=quickstart", "study=mini", f"results_dir={tmp_path / 'r'}", override
+        "--config-dir", str(TEST_CONF), "experiment=quickstart", "study=mini", f"results_dir={tmp_path / 'r'}", override
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and message in done.stderr
@@ -145,9 +122,9 @@ def _study_dir(results: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_study_runs_end_to_end_copies_shared_runs_and_resumes_after_a_kill(tmp_path, conf_dir):
+def test_a_study_runs_end_to_end_copies_shared_runs_and_resumes_after_a_kill(tmp_path):
     results = tmp_path / "results"
-    args = ["--config-dir", str(conf_dir), "experiment=quickstart", "study=mini", f"results_dir={results}", *TINY]
+    args = ["--config-dir", str(TEST_CONF), "experiment=quickstart", "study=mini", f"results_dir={results}", *TINY]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", *args],

@@ -4,7 +4,7 @@
     python benchmarks/feature_batch.py --dataset-path ../shared/datasets/flowers12 --alpha 0.25 \
         --weights ../shared/weights/mobilenet_2_5_128_tf_no_top.h5
 
-The harness computes a cached run's features once (harness.features.FEATURE_BATCH images per forward pass);
+The harness computes a cached run's features once (harness.training.features.FEATURE_BATCH images per forward pass);
 this times that pass over a folder's first --images images (decoded and resized by the harness, as a run
 does) with one traced function per batch size, --repeats times each in turn, and checks each size's features
 against those of the largest size, bit for bit. Prints a table; writes JSON (--out).

@@ -192,15 +192,19 @@ def _analysis(cfg: DictConfig):
     return after_run
 
 
-def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
-    # Keras Tuner and AutoKeras bring TensorFlow: loaded only for a search
-    if cfg.tuner.algorithm == "autokeras":
+def searcher(algorithm: str):
+    """The search function of a tuner.algorithm: AutoKeras's own search, or Keras Tuner's for the rest (either
+    brings TensorFlow, so it is imported only for a search)."""
+    if algorithm == "autokeras":
         from harness.multirun.automl import search
     else:
         from harness.multirun.search import search
+    return search
 
+
+def _search(cfg: DictConfig, run_dir: Path, choices: dict) -> None:
     try:
-        summary = search(cfg, Path(cfg.results_dir) / cfg.name, choices)
+        summary = searcher(cfg.tuner.algorithm)(cfg, Path(cfg.results_dir) / cfg.name, choices)
     except UserError as exc:
         discard_run_dir(run_dir, Path(cfg.results_dir))
         print(exc, file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Validation of a composed config: types and keys against harness.schema, then ranges and rules across keys.
+"""Validation of a composed config: types and keys against harness.config.schema, then ranges and rules across keys.
 
 Raises ConfigError naming the first key whose value is not allowed (the CLI prints it as one line and
 exits 2). Imports no TensorFlow: a bad command line costs a second, and nothing is written.
@@ -297,7 +297,7 @@ def _applied_by(cfg: DictConfig, algorithm: str) -> None:
             was = (
                 default if shown == key else OmegaConf.select(OmegaConf.create({"d": default}), "d" + shown[len(key) :])
             )
-            raise ConfigError(shown, given, f"{canonical(was)} (its default): tuner={algorithm} does not apply it")
+            raise ConfigError(shown, given, f"only its default ({canonical(was)}), as tuner={algorithm} does not apply it")
 
 
 def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:

@@ -41,7 +41,7 @@ def knob_arguments(config: DictConfig, arguments: list[str]) -> list[str]:
     and the experiment's name.
 
     The name is the preset's name with the sweep's (`-m train.optimizer=sgd,adam` is the `optimizer`
-    sweep) and a hash of the command line's fixed overrides (harness.naming): a sweep over another
+    sweep) and a hash of the command line's fixed overrides (harness.config.naming): a sweep over another
     baseline is another experiment, and never shares run folders with this one."""
     arguments = list(arguments)
     if "sweep" not in config:  # an app without the harness's sweep section: a plain Hydra multirun

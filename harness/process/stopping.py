@@ -3,7 +3,7 @@ nothing else starts, what finished keeps its records and the report is still wri
 
 One handler per process, and it only records the request: an exception raised from a handler while
 TensorFlow's C++ runs comes out as some other error (pybind11 turns it into a RuntimeError). Training
-stops after its current step (harness.train.StopOnRequest) and the run raises `Interrupted` where
+stops after its current step (harness.training.fit.StopOnRequest) and the run raises `Interrupted` where
 nothing is half-done. A process that drives workers passes the request on to them as SIGTERM: a terminal
 sends Ctrl-C to the whole process group, so workers ignore SIGINT and hear of it once, from their parent;
 an idle worker just exits. A second signal ends the process at once (atomic writes and run claims keep

@@ -1,6 +1,6 @@
 """`python -m harness.export <results path> --format csv|parquet|markdown|json [--out FILE] [--history]`.
 
-Exports `harness.results.load_table` (one row per run) or, with --history, `load_history` (one row
+Exports `harness.reports.tables.load_table` (one row per run) or, with --history, `load_history` (one row
 per run and epoch) for any results directory: one run, one experiment or many.
 """
 

@@ -3,7 +3,7 @@
 Writes, in results/<study>/: report.md, which opens with effects.png (every knob's effect against the
 baseline with its interval), report.html (self-contained: figures embedded, readable offline), ranking.csv,
 findings.csv, values.csv, effects.csv, and the ranking and findings as TensorBoard text (folder _report).
-Runs when a study's multirun ends and on its own: `python -m harness.study_report results/<study>`.
+Runs when a study's multirun ends and on its own: `python -m harness.report results/<study>`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def value_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per value of one experiment's knob: harness.results.summarize without the experiment's columns."""
+    """Per value of one experiment's knob: harness.reports.tables.summarize without the experiment's columns."""
     return summarize(table).drop(columns=["name", "sweep"])
 
 

@@ -122,7 +122,7 @@ def _compile(
     model: keras.Model, train: DictConfig, learning_rate: float, reuse: bool, soft_labels: bool
 ) -> keras.Model:
     """The compiled model to fit: `model`, or (reuse) the compiled model an earlier run of this process kept
-    for the same architecture and optimizer, holding `model`'s variables (harness.compiled)."""
+    for the same architecture and optimizer, holding `model`'s variables (harness.training.compiled)."""
     optimizer = make_optimizer(train.optimizer, learning_rate)
     options = dict(
         # One-hot (mixed) labels take the categorical loss; "accuracy" then compares argmaxes.

@@ -1,6 +1,6 @@
 """What a run trains on: cached frozen-prefix features, cached images, or images decoded in the pipeline.
 
-Features are used only where they provably give the same model (harness.features.plan decides); images
+Features are used only where they provably give the same model (harness.training.features.plan decides); images
 are cached whenever train.cache=auto, since they are the very bytes the uncached pipeline makes.
 """
 
@@ -24,7 +24,7 @@ from harness.data.splits import Splits
 class Prepared:
     """What a run trains: its data, the input geometry, the model, and where cached arrays live.
 
-    harness.run.prepare makes one from a config; Keras Tuner's hypermodel makes one from the data it
+    harness.training.run.prepare makes one from a config; Keras Tuner's hypermodel makes one from the data it
     loaded once for the search and the model it built for the trial.
     """
 

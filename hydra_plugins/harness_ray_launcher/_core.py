@@ -2,7 +2,7 @@
 ray.remote), waited on so that a stop request reaches them.
 
 The plugin submits every job, then waits on each in turn; a Ctrl-C in that wait only records the request
-(harness.stopping), so a study would run to its end. Here the wait polls: on a stop request the tasks not yet
+(harness.process.stopping), so a study would run to its end. Here the wait polls: on a stop request the tasks not yet
 finished are cancelled. A queued one never starts; in a running one Ray raises SIGINT, which the task turns
 into the harness's stop: the run ends at its next stop point (a cache wait, the start of training, the end of
 a compiled block of steps), records itself interrupted and returns, and only then does Ray count the task

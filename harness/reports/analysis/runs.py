@@ -201,7 +201,7 @@ def compare_runs(run_a: Path, run_b: Path, split_name: str = "val", out: Path | 
 
 
 def after_run(run_dir: Path, prepared: Prepared, record: RunRecord) -> dict[str, Any]:
-    """harness.run's after-run step for analysis=true: analyse the val split with the model still in memory."""
+    """harness.training.run's after-run step for analysis=true: analyse the val split with the model still in memory."""
     return analyze_run(run_dir, "val", model=prepared.model, splits=prepared.splits, record=record)
 
 

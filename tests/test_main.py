@@ -114,7 +114,11 @@ def test_offline_imagenet_weights_exit_2_with_the_offline_options(results_dir):
     [
         (
             ["+train.lerning_rate=0.1"],
-            "config error: train.lerning_rate=0.1 is not allowed: a key of train (known: optimizer,",
+            "config error: train.lerning_rate=0.1 is not allowed: a key of train; did you mean train.learning_rate?",
+        ),
+        (
+            ["+train.zzz=1"],
+            "config error: train.zzz=1 is not allowed: a key of train (known: optimizer, learning_rate,",
         ),
         (["+foo=1"], "config error: foo=1 is not allowed: a top-level key"),
         (["train.seed=abc"], "config error: train.seed='abc' is not allowed: an integer"),

@@ -301,6 +301,14 @@ class FineTune:
 class TrainConfig:
     optimizer: str = knob("adam", "the optimizer (momentum: SGD with momentum 0.9)", choices=OPTIMIZERS)
     learning_rate: float = knob(0.001, "the optimizer's learning rate", low=0, high=10, low_open=True)
+    weight_decay: Optional[float] = knob(
+        None,
+        "decoupled weight decay of every optimizer (AdamW's for adam); null: none",
+        low=0,
+        high=1,
+        low_open=True,
+        ignored_by=("autokeras",),
+    )
     batch_size: int = knob(32, "images per optimizer step", low=1, high=65536)
     epochs: int = knob(20, "epochs at most", low=1)
     patience: Optional[int] = knob(

@@ -7,6 +7,7 @@ exits 2). Imports no TensorFlow: a bad command line costs a second, and nothing 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import math
 import os
@@ -64,11 +65,14 @@ def schema_error(exc: OmegaConfBaseException, value: Any = None) -> ConfigError 
     (`value`: what the user gave for the key, where OmegaConf does not say)."""
     key = exc.full_key or ""
     if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) and key:
-        section = key.rpartition(".")[0]
+        section, _, name = key.rpartition(".")
         schema = exc.object_type if dataclasses.is_dataclass(exc.object_type) else None
-        known = ", ".join(f.name for f in dataclasses.fields(schema)) if schema else ""
+        known = [f.name for f in dataclasses.fields(schema)] if schema else []
         where = f"a key of {section}" if section else "a top-level key"
-        return ConfigError(key, value, f"{where}" + (f" (known: {known})" if known else ""))
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:  # a typo: the key meant, not the whole list
+            return ConfigError(key, value, f"{where}; did you mean {section + '.' if section else ''}{close[0]}?")
+        return ConfigError(key, value, f"{where}" + (f" (known: {', '.join(known)})" if known else ""))
     if isinstance(exc, ValidationError) and key:
         word = next((w for t, w in _TYPE_WORDS.items() if re.search(rf"\b{t}\b", exc.msg)), "a value of the key's type")
         return ConfigError(key, exc.value, word)
@@ -297,7 +301,9 @@ def _applied_by(cfg: DictConfig, algorithm: str) -> None:
             was = (
                 default if shown == key else OmegaConf.select(OmegaConf.create({"d": default}), "d" + shown[len(key) :])
             )
-            raise ConfigError(shown, given, f"only its default ({canonical(was)}), as tuner={algorithm} does not apply it")
+            raise ConfigError(
+                shown, given, f"only its default ({canonical(was)}), as tuner={algorithm} does not apply it"
+            )
 
 
 def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:

@@ -297,9 +297,7 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
         )
         for key in ("runs", "incomplete", "not_started"):
             outcome[key] += counts[key]
-        outcome["unfinished"] += (
-            counts["not_started"] + counts.get(Status.INTERRUPTED, 0) + counts.get(Status.RUNNING, 0)
-        )
+        outcome["unfinished"] += counts["not_started"] + sum(counts.get(s, 0) for s in Status if not s.finished)
     tables = study_tables(study_dir)
     status = status_words(outcome["runs"], outcome["incomplete"], outcome["not_started"])
     notes = [note for note in (unfinished_note(outcome), few_seeds_note(int(spec["seeds"]))) if note]

@@ -34,7 +34,7 @@ def value_summary(table: pd.DataFrame) -> pd.DataFrame:
     return summarize(table).drop(columns=["name", "sweep"])
 
 
-FAILED = (Status.FAILED, Status.DIVERGED)
+FAILED = tuple(s for s in Status if s.finished and not s.scored)  # ended of its own, with no score
 
 
 def _number(value: float, digits: int = 4) -> str:
@@ -230,10 +230,10 @@ def _write_files(
     ).split()
     columns = [c for c in shown if c in table]
     write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
-    knob = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
+    sweep = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
     best = pd.to_numeric(table["best_val_accuracy"][table["status"] == Status.COMPLETED], errors="coerce").max()
     markdown = (
-        f"# {exp_dir.name}\n\nknob: `{knob}`; normalized accuracy = best val accuracy / best completed run's "
+        f"# {exp_dir.name}\n\nsweep: `{sweep}`; normalized accuracy = best val accuracy / best completed run's "
         f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
         f"## Per value\n\n{per_value_table(summary).to_markdown(index=False)}\n\n"
         f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
@@ -245,7 +245,7 @@ def _write_files(
         )
     )
     write_atomic(exp_dir / "summary.md", markdown)
-    _plot(table, history, summary, f"{exp_dir.name}: {knob}", exp_dir / "normalized_accuracy.png")
+    _plot(table, history, summary, f"{exp_dir.name}: {sweep}", exp_dir / "normalized_accuracy.png")
     try:
         _tensorboard(exp_dir, table, history)
         shutil.rmtree(exp_dir / "hparams", ignore_errors=True)  # would compete with the folder's one

@@ -44,9 +44,9 @@ def reseed_for_kept_model(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+def make_optimizer(name: str, learning_rate: float, weight_decay: float | None = None) -> keras.optimizers.Optimizer:
     if name == "momentum":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, weight_decay=weight_decay)
     classes = {
         "adam": keras.optimizers.Adam,
         "sgd": keras.optimizers.SGD,
@@ -56,7 +56,7 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
         "adamax": keras.optimizers.Adamax,
         "nadam": keras.optimizers.Nadam,
     }
-    return classes[name](learning_rate)
+    return classes[name](learning_rate, weight_decay=weight_decay)
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -123,7 +123,7 @@ def _compile(
 ) -> keras.Model:
     """The compiled model to fit: `model`, or (reuse) the compiled model an earlier run of this process kept
     for the same architecture and optimizer, holding `model`'s variables (harness.training.compiled)."""
-    optimizer = make_optimizer(train.optimizer, learning_rate)
+    optimizer = make_optimizer(train.optimizer, learning_rate, train.weight_decay)
     options = dict(
         # One-hot (mixed) labels take the categorical loss; "accuracy" then compares argmaxes.
         loss="categorical_crossentropy" if soft_labels else "sparse_categorical_crossentropy",

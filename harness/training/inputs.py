@@ -14,8 +14,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from harness.config.geometry import Geometry
-from harness.data.images import image_array as images_of
-from harness.data.images import image_key
+from harness.data.images import image_array, image_key
 from harness.data.pipeline import augmented, held_in_memory, input_bytes
 from harness.data.splits import Splits
 
@@ -58,10 +57,10 @@ def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dic
     seconds = {"data": round(prepared.data_seconds, 3), "images": 0.0, "features": 0.0}
     report: dict = {"feature_cache": plan.kind if plan else "none", "images": {}, "seconds": seconds}
 
-    def image_array(split, geometry, root):
+    def timed_images(split, geometry, root):
         started = time.perf_counter()
         try:
-            return images_of(split, geometry, root)
+            return image_array(split, geometry, root)
         finally:
             seconds["images"] += time.perf_counter() - started
 
@@ -71,13 +70,13 @@ def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dic
         if split is None:
             continue
         if plan is None:
-            arrays[name], built = image_array(split, geometry, root)
+            arrays[name], built = timed_images(split, geometry, root)
             report["images"][name] = "built" if built else "hit"
             continue
         report["images"][name] = "unused"  # a feature hit never decodes an image
 
         def images(split=split, name=name):
-            array, built = image_array(split, geometry, root)
+            array, built = timed_images(split, geometry, root)
             report["images"][name] = "built" if built else "hit"
             return array
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras_tuner as kt
 import pytest
 
-from harness.config import space as tune
+from harness.config.space import check_space, declare, searchable, trial_config
 from harness.config.validate import validate
 from harness.errors import ConfigError
 from tests.helpers import make_cfg
@@ -21,7 +21,7 @@ def test_every_space_type_maps_to_its_keras_tuner_hyperparameter():
         "train.batch_size": {"type": "fixed", "value": 32},
     }
     hp = kt.HyperParameters()
-    values = tune.declare(hp, space)
+    values = declare(hp, space)
     by_name = {p.name: p for p in hp.space}
     assert type(by_name["train.learning_rate"]).__name__ == "Float" and by_name["train.learning_rate"].sampling == "log"
     assert (
@@ -38,7 +38,7 @@ def test_every_space_type_maps_to_its_keras_tuner_hyperparameter():
 
 def test_a_trial_sets_its_values_on_the_keys_they_name():
     cfg = make_cfg("experiment=quickstart", "tuner=random")
-    out = tune.trial_config(cfg, {"train.learning_rate": 0.05, "model.head.units": 128, "data.augment": "autoaugment"})
+    out = trial_config(cfg, {"train.learning_rate": 0.05, "model.head.units": 128, "data.augment": "autoaugment"})
     assert (out.train.learning_rate, out.model.head.units, out.data.augment) == (0.05, 128, "autoaugment")
     assert cfg.train.learning_rate == 0.001
     validate(out)
@@ -53,7 +53,7 @@ def test_default_space_covers_the_chapter_knobs_and_validates():
         "model.head.units",
         "model.head.dropout",
         "train.batch_size",
-    } <= set(tune.check_space(cfg))
+    } <= set(check_space(cfg))
     validate(cfg)
     assert cfg.name == "quickstart_tuner-bayesian_digits_mobilenet" and cfg.tuner.objective == "val_accuracy"
 
@@ -136,13 +136,13 @@ def test_default_ordered_and_conditional_entries_are_keras_tuners_own():
         "model.head.units": {"type": "choice", "values": [32, 64, 128], "ordered": True},
     }
     hp = kt.HyperParameters()
-    values = tune.declare(hp, space)  # the parent is declared first although it comes second
+    values = declare(hp, space)  # the parent is declared first although it comes second
     assert values == {"train.optimizer": "sgd", "model.head.units": 32}  # learning_rate inactive under sgd
     by_name = {p.name: p for p in hp.space}
     assert by_name["model.head.units"].ordered and by_name["train.learning_rate"].default == 1e-3
     active = kt.HyperParameters()
     active.values["train.optimizer"] = "adam"
-    assert tune.declare(active, space)["train.learning_rate"] == 1e-3
+    assert declare(active, space)["train.learning_rate"] == 1e-3
 
 
 @pytest.mark.parametrize(
@@ -161,20 +161,20 @@ def test_a_setting_the_chosen_tuner_ignores_is_rejected_not_dropped(tuner, setti
 
 def test_freezing_a_random_backbone_is_not_searched_and_says_why():
     cfg = make_cfg("experiment=quickstart", "tuner=random", "model.weights=null")
-    space, left_out = tune.searchable(cfg, tune.check_space(cfg))
+    space, left_out = searchable(cfg, check_space(cfg))
     assert "model.unfreeze" not in space and "randomly initialized" in left_out["model.unfreeze"]
     cfg = make_cfg("experiment=quickstart", "tuner=random", "model.weights=imagenet")
-    assert "model.unfreeze" in tune.searchable(cfg, tune.check_space(cfg))[0]
+    assert "model.unfreeze" in searchable(cfg, check_space(cfg))[0]
     cfg = make_cfg("experiment=quickstart", "tuner=random", "model=random_init", "model.weights=imagenet")
-    assert "model.pretrained=false" in tune.searchable(cfg, tune.check_space(cfg))[1]["model.unfreeze"]
+    assert "model.pretrained=false" in searchable(cfg, check_space(cfg))[1]["model.unfreeze"]
 
 
 def test_a_stepped_float_is_the_value_the_space_means():
     hp = kt.HyperParameters()
     space = {"model.head.dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1}}
-    tune.declare(hp, space)
+    declare(hp, space)
     hp.values["model.head.dropout"] = 0.1 * 3  # what Keras Tuner draws for the fourth step
-    assert tune.declare(hp, space)["model.head.dropout"] == 0.3
+    assert declare(hp, space)["model.head.dropout"] == 0.3
 
 
 def test_a_cycle_of_conditions_is_a_config_error_before_any_trial():

@@ -67,7 +67,7 @@ def test_folder_with_fewer_than_two_classes_is_rejected(tmp_path, image_folder):
         ({"train": {"seed": True}}, "train.seed", "an integer"),
         ({"data": {"augmentation": {"flip": "maybe"}}}, "data.augmentation.flip", "true or false"),
         ({"sweep": {"values": "abc"}}, "sweep.values", "a list"),
-        ({"train": {"lerning_rate": 0.1}}, "train.lerning_rate", "a key of train (known: optimizer, learning_rate,"),
+        ({"train": {"lerning_rate": 0.1}}, "train.lerning_rate", "a key of train; did you mean train.learning_rate?"),
         ({"foo": 1}, "foo", "a top-level key"),
         ({"model": {"kind": "scratch", "blocks": 3}}, "model.blocks", "a key of model (known: kind, name, depth"),
         ({"model": {"kind": "transfer", "depth": 3}}, "model.depth", "a key of model (known: kind, name, backbone"),

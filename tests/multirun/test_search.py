@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from harness.config.identity import config_hash
+from harness.config.naming import trial_folder
 from harness.config.validate import validate
-from harness.multirun import search as tune
+from harness.multirun.search import search
 from harness.reports.tables import load_table
 from tests.helpers import FAST, ROOT, experiment_dir, make_cfg, run_cli, tb_tags
 
@@ -63,7 +64,7 @@ def search_in_process(results_dir, *overrides):
     cfg = make_cfg(*SCRATCH, f"results_dir={results_dir}", "tuner.isolate=false", *overrides)
     validate(cfg)
     exp = Path(cfg.results_dir) / cfg.name
-    return tune.search(cfg, exp), exp
+    return search(cfg, exp), exp
 
 
 def test_a_resumed_search_does_not_redo_finished_trials(results_dir):
@@ -153,21 +154,21 @@ def test_failed_trials_are_recorded_never_best_and_do_not_stop_bayesian_search(r
     assert all(too_small(r) and "data.image_size" in r["error"] for r in failed)
     assert not any(too_small(r) for r in completed)
     assert len(recorded) == 5, "the search went on after its failures"
-    assert recorded[tune.trial_folder(summary["best_trial"])]["status"] == "completed"
+    assert recorded[trial_folder(summary["best_trial"])]["status"] == "completed"
 
 
 def test_a_diverged_trial_is_a_failed_trial_and_recorded(monkeypatch, results_dir):
     import keras
 
-    from harness.models import build as models
+    import harness.models.build
 
-    real = models.build_model
+    real = harness.models.build.build_model
 
     def poisoned(*args):
         model = real(*args)
         return keras.Model(model.input, keras.layers.Lambda(lambda t: t * float("nan"))(model.output))
 
-    monkeypatch.setattr(models, "build_model", poisoned)
+    monkeypatch.setattr(harness.models.build, "build_model", poisoned)
     # Every trial fails: Keras Tuner gives up after max_consecutive_failed_trials; what ran is still reported.
     summary, _ = search_in_process(
         results_dir, "tuner=random", "tuner.max_trials=3", "tuner.max_consecutive_failed_trials=2", SCRATCH_SPACE

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.models import build as models
+from harness.models.build import InferenceMode, build_model
 from harness.training import features
 from harness.training.run import run
 from tests.helpers import FAST, batches, make_cfg, splits_of
@@ -57,7 +57,7 @@ def test_both_unfrozen_bn_settings_share_one_feature_cache_entry(weights_file):
     # The cached prefix is frozen and computed in inference mode either way; only the layers above differ.
     plans = [
         features.plan(
-            models.build_model(
+            build_model(
                 make_cfg(
                     "model.alpha=0.25", f"model.weights={weights_file}", "model.unfreeze=0.5", f"model.unfrozen_bn={bn}"
                 ).model,
@@ -70,8 +70,8 @@ def test_both_unfrozen_bn_settings_share_one_feature_cache_entry(weights_file):
         for bn in ("inference", "batch")
     ]
     assert plans[0].cut == plans[1].cut and plans[0].identity == plans[1].identity
-    assert isinstance(plans[0].trainer.get_layer("backbone_rest"), models.InferenceMode)
-    assert not any(isinstance(layer, models.InferenceMode) for layer in plans[1].trainer.layers)
+    assert isinstance(plans[0].trainer.get_layer("backbone_rest"), InferenceMode)
+    assert not any(isinstance(layer, InferenceMode) for layer in plans[1].trainer.layers)
 
 
 def test_augmentation_or_a_fully_trainable_backbone_trains_on_cached_images_only(image_folder, tmp_path, weights_file):
@@ -133,7 +133,7 @@ def test_every_split_reuses_one_traced_forward_pass_and_batching_leaves_the_feat
 
     cfg = folder_cfg(image_folder, tmp_path, "model.alpha=0.25", f"model.weights={weights_file}", "model.unfreeze=0.5")
     splits = splits_of(cfg)
-    model = models.build_model(cfg.model, splits.num_classes, (32, 32, 3))
+    model = build_model(cfg.model, splits.num_classes, (32, 32, 3))
     plan = features.plan(model, "float32", augment=False)
     images = {
         name: np.concatenate([x for x, _ in batches(split, cfg, False).as_numpy_iterator()]).astype(np.uint8)

@@ -26,6 +26,16 @@ def test_fine_tune_trains_the_head_first_then_the_unfrozen_top(results_dir, weig
     assert record.history["learning_rate"] == pytest.approx([1e-3, 1e-5])
 
 
+def test_weight_decay_shrinks_the_weights_it_trains_and_is_recorded(results_dir):
+    plain = run(quick(results_dir, "model=scratch", "train.epochs=2", "train.steps_per_epoch=3"))
+    decayed = run(
+        quick(results_dir, "model=scratch", "train.epochs=2", "train.steps_per_epoch=3", "train.weight_decay=0.5")
+    )
+    assert decayed.status == "completed" and decayed.config["train"]["weight_decay"] == 0.5
+    assert decayed.config_hash != plain.config_hash
+    assert decayed.history["loss"] != plain.history["loss"]
+
+
 def test_test_scores_come_from_one_prediction_as_keras_would_compute_them():
     import keras
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+import harness.training.fit
 from harness.data import sources
-from harness.training import fit as train
 from harness.training.run import run
 from tests.helpers import FAST, make_cfg
 
@@ -50,15 +50,15 @@ def test_same_seed_same_numbers_other_seed_other_numbers(results_dir):
 def test_non_finite_loss_ends_the_run_as_diverged_not_a_crash(monkeypatch, results_dir):
     import keras
 
-    from harness.models import build as models
+    import harness.models.build
 
-    real = models.build_model
+    real = harness.models.build.build_model
 
     def poisoned(*args):  # a model whose output, and so whose loss, is NaN (ReLU would swallow NaN inputs)
         model = real(*args)
         return keras.Model(model.input, keras.layers.Lambda(lambda t: t * float("nan"))(model.output))
 
-    monkeypatch.setattr(models, "build_model", poisoned)
+    monkeypatch.setattr(harness.models.build, "build_model", poisoned)
     record = run(quick(results_dir, "train.epochs=3"))
     assert record.status == "diverged" and "non-finite" in record.error
     assert record.epochs_run == 1
@@ -70,16 +70,16 @@ def test_an_error_during_training_is_recorded_as_failed(monkeypatch, results_dir
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory, say")
 
-    monkeypatch.setattr(train, "fit", broken)
+    monkeypatch.setattr(harness.training.fit, "fit", broken)
     record = run(quick(results_dir))
     assert record.status == "failed" and record.error == "RuntimeError: out of memory, say"
     assert json.loads((Path(results_dir) / record.name / "baseline" / "record.json").read_text())["status"] == "failed"
 
 
 def test_a_stop_requested_while_inputs_are_prepared_ends_the_run_interrupted_before_it_trains(monkeypatch, results_dir):
+    import harness.training.run
     from harness.process import stopping
     from harness.training import inputs
-    from harness.training import run as run_module
 
     real = inputs.training_inputs
 
@@ -88,8 +88,8 @@ def test_a_stop_requested_while_inputs_are_prepared_ends_the_run_interrupted_bef
         stopping._state["requested"] = 15  # a SIGTERM (or Ray's cancel) while the caches were built
         return prepared
 
-    monkeypatch.setattr(run_module, "training_inputs", then_a_stop)
-    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained after the stop request"))
+    monkeypatch.setattr(harness.training.run, "training_inputs", then_a_stop)
+    monkeypatch.setattr(harness.training.fit, "fit", lambda *a, **k: pytest.fail("trained after the stop request"))
     try:
         with pytest.raises(stopping.Interrupted):
             run(quick(results_dir, *SMALL_NET))

@@ -45,7 +45,7 @@ def original_sizes(split) -> np.ndarray:
 def _load_model(run_dir: Path):
     import keras
 
-    from harness.models import build as models  # noqa: F401 - registers the custom layers load_model needs
+    import harness.models.build  # noqa: F401 - registers the custom layers load_model needs
 
     if not (run_dir / "model.keras").exists():
         raise UserError(f"{run_dir} has no model.keras; re-run it with analysis=true (or train.save_model=true)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.models import build as models
+from harness.models.build import build_model
 from harness.reports.analysis.gradcam import gradcam
 from tests.helpers import make_cfg
 
@@ -16,7 +16,7 @@ def test_gradcam_is_a_normalized_map_per_image_that_follows_the_input():
 
     keras.utils.set_random_seed(0)  # an untrained net: fixed weights, so the maps are the same in any test order
     cfg = make_cfg("model=scratch", "data.image_size=32")
-    model = models.build_model(cfg.model, 3, (32, 32, 3))
+    model = build_model(cfg.model, 3, (32, 32, 3))
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (3, 32, 32, 3)).astype("float32")
     images[1, 8:16, 8:16] = 255  # a bright patch

@@ -1,5 +1,5 @@
-"""Regenerates the docs' TensorBoard screenshots: hparams_table.png and normalized_curves.png (README), and with
---analysed, projector.png and pr_curves.png (Looking inside a run).
+"""Regenerates the docs' TensorBoard screenshots: hparams_parallel.png (README), hparams_table.png and
+normalized_curves.png, and with --analysed, projector.png and pr_curves.png (Looking inside a run).
 
     python docs/screenshots.py [--results DIR] [--chromium /usr/bin/chromium]
     python docs/screenshots.py --analysed RESULTS/EXPERIMENT/RUN     # a run analysed with analysis=true
@@ -68,23 +68,28 @@ def wait_for_hparams(url: str, timeout: float = 120) -> None:
     raise SystemExit("TensorBoard did not serve the HParams experiment")
 
 
-def shoot(url: str, chromium: str, pages: list[tuple[str, str, int]], extra_args: tuple[str, ...] = ()) -> None:
-    """Each (address under url, file under docs/images, milliseconds to wait) as a 1600 x 900 screenshot."""
+def shoot(url: str, chromium: str, pages: list[tuple], extra_args: tuple[str, ...] = ()) -> None:
+    """Each (address under url, file under docs/images, milliseconds to wait[, a tab's text to click first]) as a
+    1600 x 900 screenshot."""
     from playwright.sync_api import sync_playwright
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=[*CHROMIUM_ARGS, *extra_args])
         page = browser.new_page(viewport={"width": 1600, "height": 900})
-        for address, name, wait in pages:
+        for address, name, wait, *tab in pages:
             page.goto(f"{url}/{address}")
             page.wait_for_timeout(wait)
+            if tab:
+                page.get_by_role("tab", name=tab[0]).click()
+                page.wait_for_timeout(wait)
             page.screenshot(path=str(IMAGES / name))
         browser.close()
 
 
 SWEEP_PAGES = [
     ("#hparams", "hparams_table.png", 10_000),
+    ("#hparams", "hparams_parallel.png", 10_000, "PARALLEL COORDINATES VIEW"),
     ("?tagFilter=normalized_val_accuracy#timeseries", "normalized_curves.png", 10_000),
 ]
 # An analysed run's Projector tab (penultimate-layer vectors as thumbnails) and PR Curves tab. The projector
@@ -131,7 +136,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"wrote {IMAGES / 'hparams_table.png'} and {IMAGES / 'normalized_curves.png'}")
+    print(f"wrote {', '.join(str(IMAGES / name) for _, name, *_ in SWEEP_PAGES)}")
 
 
 if __name__ == "__main__":

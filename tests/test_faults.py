@@ -87,6 +87,8 @@ def test_ctrl_c_stops_a_sweep_with_130_keeps_what_finished_reports_it_and_a_reru
         stopped["learning_rate=0.01"]["status"] == "completed"
         and stopped["learning_rate=0.001"]["status"] == "interrupted"
     )
+    # the worker heard of the Ctrl-C from its parent, and its record says what the user did
+    assert stopped["learning_rate=0.001"]["error"] == "stopped by SIGINT"
     assert sweep_line(out).endswith("3 runs, 1 completed, 1 did not complete (interrupted: 1), 1 not started")
     assert "have no record yet" in (exp / "summary.md").read_text() and not list(exp.glob("*/.claim"))
 

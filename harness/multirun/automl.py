@@ -43,7 +43,7 @@ from harness.multirun.search_identity import check_same_search
 from harness.process import memory, stopping
 from harness.process.progress import Progress
 from harness.records import lifecycle
-from harness.records.record import RunRecord, Status
+from harness.records.record import RunRecord, Status, read_record
 from harness.reports.sweep_report import write_report
 from harness.storage.atomic import replacing, write_atomic
 from harness.training.fit import EpochLog, early_stopping, epoch_curves, predicted_classes, scored
@@ -380,6 +380,7 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
         summary["best_score"] = best[0].score
         summary["best_hyperparameters"] = {k: as_meant(v) for k, v in best[0].hyperparameters.values.items()}
         summary["exported"] = _exported(auto, exp_dir, arrays, t.batch_size)
+        summary["exported"].update(_against_trial(summary["exported"], read_record(exp_dir / summary["best_run"])))
     summary["seconds"] = round(time.monotonic() - started, 1)
     if trials.stopped:
         summary["budget"] = trials.stopped
@@ -393,4 +394,29 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
             f"reloaded {e['accuracy_reloaded']:.4f} (same prediction on {e['same_prediction']:.1%}) -> {e['model']}",
             flush=True,
         )
+        if not e["agrees_with_trial"]:
+            raise ExportMismatch(
+                f"search {exp_dir.name}: the exported model scores {e['accuracy_exported']:.4f} on {e['split']} where "
+                f"its trial ({summary['best_run']}) scored {e['accuracy_trial']:.4f}, more than {EXPORT_TOLERANCE} "
+                f"images apart: AutoKeras's export did not reproduce the trial ({exp_dir / SUMMARY})"
+            )
     return summary
+
+
+EXPORT_TOLERANCE = 2  # images on which the exported model may be scored differently from its trial (ties at 0.5)
+
+
+class ExportMismatch(UserError):
+    """The exported model does not score as the trial it came from: an error, after the numbers are kept."""
+
+    exit_code = 1
+
+
+def _against_trial(exported: dict[str, Any], trial: RunRecord | None) -> dict[str, Any]:
+    """The trial's own score on the split the exported model was scored on, and whether the two agree within
+    EXPORT_TOLERANCE images."""
+    mine = None
+    if trial is not None:
+        mine = trial.test_accuracy if exported["split"] == "test" else trial.best_val_accuracy
+    apart = None if mine is None else abs(exported["accuracy_exported"] - mine) * exported["images"]
+    return {"accuracy_trial": mine, "agrees_with_trial": apart is not None and apart <= EXPORT_TOLERANCE + 1e-6}

@@ -4,9 +4,9 @@ nothing else starts, what finished keeps its records and the report is still wri
 One handler per process, and it only records the request: an exception raised from a handler while
 TensorFlow's C++ runs comes out as some other error (pybind11 turns it into a RuntimeError). Training
 stops after its current step (harness.training.fit.StopOnRequest) and the run raises `Interrupted` where
-nothing is half-done. A process that drives workers passes the request on to them as SIGTERM: a terminal
-sends Ctrl-C to the whole process group, so workers ignore SIGINT and hear of it once, from their parent;
-an idle worker just exits. A second signal ends the process at once (atomic writes and run claims keep
+nothing is half-done. A process that drives workers passes the request on to them: a terminal sends Ctrl-C to
+the whole process group, so workers ignore SIGINT and hear of it once, from their parent, as FORWARDED_SIGINT
+(their records then say SIGINT, as the user did) or SIGTERM; an idle worker just exits. A second signal ends the process at once (atomic writes and run claims keep
 that safe).
 """
 
@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# How a worker hears that its parent got Ctrl-C: workers ignore SIGINT itself, which a terminal sends them too.
+FORWARDED_SIGINT = signal.SIGUSR1
 
 
 class Interrupted(BaseException):
@@ -68,11 +70,15 @@ def _handle(signum: int, frame) -> None:
         children = list(_children)
     for pid in children:
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, _forwarded(signum))
         except ProcessLookupError:
             pass
     if _state["worker"] and not _state["busy"]:  # an idle worker has nothing to save
         os._exit(128 + signum)
+
+
+def _forwarded(signum: int) -> int:
+    return FORWARDED_SIGINT if signum == signal.SIGINT else signal.SIGTERM
 
 
 def install() -> None:
@@ -82,10 +88,12 @@ def install() -> None:
 
 
 def install_in_worker() -> None:
-    """In a worker process: SIGINT is its parent's to handle; SIGTERM interrupts the job it holds."""
+    """In a worker process: SIGINT is its parent's to handle, which passes it on as FORWARDED_SIGINT; that and
+    SIGTERM interrupt the job it holds."""
     _state["worker"] = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _handle)
+    signal.signal(FORWARDED_SIGINT, lambda signum, frame: _handle(signal.SIGINT, frame))
 
 
 def _record(signum: int, frame) -> None:
@@ -160,7 +168,7 @@ def child(pid: int) -> Iterator[None]:
         _children.add(pid)
     try:
         if _state["requested"] is not None:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, _forwarded(_state["requested"]))
         yield
     finally:
         with _lock:

@@ -68,6 +68,25 @@ def test_a_trials_record_leaves_out_what_autokeras_does_not_apply():
     assert "fine_tune" not in config["train"] and config["data"]["image_size"] == 32
 
 
+@pytest.mark.parametrize(
+    "exported, trial, agrees", [(0.9, 0.9, True), (0.9, 0.95, True), (0.5, 0.905, False), (0.9, None, False)]
+)
+def test_an_exported_model_must_score_as_its_trial_within_two_images(exported, trial, agrees):
+    """40 test images: 0.9 against 0.95 is two images apart (ties at 0.5 may fall either way); 0.5 against 0.905
+    is the two-class bug's sixteen, an error the command reports with exit status 1."""
+    from harness.multirun.automl import _against_trial
+    from harness.records.record import RunRecord, SweepIdentity
+
+    record = None
+    if trial is not None:
+        record = RunRecord.from_dict(
+            {"name": "e", "run_name": "trial=001", "status": "completed", "test_accuracy": trial}
+        )
+        record.sweep = SweepIdentity()
+    found = _against_trial({"split": "test", "images": 40, "accuracy_exported": exported}, record)
+    assert found == {"accuracy_trial": trial, "agrees_with_trial": agrees}
+
+
 def test_without_autokeras_the_search_says_how_to_install_it(monkeypatch):
     from harness.errors import UserError
     from harness.multirun import automl
@@ -117,6 +136,7 @@ def test_a_two_trial_search_records_every_trial_and_scores_the_reloaded_model(tm
     summary = json.loads((exp / "autokeras.json").read_text())
     exported = summary["exported"]
     assert exported["accuracy_reloaded"] == exported["accuracy_exported"] and exported["same_prediction"] == 1.0
+    assert exported["agrees_with_trial"] and exported["accuracy_trial"] == runs[summary["best_run"]]["test_accuracy"]
     assert (exp / "model.keras").exists() and (exp / "summary.csv").exists()
     assert "best trial #" in done.stdout
 

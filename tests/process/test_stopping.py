@@ -78,16 +78,35 @@ def test_a_signal_between_runs_is_recorded_and_the_next_run_does_not_start():
             pytest.fail("a run started after the stop request")
 
 
-def test_a_request_is_passed_on_to_every_worker_as_sigterm():
+@pytest.mark.parametrize(
+    "sent, passed_on", [(signal.SIGINT, stopping.FORWARDED_SIGINT), (signal.SIGTERM, signal.SIGTERM)]
+)
+def test_a_request_is_passed_on_to_every_worker_as_the_signal_a_worker_takes_for_it(sent, passed_on):
+    """Workers ignore SIGINT (a terminal's Ctrl-C reaches the whole group), so Ctrl-C reaches them as
+    FORWARDED_SIGINT, and SIGTERM as itself."""
     stopping.install()
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with stopping.child(worker.pid):
-            os.kill(os.getpid(), signal.SIGINT)
-            assert worker.wait(timeout=10) == -signal.SIGTERM
+            os.kill(os.getpid(), sent)
+            assert worker.wait(timeout=10) == -passed_on
     finally:
         worker.kill()
-    assert stopping.requested() == signal.SIGINT
+    assert stopping.requested() == sent
+
+
+def test_a_worker_records_a_forwarded_ctrl_c_as_sigint():
+    code = (
+        "import os, signal, time\n"
+        "from harness.process import stopping\n"
+        "stopping.install_in_worker()\n"
+        "with stopping.training():\n"
+        "    os.kill(os.getpid(), stopping.FORWARDED_SIGINT)\n"
+        "    time.sleep(0.5)\n"
+        "    print(stopping.requested() == signal.SIGINT, str(stopping.Interrupted(stopping.requested())))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True", "stopped", "by", "SIGINT"], done.stderr
 
 
 def test_a_submitit_job_records_scancel_preemption_and_the_time_limit_as_stop_requests(monkeypatch):

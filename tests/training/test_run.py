@@ -11,7 +11,8 @@ import tensorflow_datasets as tfds
 
 import harness.training.fit
 from harness.data import sources
-from harness.training.run import run
+from harness.records.record import read_record
+from harness.training.run import run, run_dir_for
 from tests.helpers import FAST, make_cfg
 
 # A small scratch net where what is tested does not depend on the backbone.
@@ -134,3 +135,28 @@ def test_the_budget_leaves_a_run_on_the_whole_split_as_it_was(image_folder, resu
     full = folder_run(image_folder, results_dir, "run_name=a")
     subset = folder_run(image_folder, results_dir, "train.budget=subset", "run_name=b")
     assert full.steps_per_epoch == subset.steps_per_epoch == 5 and full.history["loss"] == subset.history["loss"]
+
+
+def test_a_run_stopped_after_its_second_epoch_records_the_signal_and_the_two_epochs(results_dir):
+    """Ctrl-C during epoch 3: the record says SIGINT, and how far the run came (2 epochs, their history)."""
+    import signal
+
+    import keras
+
+    from harness.process import stopping
+    from harness.training.fit import FitOptions
+
+    class CtrlCInThirdEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                stopping._state["requested"] = signal.SIGINT  # what the handler records
+
+    cfg = quick(results_dir, "train.epochs=5", "train.steps_per_epoch=2", "train.steps_per_execution=1")
+    try:
+        with pytest.raises(stopping.Interrupted):
+            run(cfg, options=FitOptions([CtrlCInThirdEpoch()]))
+    finally:
+        stopping.reset()
+    record = read_record(run_dir_for(cfg))
+    assert record.status == "interrupted" and record.error == "stopped by SIGINT"
+    assert record.epochs_run >= 2 and record.history["epoch"][:2] == [1, 2] and record.best_val_accuracy is not None

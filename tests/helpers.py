@@ -144,9 +144,10 @@ def write_bare_record(run_dir: Path, **fields) -> None:
 
 
 def fake_run(
-    exp: Path, run: str, value, best: float | None, status: str = "completed", seed: int = 42, curve=None
+    exp: Path, run: str, value, best: float | None, status: str = "completed", seed: int = 42, curve=None, **fields
 ) -> None:
-    """A record as a learning-rate sweep's run would leave it, with a chosen best val accuracy and curve."""
+    """A record as a learning-rate sweep's run would leave it, with a chosen best val accuracy and curve (and any
+    other record `fields`)."""
     curve = curve if curve is not None else ([best / 2, best] if best is not None else [0.1])
     config = {
         "dataset": {"name": "d"},
@@ -175,6 +176,7 @@ def fake_run(
             seconds_per_epoch=1.5,
             wall_seconds=5.0,
             history={"epoch": list(range(1, len(curve) + 1)), "val_accuracy": curve, "seconds": [2.0] * len(curve)},
+            **fields,
         ),
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import shutil
 import sys
 import time
@@ -22,6 +23,7 @@ from harness.records.planned import not_started, planned_runs
 from harness.records.record import INCOMPLETE, Status
 from harness.records.tensorboard import scalar, write_events
 from harness.reports.analysis.experiment import experiment_tables
+from harness.reports.compare import MIN_SEEDS
 from harness.reports.tables import load_history, load_table, summarize
 from harness.storage import claims
 from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing, write_atomic
@@ -232,10 +234,12 @@ def _write_files(
     write_atomic(exp_dir / "summary.csv", table.to_csv(index=False))
     sweep = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
     best = pd.to_numeric(table["best_val_accuracy"][table["status"] == Status.COMPLETED], errors="coerce").max()
+    noise = noise_note(table)
     markdown = (
         f"# {exp_dir.name}\n\nsweep: `{sweep}`; normalized accuracy = best val accuracy / best completed run's "
         f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
-        f"## Per value\n\n{per_value_table(summary).to_markdown(index=False)}\n\n"
+        + (f"**Noise**: {noise}\n\n" if noise else "")
+        + f"## Per value\n\n{per_value_table(summary).to_markdown(index=False)}\n\n"
         f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
         + (
             f"\n## Not started\n\n{len(missing)} planned run(s) have no record yet (the command was stopped before "
@@ -256,6 +260,32 @@ def _write_files(
         log.exception("could not write the TensorBoard views for %s", exp_dir)
     if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
         experiment_tables(exp_dir)
+
+
+def noise_note(table: pd.DataFrame) -> str:
+    """For an experiment with fewer than MIN_SEEDS seeds per value ('' otherwise): how far apart two of its
+    accuracies fall by chance alone, from its val images (two independent accuracies near the median one, 95 %),
+    so a reader of one seed's differences knows which ones say nothing."""
+    completed = table[table["status"] == Status.COMPLETED]
+    if completed.empty:
+        return ""
+    seeds = int(completed.groupby("value")["seed"].nunique().min())
+    if seeds >= MIN_SEEDS:
+        return ""
+    search = (completed["sweep"] == "tuner").all()
+    more = "tuner.executions_per_trial" if search else "sweep.seeds"
+    head = f"{seeds} seed per value" if seeds == 1 else f"{seeds} seeds per value"
+    images = pd.to_numeric(completed["num_val"], errors="coerce").median()
+    accuracy = pd.to_numeric(completed["best_val_accuracy"], errors="coerce").median()
+    if pd.isna(images) or pd.isna(accuracy) or images < 1:
+        chance = "a difference of a few points may be chance alone"
+    else:
+        apart = 1.96 * math.sqrt(2 * accuracy * (1 - accuracy) / images)
+        chance = (
+            f"on {int(images)} val images, two accuracies near {accuracy:.2f} differ by up to {apart * 100:.1f} "
+            "points by chance alone (95 %): a smaller difference is no clear effect"
+        )
+    return f"{head}: {chance}. {more}={MIN_SEEDS} repeats each {'trial' if search else 'value'} and gives intervals."
 
 
 def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[str] | None = None) -> dict[str, Any]:
@@ -296,9 +326,10 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
         remove_temporaries(exp_dir)
         print(f"{line}\nreport not written: {no_space(exp_dir)}", flush=True)
         return outcome
+    noise = noise_note(table)
     print(
-        f"{line}\nsummary: {exp_dir / 'summary.md'}\nplot: {exp_dir / 'normalized_accuracy.png'}\n"
-        f"compare: {tensorboard_command(results_root)}",
+        f"{line}\n" + (f"noise: {noise}\n" if noise else "") + f"summary: {exp_dir / 'summary.md'}\n"
+        f"plot: {exp_dir / 'normalized_accuracy.png'}\ncompare: {tensorboard_command(results_root)}",
         flush=True,
     )
     return outcome

@@ -106,3 +106,42 @@ def test_a_search_is_reported_by_each_trials_hyperparameters(tmp_path):
     report.write_report(exp)
     per_value = (exp / "summary.md").read_text().split("## Runs")[0]
     assert "learning_rate=0.01 " in per_value and "learning_rate=0.001 " in per_value
+
+
+def test_a_sweep_with_one_seed_says_how_large_a_difference_its_val_images_can_resolve(tmp_path, capsys):
+    """Two accuracies near 0.9 on 180 val images differ by up to 1.96 * sqrt(2 * 0.9 * 0.1 / 180) = 6.2 points
+    by chance alone: the summary and the console say so, and how to get intervals."""
+    exp = tmp_path / "exp"
+    for rate, best in ((0.01, 0.9), (0.001, 0.92), (0.1, 0.88)):
+        fake_run(exp, f"lr={rate}", rate, best, num_val=180)
+    report.write_report(exp)
+    line = "1 seed per value: on 180 val images, two accuracies near 0.90 differ by up to 6.2 points by chance alone"
+    assert line in (exp / "summary.md").read_text() and f"noise: {line}" in capsys.readouterr().out
+    assert "sweep.seeds=3 repeats each value" in (exp / "summary.md").read_text()
+
+
+def test_a_sweep_with_three_seeds_has_intervals_and_no_noise_line(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    for rate in (0.01, 0.001):
+        for seed in (42, 43, 44):
+            fake_run(exp, f"lr={rate},seed={seed}", rate, 0.9, seed=seed, num_val=180)
+    report.write_report(exp)
+    assert "Noise" not in (exp / "summary.md").read_text() and "noise:" not in capsys.readouterr().out
+
+
+def test_a_search_with_one_execution_per_trial_is_told_how_to_repeat_trials():
+    table = pd.DataFrame(
+        {
+            "status": "completed",
+            "sweep": "tuner",
+            "value": ["a", "b"],
+            "seed": 42,
+            "num_val": 40,
+            "best_val_accuracy": 0.5,
+        }
+    )
+    assert report.noise_note(table) == (
+        "1 seed per value: on 40 val images, two accuracies near 0.50 differ by up to 21.9 points by chance alone "
+        "(95 %): a smaller difference is no clear effect. tuner.executions_per_trial=3 repeats each trial and gives "
+        "intervals."
+    )

@@ -48,6 +48,8 @@ def _prestart_if_sweep(argv: list[str]) -> None:
 if __name__ == "__main__":  # not where a spawned worker imports this module to unpickle its task
     _prestart_if_sweep(sys.argv[1:])
 
+import contextlib
+import io
 import signal
 from pathlib import Path
 
@@ -172,6 +174,8 @@ def _main() -> None:
         if command.launcher is None or _searches(command):
             workers.discard_prestarted()
         _warn_few_seeds(command)
+    if command is None and HELP & set(sys.argv[1:]):
+        _help()
     stopping.install()
     try:
         hydra_main()
@@ -182,6 +186,34 @@ def _main() -> None:
         sys.exit(stopping.exit_code())
     if command is not None and command.multirun and incomplete_runs(command.configs):
         sys.exit(1)
+
+
+HELP = {"--help", "-h"}
+
+
+def without_internal_options(text: str) -> str:
+    """Hydra's help with its config groups listed without the options whose names start with `_`: the schemas and
+    defaults the presets build on (`_data_schema`, `_tuner_defaults`), which no command line selects."""
+    lines, in_groups = [], False
+    for line in text.splitlines():
+        if line.startswith("== "):
+            in_groups = line.startswith("== Configuration groups")
+        elif in_groups and ": " in line:
+            group, _, options = line.partition(": ")
+            line = f"{group}: {', '.join(o for o in options.split(', ') if not o.startswith('_'))}"
+        lines.append(line)
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
+
+def _help() -> None:
+    """`harness --help`: Hydra's own help, printed without the internal options."""
+    shown = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(shown):
+            hydra_main()
+    finally:
+        sys.stdout.write(without_internal_options(shown.getvalue()))
+        sys.stdout.flush()
 
 
 def _searches(command: Command) -> bool:

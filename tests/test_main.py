@@ -234,3 +234,16 @@ def test_analysis_of_a_finished_run_uses_its_saved_model_and_never_retrains(resu
     refused = run_cli(*plain, "analysis=true")
     assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0
     assert "completed without saving its model" in refused.stderr and "overwrite=true analysis=true" in refused.stderr
+
+
+def test_help_lists_the_options_a_command_line_selects_and_not_the_schemas_they_build_on():
+    from harness.__main__ import without_internal_options
+
+    hydra = (
+        "harness: ...\n== Configuration groups ==\nCompose your configuration from those groups (group=option)\n\n"
+        "data: _data_schema, default\ntuner: _base, _tuner_defaults, autokeras, random\n\n"
+        "== Config ==\nOverride anything in the config (foo.bar=value)\n\nname: _x: y\n"
+    )
+    shown = without_internal_options(hydra)
+    assert "data: default\ntuner: autokeras, random\n" in shown
+    assert shown.endswith("name: _x: y\n"), "the config itself is printed as it is"

@@ -274,35 +274,27 @@ def _tuner(cfg: DictConfig) -> None:
     check_values(OmegaConf.create({**plain, "tuner": None}), check_space(cfg), validate)
 
 
-def _default(f: dataclasses.Field) -> Any:
-    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-    return OmegaConf.to_container(OmegaConf.structured(default)) if dataclasses.is_dataclass(default) else default
-
-
 def ignored_knobs(algorithm: str, model_kind: str = "transfer") -> dict[str, Any]:
-    """The knobs a search does not apply (declared `ignored_by` on the knob), with their defaults."""
+    """Every knob a search does not apply, declared `ignored_by` on itself or on its section (model.head), with its
+    default."""
     model = ScratchModel if model_kind == "scratch" else TransferModel
     found = [*knobs(Config), *knobs(model, "model.")]
-    return {key: _default(f) for key, f in found if algorithm in properties(f).ignored_by}
+    ignored = [key for key, f in found if algorithm in properties(f).ignored_by]
+    sections = [key for key, f in found if f.default_factory is not dataclasses.MISSING]
+    return {
+        key: f.default
+        for key, f in found
+        if key not in sections and any(key == i or key.startswith(f"{i}.") for i in ignored)
+    }
 
 
 def _applied_by(cfg: DictConfig, algorithm: str) -> None:
     """A knob the search would not apply is refused unless it keeps its default, so no record claims it."""
     for key, default in ignored_knobs(algorithm, str(_get(cfg, "model.kind"))).items():
         value = _get(cfg, key)
-        plain = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
-        if plain != default:
-            shown = (
-                next((f"{key}.{k}" for k in default if plain.get(k) != default[k]), key)
-                if isinstance(default, dict)
-                else key
-            )
-            given = _get(cfg, shown)
-            was = (
-                default if shown == key else OmegaConf.select(OmegaConf.create({"d": default}), "d" + shown[len(key) :])
-            )
+        if value != default:
             raise ConfigError(
-                shown, given, f"only its default ({canonical(was)}), as tuner={algorithm} does not apply it"
+                key, value, f"only its default ({canonical(default)}), as tuner={algorithm} does not apply it"
             )
 
 

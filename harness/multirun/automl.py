@@ -144,10 +144,13 @@ def trial_config(cfg: DictConfig, run_name: str, values: dict[str, Any]) -> dict
     plain = OmegaConf.to_container(tcfg, resolve=True)
     for key in ignored_knobs("autokeras", str(cfg.model.kind)):
         *path, name = key.split(".")
-        node = plain
+        sections = [plain]
         for part in path:
-            node = node.get(part, {})
-        node.pop(name, None)
+            sections.append(sections[-1].get(part, {}))
+        sections[-1].pop(name, None)
+        for section, part in zip(reversed(sections[:-1]), reversed(path)):  # a section left empty goes too
+            if section.get(part) == {}:
+                section.pop(part)
     return plain
 
 

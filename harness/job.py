@@ -24,7 +24,7 @@ from harness.multirun.sweep import sweep_identity
 from harness.process import stopping
 from harness.process.quiet import import_tensorflow
 from harness.records import lifecycle
-from harness.records.hparams import tensorboard_command, write_hparams_experiment
+from harness.records.hparams import compare_lines, write_hparams_experiment
 from harness.records.record import RunRecord, Status, write_record
 from harness.storage import cache, claims
 from harness.storage.atomic import disk_full, no_space
@@ -106,7 +106,7 @@ def _job(cfg: DictConfig) -> None:
     chance = 1 / record.num_classes if record.num_classes else float("nan")
     print(
         f"run {cfg.name}/{record.run_name}: best val accuracy {record.best_val_accuracy:.4f} at epoch {record.best_epoch} "
-        f"(chance {chance:.2f})\nresults: {_shown(run_dir)}\ncompare: {tensorboard_command(cfg.results_dir)}",
+        f"(chance {chance:.2f})\nresults: {_shown(run_dir)}\n{compare_lines(cfg.results_dir)}",
         flush=True,
     )
 

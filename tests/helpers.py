@@ -155,30 +155,27 @@ def fake_run(
         "model": {"unfreeze": 0.5},
         "train": {"learning_rate": value, "seed": seed},
     }
-    write_record(
-        exp / run,
-        RunRecord(
-            name=exp.name,
-            run_name=run,
-            status=status,
-            error=None if status == "completed" else "boom",
-            config_hash="h",
-            config=config,
-            sweep=SweepIdentity("learning_rate", "train.learning_rate", value, seed),
-            started_at="t",
-            versions={},
-            git={},
-            host={},
-            best_val_accuracy=best,
-            final_val_accuracy=curve[-1],
-            best_epoch=2,
-            epochs_run=len(curve),
-            seconds_per_epoch=1.5,
-            wall_seconds=5.0,
-            history={"epoch": list(range(1, len(curve) + 1)), "val_accuracy": curve, "seconds": [2.0] * len(curve)},
-            **fields,
-        ),
-    )
+    made = {
+        "name": exp.name,
+        "run_name": run,
+        "status": status,
+        "error": None if status == "completed" else "boom",
+        "config_hash": "h",
+        "config": config,
+        "sweep": SweepIdentity("learning_rate", "train.learning_rate", value, seed),
+        "started_at": "t",
+        "versions": {},
+        "git": {},
+        "host": {},
+        "best_val_accuracy": best,
+        "final_val_accuracy": curve[-1],
+        "best_epoch": 2,
+        "epochs_run": len(curve),
+        "seconds_per_epoch": 1.5,
+        "wall_seconds": 5.0,
+        "history": {"epoch": list(range(1, len(curve) + 1)), "val_accuracy": curve, "seconds": [2.0] * len(curve)},
+    }
+    write_record(exp / run, RunRecord(**{**made, **fields}))
 
 
 def records(exp: Path, pattern: str = "*") -> dict[str, dict]:

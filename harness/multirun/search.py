@@ -27,7 +27,7 @@ from harness.multirun.search_identity import check_same_search
 from harness.process import stopping
 from harness.process.progress import Progress
 from harness.process.workers import in_fresh_process
-from harness.records.record import RunRecord, Status, SweepIdentity, read_record
+from harness.records.record import RunRecord, Status, SweepIdentity, read_record, searched_text
 from harness.reports.sweep_report import write_report
 from harness.storage.atomic import write_atomic
 from harness.training.fit import FitOptions
@@ -191,6 +191,26 @@ def trial_run_dir(exp_dir: Path, trial_id: str) -> Path:
     return found[0] if found is not None else exp_dir / trial_folder(trial_id)
 
 
+def top_trials(ranked: list, exp_dir: Path, objective: str, count: int = 5) -> str:
+    """Keras Tuner's results summary in the harness's numbers: the `count` best runs among `ranked` (scored
+    trials, best first), each as its folder (numbered as Keras Tuner's "Running Trial #N", whose trial ids count
+    from 0), score and searched values. A Hyperband trial that continues another trains on in that trial's
+    folder, so it is shown there, and its own number has no folder: the gaps in the numbering."""
+    folders = [trial_run_dir(exp_dir, trial.trial_id).name for trial in ranked]
+    rows: dict[str, str] = {}
+    for trial, folder in zip(ranked, folders):
+        if folder in rows or len(rows) == count:  # a continued trial's earlier, lower score
+            continue
+        values = {k: as_meant(v) for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+        rows[folder] = f"  {folder}  {trial.score:.4f}  {searched_text(values).replace(',', ' ')}"
+        if folder != trial_folder(trial.trial_id):
+            rows[folder] += (
+                f"  (Hyperband continued it to {trial.hyperparameters.values.get(EPOCHS)} epochs as trial "
+                f"#{trial_number(trial.trial_id)}, which has no folder of its own)"
+            )
+    return "\n".join([f"best {len(rows)} of {len(set(folders))} scored runs by {objective}:", *rows.values()])
+
+
 def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str, str] | None = None) -> Path:
     """experiment/best.yaml under the experiment: a preset that retrains the best trial's config, into the
     same results folder, as an experiment named after the search (`<search>_best`).
@@ -283,10 +303,11 @@ def _search_step(
             log.error("search stopped: %s", summary["stopped"])
     summary["trials"] = trials()
     if report:  # workers only run trials; the chief (or a lone tuner) reports
-        tuner.results_summary(num_trials=5)
         # Keras Tuner ranks failed trials too (without a score); they are never the best.
         ranked = tuner.oracle.get_best_trials(len(tuner.oracle.trials) or 1)
         best = [t for t in ranked if t.status == "COMPLETED" and t.score is not None]
+        if best:
+            print(top_trials(best, exp_dir, cfg.tuner.objective), flush=True)
         if best:
             summary["best_trial"] = best[0].trial_id
             summary["best_run"] = trial_run_dir(exp_dir, best[0].trial_id).name

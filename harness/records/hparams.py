@@ -4,7 +4,7 @@ TensorBoard reads one experiment-level HParams summary per logdir and, when a lo
 takes one arbitrarily (backend_context._find_experiment_tag). So the harness writes exactly one, at
 `<results_dir>/_hparams`, rebuilt from every run record under the folder at the end of each command:
 a column for every key that varies anywhere (every swept knob, every tuner hyperparameter) with its
-real type and domain, `Sweep` and `Value` first. Opened on one experiment's folder instead, TensorBoard
+real type and domain, `Seed`, `Sweep` and `Value` first. Opened on one experiment's folder instead, TensorBoard
 infers the columns from that experiment's sessions, as it does for any logdir without one.
 """
 
@@ -18,7 +18,7 @@ from harness.records.record import RunRecord, read_record, session_hparams
 from harness.records.tensorboard import hparam_values, hparams_experiment, write_events, write_hparams
 
 FOLDER = "_hparams"
-ALWAYS = ("Sweep", "Value", "status", "dataset.name", "train.seed")  # shown even where nothing differs
+ALWAYS = ("Seed", "Sweep", "Value", "status", "dataset.name")  # columns even where nothing differs
 METRICS = (
     ("best_val_accuracy", "", "best val accuracy"),
     ("normalized_accuracy", "normalized", "normalized accuracy"),
@@ -80,3 +80,21 @@ def write_hparams_experiment(results_dir: Path) -> Path | None:
 def tensorboard_command(results_dir: Path | str) -> str:
     """The command that opens TensorBoard on a results folder, with its scalars and this HParams experiment."""
     return f"tensorboard --logdir {shlex.quote(str(results_dir))}"
+
+
+# TensorBoard's HParams tab lists this many session groups (here: runs) per page until its page size is raised;
+# no flag or URL sets it.
+HPARAMS_PAGE = 100
+
+
+def compare_lines(results_dir: Path | str) -> str:
+    """`compare: tensorboard --logdir ...`, and where the folder holds more runs than the HParams tab lists on one
+    page, how to see them all: a folder of 128 runs otherwise shows 100 in the table and parallel coordinates."""
+    runs = sum(1 for _ in Path(results_dir).rglob("record.json"))
+    line = f"compare: {tensorboard_command(results_dir)}"
+    if runs <= HPARAMS_PAGE:
+        return line
+    return (
+        f"{line}\nhparams: {runs} runs; TensorBoard's HParams tab shows {HPARAMS_PAGE} per page: set \"Max # of "
+        f'session groups per page" (left pane, Paging) to {runs} or more to see every run at once'
+    )

@@ -166,16 +166,22 @@ def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def varied(record: RunRecord) -> tuple[str, str]:
-    """What a run varies and to what, as text: (`learning_rate`, `0.01`) in a sweep, (`tuner`,
-    `learning_rate=0.01,units=64`) for a trial, (`run`, its run name) for a single run."""
+    """What a run varies and to what, as short text: (`learning_rate`, `0.01`) in a sweep, (`tuner`, `trial=003`)
+    for a trial (its executions share it; its values are its hyperparameter columns), (`run`, its run name) for
+    a single run."""
     sweep = record.sweep
-    if sweep.hyperparameters:
-        return "tuner", ",".join(
-            f"{k.split('.')[-1].split('/')[-1]}={_short(v)}" for k, v in sweep.hyperparameters.items()
-        )
+    if sweep.name == "tuner" and isinstance(sweep.value, int):
+        return "tuner", f"trial={sweep.value:03d}"
+    if sweep.hyperparameters:  # a trial recorded without its number
+        return "tuner", searched_text(sweep.hyperparameters)
     if sweep.knob:
         return str(sweep.name or sweep.knob), _short(sweep.value, 12)
     return "run", str(record.run_name)
+
+
+def searched_text(values: dict[str, Any]) -> str:
+    """A trial's searched values in a line: `learning_rate=0.01,units=64`."""
+    return ",".join(f"{k.split('.')[-1].split('/')[-1]}={_short(v)}" for k, v in values.items())
 
 
 def _short(value: Any, digits: int = 4) -> str:
@@ -185,10 +191,13 @@ def _short(value: Any, digits: int = 4) -> str:
 
 
 def session_hparams(record: RunRecord) -> dict[str, Any]:
-    """A run's HParams session: `Sweep` and `Value` (capitalized so TensorBoard, which orders columns by
-    name, puts them first: what the run varies and to what), its status and every hyperparameter."""
+    """A run's HParams session: `Seed`, `Sweep` and `Value` (what the run varies and to what), its status and
+    every other hyperparameter. Capitalized because TensorBoard orders columns by name and shows the first five
+    until asked for more: so a value's seeds read as seeds, not as duplicate rows."""
     sweep, value = varied(record)
-    return {"Sweep": sweep, "Value": value, "status": str(record.status), **hyperparameters(record.config or {})}
+    values = hyperparameters(record.config or {})
+    seed = values.pop("train.seed", None)
+    return {"Seed": seed, "Sweep": sweep, "Value": value, "status": str(record.status), **values}
 
 
 def _clean(value: Any) -> Any:

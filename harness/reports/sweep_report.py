@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from harness.process import stopping
-from harness.records.hparams import tensorboard_command, write_hparams_experiment
+from harness.records.hparams import compare_lines, write_hparams_experiment
 from harness.records.planned import not_started, planned_runs
 from harness.records.record import INCOMPLETE, Status
 from harness.records.tensorboard import scalar, write_events
 from harness.reports.analysis.experiment import experiment_tables
 from harness.reports.compare import MIN_SEEDS
-from harness.reports.tables import load_history, load_table, summarize
+from harness.reports.tables import load_history, load_table, summarize, trial_table
 from harness.storage import claims
 from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing, write_atomic
 
@@ -79,7 +79,7 @@ def per_value_table(summary: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _accuracy_bars(bars, summary: pd.DataFrame, x: np.ndarray, labels: pd.Series) -> None:
+def _accuracy_bars(bars, summary: pd.DataFrame, x: np.ndarray) -> None:
     """Normalized best val accuracy per value, and normalized test accuracy beside it where there is a test
     split, each with its 95% interval over seeds; red where a run failed or diverged."""
     broken = [any(s in FAILED for s in statuses.split(",")) for statuses in summary["statuses"]]
@@ -109,7 +109,9 @@ def _accuracy_bars(bars, summary: pd.DataFrame, x: np.ndarray, labels: pd.Series
                 (0 if np.isnan(value) else value) + 0.02,
                 "n/a" if np.isnan(value) else f"{value:.2f}",
                 ha="center",
+                va="bottom",
                 fontsize=7,
+                rotation=90 if len(x) > 10 else 0,
             )
     bars.set(
         xticks=x,
@@ -119,33 +121,48 @@ def _accuracy_bars(bars, summary: pd.DataFrame, x: np.ndarray, labels: pd.Series
         + (", 95% interval over seeds" if spread else "")
         + (" (red: a run failed or diverged)" if any(broken) else ""),
     )
-    bars.set_xticklabels(labels, rotation=30, ha="right")
     if with_test:
         bars.legend(fontsize=7, loc="lower right")
 
 
-def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, title: str, path: Path) -> None:
+# A plot reads at any number of values: labels are cut to LABEL_LIMIT characters (a search's are `trial=003`,
+# its values in summary.md's Trials table), the legend names at most LEGEND_LIMIT lines (the most accurate when
+# there are more) and the figure grows with the bars up to MAX_WIDTH inches.
+LABEL_LIMIT, LEGEND_LIMIT, MAX_WIDTH = 24, 8, 26.0
+
+
+def short_label(text: str) -> str:
+    text = str(text)
+    return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
+
+
+def figure(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, title: str):
     """Normalized val accuracy per epoch, best normalized accuracy per value (95% interval over seeds) and
-    convergence speed (epochs to 95% and 99% of each run's best), with chance level marked."""
+    convergence speed (epochs to 95% and 99% of each run's best), with chance level marked: a matplotlib Figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, (curves, bars, speed) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [2, 1.2, 1.2]})
+    count = len(summary)
+    width = min(16 + 0.3 * max(0, count - 10), MAX_WIDTH)
+    fig, (curves, bars, speed) = plt.subplots(1, 3, figsize=(width, 4.8), gridspec_kw={"width_ratios": [2, 1.2, 1.2]})
     best = table.loc[table["status"] == Status.COMPLETED, "best_val_accuracy"].max()
     chance = table["chance"].dropna().mean() / best if table["chance"].notna().any() and best > 0 else np.nan
     history = history.assign(value=history["value"].astype(str))
+    ranked = summary.sort_values("normalized_accuracy_mean", ascending=False, na_position="last")["value"].astype(str)
+    named = set(ranked.head(LEGEND_LIMIT)) if count > LEGEND_LIMIT else set(ranked)
     for value, rows in history.groupby("value", sort=False):
         status = ",".join(sorted(set(rows["status"])))
         per_epoch = rows.groupby("epoch")["normalized_val_accuracy"].agg(["mean", "std"])
         failed = any(s in FAILED for s in rows["status"])
-        label = f"{value}" + (f" ({status})" if status != Status.COMPLETED else "")
-        line = curves.plot(
-            per_epoch.index, per_epoch["mean"], marker="o", ms=3, ls="--" if failed else "-", label=label
-        )[0]
-        if rows["seed"].nunique() > 1:
+        style = {"marker": "o", "ms": 3, "ls": "--" if failed else "-"}
+        if value not in named:  # one of many: drawn, not named
+            style = {"color": "lightgray", "lw": 1, "ls": style["ls"], "zorder": 1}
+        label = short_label(value) + (f" ({status})" if status != Status.COMPLETED else "")
+        line = curves.plot(per_epoch.index, per_epoch["mean"], label=label if value in named else None, **style)[0]
+        if rows["seed"].nunique() > 1 and value in named:
             curves.fill_between(
                 per_epoch.index,
                 per_epoch["mean"] - per_epoch["std"],
@@ -157,24 +174,44 @@ def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, tit
     curves.xaxis.set_major_locator(MaxNLocator(integer=True))
     curves.grid(alpha=0.3)
 
-    labels = summary["value"].astype(str)
-    x = np.arange(len(summary))
-    _accuracy_bars(bars, summary, x, labels)
+    labels = summary["value"].astype(str).map(short_label)
+    x = np.arange(count)
+    _accuracy_bars(bars, summary, x)
     if np.isfinite(chance):
         for axis in (curves, bars):
             axis.axhline(chance, color="gray", ls=":", lw=1, label="chance")
     if curves.get_legend_handles_labels()[0]:  # no completed run, no line to name
-        curves.legend(title=str(table["sweep"].iloc[0] or "run"), fontsize=8)
+        legend = str(table["sweep"].iloc[0] or "run")
+        if count > LEGEND_LIMIT:
+            legend += f": the {LEGEND_LIMIT} most accurate of {count}"
+        curves.legend(title=legend, fontsize=8, title_fontsize=8)
 
-    width = 0.4
-    speed.bar(x - width / 2, summary["epochs_to_95pct_mean"].fillna(0), width, color="tab:green", label="95% of best")
-    speed.bar(x + width / 2, summary["epochs_to_99pct_mean"].fillna(0), width, color="tab:olive", label="99% of best")
+    bar_width = 0.4
+    speed.bar(
+        x - bar_width / 2, summary["epochs_to_95pct_mean"].fillna(0), bar_width, color="tab:green", label="95% of best"
+    )
+    speed.bar(
+        x + bar_width / 2, summary["epochs_to_99pct_mean"].fillna(0), bar_width, color="tab:olive", label="99% of best"
+    )
     speed.set(xticks=x, ylabel="epochs", title="convergence: epochs to reach the run's best")
     speed.yaxis.set_major_locator(MaxNLocator(integer=True))
-    speed.set_xticklabels(labels, rotation=30, ha="right")
     speed.legend(fontsize=8)
+    for axis in (bars, speed):
+        axis.set_xticklabels(
+            labels,
+            rotation=90 if count > 10 else 30,
+            ha="center" if count > 10 else "right",
+            fontsize=7 if count > 10 else None,
+        )
     fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def _plot(table: pd.DataFrame, history: pd.DataFrame, summary: pd.DataFrame, title: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(table, history, summary, title)
     with replacing(path) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
@@ -235,12 +272,20 @@ def _write_files(
     sweep = table["sweep"].dropna().iloc[0] if table["sweep"].notna().any() else "run"
     best = pd.to_numeric(table["best_val_accuracy"][table["status"] == Status.COMPLETED], errors="coerce").max()
     noise = noise_note(table)
+    trials = trial_table(table)
     markdown = (
         f"# {exp_dir.name}\n\nsweep: `{sweep}`; normalized accuracy = best val accuracy / best completed run's "
         f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
         + (f"**Noise**: {noise}\n\n" if noise else "")
         + f"## Per value\n\n{per_value_table(summary).to_markdown(index=False)}\n\n"
-        f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
+        + (ABOVE_ONE + "\n\n" if (summary["normalized_accuracy_ci_high"] > 1).any() else "")
+        + (
+            f"## Trials\n\nWhat each trial tried (the values that differ between trials):\n\n"
+            f"{trials.to_markdown(index=False, floatfmt='.4g')}\n\n"
+            if len(trials)
+            else ""
+        )
+        + f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
         + (
             f"\n## Not started\n\n{len(missing)} planned run(s) have no record yet (the command was stopped before "
             f"them; the same command runs them): {', '.join(missing)}\n"
@@ -249,7 +294,8 @@ def _write_files(
         )
     )
     write_atomic(exp_dir / "summary.md", markdown)
-    _plot(table, history, summary, f"{exp_dir.name}: {sweep}", exp_dir / "normalized_accuracy.png")
+    title = f"{exp_dir.name}: {sweep}" + (" (each trial's values: summary.md, Trials)" if len(trials) else "")
+    _plot(table, history, summary, title, exp_dir / "normalized_accuracy.png")
     try:
         _tensorboard(exp_dir, table, history)
         shutil.rmtree(exp_dir / "hparams", ignore_errors=True)  # would compete with the folder's one
@@ -260,6 +306,12 @@ def _write_files(
         log.exception("could not write the TensorBoard views for %s", exp_dir)
     if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
         experiment_tables(exp_dir)
+
+
+ABOVE_ONE = (
+    "An interval past 1.0 is no error: each run's normalized accuracy is at most 1, but a 95% interval of the "
+    "mean over a few seeds (mean ± t·sd) is not bounded by the best run. Near 1, it says the value is among the best."
+)
 
 
 def noise_note(table: pd.DataFrame) -> str:
@@ -329,7 +381,7 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
     noise = noise_note(table)
     print(
         f"{line}\n" + (f"noise: {noise}\n" if noise else "") + f"summary: {exp_dir / 'summary.md'}\n"
-        f"plot: {exp_dir / 'normalized_accuracy.png'}\ncompare: {tensorboard_command(results_root)}",
+        f"plot: {exp_dir / 'normalized_accuracy.png'}\n{compare_lines(results_root)}",
         flush=True,
     )
     return outcome

@@ -200,6 +200,38 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+HYPERPARAMETER_PREFIXES = ("dataset.", "data.", "model.", "train.")
+
+
+def trial_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A search's trials side by side (`load_table`'s rows with sweep `tuner`): one row per trial (`trial=003`;
+    its executions averaged), its runs, statuses and accuracies, then every hyperparameter that differs between
+    trials, under its last name where that is unambiguous (`learning_rate`, `train.seed` beside `data.seed`).
+    What a search's plot labels `trial=003` stands for."""
+    trials = table[table["sweep"] == "tuner"]
+    if trials.empty:
+        return pd.DataFrame()
+    keys = [
+        c
+        for c in trials.columns
+        if c.startswith(HYPERPARAMETER_PREFIXES) and c != "train.seed" and trials[c].astype(str).nunique() > 1
+    ]
+    grouped = trials.groupby("label", sort=True)
+    out = pd.DataFrame(
+        {
+            "trial": list(grouped.groups),
+            "runs": grouped.size().to_numpy(),
+            "statuses": grouped["status"].agg(lambda s: ",".join(sorted(set(s)))).to_numpy(),
+        }
+    )
+    for metric in ("normalized_accuracy", "best_val_accuracy", "test_accuracy"):
+        out[metric] = grouped[metric].mean().to_numpy()
+    last = [k.split(".")[-1] for k in keys]
+    for key, name in zip(keys, last):
+        out[name if last.count(name) == 1 else key] = grouped[key].first().to_numpy()
+    return out
+
+
 def load_history(path: str | Path) -> pd.DataFrame:
     """One row per run and epoch, with val accuracy normalized to the experiment's best run (as in load_table)."""
     table = load_table(path)

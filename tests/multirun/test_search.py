@@ -16,8 +16,9 @@ from harness.config.identity import config_hash
 from harness.config.naming import trial_folder
 from harness.config.validate import validate
 from harness.multirun.search import search
+from harness.records.record import SweepIdentity
 from harness.reports.tables import load_table
-from tests.helpers import FAST, ROOT, experiment_dir, make_cfg, run_cli, tb_tags
+from tests.helpers import FAST, ROOT, experiment_dir, fake_run, make_cfg, run_cli, tb_tags
 
 SCRATCH = ["experiment=quickstart", "model=scratch", "model.depth=2", "model.filters=8", *FAST]
 
@@ -81,7 +82,7 @@ def test_a_resumed_search_does_not_redo_finished_trials(results_dir):
 
 
 @pytest.mark.slow
-def test_hyperband_continues_a_trial_in_its_own_folder_with_one_history_one_process_per_trial(results_dir):
+def test_hyperband_continues_a_trial_in_its_own_folder_with_one_history_one_process_per_trial(results_dir, capfd):
     summary, exp = search_in_process(
         results_dir, "tuner=hyperband", "tuner.max_epochs=3", "tuner.factor=3", "tuner.isolate=true", SCRATCH_SPACE
     )
@@ -99,6 +100,9 @@ def test_hyperband_continues_a_trial_in_its_own_folder_with_one_history_one_proc
     assert len(table) == len(recorded) and table["label"].is_unique  # a continuation is never a repeat
     best = yaml.safe_load((exp / "experiment" / "best.yaml").read_text())
     assert best["train"]["epochs"] == recorded[summary["best_run"]]["config"]["train"]["epochs"]
+    ranked = capfd.readouterr().out.split("scored runs by val_accuracy:\n")[1].split("best trial #")[0].splitlines()
+    shown = [line.split()[0] for line in ranked]
+    assert len(shown) == len(set(shown)) and set(shown) <= set(recorded)  # each folder once, by its own name
 
 
 def test_hyperband_sets_each_trials_epochs_itself_so_train_epochs_is_refused():
@@ -257,3 +261,24 @@ def test_a_best_trial_preset_is_read_as_data_before_the_retrain_command_composes
         preflight(["--config-dir", str(exp), "experiment=best"])
     line = capsys.readouterr().err.strip()
     assert done.value.code == 2 and line.count("\n") == 0 and f"best.yaml{key}=" in line and "as values" in line
+
+
+def test_the_best_trials_are_listed_by_folder_and_a_continued_one_says_where_it_went(tmp_path):
+    from types import SimpleNamespace
+
+    from harness.multirun.search import top_trials
+
+    exp = tmp_path / "search"
+    for folder, ids in (("trial=001", ["0", "2"]), ("trial=002", ["1"])):
+        fake_run(exp, folder, 0.01, 0.9, sweep=SweepIdentity("tuner", None, int(ids[0]) + 1, 42, {}, None, ids))
+
+    def trial(trial_id, score, **extra):
+        values = {"train.learning_rate": 0.01, **extra}
+        return SimpleNamespace(trial_id=trial_id, score=score, hyperparameters=SimpleNamespace(values=values))
+
+    ranked = [trial("2", 0.9, **{"tuner/epochs": 3, "tuner/trial_id": "0"}), trial("1", 0.8), trial("0", 0.7)]
+    lines = top_trials(ranked, exp, "val_accuracy").splitlines()
+    assert lines[0] == "best 2 of 2 scored runs by val_accuracy:"
+    assert lines[1].split()[:2] == ["trial=001", "0.9000"] and "learning_rate=0.01" in lines[1]
+    assert "Hyperband continued it to 3 epochs as trial #3, which has no folder of its own" in lines[1]
+    assert lines[2].split()[:2] == ["trial=002", "0.8000"] and "Hyperband" not in lines[2]

@@ -1,6 +1,7 @@
 """One HParams experiment per results folder: TensorBoard's own backend, asked as its frontend asks,
 shows a typed column for every swept knob and tuner hyperparameter of a sweep, a search and a single
-run side by side, Knob and Value first, and no column empty for every row."""
+run side by side, Seed, Sweep and Value first, and no column empty for every row; past a page of sessions,
+every one where the console says."""
 
 from __future__ import annotations
 
@@ -53,8 +54,8 @@ def mixed_results(root: Path) -> Path:
     for trial, (units, optimizer) in enumerate(((32, "sgd"), (128, "adam"))):
         searched = {"model.head.units": units, "train.optimizer": optimizer}
         _run(
-            search / f"trial={trial:02d}",
-            SweepIdentity("tuner", "tuner", f"{trial:02d}", 42, searched),
+            search / f"trial={trial + 1:03d}",
+            SweepIdentity("tuner", None, trial + 1, 42, searched),
             0.5 + trial / 10,
             model__head__units=units,
             train__optimizer=optimizer,
@@ -73,7 +74,7 @@ def test_sessions_carry_sweep_value_status_and_typed_hyperparameters(tmp_path):
     )
     session = hparam_values(session_hparams(read_record(tmp_path / "exp" / "learning_rate=0.1")))
     assert session["Sweep"] == "learning_rate" and session["Value"] == "0.1" and session["status"] == "completed"
-    assert session["train.learning_rate"] == 0.1 and session["train.seed"] == 42
+    assert session["train.learning_rate"] == 0.1 and session["Seed"] == 42 and "train.seed" not in session
     assert "train.steps_per_epoch" not in session  # null: an empty cell, not the text "null"
 
 
@@ -81,7 +82,7 @@ def test_columns_are_sweep_value_first_then_what_differs(tmp_path):
     mixed_results(tmp_path)
     sessions = [hparam_values(session_hparams(read_record(p.parent))) for p in tmp_path.glob("*/*/record.json")]
     found = columns(sessions)
-    assert found[:2] == ["Sweep", "Value"]
+    assert found[:3] == ["Seed", "Sweep", "Value"]
     assert {"train.learning_rate", "train.optimizer", "model.head.units"} <= set(found)
     assert "data.image_size" not in found  # the same in every run
     assert (tmp_path / FOLDER).is_dir() and len(list((tmp_path / FOLDER).iterdir())) == 1
@@ -108,10 +109,11 @@ def tensorboard(tmp_path):
 def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard):
     experiment = post_json(f"{tensorboard}/data/plugin/hparams/experiment", {"experimentName": ""})
     infos = {h["name"]: h for h in experiment["hparamInfos"]}
-    assert [h["name"] for h in experiment["hparamInfos"]][:2] == ["Sweep", "Value"]
-    assert {"train.learning_rate", "train.optimizer", "model.head.units", "train.seed", "status"} <= set(infos)
+    # the frontend shows the first five columns until asked for more: the seed is one of them
+    assert [h["name"] for h in experiment["hparamInfos"]][:3] == ["Seed", "Sweep", "Value"]
+    assert {"train.learning_rate", "train.optimizer", "model.head.units", "status"} <= set(infos)
     assert all(h.get("type", "DATA_TYPE_UNSET") != "DATA_TYPE_UNSET" for h in infos.values())
-    assert infos["train.seed"]["type"] == "DATA_TYPE_FLOAT64" and infos["Sweep"]["type"] == "DATA_TYPE_STRING"
+    assert infos["Seed"]["type"] == "DATA_TYPE_FLOAT64" and infos["Sweep"]["type"] == "DATA_TYPE_STRING"
     assert set(infos["Sweep"]["domainDiscrete"]) == {"learning_rate", "tuner", "run"}
     assert sorted(infos["train.learning_rate"]["domainDiscrete"]) == [0.001, 0.01, 0.1]
     assert set(infos["train.optimizer"]["domainDiscrete"]) == {"adam", "sgd"}
@@ -133,7 +135,7 @@ def test_tensorboard_shows_every_knob_and_tuner_hyperparameter_typed(tensorboard
     for name in infos:  # no column empty for every row
         assert any(name in g["hparams"] for g in groups), name
     trials = [g for g in groups if g["hparams"]["Sweep"] == "tuner"]
-    assert {g["hparams"]["Value"] for g in trials} == {"units=32,optimizer=sgd", "units=128,optimizer=adam"}
+    assert {g["hparams"]["Value"] for g in trials} == {"trial=001", "trial=002"}  # their values in their columns
     best = {
         g["hparams"]["Value"]: g["metricValues"][0]["value"] for g in groups if g["hparams"]["Sweep"] == "learning_rate"
     }
@@ -160,3 +162,38 @@ def test_a_metric_that_not_every_completed_run_has_is_not_declared_for_the_folde
 def test_a_stepped_float_is_shown_as_it_was_written():
     assert hparam_values({"model.head.dropout": 0.1 * 3, "lr": 0.008285093})["model.head.dropout"] == 0.3
     assert hparam_values({"lr": 0.008285093})["lr"] == 0.008285093
+
+
+@pytest.mark.slow
+def test_a_folder_past_one_page_of_sessions_says_how_to_see_all_and_tensorboard_then_shows_all(tmp_path):
+    from harness.records.hparams import HPARAMS_PAGE, compare_lines
+
+    root = tmp_path / "results"
+    sweep = root / "many"
+    for k in range(120):
+        rate = round(0.001 * (k + 1), 6)
+        identity = SweepIdentity("learning_rate", "train.learning_rate", rate, 42)
+        _run(sweep / f"learning_rate={rate}", identity, 0.5, train__learning_rate=rate)
+    write_hparams_experiment(root)
+    lines = compare_lines(root).splitlines()
+    assert lines[0] == f"compare: {tensorboard_command(root)}"
+    assert lines[1].startswith("hparams: 120 runs;") and '"Max # of session groups per page"' in lines[1]
+    assert len(compare_lines(tmp_path / "results" / "many" / "learning_rate=0.001").splitlines()) == 1
+
+    def groups(url: str, page: int) -> dict:
+        infos = post_json(f"{url}/data/plugin/hparams/experiment", {"experimentName": ""})["hparamInfos"]
+        return post_json(
+            f"{url}/data/plugin/hparams/session_groups",
+            {
+                "experimentName": "",
+                "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+                "colParams": [{"hparam": h["name"], "includeInResult": True} for h in infos],
+                "startIndex": 0,
+                "sliceSize": page,  # the page size the frontend sends: 100 unless the user raises it
+            },
+        )
+
+    with tensorboard_server(root, lambda url: groups(url, HPARAMS_PAGE).get("totalSize") == 120) as url:
+        assert len(groups(url, HPARAMS_PAGE)["sessionGroups"]) == HPARAMS_PAGE  # what the console warns of
+        shown = groups(url, 120)["sessionGroups"]  # with the page size the console says
+        assert len(shown) == 120 and len({g["hparams"]["Value"] for g in shown}) == 120

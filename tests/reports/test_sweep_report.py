@@ -79,33 +79,84 @@ def test_per_value_table_shows_intervals_only_with_seeds(tmp_path):
     assert shown.loc["0.01", "95% interval"].startswith("[") and "±" in shown.loc["0.01", "best val accuracy (± std)"]
 
 
-def test_a_search_is_reported_by_each_trials_hyperparameters(tmp_path):
+def _search(exp, trials: int) -> None:
+    """A search's records: trial k tried learning rate 10^-(k/10) and a dropout, and scored k / (trials + 1)."""
     from harness.records.record import RunRecord, SweepIdentity, write_record
 
-    exp = tmp_path / "search"
-    for number, (lr, best) in enumerate(((0.01, 0.8), (0.001, 0.5)), start=1):
+    for number in range(1, trials + 1):
+        values = {"train.learning_rate": 10 ** -(number / 10), "model.head.dropout": 0.1 * (number % 3)}
+        best = number / (trials + 1)
         write_record(
             exp / f"trial={number:03d}",
             RunRecord(
-                name="search",
+                name=exp.name,
                 run_name=f"trial={number:03d}",
                 status="completed",
                 config_hash=str(number),
-                config={"train": {"learning_rate": lr, "seed": 42}},
+                config={
+                    "train": {"learning_rate": values["train.learning_rate"], "seed": 42, "optimizer": "adam"},
+                    "model": {"head": {"dropout": values["model.head.dropout"]}},
+                },
                 started_at="t",
                 versions={},
                 git={},
                 host={},
-                sweep=SweepIdentity("tuner", "tuner", number, 42, {"train.learning_rate": lr}),
+                sweep=SweepIdentity("tuner", None, number, 42, values),
                 best_val_accuracy=best,
                 num_classes=10,
                 num_val=100,
-                history={"epoch": [1], "val_accuracy": [best]},
+                history={"epoch": [1, 2], "val_accuracy": [best / 2, best]},
             ),
         )
+
+
+def test_a_search_labels_trials_by_number_and_tables_what_each_tried(tmp_path):
+    exp = tmp_path / "search"
+    _search(exp, 3)
     report.write_report(exp)
-    per_value = (exp / "summary.md").read_text().split("## Runs")[0]
-    assert "learning_rate=0.01 " in per_value and "learning_rate=0.001 " in per_value
+    markdown = (exp / "summary.md").read_text()
+    per_value, trials = markdown.split("## Per value")[1].split("## Trials")
+    assert "| trial=001 " in per_value and "learning_rate" not in per_value
+    trials = trials.split("## Runs")[0]
+    header = next(line for line in trials.splitlines() if line.startswith("| trial "))
+    assert "learning_rate" in header and "dropout" in header
+    assert "optimizer" not in header  # the same in every trial: not what tells them apart
+    assert "| trial=003 " in trials and "0.5012" in trials  # 10^-0.3
+    assert "_hparams_/experiment" in tb_tags(tmp_path / "_hparams")["."]
+
+
+def _shown(fig) -> tuple[list[str], list[str]]:
+    """(every tick label, every legend entry) a figure shows."""
+    ticks = [t.get_text() for axis in fig.axes for t in axis.get_xticklabels()]
+    legends = [t.get_text() for axis in fig.axes if axis.get_legend() for t in axis.get_legend().get_texts()]
+    return [t for t in ticks if t], legends
+
+
+def test_a_search_plot_reads_at_3_and_at_30_trials(tmp_path):
+    from harness.reports.tables import load_history, load_table
+
+    for trials in (3, 30):
+        exp = tmp_path / f"search{trials}"
+        _search(exp, trials)
+        table = load_table(exp)
+        labels = dict(zip(table["run"], table["label"]))
+        table = table.assign(value=table["label"])
+        history = load_history(exp)
+        history = history.assign(value=history["run"].map(labels))
+        fig = report.figure(table, history, report.value_summary(table), exp.name)
+        ticks, legend = _shown(fig)
+        assert max(map(len, ticks)) <= report.LABEL_LIMIT and f"trial={trials:03d}" in ticks
+        named = [entry for entry in legend if entry.startswith("trial=")]
+        assert len(named) == min(trials, report.LEGEND_LIMIT)
+        if trials == 30:  # the most accurate ones are the ones named
+            assert set(named) == {f"trial={n:03d}" for n in range(23, 31)}
+        width, height = fig.get_size_inches()
+        assert width <= report.MAX_WIDTH and height <= 5
+
+
+def test_a_long_sweep_value_is_cut_to_the_label_limit():
+    assert report.short_label("x" * 40) == "x" * (report.LABEL_LIMIT - 1) + "…"
+    assert report.short_label("0.01") == "0.01"
 
 
 def test_a_sweep_with_one_seed_says_how_large_a_difference_its_val_images_can_resolve(tmp_path, capsys):
@@ -145,3 +196,17 @@ def test_a_search_with_one_execution_per_trial_is_told_how_to_repeat_trials():
         "(95 %): a smaller difference is no clear effect. tuner.executions_per_trial=3 repeats each trial and gives "
         "intervals."
     )
+
+
+def test_an_interval_past_one_is_explained_where_it_is_shown(tmp_path):
+    exp = tmp_path / "exp"
+    for seed, best in zip((42, 43, 44), (0.9, 0.85, 0.88)):  # normalized 1, 0.94, 0.98: mean ± t·sd passes 1
+        fake_run(exp, f"lr=0.01,seed={seed}", 0.01, best, seed=seed)
+        fake_run(exp, f"lr=0.1,seed={seed}", 0.1, 0.5, seed=seed)
+    report.write_report(exp)
+    assert report.ABOVE_ONE in (exp / "summary.md").read_text()
+    exp = tmp_path / "tight"
+    for seed in (42, 43, 44):
+        fake_run(exp, f"lr=0.01,seed={seed}", 0.01, 0.9, seed=seed)
+    report.write_report(exp)
+    assert report.ABOVE_ONE not in (exp / "summary.md").read_text()

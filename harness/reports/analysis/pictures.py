@@ -33,27 +33,24 @@ def grid(
     row_height: float = 2.1,
     min_columns: int = 1,
 ) -> None:
-    """One row of captioned images per label; rows may be empty (the caption says so). `row_height` (inches)
-    leaves room for longer captions; `min_columns` keeps a long title from being cut on a short grid."""
+    """One row of captioned images per label. A label without images gets no row: the title names them (a
+    class with no mistakes is no row of blanks). `row_height` (inches) leaves room for longer captions;
+    `min_columns` keeps a long title from being cut on a short grid."""
     plt = _pyplot()
-    ncols = max([len(cells) for _, cells in rows] + [min_columns])
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(1.9 * ncols + 1, row_height * len(rows)), squeeze=False)
-    for r, (label, cells) in enumerate(rows):
+    empty = [label for label, cells in rows if not cells]
+    shown = [(label, cells) for label, cells in rows if cells] or [("no images", [])]
+    if empty and len(empty) < len(rows):
+        title += f"\nnone for {', '.join(empty)}"
+    ncols = max([len(cells) for _, cells in shown] + [min_columns])
+    fig, axes = plt.subplots(len(shown), ncols, figsize=(1.9 * ncols + 1, row_height * len(shown)), squeeze=False)
+    for r, (label, cells) in enumerate(shown):
         for c in range(ncols):
             ax = axes[r][c]
             ax.axis("off")
             if c < len(cells):
                 ax.imshow(cells[c][0])
                 ax.set_title(cells[c][1], fontsize=7)
-        axes[r][0].text(
-            -0.08,
-            0.5,
-            label if cells else f"{label}\n(none)",
-            transform=axes[r][0].transAxes,
-            ha="right",
-            va="center",
-            fontsize=9,
-        )
+        axes[r][0].text(-0.08, 0.5, label, transform=axes[r][0].transAxes, ha="right", va="center", fontsize=9)
     fig.suptitle(title, y=1.0, va="bottom")  # above the first row of captions, however many lines
     _save(fig, path)
 

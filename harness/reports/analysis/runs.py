@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,14 @@ def analyze_run(
     }
     (out / SUMMARY).write_text(json.dumps(summary, indent=2))
     log.info(
-        "analysis of %s: %d %s images, accuracy %.4f -> %s", run_dir, len(table), split_name, summary["accuracy"], out
+        "analysis of %s: %d %s images, accuracy %.4f -> %s\nPR curves and projector: TensorBoard's runs named "
+        "*/tb/analysis (type analysis in its run filter), or only this one: tensorboard --logdir %s",
+        run_dir,
+        len(table),
+        split_name,
+        summary["accuracy"],
+        out,
+        shlex.quote(str(log_dir)),
     )
     return summary
 

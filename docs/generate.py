@@ -384,6 +384,68 @@ def _scale(d: dict) -> list[str]:
     return out
 
 
+def _inference_cost(d: dict) -> list[str]:
+    import statistics
+
+    sweep, again = d["sweep"], d["repeatability"]
+    on, off = sweep["seconds_latency_on"], sweep["seconds_latency_off"]
+    measuring = sum(sweep["measure_seconds_per_run"])
+    medians = again["medians_ms"]
+    out = [
+        f"A learning-rate sweep of {sweep['runs']} runs took {', '.join(f'{s:.1f}' for s in on)} s measuring latency "
+        f"and {', '.join(f'{s:.1f}' for s in off)} s without (interleaved; identical sweeps differ by seconds here, "
+        f"so the wall-time difference is not the measurement's cost alone). What measuring itself took, from the records: {', '.join(f'{s:.2f}' for s in sweep['measure_seconds_per_run'])} s "
+        f"per run (the first run times the architecture, the others share its figures), {measuring:.2f} s in all: "
+        f"**{measuring / statistics.mean(on):.1%}** of the sweep's time.",
+        "",
+        f"The same model measured {len(medians)} times afresh: median ms per image "
+        f"{', '.join(f'{m:.2f}' for m in medians)}: range **{again['spread']:.1%}** of their mean, standard deviation "
+        f"{statistics.stdev(medians) / statistics.mean(medians):.1%} ({again['macs'] / 1e6:.1f} MMACs, "
+        f"{again['weights_mb']:.2f} MB; {again['seconds'][0]:.1f} s per measurement).",
+        "",
+    ]
+    return out + _table(
+        [
+            "quantize",
+            "accuracy",
+            "Keras accuracy",
+            "agreement",
+            "largest prob. change",
+            "MB",
+            "model.keras MB",
+            "ms (1 thread)",
+            "ms (all threads)",
+        ],
+        [
+            [
+                r["quantize"],
+                f"{r['accuracy']:.4f}",
+                f"{r['keras_accuracy']:.4f}",
+                f"{r['agreement']:.1%}",
+                f"{r['max_probability_change']:.3f}",
+                f"{r['size_mb']:.2f}",
+                f"{r['keras_size_mb']:.2f}",
+                f"{r['ms_1_thread']:.3f}",
+                f"{r['ms_all_threads']:.3f}",
+            ]
+            for r in d["rows"]
+        ],
+    )
+
+
+def _deploy_study(d: dict) -> list[str]:
+    unfreeze = ", ".join(f"unfreeze {k}: {v:.4f}" for k, v in d.get("unfreeze", {}).items())
+    return [
+        f"`{d['harness_command']}`: {d['runs']} runs in {d['seconds'] / 60:.1f} min (exit status {d['exit_status']}).",
+        "",
+        f"Its answer: {d['answer']}.",
+        "",
+        f"Test accuracy frozen against fine-tuning a third of the backbone at the baseline size: {unfreeze}.",
+        "",
+        *_rows_table(d),
+    ]
+
+
 RENDER: dict[str, Callable[[dict], list[str]]] = {
     "scale": _scale,
     "study_speed": _study_speed,
@@ -396,6 +458,8 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "augment_study": _augment_study,
     "automl_vs_hyperband": _automl,
     "bad_inputs": _bad_inputs,
+    "inference_cost": _inference_cost,
+    "deploy_study": _deploy_study,
 }
 
 

@@ -452,6 +452,28 @@ class StudyConfig:
 
 
 @dataclass
+class CostConfig:
+    latency: bool = knob(
+        True,
+        "time the trained model's inference on this CPU (ms per image at batch 1, images/s at batch 32) when a run "
+        "completes; parameters, MACs and size are always recorded",
+    )
+
+
+@dataclass
+class ReportConfig:
+    latency_budget_ms: Optional[float] = knob(
+        None,
+        "the most accurate run whose median ms per image (batch 1, this CPU) is within this; null: no budget",
+        low=0,
+        low_open=True,
+    )
+    size_budget_mb: Optional[float] = knob(
+        None, "... and whose weights (MB, float32) are within this; null: no budget", low=0, low_open=True
+    )
+
+
+@dataclass
 class Config:
     dataset: DatasetConfig = knob(factory=DatasetConfig, doc="where the images come from (the dataset group)")
     data: DataConfig = knob(factory=DataConfig, doc="how images become network inputs")
@@ -463,6 +485,12 @@ class Config:
     tuner: Any = knob(None, "a Keras Tuner search (the tuner group)", identity=False)
     study: Optional[StudyConfig] = knob(
         None, "one-knob experiments over this baseline, several seeds, one report (the study group)", identity=False
+    )
+    cost: CostConfig = knob(
+        factory=CostConfig, doc="what measuring a trained model's inference cost does", identity=False
+    )
+    report: ReportConfig = knob(
+        factory=ReportConfig, doc="what an experiment's report answers: the best run within a budget", identity=False
     )
     preset: str = knob("baseline", "the experiment preset's name; part of the experiment's name", identity=False)
     results_dir: str = knob("results", "output root: <results_dir>/<name>/<run_name>/", identity=False)
@@ -499,6 +527,8 @@ SCHEMAS: dict[str, type] = {
     "sweep": SweepConfig,
     "tuner": TunerConfig,
     "study": StudyConfig,
+    "cost": CostConfig,
+    "report": ReportConfig,
 }
 
 

@@ -26,9 +26,11 @@ from harness.config.identity import canonical
 from harness.config.schema import (
     Allowed,
     Config,
+    CostConfig,
     DataConfig,
     DatasetConfig,
     Finding,
+    ReportConfig,
     ScratchModel,
     StudyConfig,
     SweepConfig,
@@ -343,6 +345,8 @@ def validate(cfg: DictConfig) -> DictConfig:
         (SweepConfig, "sweep"),
         (TunerConfig, "tuner"),
         (StudyConfig, "study"),
+        (CostConfig, "cost"),
+        (ReportConfig, "report"),
     ):
         declared(schema, checked.get(section), f"{section}.")
     _dataset(checked)

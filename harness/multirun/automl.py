@@ -215,7 +215,7 @@ def trial_log(trials: Trials, batch_size: int):
     training ends (best epoch restored by then) as a harness run scores it."""
     import keras
 
-    from harness.models.build import count_params
+    from harness.models import cost
 
     class TrialLog(keras.callbacks.Callback):
         """Holds the callbacks of a harness run for the trial now running (Keras Tuner gives every callback
@@ -252,8 +252,13 @@ def trial_log(trials: Trials, batch_size: int):
 
         def on_train_end(self, logs=None):
             self.inner.on_train_end(logs)
-            trainable, total = count_params(self.model)
-            trials.params = {"trainable_params": trainable, "total_params": total}
+            shape = geometry(trials.cfg.data).shape
+            measured = cost.measure(self.model, shape, latency=bool(OmegaConf.select(trials.cfg, "cost.latency")))
+            trials.params = {
+                "trainable_params": measured.trainable_params,
+                "total_params": measured.total_params,
+                "cost": measured,
+            }
             x, y = trials.arrays.get("test"), trials.arrays.get("test_labels")
             if x is not None and len(x):
                 output = self.model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0)

@@ -24,6 +24,9 @@ METRICS = (
     ("normalized_accuracy", "normalized", "normalized accuracy"),
     ("test_accuracy", "", "test accuracy"),
     ("epoch_accuracy", "validation", "val accuracy (last epoch)"),
+    ("latency_ms", "", "ms per image (batch 1, this CPU)"),
+    ("macs_millions", "", "MMACs per image"),
+    ("weights_mb", "", "weights MB"),
 )
 
 
@@ -51,6 +54,9 @@ def declared_metrics(runs: list[tuple[Path, RunRecord]]) -> list[tuple[str, str,
     has = {
         "test_accuracy": lambda d, r: r.test_accuracy is not None,
         "normalized_accuracy": lambda d, r: (d / "tb" / "normalized").is_dir(),
+        "latency_ms": lambda d, r: r.cost is not None and r.cost.latency_ms is not None,
+        "macs_millions": lambda d, r: r.cost is not None,
+        "weights_mb": lambda d, r: r.cost is not None,
     }
     return [m for m in METRICS if m[0] not in has or (completed and all(has[m[0]](d, r) for d, r in completed))]
 

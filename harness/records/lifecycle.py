@@ -145,8 +145,21 @@ def publish_events(run_dir: Path, record: RunRecord) -> None:
     log_dir = Path(run_dir) / "tb"
     write_session(log_dir, record)
     tensorboard.write_scalars(
-        log_dir, {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy}
+        log_dir,
+        {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy, **cost_scalars(record)},
     )
+
+
+def cost_scalars(record: RunRecord) -> dict[str, float | None]:
+    """The record's inference cost as TensorBoard scalars (and HParams metrics): ms per image, MMACs, MB."""
+    cost = record.cost
+    if cost is None:
+        return {}
+    return {
+        "latency_ms": cost.latency_ms,
+        "macs_millions": cost.macs / 1e6 if cost.macs is not None else None,
+        "weights_mb": cost.weights_mb,
+    }
 
 
 def publish(run_dir: Path, record: RunRecord) -> Path:

@@ -69,6 +69,25 @@ class SweepIdentity:
 
 
 @dataclass
+class Cost:
+    """A record's `cost`: what the trained model costs per image. Latency fields are empty when
+    cost.latency=false or the run did not complete."""
+
+    total_params: int
+    trainable_params: int
+    macs: int  # multiply-accumulates per image at input_size
+    weights_mb: float  # every weight as float32, as model.keras stores it (MB = 10^6 bytes)
+    input_size: list[int]  # height, width
+    latency_ms: Optional[float] = None  # median ms per call at batch 1
+    latency_p90_ms: Optional[float] = None
+    images_per_second: Optional[float] = None  # at batch 32
+    repeats: Optional[int] = None  # timed calls at batch 1
+    threads: Optional[int] = None  # TensorFlow's intra-op threads (all cores where unset)
+    cpu: Optional[str] = None  # host.cpu: where the latency was measured
+    seconds: Optional[float] = None  # what measuring took
+
+
+@dataclass
 class RunRecord:
     """record.json. Made and ended only by harness.records.lifecycle, for every kind of run."""
 
@@ -115,6 +134,7 @@ class RunRecord:
     memory: dict[str, Any] = field(default_factory=dict)
     analysis: Optional[dict[str, Any]] = None
     copied_from: Optional[str] = None  # a study's run with the config of a run trained in another experiment: that run
+    cost: Optional[Cost] = None  # what the trained model costs per image (harness.models.cost); None before 0.4
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -122,6 +142,8 @@ class RunRecord:
         self.status = Status(self.status)
         if isinstance(self.sweep, dict):
             self.sweep = SweepIdentity(**_known(self.sweep, SweepIdentity))
+        if isinstance(self.cost, dict):
+            self.cost = Cost(**_known(self.cost, Cost))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:

@@ -195,7 +195,9 @@ def _metric_words(metric: str) -> str:
     return "test accuracy" if metric == "test_accuracy" else "best val accuracy (no test split: optimistic)"
 
 
-def _markdown(study_dir: Path, tables: dict[str, Any], status: str, notes: list[str]) -> str:
+def _markdown(
+    study_dir: Path, tables: dict[str, Any], status: str, notes: list[str], costs: dict[str, str] | None = None
+) -> str:
     spec, runs, metric = tables["spec"], tables["runs"], tables["metric"]
     parts = [
         f"# Study {study_dir.name}\n",
@@ -220,6 +222,11 @@ def _markdown(study_dir: Path, tables: dict[str, Any], status: str, notes: list[
             f"![{name}]({name}/normalized_accuracy.png)\n",
             per_value_table(summary).to_markdown(index=False) + "\n" if len(summary) else "No runs recorded.\n",
         ]
+        if (costs or {}).get(name):  # its values cost different amounts to run
+            parts += [
+                f"**Accuracy and cost**: {costs[name]}.\n",
+                f"![{name}: accuracy and cost]({name}/accuracy_cost.png)\n",
+            ]
     return "\n".join(parts)
 
 
@@ -236,7 +243,14 @@ def _embedded(figure: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" style="max-width:100%">'
 
 
-def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: str, notes: list[str]) -> str:
+def _html(
+    markdown_title: str,
+    study_dir: Path,
+    tables: dict[str, Any],
+    status: str,
+    notes: list[str],
+    costs: dict[str, str] | None = None,
+) -> str:
     spec, metric = tables["spec"], tables["metric"]
     esc = html.escape
     forest_figure = study_dir / EFFECTS
@@ -260,6 +274,9 @@ def _html(markdown_title: str, study_dir: Path, tables: dict[str, Any], status: 
         body.append(
             per_value_table(summary).to_html(index=False, border=0) if len(summary) else "<p>No runs recorded.</p>"
         )
+        if (costs or {}).get(name) and (study_dir / name / "accuracy_cost.png").exists():
+            body.append(f"<p><strong>Accuracy and cost</strong>: {esc(costs[name])}.</p>")
+            body.append(_embedded(study_dir / name / "accuracy_cost.png", f"{name}: accuracy and cost"))
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}h1{overflow-wrap:anywhere}table{border-collapse:collapse;font-size:13px}"
         "td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}"
@@ -288,6 +305,7 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{study_dir} has no study.json: not a study folder")
     outcome: dict[str, Any] = {"study": str(study_dir), "runs": 0, "incomplete": 0, "not_started": 0, "unfinished": 0}
     planned = planned_runs(study_dir)
+    costs: dict[str, str] = {}
     for name in spec["experiments"]:
         mine = None if planned is None else [p.split("/", 1)[1] for p in planned if p.startswith(f"{name}/")]
         counts = (
@@ -295,6 +313,7 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
             if (study_dir / name).is_dir()
             else {"runs": len(mine or []), "incomplete": 0, "not_started": len(mine or [])}
         )
+        costs[name] = counts.get("cost", "")
         for key in ("runs", "incomplete", "not_started"):
             outcome[key] += counts[key]
         outcome["unfinished"] += counts["not_started"] + sum(counts.get(s, 0) for s in Status if not s.finished)
@@ -303,8 +322,8 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
     notes = [note for note in (unfinished_note(outcome), few_seeds_note(int(spec["seeds"]))) if note]
     if not forest(tables["effects"], study_dir / EFFECTS, _metric_words(tables["metric"])):
         (study_dir / EFFECTS).unlink(missing_ok=True)
-    write_atomic(study_dir / "report.md", _markdown(study_dir, tables, status, notes))
-    write_atomic(study_dir / "report.html", _html(f"Study {study_dir.name}", study_dir, tables, status, notes))
+    write_atomic(study_dir / "report.md", _markdown(study_dir, tables, status, notes, costs))
+    write_atomic(study_dir / "report.html", _html(f"Study {study_dir.name}", study_dir, tables, status, notes, costs))
     write_atomic(study_dir / "ranking.csv", tables["ranking"].to_csv(index=False))
     write_atomic(study_dir / "findings.csv", tables["findings"].to_csv(index=False))
     write_atomic(study_dir / "values.csv", tables["values"].to_csv(index=False))

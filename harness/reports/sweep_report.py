@@ -22,6 +22,7 @@ from harness.records.hparams import compare_lines, write_hparams_experiment
 from harness.records.planned import not_started, planned_runs
 from harness.records.record import INCOMPLETE, Status
 from harness.records.tensorboard import scalar, write_events
+from harness.reports import fronts
 from harness.reports.analysis.experiment import experiment_tables
 from harness.reports.compare import MIN_SEEDS
 from harness.reports.tables import load_history, load_table, summarize, trial_table
@@ -261,8 +262,10 @@ def _write_files(
     history: pd.DataFrame,
     summary: pd.DataFrame,
     missing: list[str],
-) -> None:
-    """summary.csv, summary.md, the plot, TensorBoard's normalized views and HParams, the analysis tables."""
+    budget: fronts.Budget | None = None,
+) -> str:
+    """summary.csv, summary.md, the plots, TensorBoard's normalized views and HParams, the analysis tables;
+    returns the accuracy-cost answer where the values differ in cost ('' otherwise)."""
     shown = (
         "run value seed status normalized_accuracy best_val_accuracy test_accuracy above_chance best_epoch "
         "epochs_to_95pct epochs_run seconds_per_epoch error"
@@ -273,6 +276,12 @@ def _write_files(
     best = pd.to_numeric(table["best_val_accuracy"][table["status"] == Status.COMPLETED], errors="coerce").max()
     noise = noise_note(table)
     trials = trial_table(table)
+    costs, verdict = fronts.per_value(table), ""
+    if fronts.costs_differ(costs):
+        costs = fronts.with_fronts(costs)
+        budget = budget or fronts.budget_of(list(table["path"]))
+        verdict = fronts.answer(table, costs, budget)
+        fronts.plot(costs, budget, f"{exp_dir.name}: accuracy and cost", exp_dir / "accuracy_cost.png", short_label)
     markdown = (
         f"# {exp_dir.name}\n\nsweep: `{sweep}`; normalized accuracy = best val accuracy / best completed run's "
         f"({'none completed' if pd.isna(best) else f'{best:.4f}'})\n\n"
@@ -283,6 +292,14 @@ def _write_files(
             f"## Trials\n\nWhat each trial tried (the values that differ between trials):\n\n"
             f"{trials.to_markdown(index=False, floatfmt='.4g')}\n\n"
             if len(trials)
+            else ""
+        )
+        + (
+            f"## Accuracy and cost\n\n{verdict}.\n\n{fronts.table_markdown(costs)}\n\n"
+            f"![accuracy against cost](accuracy_cost.png)\n\nLatency: median ms per image at batch 1 on "
+            f"{', '.join(sorted(set(table['cost_cpu'].dropna()))) or 'this CPU'}, in the process that trained: a "
+            "proxy for the device a model will run on, not that device.\n\n"
+            if verdict
             else ""
         )
         + f"## Runs\n\n{table[columns].to_markdown(index=False, floatfmt='.4f')}\n"
@@ -306,6 +323,7 @@ def _write_files(
         log.exception("could not write the TensorBoard views for %s", exp_dir)
     if any(exp_dir.glob("*/analysis/predictions.parquet")):  # runs made with analysis=true
         experiment_tables(exp_dir)
+    return verdict
 
 
 ABOVE_ONE = (
@@ -340,11 +358,17 @@ def noise_note(table: pd.DataFrame) -> str:
     return f"{head}: {chance}. {more}={MIN_SEEDS} repeats each {'trial' if search else 'value'} and gives intervals."
 
 
-def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[str] | None = None) -> dict[str, Any]:
+def write_report(
+    exp_dir: Path,
+    results_root: Path | None = None,
+    planned: list[str] | None = None,
+    budget: fronts.Budget | None = None,
+) -> dict[str, Any]:
     """Write summary.csv, summary.md, normalized_accuracy.png and TensorBoard views; return the status counts.
     `results_root` is the folder TensorBoard opens (its HParams experiment): the experiment's parent unless
     the experiment is part of a study. `planned`: the runs its command planned (else the folder's
-    planned.json); those without a record count as not started."""
+    planned.json); those without a record count as not started. `budget`: what the accuracy-cost answer fits
+    (else the newest record's `report` section)."""
     exp_dir = Path(exp_dir)
     results_root = Path(results_root) if results_root is not None else exp_dir.parent
     table = load_table(exp_dir)
@@ -371,7 +395,7 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
     not_done = ", ".join(f"{s}: {counts[s]}" for s in INCOMPLETE if counts.get(s))
     line = f"sweep {exp_dir.name}: " + status_words(outcome["runs"], outcome["incomplete"], len(missing), not_done)
     try:
-        _write_files(exp_dir, results_root, table, history, summary, missing)
+        verdict = _write_files(exp_dir, results_root, table, history, summary, missing, budget)
     except OSError as exc:  # a full results disk: say what ran and why the tables are missing, no traceback
         if not disk_full(exc):
             raise
@@ -379,8 +403,12 @@ def write_report(exp_dir: Path, results_root: Path | None = None, planned: list[
         print(f"{line}\nreport not written: {no_space(exp_dir)}", flush=True)
         return outcome
     noise = noise_note(table)
+    outcome["cost"] = verdict
     print(
-        f"{line}\n" + (f"noise: {noise}\n" if noise else "") + f"summary: {exp_dir / 'summary.md'}\n"
+        f"{line}\n"
+        + (f"noise: {noise}\n" if noise else "")
+        + (f"cost: {verdict}\n" if verdict else "")
+        + f"summary: {exp_dir / 'summary.md'}\n"
         f"plot: {exp_dir / 'normalized_accuracy.png'}\n{compare_lines(results_root)}",
         flush=True,
     )
@@ -407,14 +435,28 @@ def wait_for_others(run_dirs: list[Path], poll: float = 2.0) -> None:
         time.sleep(poll)
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: a number > 0")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__)
     parser.add_argument("experiment", type=Path, help="an experiment directory: results/<name>")
+    parser.add_argument("--latency-budget-ms", type=_positive, help="the most accurate run within this ms/image")
+    parser.add_argument("--size-budget-mb", type=_positive, help="... and within this many MB of weights")
     args = parser.parse_args(argv)
     if not args.experiment.is_dir():
         print(f"not a directory: {args.experiment}", file=sys.stderr)
         return 2
-    outcome = write_report(args.experiment)
+    given = args.latency_budget_ms is not None or args.size_budget_mb is not None
+    budget = fronts.Budget(args.latency_budget_ms, args.size_budget_mb) if given else None
+    outcome = write_report(args.experiment, budget=budget)
     return 1 if outcome["incomplete"] or outcome["not_started"] else 0
 
 

@@ -102,9 +102,21 @@ def _row(run_dir: Path, record: RunRecord) -> dict[str, Any]:
             "config_hash": record.config_hash,
         }
     )
+    row.update(_cost(record))
     row.update({k: str(v) if isinstance(v, list) else v for k, v in hyperparameters(config).items()})
     row["path"] = str(run_dir)
     return row
+
+
+COST_COLUMNS = ("macs", "weights_mb", "latency_ms", "latency_p90_ms", "images_per_second", "cost_cpu")
+
+
+def _cost(record: RunRecord) -> dict[str, Any]:
+    """The record's inference cost as columns (NaN for a record of a version that did not measure it)."""
+    cost = record.cost
+    found = {c: getattr(cost, c, None) if cost is not None else None for c in COST_COLUMNS[:-1]}
+    found["cost_cpu"] = cost.cpu if cost is not None else None
+    return {k: np.nan if v is None and k != "cost_cpu" else v for k, v in found.items()}
 
 
 def epochs_to(curve: list, fraction: float) -> float:

@@ -31,7 +31,7 @@ from harness.errors import UserError
 from harness.process import memory, stopping
 from harness.process.stopping import Interrupted
 from harness.records import lifecycle, provenance
-from harness.records.record import RECORD, RunRecord, Status, SweepIdentity, read_record, write_record
+from harness.records.record import RECORD, Cost, RunRecord, Status, SweepIdentity, read_record, write_record
 from harness.storage import cache
 from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing
 from harness.training.inputs import Prepared, training_inputs
@@ -145,11 +145,33 @@ def data_facts(splits: Splits, input_shape: tuple[int, ...]) -> dict[str, Any]:
 
 
 def _started(cfg: DictConfig, prepared: Prepared, sweep: SweepIdentity, overrides: list[str] | None) -> RunRecord:
-    from harness.models.build import count_params
+    from harness.models import cost
 
-    trainable, total = count_params(prepared.model)
+    counted = cost.counts(prepared.model, prepared.geometry.shape[:2])
     facts = data_facts(prepared.splits, prepared.geometry.shape)
-    return lifecycle.begin(cfg, sweep, overrides, trainable_params=trainable, total_params=total, **facts)
+    return lifecycle.begin(
+        cfg,
+        sweep,
+        overrides,
+        trainable_params=counted.trainable_params,
+        total_params=counted.total_params,
+        cost=counted,
+        **facts,
+    )
+
+
+def inference_cost(cost_cfg: DictConfig | None, prepared: Prepared, record: RunRecord) -> Cost | None:
+    """The completed model's cost with its latency on this CPU (cost.latency), or None to keep the counts: a
+    measurement that fails is logged, never the run's failure."""
+    from harness.models import cost
+
+    if cost_cfg is not None and not cost_cfg.latency:
+        return None
+    try:
+        return cost.measure(prepared.model, prepared.geometry.shape)
+    except Exception:
+        log.warning("inference cost of %s not measured:\n%s", record.run_name, traceback.format_exc())
+        return None
 
 
 def input_seconds(batches, steps: int, sample: int = 20) -> float:
@@ -312,6 +334,9 @@ def run(
                 raise
             analysis, status, error = None, Status.FAILED, _lost(cfg, run_dir)
         test = prepared.splits.test
+        measured = (
+            inference_cost(OmegaConf.select(cfg, "cost"), prepared, record) if status == Status.COMPLETED else None
+        )
         record = lifecycle.finish(
             record,
             status,
@@ -326,6 +351,7 @@ def run(
             memory=used,
             analysis=analysis,
             continues=continues,
+            **({"cost": measured} if measured is not None else {}),
             **facts,
         )
         try:

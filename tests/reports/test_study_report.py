@@ -122,3 +122,19 @@ def test_a_study_with_fewer_than_three_seeds_opens_with_its_warning_and_a_forest
         "inconclusive (2 seeds: too few for a verdict)",
         "no runs to compare",
     ]
+
+
+def test_an_experiment_whose_values_cost_different_amounts_shows_accuracy_against_cost(tmp_path):
+    from harness.records.record import Cost
+
+    study = _study(tmp_path)
+    for value, best, macs, ms in ((0.1, 0.5, 1_000_000, 1.0), (0.01, 0.8, 4_000_000, 3.0)):  # as image sizes would
+        cost = Cost(10, 10, macs, 1.0, [32, 32], ms, ms, 100.0)
+        fake_run(study / "learning_rate", f"learning_rate={value}", value, best, cost=cost)
+    fake_run(study / "optimizer", "optimizer=adam", 0.01, 0.8, cost=Cost(10, 10, 4_000_000, 1.0, [32, 32], 3.0))
+    write_planned(study, PLANNED[:3])
+    study_report.main([str(study)])
+    markdown = (study / "report.md").read_text()
+    assert "**Accuracy and cost**: most accurate within no budget: 0.01" in markdown
+    assert "learning_rate/accuracy_cost.png" in markdown and "optimizer/accuracy_cost.png" not in markdown
+    assert "<strong>Accuracy and cost</strong>" in (study / "report.html").read_text()

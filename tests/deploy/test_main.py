@@ -88,3 +88,22 @@ def test_a_disk_that_fills_while_writing_leaves_no_export_behind(saved_run, monk
         not (saved_run / "deploy" / "tflite-dynamic" / "model.tflite").exists()
         or (saved_run / "deploy" / "tflite-dynamic" / "deployed.json").exists()
     )
+
+
+def test_a_model_the_converter_refuses_is_one_line_naming_the_op(saved_run, monkeypatch, capsys):
+    import tensorflow as tf
+
+    class Refusing:
+        def __init__(self, *args, **kwargs):
+            self.optimizations, self.target_spec = [], type("Spec", (), {})()
+
+        def convert(self):
+            raise RuntimeError(
+                "failed to legalize operation\nSome ops are not supported by the native TFLite runtime: tf.ImaginaryOp"
+            )
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model", staticmethod(lambda path: Refusing()))
+    assert main([str(saved_run), "--quantize", "float16", "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not convert to tflite (float16)" in err[0] and "tf.ImaginaryOp" in err[0]
+    assert not list((saved_run / "deploy").glob(".staging-*"))

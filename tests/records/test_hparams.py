@@ -197,3 +197,14 @@ def test_a_folder_past_one_page_of_sessions_says_how_to_see_all_and_tensorboard_
         assert len(groups(url, HPARAMS_PAGE)["sessionGroups"]) == HPARAMS_PAGE  # what the console warns of
         shown = groups(url, 120)["sessionGroups"]  # with the page size the console says
         assert len(shown) == 120 and len({g["hparams"]["Value"] for g in shown}) == 120
+
+
+def test_a_cost_metric_is_declared_only_where_every_completed_run_has_it(tmp_path):
+    from harness.records.hparams import declared_metrics, run_records
+    from harness.records.record import Cost, write_record
+
+    mixed_results(tmp_path)
+    assert "latency_ms" not in [m[0] for m in declared_metrics(run_records(tmp_path))]  # records before 0.4
+    for run_dir, record in run_records(tmp_path):
+        write_record(run_dir, dataclasses.replace(record, cost=Cost(1, 1, 100, 0.5, [32, 32], 1.5)))
+    assert {"latency_ms", "macs_millions", "weights_mb"} <= {m[0] for m in declared_metrics(run_records(tmp_path))}

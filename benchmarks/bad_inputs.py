@@ -344,7 +344,81 @@ def corpus() -> list[Case]:
 
     cases.append(Case("record.json of the wrong shape", "files", [], "works", wrong_shape, completed))
 
+    def user_preset(body: str):
+        def setup(work):
+            (work / "conf" / "experiment").mkdir(parents=True)
+            (work / "conf" / "experiment" / "mine.yaml").write_text(
+                "# @package _global_\ndefaults:\n  - quickstart\n  - _self_\n" + body.replace("{work}", str(work))
+            )
+
+        return setup
+
+    nowhere = lambda work, record: not (work / "elsewhere").exists() and not (work / "stolen").exists()  # noqa: E731
+    for name, body in (
+        ("a preset moving the run (hydra.run.dir)", "hydra:\n  run:\n    dir: {work}/elsewhere\n"),
+        (
+            "a preset logging to a file of its own",
+            "hydra:\n  job_logging:\n    handlers:\n      file:\n        class: logging.FileHandler\n"
+            "        filename: {work}/elsewhere.log\n",
+        ),
+        (
+            "a preset with a hydra callback",
+            "hydra:\n  callbacks:\n    x:\n      _target_: shutil.copyfile\n      src: /etc/hostname\n"
+            "      dst: {work}/stolen\n",
+        ),
+        ("a preset with a YAML tag", "x: !!python/object/apply:os.system ['touch {work}/stolen']\n"),
+        ("a preset saying save_model: yes", "train:\n  save_model: yes\n  epochs: 1\n"),
+    ):
+        cases.append(
+            Case(
+                name, "files", ["--config-dir", "{work}/conf", "experiment=mine"], "refuse", user_preset(body), nowhere
+            )
+        )
+
     quick = ["experiment=quickstart", *TINY[1:]]
+    for override in ("overwrite=2", "analysis=yes", "train.save_model=1"):
+        cases.append(Case(f"yes/no key: {override}", "small", [*quick, override], "refuse"))
+    cases.append(Case("model.weights=/proc/self/mem", "small", [*quick, "model.weights=/proc/self/mem"], "refuse"))
+
+    def loop(work):
+        (work / "a").symlink_to(work / "b")
+        (work / "b").symlink_to(work / "a")
+
+    cases.append(
+        Case("dataset.path a symlink loop", "small", ["dataset=folder", "dataset.path={work}/a", *TINY], "refuse", loop)
+    )
+
+    def misnamed_class(work):
+        dataset(work)
+        for split in ("train", "val"):
+            images(Path(os.fsdecode(os.path.join(bytes(work / "data" / split), b"bl\xffck"))), 3, 1)
+
+    cases.append(
+        Case(
+            "a class folder named in invalid UTF-8",
+            "data",
+            [],
+            "works",
+            misnamed_class,
+            lambda work, record: bool(record) and any("not valid UTF-8" in n for n in record.get("data_notes", [])),
+        )
+    )
+
+    def misnamed_file(work):
+        dataset(work)
+        red = work / "data" / "train" / "red"
+        os.rename(bytes(red / "img_000.jpg"), os.path.join(bytes(red), b"im\xfeg.jpg"))
+
+    cases.append(
+        Case(
+            "a file named in invalid UTF-8",
+            "data",
+            [],
+            "skipped",
+            misnamed_file,
+            skipped_listed(os.fsdecode(b"im\xfeg.jpg")),
+        )
+    )
     cases.append(Case("model.head.units=1e12", "small", [*quick, "model.head.units=1000000000000"], "refuse"))
     cases.append(Case("${oc.env:NOPE}", "small", [*quick, "cache_dir=${oc.env:HARNESS_NOPE}"], "refuse"))
     cases.append(Case("interpolation to a missing key", "small", [*quick, "results_dir=${nope}"], "refuse"))
@@ -409,6 +483,7 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
             [sys.executable, "-m", "harness", *args],
             capture_output=True,
             text=True,
+            errors="backslashreplace",  # a name in invalid UTF-8 printed back
             cwd=checkout,
             timeout=600,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(checkout), "HYDRA_FULL_ERROR": "0"},

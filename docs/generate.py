@@ -114,6 +114,12 @@ SECTIONS = [
         "A search: `tuner=random | hyperband | bayesian` (Keras Tuner) or `tuner=autokeras` from `conf/tuner/`.",
     ),
     ("study", schema.StudyConfig, "A study: `study=chapter5` from `conf/study/`."),
+    (
+        "cost",
+        schema.CostConfig,
+        "What a run records of its model's inference cost ([Choosing a model to ship](deploy.md)).",
+    ),
+    ("report", schema.ReportConfig, "What an experiment's report answers ([Choosing a model to ship](deploy.md))."),
 ]
 
 
@@ -169,6 +175,21 @@ def configuration() -> str:
         "",
         "Where the launchers are configured: `hydra.launcher.*` (see [Scaling out](scaling.md)); the search space "
         "format: [Searches](searches.md).",
+        "",
+        "## What a preset may set",
+        "",
+        "Presets in your own folder (`harness --config-dir DIR experiment=mine`, and every other group folder in "
+        "DIR) are read as data before Hydra composes them (`harness/config/presets.py`). A preset may set any key "
+        "above (interpolations such as `${oc.env:DATA}` included), pick group options in its `defaults` list "
+        "(also `override /hydra/launcher` and `override /hydra/sweeper`) and set `hydra.mode`. It may not set any "
+        "other part of Hydra's config (`hydra.run` and `hydra.sweep` directories, logging, callbacks), hold a key "
+        "Hydra instantiates (`_target_`), use a YAML tag, hold a `config.yaml` at DIR's top or files under "
+        "`DIR/hydra/`: where a run writes, what it logs to and what runs at its end are the harness's. Such a "
+        "preset is one line naming the file and the key, exit status 2, before anything is written. Files in "
+        "hidden folders (`.hydra/`, which Hydra writes into every run) are not presets and are not read.",
+        "",
+        "A yes/no key takes `true` or `false` (any case), on the command line and in a preset: `1`/`0`, `yes`/`no` "
+        "and `on`/`off` are refused (OmegaConf would read `2` or `yes` as true).",
         "",
     ]
     return "\n".join(lines)

@@ -46,6 +46,9 @@ def _prestart_if_sweep(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":  # not where a spawned worker imports this module to unpickle its task
+    from harness.process.homes import tool_homes
+
+    tool_homes(sys.argv[1:])  # before the worker starts: it inherits them
     _prestart_if_sweep(sys.argv[1:])
 
 import contextlib
@@ -147,6 +150,9 @@ def incomplete_runs(configs: list[DictConfig]) -> list[str]:
 
 
 def main() -> None:
+    from harness.process.homes import tool_homes
+
+    tool_homes(sys.argv[1:])
     try:
         _main()
     finally:  # a worker started for a command that stopped early, or that it did not need

@@ -19,8 +19,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from harness.config import naming
 from harness.config.identity import config_hash
 from harness.config.naming import hydra_value, key_of, override_label
+from harness.config.presets import check_config_dir
 from harness.config.schema import CONF_DIR
-from harness.config.validate import validate
+from harness.config.validate import validate, yes_no, yes_no_keys
 from harness.errors import ConfigError
 from harness.multirun.search_identity import IDENTITY, check_best_preset, same_baseline
 from harness.multirun.study import study_jobs
@@ -99,11 +100,13 @@ def compose_cli(argv: list[str]) -> Command | None:
     if any(a in PASSTHROUGH for a in argv):
         return None
     parts = split_argv(argv)
-    for folder in parts.config_dirs:  # a search's folder: its best-trial preset is read as data first
+    yes_no(parts.overrides)
+    for folder in parts.config_dirs:  # every preset read as data first; a search's best-trial one more strictly
         if (folder / "experiment" / "best.yaml").is_file() and (
             (folder / IDENTITY).exists() or (folder / "keras_tuner").is_dir()
         ):
             check_best_preset(folder / "experiment" / "best.yaml")
+        check_config_dir(folder, set(yes_no_keys()), parts.config_name)
     overrides = parts.search + parts.overrides
     parser = OverridesParser.create()
     fixed = [o for o in overrides if not parser.parse_override(o).is_sweep_override()]

@@ -6,11 +6,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from harness.process.homes import tool_homes
 from harness.records.study_spec import SPEC
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    tool_homes(argv)
     folder = next((Path(a) for a in argv if not a.startswith("-")), None)
     if folder is not None and (folder / SPEC).exists():
         from harness.reports.study_report import main as study

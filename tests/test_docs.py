@@ -118,7 +118,7 @@ def test_every_knob_of_the_schema_is_in_the_configuration_reference():
     from harness.config import schema
 
     page = (ROOT / "docs" / "configuration.md").read_text()
-    for cls in (schema.DataConfig, schema.TrainConfig, schema.TransferModel):
-        prefix = {"DataConfig": "data", "TrainConfig": "train", "TransferModel": "model"}[cls.__name__]
+    for section, cls in schema.SCHEMAS.items():
+        prefix = section.split(" ")[0]
         for f in dataclasses.fields(cls):
-            assert f"`{prefix}.{f.name}" in page, f"{prefix}.{f.name}"
+            assert f"`{prefix + '.' if prefix else ''}{f.name}" in page, f"{prefix}.{f.name}"

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.process.homes import tool_homes
 from harness.records.record import RECORD
 from harness.reports.analysis.experiment import experiment_tables
 from harness.reports.analysis.runs import analyze_run, compare_runs
@@ -53,6 +54,7 @@ def compare(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    tool_homes(argv)
     if argv[:1] == ["compare"]:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         try:

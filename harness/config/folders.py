@@ -8,7 +8,28 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
 def class_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The class folders under a split root: not hidden, and named in valid UTF-8 (a name that is not is listed
+    by misnamed(), never a class: a label must print and a path must reach TensorFlow)."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and utf8(p.name))
+
+
+def utf8(name: str) -> bool:
+    """Whether a file name's bytes are valid UTF-8 (Python keeps invalid ones as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: object) -> str:
+    """A name as text any terminal prints: invalid bytes as \\xNN."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def misnamed(root: Path) -> list[Path]:
+    """Folders under a split root whose names are not valid UTF-8."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and not utf8(p.name))
 
 
 def count_images(class_dir: Path) -> int:

@@ -547,7 +547,13 @@ def register() -> None:
 
 
 def _path_name(path: Any) -> str:
-    return Path(str(path)).resolve().name if path not in (None, "", "???") else "folder"
+    """dataset.name's default: the folder's name (a path that cannot be resolved is dataset.path's to report)."""
+    if path in (None, "", "???"):
+        return "folder"
+    try:
+        return Path(str(path)).resolve().name
+    except (OSError, RuntimeError):  # a symlink loop
+        return Path(str(path)).name or "folder"
 
 
 def _join_name(*parts: Any) -> str:

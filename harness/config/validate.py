@@ -81,6 +81,38 @@ def schema_error(exc: OmegaConfBaseException, value: Any = None) -> ConfigError 
     return None
 
 
+@functools.cache
+def yes_no_keys() -> frozenset[str]:
+    """Every yes/no knob's dotted key."""
+    found = [
+        *knobs(Config),
+        *knobs(TransferModel, "model."),
+        *knobs(ScratchModel, "model."),
+        *knobs(TunerConfig, "tuner."),
+    ]
+    return frozenset(key for key, f in found if f.type in (bool, "bool"))
+
+
+def yes_no(overrides: list[str]) -> None:
+    """A yes/no knob on the command line takes true or false (any case): OmegaConf would read 2, 1, yes or on as
+    true, and a typo would turn a run's behaviour on. ConfigError, one line, otherwise."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keys, parser = yes_no_keys(), OverridesParser.create()
+    for text in overrides:
+        try:
+            override = parser.parse_override(text)
+        except Exception:  # not an override Hydra can parse: Hydra's own one-line error follows
+            continue
+        key = override.key_or_group.lstrip("+~")
+        if key not in keys or override.is_delete():
+            continue
+        values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        for value in values:
+            if not isinstance(value, bool):
+                raise ConfigError(key, value, "true or false (not 1/0 or yes/no)")
+
+
 def typed(data: dict[str, Any]) -> DictConfig:
     """A plain config as an instance of the schema (its model section by kind); ConfigError on a key it lacks or a wrong type."""
     data = {k: v for k, v in data.items() if k != "hydra"}

@@ -72,7 +72,11 @@ def mismatch(path: str | Path, backbone: str, alpha: float) -> str | None:
     """Why this file cannot be the no-top weights of `backbone` at `alpha` (None when nothing says so), in a few
     words: a classifier top, another architecture or width, a file that is not Keras weights, non-finite values."""
     path = Path(path).expanduser()
-    if not _is_hdf5(path):
+    try:
+        hdf5 = _is_hdf5(path)
+    except OSError as exc:  # a device, a FIFO, a file that cannot be read
+        return f"a readable weights file (reading it failed: {exc.strerror or type(exc).__name__})"
+    if not hdf5:
         return "an HDF5 weights file (.h5) for keras.applications; this file is not HDF5"
     import h5py  # a Keras dependency; no TensorFlow
 

@@ -10,9 +10,27 @@ the process holds one batch. An array in memory (no file behind it) is indexed d
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
+
+
+class CacheChanged(OSError):
+    """A cache entry changed under a run reading it (truncated, replaced, deleted): the run cannot go on; the next
+    one finds the entry fails its checksum and rebuilds it."""
+
+    def __init__(self, path: Path, what: str):
+        super().__init__(f"cache entry {path} changed while this run read it ({what}); the next run rebuilds it")
+
+
+_CHANGED = re.compile(r"cache entry \S+ changed while this run read it \([^)]*\); the next run rebuilds it")
+
+
+def changed_entry(error: BaseException) -> str | None:
+    """CacheChanged's one line, also where TensorFlow wrapped it (an input pipeline's function raised it)."""
+    found = _CHANGED.search(str(error))
+    return found.group(0) if found else None
 
 
 class Rows:
@@ -36,7 +54,7 @@ class Rows:
             return np.asarray(self._array[index])
         out = np.empty((len(index), *self.shape[1:]), dtype=self.dtype)
         flat = out.reshape(len(index), -1).view(np.uint8)
-        fd = os.open(self._path, os.O_RDONLY)
+        fd = self._open()
         try:
             for i, row in enumerate(index):
                 self._read(fd, int(row), 1, flat[i])
@@ -49,12 +67,18 @@ class Rows:
         if self._array is not None:
             return np.asarray(self._array[start:stop])
         out = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
-        fd = os.open(self._path, os.O_RDONLY)
+        fd = self._open()
         try:
             self._read(fd, start, stop - start, out.reshape(-1).view(np.uint8))
         finally:
             os.close(fd)
         return out
+
+    def _open(self) -> int:
+        try:
+            return os.open(self._path, os.O_RDONLY)
+        except OSError as exc:
+            raise CacheChanged(self._path, exc.strerror or type(exc).__name__) from None
 
     def _read(self, fd: int, start: int, count: int, into: np.ndarray) -> None:
         view, done = memoryview(into), 0
@@ -62,5 +86,5 @@ class Rows:
         while done < total:  # pread may return less than asked for
             read = os.preadv(fd, [view[done:total]], offset + done)
             if read <= 0:
-                raise OSError(f"{self._path}: ended {total - done} bytes early at row {start}")
+                raise CacheChanged(self._path, f"it ended {total - done} bytes early at row {start}")
             done += read

@@ -14,7 +14,16 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from harness.config.folders import IMAGE_EXTENSIONS, class_dirs, folder_layout, split_classes, unmatched_classes
+from harness.config.folders import (
+    IMAGE_EXTENSIONS,
+    class_dirs,
+    folder_layout,
+    misnamed,
+    printable,
+    split_classes,
+    unmatched_classes,
+    utf8,
+)
 from harness.config.reachable import network_available
 from harness.data.splits import Pool, Splits, assemble
 from harness.errors import OFFLINE_HINT, ConfigError, UserError
@@ -115,15 +124,31 @@ def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) ->
         for f in sorted(class_dir.iterdir()):
             if f.name.startswith(".") or f.is_dir():
                 continue
-            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS:
+            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and utf8(f.name):
                 candidates.append((f, label))
-            else:  # not an image, or a link that leads nowhere (dangling, a loop): left out and said so
+            else:  # not an image, a link that leads nowhere, a name not in UTF-8: left out and said so
                 skipped.append(str(f))
     fingerprint = cache.digest("folder-scan-3", cache.file_listing(f for f, _ in candidates), class_names, skipped)
     if cache_root is None:
         return (*_probe_all(candidates, skipped), fingerprint)
-    scanned, _ = cache.json_entry(cache_root / "scans" / f"{fingerprint}.json", lambda: _probe_all(candidates, skipped))
+    files = len(candidates) + len(skipped)
+    scanned, _ = cache.json_entry(
+        cache_root / "scans" / f"{fingerprint}.json",
+        lambda: _probe_all(candidates, skipped),
+        lambda value: _is_scan(value, files),
+    )
     return (*scanned, fingerprint)
+
+
+def _is_scan(value: object, files: int) -> bool:
+    """What _probe_all makes of `files` files: paths, labels and sizes of the readable ones, the skipped ones."""
+    return (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(isinstance(part, list) for part in value)
+        and len(value[0]) == len(value[1]) == len(value[2])
+        and len(value[0]) + len(value[3]) == files
+    )
 
 
 def _load_folder(dataset: DictConfig, data: DictConfig, cache_root: Path | None) -> Splits:
@@ -138,12 +163,18 @@ def _load_folder(dataset: DictConfig, data: DictConfig, cache_root: Path | None)
         class_names = [c for c in class_names if c in shared]
         notes.append(f"dropped class(es) not in every split (dataset.unmatched_classes=drop): {', '.join(dropped)}")
         log.warning("%s", notes[-1])
+    unnamed = [printable(d.relative_to(path)) for root in (train_root, *others.values()) for d in misnamed(root)]
+    if unnamed:
+        notes.append(f"skipped class folder(s) whose names are not valid UTF-8: {', '.join(unnamed)}")
+        log.warning("%s", notes[-1])
     scanned = {"train": _scan_folder(train_root, class_names, cache_root)}
     for split, root in others.items():
         scanned[split] = _scan_folder(root, class_names, cache_root)
     skipped = [f for s in scanned.values() for f in s[3]]
     if skipped:
-        shown = ", ".join(str(Path(f).relative_to(path)) if Path(f).is_relative_to(path) else f for f in skipped[:5])
+        shown = ", ".join(
+            printable(Path(f).relative_to(path) if Path(f).is_relative_to(path) else f) for f in skipped[:5]
+        )
         log.warning(
             "skipped %d unreadable or non-image file(s) under %s: %s%s (all listed in the record)",
             len(skipped),

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import UserError
+from harness.process.homes import tool_homes
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.storage.atomic import disk_full, no_space
 
     args = _parser().parse_args(argv)
+    tool_homes([])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         result = deploy(args)

@@ -7,6 +7,7 @@ workers   a reused worker process (the isolated launcher's jobs), a fresh one pe
 devices   which GPU each worker gets, and how workers sharing one share its memory
 memory    resident memory now and its peak per job
 progress  `run k/N ... ETA` before each run of a sweep, study or search
+homes     Keras's and matplotlib's own files kept in the cache folder, not in $HOME
 """
 
 from harness.process.stopping import Interrupted

@@ -26,7 +26,17 @@ def planned_runs(folder: Path) -> list[str] | None:
         runs = json.loads((Path(folder) / PLANNED).read_text())["runs"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return [str(r) for r in runs] if isinstance(runs, list) else None
+    if not isinstance(runs, list) or not all(_inside(r) for r in runs):
+        return None  # not a plan this harness wrote: no run is counted as missing from it
+    return list(runs)
+
+
+def _inside(run: object) -> bool:
+    """A run path inside the folder: relative, no `..`, at most experiment/run."""
+    if not isinstance(run, str) or not run:
+        return False
+    parts = Path(run).parts
+    return not Path(run).is_absolute() and ".." not in parts and len(parts) <= 2
 
 
 def not_started(planned: list[str] | None, recorded: set[str]) -> list[str]:

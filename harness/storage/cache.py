@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -84,17 +85,26 @@ def once(path: Path, load: Callable[[], Optional[T]], build: Callable[[], T]) ->
         claims.release_file(lock)
 
 
-def json_entry(path: Path, build: Callable[[], Any]) -> tuple[Any, bool]:
-    """The JSON stored at `path`, building and storing it first if absent. Returns (value, built)."""
-    return once(path, lambda: _json(path), lambda: _store_json(path, build()))
+def json_entry(
+    path: Path, build: Callable[[], Any], valid: Callable[[Any], bool] = lambda value: True
+) -> tuple[Any, bool]:
+    """The JSON stored at `path`, building and storing it first if absent, unreadable or not `valid` (the shape
+    its builder makes). Returns (value, built)."""
+    return once(path, lambda: _json(path, valid), lambda: _store_json(path, build()))
 
 
-def _json(path: Path) -> Any | None:
+def _json(path: Path, valid: Callable[[Any], bool]) -> Any | None:
     if path.exists():
         try:
-            return json.loads(path.read_text())
-        except ValueError:  # only a foreign writer could leave this; rebuild it
-            log.warning("cache entry %s is unreadable; rebuilding it", path)
+            value = json.loads(path.read_text())
+        except (OSError, ValueError):  # only a foreign writer (or a directory in its place) leaves this
+            value = None
+        else:
+            if valid(value):
+                return value
+        log.warning("cache entry %s is unreadable or not what the harness wrote; rebuilding it", path)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
     return None
 
 
@@ -155,9 +165,11 @@ def _array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
                     return array
                 log.warning("cache entry %s fails its checksum (changed after it was written); rebuilding it", path)
                 return None
-        except (ValueError, OSError):
+        except (ValueError, OSError, EOFError):  # truncated, emptied, not an array, a directory in its place
             pass
         log.warning("cache entry %s does not match what it should hold; rebuilding it", path)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
     return None
 
 

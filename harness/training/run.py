@@ -25,6 +25,7 @@ from harness import data
 from harness.config.geometry import geometry
 from harness.config.identity import config_hash
 from harness.config.validate import validate
+from harness.data.rows import changed_entry
 from harness.data.sources import load_splits
 from harness.data.splits import Splits
 from harness.errors import UserError
@@ -253,6 +254,10 @@ def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dic
             where = prepared.cache_root if isinstance(exc, cache.NoSpace) else log_dir
             log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, no_space(where))
             return result, Status.FAILED, str(exc) if isinstance(exc, cache.NoSpace) else no_space(where)
+        changed = changed_entry(exc)
+        if changed:  # one line, not TensorFlow's wrapped traceback: the cause and what happens next
+            log.error("run %s/%s failed: %s", cfg.name, cfg.run_name, changed)
+            return result, Status.FAILED, changed
         log.error("run %s/%s failed:\n%s", cfg.name, cfg.run_name, traceback.format_exc())
         return result, Status.FAILED, f"{type(exc).__name__}: {exc}"
 

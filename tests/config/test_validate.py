@@ -170,3 +170,33 @@ def test_dropping_unmatched_classes_keeps_those_every_split_has_and_says_which(i
     splits = splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}", "dataset.unmatched_classes=drop"))
     assert splits.class_names == ["blue", "red"] and len(splits.val) == 6
     assert any("dropped class(es) not in every split" in n and "green, purple" in n for n in splits.notes)
+
+
+@pytest.mark.parametrize(
+    "override", ["overwrite=2", "analysis=yes", "train.save_model=1", "cost.latency=on", "train.deterministic=0"]
+)
+def test_a_yes_no_knob_takes_only_true_or_false(override):
+    from harness.command import compose_cli
+
+    key, value = override.split("=")
+    with pytest.raises(ConfigError, match=rf"{key}=.*is not allowed: true or false \(not 1/0 or yes/no\)"):
+        compose_cli(["experiment=quickstart", override])
+
+
+def test_true_and_false_in_any_case_and_in_a_sweep_are_yes_no():
+    from harness.command import compose_cli
+    from harness.config.validate import yes_no
+
+    yes_no(["overwrite=true", "analysis=False", "train.fine_tune.enabled=TRUE", "train.save_model=true,false"])
+    with pytest.raises(ConfigError, match="train.save_model=2"):
+        yes_no(["train.save_model=true,2"])
+    assert compose_cli(["experiment=quickstart", "overwrite=True"]).configs[0].overwrite is True
+
+
+def test_a_symlink_loop_as_dataset_path_and_an_unreadable_weights_file_name_their_own_keys(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(ConfigError, match=r"^config error: dataset\.path="):
+        validate(make_cfg("dataset=folder", f"dataset.path={tmp_path / 'a'}"))
+    with pytest.raises(ConfigError, match=r"^config error: model\.weights='/proc/self/mem'.*a readable weights file"):
+        validate(make_cfg("experiment=quickstart", "model.weights=/proc/self/mem"))

@@ -125,6 +125,30 @@ def test_a_folder_is_checked_by_decoding_once_per_state(image_folder, tmp_path, 
     assert len(probed) == 2 * count, "train.cache=off checks every file again"
 
 
+@pytest.mark.parametrize("stored", ['{"paths": []}', "[[], [], [], []]", "[1, 2, 3, 4]", "directory"])
+def test_a_scan_that_is_not_what_the_harness_wrote_is_scanned_again(image_folder, tmp_path, stored):
+    cfg = folder_cfg(image_folder, tmp_path)
+    first = splits_of(cfg)
+    for scan in (tmp_path / "cache").rglob("scans/*.json"):
+        if stored == "directory":
+            scan.unlink()
+            (scan / "inside").mkdir(parents=True)
+        else:
+            scan.write_text(stored)
+    again = splits_of(cfg)
+    assert list(again.train.ids) == list(first.train.ids) and len(again.val) == len(first.val)
+
+
+def test_a_refused_folder_keeps_only_its_scans_in_the_cache(image_folder, tmp_path):
+    """What docs/bad-input.md says a refusal keeps: the scans (keyed by every file's path, size and times, so
+    a changed folder is scanned again), so fixing one class does not decode the others again."""
+    _unreadable(image_folder / "train" / "green", 4)
+    with pytest.raises(ConfigError):
+        splits_of(folder_cfg(image_folder, tmp_path))
+    kept = [p.relative_to(tmp_path / "cache") for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert kept and all(p.parts[-2] == "scans" and p.suffix == ".json" for p in kept), kept
+
+
 def _unreadable(folder: Path, count: int) -> None:
     for image in folder.iterdir():
         image.unlink()
@@ -176,3 +200,20 @@ def test_one_decoder_decides_a_file_trains_or_is_skipped_and_listed_never_both(i
     # Every file kept decodes in the training pipeline (a 16-bit PNG is one TensorFlow reads: it trains).
     assert "sixteen_bit.png" in {Path(f).name for f in splits.train.ids}
     assert sum(len(y) for _, y in batches(splits.train, cfg, True)) == len(splits.train) == 19
+
+
+def test_names_that_are_not_valid_utf8_are_skipped_and_listed_without_a_traceback(image_folder, capfd):
+    import os
+
+    for split in ("train", "val"):
+        bad = os.path.join(bytes(image_folder / split), b"bl\xffck")
+        os.makedirs(bad)
+        write_images(Path(os.fsdecode(bad)), 3, seed=9, color=1)
+    red = image_folder / "train" / "red"
+    first = sorted(red.iterdir())[0]
+    os.rename(bytes(first), os.path.join(bytes(red), b"im\xfeg.png"))
+    splits = splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}"))
+    assert splits.class_names == ["blue", "green", "red"] and len(splits.train) == 17
+    assert any("train/bl\\xffck, val/bl\\xffck" in note for note in splits.notes)
+    assert [Path(p).name for p in splits.skipped] == [os.fsdecode(b"im\xfeg.png")]
+    assert "Logging error" not in capfd.readouterr().err

@@ -210,3 +210,22 @@ def test_an_interval_past_one_is_explained_where_it_is_shown(tmp_path):
         fake_run(exp, f"lr=0.01,seed={seed}", 0.01, 0.9, seed=seed)
     report.write_report(exp)
     assert report.ABOVE_ONE not in (exp / "summary.md").read_text()
+
+
+def test_a_report_on_a_folder_with_no_runs_or_garbage_is_one_line_and_exit_2(tmp_path, capsys):
+    import json
+
+    from harness.records.planned import planned_runs
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    garbage = tmp_path / "garbage"
+    (garbage / "r1").mkdir(parents=True)
+    (garbage / "r1" / "record.json").write_text("[1, 2]")  # valid JSON of another shape
+    (garbage / "planned.json").write_text(json.dumps({"runs": ["../../etc", "/etc/passwd"]}))
+    for folder in (empty, garbage, tmp_path / "missing"):
+        assert report.main([str(folder)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ")
+    assert planned_runs(garbage) is None  # a plan pointing outside the folder is no plan
+    assert not (empty / "summary.md").exists() and not (garbage / "summary.md").exists()

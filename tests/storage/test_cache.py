@@ -78,6 +78,32 @@ def test_an_entry_of_the_wrong_shape_is_rebuilt(tmp_path):
     assert built and array.tolist() == [1, 1, 1, 1]
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated", "directory", "garbage"])
+def test_a_damaged_array_entry_is_rebuilt_not_a_failed_run(tmp_path, damage):
+    path = tmp_path / "e.npy"
+    cache.array_entry(path, (4, 4), "uint8", lambda out: out.fill(1))
+    if damage == "directory":
+        path.unlink()
+        (path / "inside").mkdir(parents=True)
+    else:
+        data = {"empty": b"", "truncated": path.read_bytes()[:90], "garbage": b"not an array"}[damage]
+        path.write_bytes(data)
+    array, built = cache.array_entry(path, (4, 4), "uint8", lambda out: out.fill(2))
+    assert built and array.min() == array.max() == 2
+
+
+@pytest.mark.parametrize("stored", ['{"a": 1}', "[1, 2]", "not json", "directory"])
+def test_a_json_entry_that_is_not_what_its_builder_writes_is_rebuilt(tmp_path, stored):
+    path = tmp_path / "scan.json"
+    if stored == "directory":
+        (path / "inside").mkdir(parents=True)
+    else:
+        path.write_text(stored)
+    valid = lambda value: isinstance(value, list) and len(value) == 3  # noqa: E731
+    value, built = cache.json_entry(path, lambda: [1, 2, 3], valid)
+    assert built and value == [1, 2, 3] and json.loads(path.read_text()) == [1, 2, 3]
+
+
 def test_deleting_the_cache_folder_while_an_entry_is_built_never_fails_the_run(tmp_path):
     root = tmp_path / "cache"
 

@@ -123,6 +123,15 @@ def skipped_listed(*names: str):
     )
 
 
+def trained_on(name: str):
+    return lambda work, record: (
+        bool(record)
+        and record.get("status") == "completed"
+        and name not in {Path(p).name for p in record.get("skipped_paths", [])}
+        and record.get("num_train") == 18 + 1  # the 18 images of the folder and this one
+    )
+
+
 def record_error(text: str):
     return lambda work, record: (
         bool(record) and record.get("status") == "failed" and text in (record.get("error") or "")
@@ -417,6 +426,52 @@ def corpus() -> list[Case]:
             "skipped",
             misnamed_file,
             skipped_listed(os.fsdecode(b"im\xfeg.jpg")),
+        )
+    )
+
+    def format_case(name: str, file: str, save, expect: str):
+        def setup(work):
+            dataset(work)
+            save(work / "data" / "train" / "red" / file)
+
+        check = skipped_listed(file) if expect == "skipped" else trained_on(file)
+        cases.append(Case(name, "data", [], expect, setup, check))
+
+    rgb = np.random.default_rng(0).integers(0, 255, (30, 40, 3)).astype(np.uint8)
+
+    def animated(path):
+        frames = [Image.fromarray(np.roll(rgb, k, axis=0)) for k in range(3)]
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+    format_case("an animated GIF (its first frame)", "anim.gif", animated, "works")
+    format_case("a CMYK JPEG", "cmyk.jpg", lambda f: Image.fromarray(rgb).convert("CMYK").save(f), "works")
+    format_case(
+        "a 16-bit PNG", "deep.png", lambda f: Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(f), "works"
+    )
+    format_case("a palette PNG", "palette.png", lambda f: Image.fromarray(rgb).convert("P").save(f), "works")
+    format_case("an RGBA PNG", "rgba.png", lambda f: Image.fromarray(rgb).convert("RGBA").save(f), "works")
+    format_case("a WebP", "photo.webp", lambda f: Image.fromarray(rgb).save(f), "works")
+    format_case("a TIFF", "scan.tiff", lambda f: Image.fromarray(rgb).save(f), "skipped")
+    format_case("a FIFO named .jpg", "pipe.jpg", lambda f: os.mkfifo(f), "skipped")
+    format_case("/dev/zero linked as .jpg", "zero.jpg", lambda f: f.symlink_to("/dev/zero"), "skipped")
+    format_case("a file name with a newline", "two\nlines.jpg", lambda f: Image.fromarray(rgb).save(f, "JPEG"), "works")
+    format_case(
+        "a file name ${oc.env:HOME}.jpg", "${oc.env:HOME}.jpg", lambda f: Image.fromarray(rgb).save(f, "JPEG"), "works"
+    )
+
+    def interpolated_class(work):
+        dataset(work)
+        for split, count in (("train", 6), ("val", 3)):
+            images(work / "data" / split / "${oc.env:HOME}", count, 1, seed=40)
+
+    cases.append(
+        Case(
+            "a class folder named ${oc.env:HOME}",
+            "data",
+            [],
+            "works",
+            interpolated_class,
+            lambda work, record: bool(record) and "${oc.env:HOME}" in record.get("class_names", []),
         )
     )
     cases.append(Case("model.head.units=1e12", "small", [*quick, "model.head.units=1000000000000"], "refuse"))

@@ -217,3 +217,18 @@ def test_names_that_are_not_valid_utf8_are_skipped_and_listed_without_a_tracebac
     assert any("train/bl\\xffck, val/bl\\xffck" in note for note in splits.notes)
     assert [Path(p).name for p in splits.skipped] == [os.fsdecode(b"im\xfeg.png")]
     assert "Logging error" not in capfd.readouterr().err
+
+
+def test_webp_cmyk_palette_and_animated_images_are_trained_on_and_a_tiff_is_skipped(image_folder):
+    from PIL import Image
+
+    rgb = np.random.default_rng(0).integers(0, 255, (30, 40, 3)).astype(np.uint8)
+    red = image_folder / "train" / "red"
+    Image.fromarray(rgb).save(red / "photo.webp")
+    Image.fromarray(rgb).convert("CMYK").save(red / "cmyk.jpg")
+    Image.fromarray(rgb).convert("P").save(red / "palette.png")
+    frames = [Image.fromarray(np.roll(rgb, k, axis=0)) for k in range(3)]
+    frames[0].save(red / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    Image.fromarray(rgb).save(red / "scan.tiff")
+    splits = splits_of(make_cfg("dataset=folder", f"dataset.path={image_folder}"))
+    assert len(splits.train) == 18 + 4 and [Path(p).name for p in splits.skipped] == ["scan.tiff"]

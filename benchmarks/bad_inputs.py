@@ -3,8 +3,8 @@ as a user would (`python -m harness ...` in a fresh process), each judged strict
 
     python benchmarks/bad_inputs.py [--checkout DIR] [--only NAME ...] [--out benchmarks/results/bad_inputs.json]
 
-strict: the expected outcome exactly: a refusal is exit status 2, one line on stderr and nothing written under
-results_dir; a recorded failure is a record whose status and error say what happened, with no temporary file
+strict: the expected outcome exactly, with nothing written under a fresh, empty $HOME: a refusal is exit status 2,
+one line on stderr and nothing written under results_dir; a recorded failure is a record whose status and error say what happened, with no temporary file
 left and no traceback; a skipped file is trained around and listed in the record. partial: the right exit status
 but more than one line, a traceback, or something written. failed: anything else (a wrong exit status, a file
 trained on that should not be, a traceback instead of a refusal). `--checkout` runs another checkout of the
@@ -534,6 +534,8 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
         if not any(a.startswith("cache_dir=") for a in args):
             args.append(f"cache_dir={work / 'own_cache'}")
         before = {p for p in results.rglob("*") if p.is_file()} if results.exists() else set()
+        home = work / "home"
+        home.mkdir()
         done = subprocess.run(
             [sys.executable, "-m", "harness", *args],
             capture_output=True,
@@ -541,10 +543,21 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
             errors="backslashreplace",  # a name in invalid UTF-8 printed back
             cwd=checkout,
             timeout=600,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(checkout), "HYDRA_FULL_ERROR": "0"},
+            env={
+                **{k: v for k, v in os.environ.items() if k not in ("KERAS_HOME", "MPLCONFIGDIR", "HARNESS_CACHE_DIR")},
+                "HOME": str(home),  # a fresh, empty home: a case that writes there is not strict
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+                "PYTHONPATH": str(checkout),
+                "HYDRA_FULL_ERROR": "0",
+            },
         )
         (work / "stderr.txt").write_text(done.stdout + done.stderr)
-        return judge(case, work, results, done, before)
+        found = judge(case, work, results, done, before)
+        in_home = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
+        if in_home:
+            found["home_written"] = in_home[:5]
+            found["verdict"] = "partial" if found["verdict"] == "strict" else found["verdict"]
+        return found
     finally:
         for line in Path("/proc/mounts").read_text().splitlines() if Path("/proc/mounts").exists() else []:
             point = line.split()[1]

@@ -2,6 +2,7 @@
 
 schema        one dataclass per config group, in Hydra's ConfigStore: every knob's type, default, doc and range
 validate      ranges read from the schema, rules across keys, datasets and weights files; ConfigError with one line
+presets       a user's --config-dir presets read as data: values, group options and hydra.mode, nothing more
 geometry      the network input: where data.image_size and data.aspect_ratio become pixels
 identity      a run's identity (the hash of its config) and values as text that compare equal
 naming        what an experiment folder and a run folder are called

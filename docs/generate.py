@@ -353,9 +353,20 @@ def _automl(d: dict) -> list[str]:
 def _bad_inputs(d: dict) -> list[str]:
     totals = d["totals"]
     out = [f"{sum(totals.values())} cases: " + ", ".join(f"{n} {k}" for k, n in totals.items()), ""]
+    before = d.get("before")
+    if before:
+        out += [
+            f"The same corpus on commit {before['commit']} ({before['command']}): "
+            + ", ".join(f"{n} {k}" for k, n in before["totals"].items()),
+            "",
+        ]
+    earlier = {c["case"]: c["verdict"] for c in (before or {}).get("cases", [])}
     return out + _table(
-        ["kind", "case", "outcome", "exit"],
-        [[c["kind"], c["case"], c["verdict"], c.get("exit", "")] for c in d["cases"]],
+        ["kind", "case", "outcome", "exit", *(["before"] if before else [])],
+        [
+            [c["kind"], c["case"], c["verdict"], c.get("exit", ""), *([earlier.get(c["case"], "")] if before else [])]
+            for c in d["cases"]
+        ],
     )
 
 

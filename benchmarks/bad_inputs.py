@@ -67,6 +67,7 @@ class Case:
     )
     needs_mount: bool = False
     notes: list[str] = field(default_factory=list)
+    module: str = "harness"  # python -m <module> <args>: the harness, or one of its tools (harness.report, ...)
 
 
 def images(folder: Path, count: int, color: int, size=(40, 30), seed: int = 0) -> None:
@@ -384,6 +385,29 @@ def corpus() -> list[Case]:
             )
         )
 
+    def garbage_runs(work):
+        (work / "exp" / "r1").mkdir(parents=True)
+        (work / "exp" / "r1" / "record.json").write_text("[1, 2]")
+
+    def plan_outside(work):
+        (work / "exp").mkdir()
+        (work / "exp" / "planned.json").write_text('{"runs": ["../../etc", "/etc/passwd"]}')
+
+    for name, module, args, setup in (
+        ("report on an empty folder", "harness.report", ["{work}/exp"], lambda w: (w / "exp").mkdir()),
+        ("report on /proc", "harness.report", ["/proc"], lambda w: None),
+        ("report on records of another shape", "harness.report", ["{work}/exp"], garbage_runs),
+        ("report on a plan naming paths outside its folder", "harness.report", ["{work}/exp"], plan_outside),
+        ("analyze on records of another shape", "harness.analyze", ["{work}/exp"], garbage_runs),
+        (
+            "analyze compare with a missing folder",
+            "harness.analyze",
+            ["compare", "{work}/nope", "{work}/exp"],
+            garbage_runs,
+        ),
+    ):
+        cases.append(Case(name, "files", args, "refuse", setup, module=module))
+
     quick = ["experiment=quickstart", *TINY[1:]]
     for override in ("overwrite=2", "analysis=yes", "train.save_model=1"):
         cases.append(Case(f"yes/no key: {override}", "small", [*quick, override], "refuse"))
@@ -522,22 +546,23 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
         if case.needs_mount and (isinstance(outcome, tuple) and False in outcome):
             return {"case": case.name, "kind": case.kind, "verdict": "skipped", "why": "cannot mount a tmpfs here"}
         args = [a.replace("{work}", str(work)) for a in (case.args or folder_args(work))]
-        if (
+        tool = case.module != "harness"
+        if not tool and (
             case.kind in ("data", "claim", "path", "disk")
             and not case.args[:1] == ["--config-dir"]
             and "dataset=folder" not in args
         ):
             args = folder_args(work, *args)
         results = work / "results"
-        if not any(a.startswith("results_dir=") for a in args):
+        if not tool and not any(a.startswith("results_dir=") for a in args):
             args.append(f"results_dir={results}")
-        if not any(a.startswith("cache_dir=") for a in args):
+        if not tool and not any(a.startswith("cache_dir=") for a in args):
             args.append(f"cache_dir={work / 'own_cache'}")
         before = {p for p in results.rglob("*") if p.is_file()} if results.exists() else set()
         home = work / "home"
         home.mkdir()
         done = subprocess.run(
-            [sys.executable, "-m", "harness", *args],
+            [sys.executable, "-m", case.module, *args],
             capture_output=True,
             text=True,
             errors="backslashreplace",  # a name in invalid UTF-8 printed back

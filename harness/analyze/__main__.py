@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.process.homes import tool_homes
-from harness.records.record import RECORD
+from harness.records.record import RECORD, is_record_file
 from harness.reports.analysis.experiment import experiment_tables
 from harness.reports.analysis.runs import analyze_run, compare_runs
 from harness.reports.analysis.two_runs import agreement_table
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         if (path / RECORD).exists():
             analyze_run(path, args.split, top=args.top, cams=args.gradcam)
             return 0
-        runs = sorted(p.parent for p in path.glob(f"*/{RECORD}"))
+        runs = sorted(p.parent for p in path.glob(f"*/{RECORD}") if is_record_file(p))
         if not runs:
-            raise UserError(f"{path} holds no run (no */{RECORD}): give a run or an experiment directory")
+            raise UserError(f"{path} holds no run (no readable */{RECORD}): give a run or an experiment directory")
         missing = [r.name for r in runs if not (r / "model.keras").exists()]
         for run_dir in runs:
             if run_dir.name not in missing:

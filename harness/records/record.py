@@ -259,6 +259,14 @@ def well_formed(record: Any) -> bool:
     return all(isinstance(v, list) for v in (record.get("history") or {}).values())
 
 
+def is_record_file(path: Path) -> bool:
+    """Whether a file is a record.json this harness wrote, read quietly (no warning for one that is not)."""
+    try:
+        return well_formed(json.loads(Path(path).read_text()))
+    except (OSError, ValueError):
+        return False
+
+
 def read_record(run_dir: Path) -> RunRecord | None:
     """The run's record, or None when there is none or it is unreadable or not a record's shape (treated as never
     finished: the run is trained again, and nothing that reads results trips over it)."""

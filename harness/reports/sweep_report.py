@@ -6,7 +6,6 @@ Runs as Hydra's multirun-end callback (harness.multirun.report_callback.SweepRep
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import shutil
@@ -21,7 +20,7 @@ import pandas as pd
 from harness.process import stopping
 from harness.records.hparams import compare_lines, write_hparams_experiment
 from harness.records.planned import not_started, planned_runs
-from harness.records.record import INCOMPLETE, RECORD, Status, well_formed
+from harness.records.record import INCOMPLETE, RECORD, Status, is_record_file
 from harness.records.tensorboard import scalar, write_events
 from harness.reports import fronts
 from harness.reports.analysis.experiment import experiment_tables
@@ -436,13 +435,6 @@ def wait_for_others(run_dirs: list[Path], poll: float = 2.0) -> None:
         time.sleep(poll)
 
 
-def _is_record(path: Path) -> bool:
-    try:
-        return well_formed(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return False
-
-
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -462,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.experiment.is_dir():
         print(f"error: not a directory: {args.experiment}", file=sys.stderr)
         return 2
-    readable = any(_is_record(f) for f in args.experiment.glob(f"*/{RECORD}"))
+    readable = any(is_record_file(f) for f in args.experiment.glob(f"*/{RECORD}"))
     if not readable and not planned_runs(args.experiment):
         print(
             f"error: {args.experiment} is not an experiment folder (no readable <run>/{RECORD} and no plan of "

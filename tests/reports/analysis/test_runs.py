@@ -85,3 +85,11 @@ def test_tensorboard_serves_the_projector_and_pr_curves_of_an_analysed_run(image
         assert metadata.decode().splitlines()[0] == "true\tpredicted\tcorrect\tprobability\tid"
         tags = get_json(f"{url}/data/plugin/pr_curves/tags")
         assert set(tags[run]) == {"red/pr_curves", "green/pr_curves", "blue/pr_curves"}
+
+
+def test_analysing_a_folder_of_records_of_another_shape_is_one_line_and_exit_2(tmp_path, capsys):
+    (tmp_path / "exp" / "r1").mkdir(parents=True)
+    (tmp_path / "exp" / "r1" / "record.json").write_text("[1, 2]")
+    assert main([str(tmp_path / "exp")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "no readable */record.json" in err[0]

@@ -73,6 +73,7 @@ def _images(record) -> tuple[np.ndarray, np.ndarray, str, np.ndarray]:
     from harness.config.geometry import geometry
     from harness.data.images import split_images
     from harness.data.sources import load_splits
+    from harness.data.splits import Split
     from harness.models.convert import CALIBRATION_IMAGES
     from harness.storage import cache
 
@@ -81,9 +82,15 @@ def _images(record) -> tuple[np.ndarray, np.ndarray, str, np.ndarray]:
     splits = load_splits(cfg.dataset, cfg.data, root)
     name = "test" if splits.test is not None else "val"
     split, geo = getattr(splits, name), geometry(cfg.data)
-    train = split_images(splits.train, geo, root)
+    train = splits.train
     chosen = np.linspace(0, len(train) - 1, min(CALIBRATION_IMAGES, len(train))).astype(int)
-    return split_images(split, geo, root), np.asarray(split.labels), name, np.asarray(train[chosen])
+    # the cached training images where the run cached them; else only the chosen ones decoded, not the whole split
+    calibration = (
+        np.asarray(split_images(train, geo, root)[chosen])
+        if root is not None
+        else split_images(Split(train.pool, train.index[chosen]), geo, None)
+    )
+    return split_images(split, geo, root), np.asarray(split.labels), name, calibration
 
 
 def _check(flatbuffer: bytes, images: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> dict[str, Any]:

@@ -107,3 +107,12 @@ def test_a_model_the_converter_refuses_is_one_line_naming_the_op(saved_run, monk
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not convert to tflite (float16)" in err[0] and "tf.ImaginaryOp" in err[0]
     assert not list((saved_run / "deploy").glob(".staging-*"))
+
+
+def test_int8_calibrates_on_training_images_decoded_for_it_when_the_run_kept_no_cache(saved_run, monkeypatch):
+    from harness.storage import cache
+
+    monkeypatch.setattr(cache, "root", lambda *args: None)  # as a run with train.cache=off
+    assert main([str(saved_run), "--quantize", "int8", "--overwrite"]) == 0
+    result = json.loads((saved_run / "deploy" / "tflite-int8" / "deployed.json").read_text())
+    assert result["images"] == 6 and 0 <= result["accuracy"] <= 1

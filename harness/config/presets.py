@@ -11,6 +11,7 @@ which Hydra writes into every run) are not presets and are not read.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ def _defaults(entries: Any, where: str) -> None:
             raise ConfigError(f"{where}: defaults", entry, "a group option's name")
 
 
+@functools.cache
 def _loader():
     """PyYAML's safe loader reading booleans as YAML 1.2 and OmegaConf do: true and false only, so `yes`, `on`
     and the like stay text here, as they are text to OmegaConf (which would then read them as true)."""

@@ -57,8 +57,9 @@ def layer_macs(layer) -> int:
 
 def counts(model, input_size: tuple[int, int]) -> Cost:
     """What a model costs without running it: parameters, MACs per image, float32 size."""
-    total = sum(int(np.prod(w.shape)) for w in model.weights)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    from harness.models.build import count_params
+
+    trainable, total = count_params(model)
     return Cost(
         total_params=total,
         trainable_params=trainable,

@@ -308,7 +308,6 @@ def _search_step(
         best = [t for t in ranked if t.status == "COMPLETED" and t.score is not None]
         if best:
             print(top_trials(best, exp_dir, cfg.tuner.objective), flush=True)
-        if best:
             summary["best_trial"] = best[0].trial_id
             summary["best_run"] = trial_run_dir(exp_dir, best[0].trial_id).name
             summary["best_score"] = best[0].score

@@ -17,8 +17,10 @@ import pandas as pd
 
 from harness.records.record import Status
 from harness.reports.compare import compare, scores
+from harness.reports.tables import summarize
 from harness.storage.atomic import replacing
 
+COSTS = ("latency_ms", "latency_p90_ms", "images_per_second", "macs", "weights_mb")
 # Values whose MACs or weights differ by less than this share cost the same (a head's rounding, not a model).
 SAME_COST = 0.01
 
@@ -47,25 +49,27 @@ def metric_of(table: pd.DataFrame) -> str:
 
 
 def per_value(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per value of the completed runs with a cost: the accuracy (mean and std over seeds), the median of
-    the runs' latencies, images per second, MACs and weights."""
+    """One row per value of the completed runs with a cost: the accuracy as `summarize` gives it (mean and std
+    over seeds), and the median of the runs' latencies, images per second, MACs and weights."""
     metric = metric_of(table)
     done = table[(table["status"] == Status.COMPLETED) & pd.to_numeric(table["macs"], errors="coerce").notna()]
     if done.empty:
         return pd.DataFrame()
-    grouped = done.assign(value=done["value"].astype(str)).groupby("value", sort=False)
-    out = pd.DataFrame(
-        {
-            "seeds": grouped["seed"].nunique(),
-            "accuracy": grouped[metric].mean(),
-            "accuracy_std": grouped[metric].std(ddof=1),
-            "latency_ms": grouped["latency_ms"].median(),
-            "latency_p90_ms": grouped["latency_p90_ms"].median(),
-            "images_per_second": grouped["images_per_second"].median(),
-            "macs": grouped["macs"].median(),
-            "weights_mb": grouped["weights_mb"].median(),
-        }
-    ).reset_index()
+    done = done.assign(value=done["value"].astype(str))
+    accuracy = summarize(done).set_index("value")
+    costs = done.groupby("value", sort=False)[list(COSTS)].median()
+    out = (
+        pd.DataFrame(
+            {
+                "seeds": accuracy["seeds"],
+                "accuracy": accuracy[f"{metric}_mean"],
+                "accuracy_std": accuracy[f"{metric}_std"],
+            }
+        )
+        .join(costs)
+        .rename_axis("value")
+        .reset_index()
+    )
     out.attrs["metric"] = metric
     return out
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.config.identity import canonical
+from harness.config.identity import HYPERPARAMETER_SECTIONS, canonical
 from harness.records.record import HISTORY_KEYS, RECORD, RunRecord, Status, hyperparameters, read_record, varied
 
 # `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
@@ -114,9 +114,8 @@ COST_COLUMNS = ("macs", "weights_mb", "latency_ms", "latency_p90_ms", "images_pe
 def _cost(record: RunRecord) -> dict[str, Any]:
     """The record's inference cost as columns (NaN for a record of a version that did not measure it)."""
     cost = record.cost
-    found = {c: getattr(cost, c, None) if cost is not None else None for c in COST_COLUMNS[:-1]}
-    found["cost_cpu"] = cost.cpu if cost is not None else None
-    return {k: np.nan if v is None and k != "cost_cpu" else v for k, v in found.items()}
+    numbers = {c: getattr(cost, c) if cost is not None else None for c in COST_COLUMNS[:-1]}
+    return {**{k: np.nan if v is None else v for k, v in numbers.items()}, "cost_cpu": cost.cpu if cost else None}
 
 
 def epochs_to(curve: list, fraction: float) -> float:
@@ -212,13 +211,13 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-HYPERPARAMETER_PREFIXES = ("dataset.", "data.", "model.", "train.")
+HYPERPARAMETER_PREFIXES = tuple(f"{section}." for section in ("dataset", *HYPERPARAMETER_SECTIONS))
 
 
 def trial_table(table: pd.DataFrame) -> pd.DataFrame:
     """A search's trials side by side (`load_table`'s rows with sweep `tuner`): one row per trial (`trial=003`;
     its executions averaged), its runs, statuses and accuracies, then every hyperparameter that differs between
-    trials, under its last name where that is unambiguous (`learning_rate`, `train.seed` beside `data.seed`).
+    trials (the seed aside), under its last name where that is unambiguous (`model.head.dropout` as `dropout`).
     What a search's plot labels `trial=003` stands for."""
     trials = table[table["sweep"] == "tuner"]
     if trials.empty:

@@ -18,10 +18,14 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,9 +62,9 @@ BENIGN = (
 @dataclass
 class Case:
     name: str
-    kind: str  # data | disk | path | claim | space | files | small
+    kind: str  # data | disk | path | claim | space | files | small | fault | knob
     args: list[str]
-    expect: str  # refuse | recorded | skipped | works
+    expect: str  # refuse | recorded | skipped | works | interrupted
     setup: Callable[[Path], None] = lambda work: None
     check: Callable[[Path, dict], bool] | None = (
         None  # extra condition on (work, the record found) for recorded/skipped/works
@@ -68,6 +72,8 @@ class Case:
     needs_mount: bool = False
     notes: list[str] = field(default_factory=list)
     module: str = "harness"  # python -m <module> <args>: the harness, or one of its tools (harness.report, ...)
+    # A fault while it runs: called in a thread with (work, the process) once the process has started.
+    during: Callable[[Path, subprocess.Popen], None] | None = None
 
 
 def images(folder: Path, count: int, color: int, size=(40, 30), seed: int = 0) -> None:
@@ -245,9 +251,7 @@ def corpus() -> list[Case]:
             "works",
             zeroed,
             lambda work, record: (
-                bool(record)
-                and record.get("status") == "completed"
-                and "rebuilding it" in (work / "stderr.txt").read_text()
+                bool(record) and record.get("status") == "completed" and "rebuilding it" in output(work)
             ),
         )
     )
@@ -529,11 +533,669 @@ def corpus() -> list[Case]:
             lambda w: weights(w / "w.h5", nan=True),
         )
     )
+    cases.extend(fault_cases())
+    cases.extend(file_cases())
+    cases.extend(knob_cases())
     return cases
 
 
-class Work(type(Path())):  # a Path that also carries the checkout the case runs
+LONG = [  # a run that trains long enough (epochs of about 20 ms) to be hit by a fault mid-way
+    "model.alpha=0.25",
+    "data.image_size=32",
+    "train.epochs=400",
+    "train.patience=null",
+    "train.batch_size=8",
+    "train.verbose=2",
+]
+
+
+def long_args(work: Path, *extra: str) -> list[str]:
+    return ["dataset=folder", f"dataset.path={work / 'data'}", "model.weights=null", *LONG, *extra]
+
+
+def printed(work: Path, text: str, timeout: float = 180) -> bool:
+    return wait_for(lambda: text in output(work), timeout)
+
+
+def signal_at(text: str, signum: int, timeout: float = 180):
+    def during(work, process):
+        if printed(work, text, timeout):
+            process.send_signal(signum)
+
+    return during
+
+
+def resumes(status: str, error: str = ""):
+    """The record says what stopped the run, and the same command run again completes it."""
+
+    def check(work, record):
+        if not (record and record.get("status") == status and error in (record.get("error") or "")):
+            return False
+        done = again(work)
+        records = [json.loads(p.read_text()) for p in (work / "results").rglob("record.json")]
+        return done.returncode == 0 and bool(records) and all(r.get("status") == "completed" for r in records)
+
+    return check
+
+
+def fault_cases() -> list[Case]:
+    cases: list[Case] = []
+    cases.append(
+        Case(
+            "SIGINT during training",
+            "fault",
+            ["{long}", "model.unfreeze=1.0"],
+            "interrupted",
+            dataset,
+            resumes("interrupted", "stopped by SIGINT"),
+            during=signal_at("Epoch 5/", signal.SIGINT),
+        )
+    )
+    cases.append(
+        Case(
+            "SIGTERM during training",
+            "fault",
+            ["{long}", "model.unfreeze=1.0"],
+            "interrupted",
+            dataset,
+            resumes("interrupted", "stopped by SIGTERM"),
+            during=signal_at("Epoch 5/", signal.SIGTERM),
+        )
+    )
+
+    def big_folder(work):  # enough pixels that the image cache takes seconds to build
+        root = work / "data"
+        for c, name in enumerate(("red", "green", "blue")):
+            images(root / "train" / name, 150, c, size=(640, 480))
+            images(root / "val" / name, 20, c, size=(640, 480), seed=10)
+
+    def building(work):
+        return (
+            any((work / "own_cache" / "images").glob("*.building"))
+            if (work / "own_cache" / "images").exists()
+            else False
+        )
+
+    def term_while_building(work, process):
+        if wait_for(lambda: building(work)):
+            process.send_signal(signal.SIGTERM)
+
+    cases.append(
+        Case(
+            "SIGTERM during a cache build",
+            "fault",
+            [
+                "dataset=folder",
+                "dataset.path={work}/data",
+                "model.weights=null",
+                "model.alpha=0.25",
+                "data.image_size=64",
+                "model.unfreeze=1.0",
+                "train.epochs=1",
+                "train.steps_per_epoch=2",
+            ],
+            "interrupted",
+            big_folder,
+            lambda work, record: (
+                not list((work / "own_cache").rglob("*.building"))
+                and (record is None or record.get("status") == "interrupted")
+                and resumes("interrupted")(work, record or {"status": "interrupted"})
+            ),
+            during=term_while_building,
+        )
+    )
+
+    def kill_worker(work, process):
+        if not printed(work, "Epoch 5/"):
+            return
+        for pid in children(process.pid):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"resource_tracker" not in command:
+                os.kill(pid, signal.SIGKILL)
+                return
+
+    cases.append(
+        Case(
+            "kill -9 of a sweep's training worker",
+            "fault",
+            ["{long}", "model.unfreeze=1.0", "-m", "train.learning_rate=0.01,0.001"],
+            "recorded",
+            dataset,
+            lambda work, record: resumed_sweep(work, 2),
+            during=kill_worker,
+        )
+    )
+
+    def kill_tracker(work, process):
+        if not printed(work, "Epoch 5/"):
+            return
+        for pid in children(process.pid):
+            if b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+
+    cases.append(
+        Case(
+            "kill -9 of the resource tracker during a sweep",
+            "fault",
+            ["{long}", "model.unfreeze=1.0", "train.epochs=150", "-m", "train.learning_rate=0.01,0.001"],
+            "works",
+            dataset,
+            lambda work, record: len(completed_runs(work)) == 2,
+            during=kill_tracker,
+        )
+    )
+
+    def second_run(work, process):
+        if not printed(work, "Epoch 2/"):
+            return
+        done = subprocess.run(work.command, capture_output=True, text=True, cwd=work / "cwd", env=work.env)
+        (work / "second.txt").write_text(json.dumps({"exit": done.returncode, "stderr": done.stderr}))
+
+    def one_trained(work, record):
+        second = json.loads((work / "second.txt").read_text())
+        lines = _lines(second["stderr"])
+        return (
+            bool(record)
+            and record.get("status") == "completed"
+            and record.get("epochs_run") == 400
+            and second["exit"] == 1
+            and len(lines) == 1
+            and "already running" in lines[0]
+        )
+
+    cases.append(
+        Case(
+            "two identical single runs at once",
+            "fault",
+            ["{long}", "model.unfreeze=1.0"],
+            "works",
+            dataset,
+            one_trained,
+            during=second_run,
+        )
+    )
+
+    def fill_disk(work, process):
+        if printed(work, "Epoch 3/"):
+            with open(work / "results" / "filler", "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+
+    def freed_and_resumed(work, record):
+        records = [json.loads(p.read_text()) for p in (work / "results").rglob("record.json")]
+        if any(r.get("status") == "completed" for r in records):
+            return False  # the run did not finish: nothing may say it did
+        (work / "results" / "filler").unlink(missing_ok=True)
+        done = again(work)
+        return done.returncode == 0 and len(completed_runs(work)) == 1
+
+    cases.append(
+        Case(
+            "the results disk filling during training",
+            "fault",
+            ["{long}", "model.unfreeze=1.0", "train.epochs=100", "results_dir={work}/results"],
+            "recorded",
+            lambda w: (dataset(w), mount(w / "results", 150 * 1024)),
+            freed_and_resumed,
+            needs_mount=True,
+            during=fill_disk,
+        )
+    )
+
+    def truncate_during(folder: str):
+        def during(work, process):
+            if printed(work, "Epoch 5/"):
+                for entry in (work / "own_cache" / folder).glob("*.npy"):
+                    os.truncate(entry, entry.stat().st_size // 2)
+
+        return during
+
+    for folder, extra in (("features", []), ("images", ["model.unfreeze=1.0"])):
+        cases.append(
+            Case(
+                f"a cached {folder} file truncated while a run streams from it",
+                "fault",
+                ["{long}", "data.memory_mb=0", *extra],
+                "recorded",
+                dataset,
+                resumes("failed", "cache"),
+                during=truncate_during(folder),
+            )
+        )
+    return cases
+
+
+def warm(work: Path, *extra: str) -> None:
+    """The case's folder run once into results/ and own_cache/ (what a tampered file was before it was tampered)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            *folder_args(work),
+            *extra,
+            f"results_dir={work}/results",
+            f"cache_dir={work}/own_cache",
+        ],
+        capture_output=True,
+        cwd=work.checkout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(work.checkout)},
+    )
+
+
+def png_header(path: Path, width: int, height: int) -> None:
+    """A small PNG whose header claims width x height (its CRC mended, so only the size is a lie)."""
+    import struct
+    import zlib
+
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(path)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"IHDR")
+    data[at + 4 : at + 12] = struct.pack(">II", width, height)
+    data[at + 17 : at + 21] = struct.pack(">I", zlib.crc32(bytes(data[at : at + 17])))
+    path.write_bytes(bytes(data))
+
+
+def jpeg_header(path: Path, width: int, height: int) -> None:
+    """A small JPEG whose frame header (SOF0) claims width x height."""
+    import struct
+
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(path, "JPEG")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"\xff\xc0")
+    data[at + 5 : at + 9] = struct.pack(">HH", height, width)
+    path.write_bytes(bytes(data))
+
+
+def record_path(work: Path) -> Path:
+    return work / "results" / FOLDER_RUN / "record.json"
+
+
+def retrained(work, record) -> bool:
+    """Trained again and recorded whole: a completed record of this run's config with its scores."""
+    try:
+        found = json.loads(record_path(work).read_text())
+    except (OSError, ValueError):
+        return False
+    return found.get("status") == "completed" and found.get("best_val_accuracy") is not None
+
+
+def file_cases() -> list[Case]:
+    cases: list[Case] = []
+
+    def bomb(name: str, make):
+        def setup(work):
+            dataset(work)
+            make(work / "data" / "train" / "red" / name)
+
+        return setup
+
+    for name, file, make in (
+        ("a PNG whose header claims 20000 x 20000", "bomb.png", lambda f: png_header(f, 20000, 20000)),
+        ("a PNG whose header claims 65535 x 65535", "huge.png", lambda f: png_header(f, 65535, 65535)),
+        ("a JPEG whose header claims 30000 x 30000", "bomb.jpg", lambda f: jpeg_header(f, 30000, 30000)),
+        ("a JPEG whose header claims 0 x 0", "empty.jpg", lambda f: jpeg_header(f, 0, 0)),
+    ):
+        cases.append(Case(name, "data", [], "skipped", bomb(file, make), skipped_listed(file)))
+
+    def tampered_record(change):
+        def setup(work):
+            dataset(work)
+            warm(work)
+            change(record_path(work))
+
+        return setup
+
+    def rewrite(edit):
+        def change(path):
+            record = json.loads(path.read_text())
+            edit(record)
+            path.write_text(json.dumps(record))
+
+        return change
+
+    def replace_with(make):
+        def change(path):
+            path.unlink()
+            make(path)
+
+        return change
+
+    for name, change in (
+        ("record.json truncated half-way", lambda f: f.write_text(f.read_text()[: len(f.read_text()) // 2])),
+        ("record.json of zero bytes", lambda f: f.write_text("")),
+        ("record.json in UTF-16", lambda f: f.write_text(f.read_text(), encoding="utf-16")),
+        ("record.json a FIFO", replace_with(os.mkfifo)),
+        ("record.json a link to /dev/zero", replace_with(lambda f: f.symlink_to("/dev/zero"))),
+        ("record.json a dangling link", replace_with(lambda f: f.symlink_to(f.parent / "gone.json"))),
+        ("a completed record without its scores", rewrite(lambda r: r.update(best_val_accuracy=None, history={}))),
+        ("a record with an unknown status", rewrite(lambda r: r.update(status="victorious"))),
+        ("a record whose status is a list", rewrite(lambda r: r.update(status=["completed"]))),
+    ):
+        cases.append(Case(name, "files", [], "works", tampered_record(change), retrained))
+    cases.append(
+        Case("record.json a directory", "files", [], "works", tampered_record(replace_with(Path.mkdir)), retrained)
+    )
+    cases.append(  # someone else's finished run in the folder this one would use: kept, and the way out named
+        Case(
+            "a completed record of another config",
+            "files",
+            [],
+            "refuse",
+            tampered_record(rewrite(lambda r: r.update(config_hash="0" * len(r.get("config_hash", "0"))))),
+            lambda work, record: json.loads(record_path(work).read_text())["config_hash"].strip("0") == "",
+        )
+    )
+
+    def claimed(write):
+        def setup(work):
+            dataset(work)
+            run_dir = work / "results" / FOLDER_RUN
+            run_dir.mkdir(parents=True)
+            write(run_dir / ".claim")
+
+        return setup
+
+    def stale(path: Path, owner: dict, age: float = 0) -> None:
+        path.write_text(json.dumps(owner))
+        then = time.time() - age
+        os.utime(path, (then, then))
+
+    completed = lambda work, record: bool(record) and record.get("status") == "completed"  # noqa: E731
+    for name, write in (
+        (
+            "a claim of a live pid that started at another time",
+            lambda f: stale(f, {"pid": 1, "host": os.uname().nodename, "started": "1"}),
+        ),
+        (
+            "a claim of a pid that is gone",
+            lambda f: stale(f, {"pid": 4194300, "host": os.uname().nodename, "started": "5"}),
+        ),
+        (
+            "a claim from another host, untouched for 2 minutes",
+            lambda f: stale(f, {"pid": 1, "host": "elsewhere", "started": "1"}, 120),
+        ),
+        ("a claim with a pid that is text", lambda f: stale(f, {"pid": "me", "host": "here", "started": ""}, 60)),
+        ("a claim that is a FIFO", os.mkfifo),
+        ("a claim that is a directory", lambda f: f.mkdir()),
+    ):
+        cases.append(Case(name, "claim", [], "works", claimed(write), completed))
+
+    def tampered_cache(folder: str, pattern: str, change):
+        def setup(work):
+            dataset(work)
+            warm(work)
+            for entry in sorted((work / "own_cache" / folder).glob(pattern)):
+                change(entry)
+
+        return setup
+
+    def truncate(fraction: float):
+        return lambda f: os.truncate(f, int(f.stat().st_size * fraction))
+
+    def scramble(f: Path) -> None:
+        f.write_bytes(np.random.default_rng(0).integers(0, 255, f.stat().st_size, dtype=np.uint8).tobytes())
+
+    def scramble_body(f: Path) -> None:  # the .npy header intact, the numbers replaced
+        data = bytearray(f.read_bytes())
+        data[-64:] = bytes(range(64))
+        f.write_bytes(bytes(data))
+
+    directory = lambda f: (f.unlink(), f.mkdir())  # noqa: E731
+    for folder, what in (("images", "images"), ("features", "features")):
+        for name, change in (
+            ("of zero bytes", truncate(0)),
+            ("truncated half-way", truncate(0.5)),
+            ("replaced by a directory", directory),
+            ("of random bytes", scramble),
+            ("with its last numbers changed", scramble_body),
+        ):
+            cases.append(
+                Case(
+                    f"cached {what} {name}",
+                    "disk",
+                    ["cache_dir={work}/own_cache"],
+                    "works",
+                    tampered_cache(folder, "*.npy", change),
+                    completed,
+                )
+            )
+    for name, folder, pattern, change in (
+        ("a cache checksum of garbage", "images", "*.crc32", lambda f: f.write_text("not a number")),
+        ("a folder scan of another shape", "scans", "*.json", lambda f: f.write_text('[1, 2, "x"]')),
+        ("a folder scan of garbage bytes", "scans", "*.json", lambda f: f.write_bytes(b"\xff\x00{")),
+        ("a folder scan replaced by a directory", "scans", "*.json", directory),
+        (
+            "a folder scan naming files that are gone",
+            "scans",
+            "*.json",
+            lambda f: f.write_text(f.read_text().replace("img_0", "gone_0")),
+        ),
+        (
+            "a cache entry left .building by a dead process",
+            "images",
+            "*.npy",
+            lambda f: (
+                f.unlink(),
+                f.with_name(f.name + ".building").write_text(
+                    json.dumps({"pid": 4194300, "host": os.uname().nodename, "started": "5"})
+                ),
+            ),
+        ),
+    ):
+        cases.append(
+            Case(
+                name,
+                "disk",
+                ["cache_dir={work}/own_cache"],
+                "works",
+                tampered_cache(folder, pattern, change),
+                completed,
+            )
+        )
+
+    def sweep_folder(work):
+        dataset(work)
+        warm(work, "-m", "train.learning_rate=0.01,0.001")
+
+    def tampered_plan(change):
+        def setup(work):
+            sweep_folder(work)
+            for plan in (work / "results").rglob("planned.json"):
+                change(plan)
+
+        return setup
+
+    sweep = lambda work, record: len(completed_runs(work)) == 2  # noqa: E731
+    for name, change in (
+        ("a sweep's planned.json of garbage", lambda f: f.write_bytes(b"\x00{runs")),
+        ("a sweep's planned.json of another shape", lambda f: f.write_text('{"runs": 7}')),
+        ("a sweep's planned.json naming /etc", lambda f: f.write_text('{"runs": ["/etc", "../../.."]}')),
+        ("a sweep's planned.json a FIFO", replace_with(os.mkfifo)),
+    ):
+        cases.append(
+            Case(
+                name,
+                "files",
+                ["{folder}", "-m", "train.learning_rate=0.01,0.001"],
+                "works",
+                tampered_plan(change),
+                sweep,
+            )
+        )
+        cases.append(
+            Case(
+                "report on " + name.replace("a sweep's ", "a "),
+                "files",
+                ["{experiment}"],
+                "works",
+                tampered_plan(change),
+                module="harness.report",
+            )
+        )
+
+    def two_folders(work):
+        dataset(work)
+        warm(work, "train.save_model=true")
+        other = work / "other"
+        for c, name in enumerate(("cats", "dogs")):
+            images(other / "train" / name, 6, c)
+            images(other / "val" / name, 3, c, seed=10)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "dataset=folder",
+                f"dataset.path={other}",
+                "model.weights=null",
+                *TINY,
+                "train.save_model=true",
+                f"results_dir={work}/results",
+                f"cache_dir={work}/own_cache",
+            ],
+            capture_output=True,
+            cwd=work.checkout,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(work.checkout)},
+        )
+
+    for name, module, args, setup, expect in (
+        ("report on a folder that does not exist", "harness.report", ["{work}/nope"], lambda w: None, "refuse"),
+        ("report on a file", "harness.report", ["/etc/hostname"], lambda w: None, "refuse"),
+        ("export on a folder that does not exist", "harness.export", ["{work}/nope"], lambda w: None, "refuse"),
+        ("export on /proc", "harness.export", ["/proc"], lambda w: None, "refuse"),
+        ("analyze on a folder that does not exist", "harness.analyze", ["{work}/nope"], lambda w: None, "refuse"),
+        (
+            "analyze compare of runs on different classes",
+            "harness.analyze",
+            ["compare", "{run}", "{other_run}"],
+            two_folders,
+            "refuse",
+        ),
+        (
+            "analyze compare of a run with itself",
+            "harness.analyze",
+            ["compare", "{run}", "{run}"],
+            two_folders,
+            "refuse",
+        ),
+        ("deploy of a folder that does not exist", "harness.deploy", ["{work}/nope"], lambda w: None, "refuse"),
+        ("deploy of a run that saved no model", "harness.deploy", ["{run}"], lambda w: (dataset(w), warm(w)), "refuse"),
+        (
+            "deploy --quantize int4",
+            "harness.deploy",
+            ["{run}", "--quantize", "int4"],
+            lambda w: (dataset(w), warm(w, "train.save_model=true")),
+            "refuse",
+        ),
+    ):
+        cases.append(Case(name, "files", args, expect, setup, module=module))
+    return cases
+
+
+def knob_cases() -> list[Case]:
+    """Every knob of the schema given a value of the wrong type and values outside its range: each refused."""
+    import typing
+
+    from harness.config.schema import Config, TransferModel, knobs
+
+    quick = ["experiment=quickstart", *TINY[1:]]
+    cases: list[Case] = []
+    fields = [*knobs(Config), *knobs(TransferModel, "model.")]
+    for name, f in fields:
+        meta = f.metadata.get("harness") or f.metadata
+        allowed = meta.get("allowed")
+        kind = typing.get_args(f.type) or (f.type,)
+        kind = next((k for k in kind if k is not type(None)), None)
+        kind = (
+            {"int": int, "float": float, "bool": bool, "str": str, "Optional[int]": int, "Optional[float]": float}.get(
+                kind, kind
+            )
+            if isinstance(kind, str)
+            else kind
+        )
+        if name in ("train.verbose",):
+            continue
+        bad: list[str] = []
+        if kind is bool:
+            bad = ["maybe"]
+        elif kind in (int, float) and allowed is not None:
+            bad = ["abc", "nan" if kind is float else "1.5"]
+            if allowed.low is not None:
+                bad.append("-inf" if kind is float else str(int(allowed.low) - 1))
+            if allowed.high is not None:
+                bad.append(str(allowed.high * 10 if kind is float else int(allowed.high) + 1))
+        elif kind is str and allowed is not None and allowed.choices:
+            bad = ["bogus"]
+        for value in bad:
+            cases.append(Case(f"{name}={value}", "knob", [*quick, f"{name}={value}"], "refuse"))
+    return cases
+
+
+def completed_runs(work: Path) -> list[dict]:
+    records = [json.loads(p.read_text()) for p in (work / "results").rglob("record.json")]
+    return [r for r in records if r.get("status") == "completed"]
+
+
+def resumed_sweep(work: Path, runs: int) -> bool:
+    """After a fault a sweep has fewer than `runs` completed runs, and the same command completes the rest
+    without training again what had completed."""
+    finished = {json.dumps(r["history"]) for r in completed_runs(work)}
+    if len(finished) >= runs:
+        return False
+    done = again(work)
+    after = completed_runs(work)
+    return done.returncode == 0 and len(after) == runs and finished <= {json.dumps(r["history"]) for r in after}
+
+
+class Work(type(Path())):  # a Path that also carries the checkout the case runs, and how it ran it
     checkout: Path
+    command: list[str]
+    env: dict[str, str]
+
+
+def output(work: Path) -> str:
+    return "".join((work / name).read_text(errors="backslashreplace") for name in ("stdout.txt", "stderr.txt"))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 180) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is pid."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def again(work: Work, *extra: str) -> subprocess.CompletedProcess:
+    """The case's command once more, as the user would type it after the fault."""
+    return subprocess.run(
+        [*work.command, *extra], capture_output=True, text=True, cwd=work / "cwd", env=work.env, timeout=600
+    )
+
+
+def _files(folder: Path, leave_out: set[Path]) -> set[Path]:
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if Path(dirpath, d) not in leave_out]
+        found.update(Path(dirpath, f) for f in filenames)
+    return found
 
 
 def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
@@ -545,10 +1207,23 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
         outcome = case.setup(work)
         if case.needs_mount and (isinstance(outcome, tuple) and False in outcome):
             return {"case": case.name, "kind": case.kind, "verdict": "skipped", "why": "cannot mount a tmpfs here"}
-        args = [a.replace("{work}", str(work)) for a in (case.args or folder_args(work))]
+        args = case.args or folder_args(work)
+        if "{long}" in args:
+            args = [*long_args(work), *(a for a in args if a != "{long}")]
+        if "{folder}" in args:
+            args = [*folder_args(work), *(a for a in args if a != "{folder}")]
+        args = [a.replace("{work}", str(work)) for a in args]
+        if any("{experiment}" in a or "run}" in a for a in args):
+            runs = sorted(p.parent for p in (work / "results").rglob("record.json"))
+            named = {
+                "{experiment}": str(runs[0].parent) if runs else "",
+                "{run}": str(runs[0]) if runs else "",
+                "{other_run}": str(runs[-1]) if runs else "",
+            }
+            args = [named.get(a, a) for a in args]
         tool = case.module != "harness"
         if not tool and (
-            case.kind in ("data", "claim", "path", "disk")
+            case.kind in ("data", "claim", "path", "disk", "fault")
             and not case.args[:1] == ["--config-dir"]
             and "dataset=folder" not in args
         ):
@@ -559,28 +1234,45 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
         if not tool and not any(a.startswith("cache_dir=") for a in args):
             args.append(f"cache_dir={work / 'own_cache'}")
         before = {p for p in results.rglob("*") if p.is_file()} if results.exists() else set()
-        home = work / "home"
-        home.mkdir()
-        done = subprocess.run(
-            [sys.executable, "-m", case.module, *args],
-            capture_output=True,
-            text=True,
-            errors="backslashreplace",  # a name in invalid UTF-8 printed back
-            cwd=checkout,
-            timeout=600,
-            env={
-                **{k: v for k, v in os.environ.items() if k not in ("KERAS_HOME", "MPLCONFIGDIR", "HARNESS_CACHE_DIR")},
-                "HOME": str(home),  # a fresh, empty home: a case that writes there is not strict
-                "TF_CPP_MIN_LOG_LEVEL": "2",
-                "PYTHONPATH": str(checkout),
-                "HYDRA_FULL_ERROR": "0",
-            },
-        )
-        (work / "stderr.txt").write_text(done.stdout + done.stderr)
+        # Where the command may write: results_dir and cache_dir. A fresh $HOME, an empty working directory and
+        # an empty TMPDIR are the marker folders: anything left in them, or anywhere else in the case's folder,
+        # was written outside.
+        allowed = {results, work / "own_cache"} | {
+            Path(a.split("=", 1)[1]) for a in args if a.startswith(("results_dir=", "cache_dir=")) and "=" in a
+        }
+        home, cwd, tmp = work / "home", work / "cwd", work / "tmp"
+        for marker in (home, cwd, tmp):
+            marker.mkdir()
+        outside_before = _files(work, allowed)
+        work.command = [sys.executable, "-m", case.module, *args]
+        work.env = {
+            **{k: v for k, v in os.environ.items() if k not in ("KERAS_HOME", "MPLCONFIGDIR", "HARNESS_CACHE_DIR")},
+            "HOME": str(home),
+            "TMPDIR": str(tmp),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONPATH": str(checkout),
+            "HYDRA_FULL_ERROR": "0",
+            **({"HARNESS_CACHE_DIR": str(work / "own_cache")} if tool else {}),  # the tools' cache_dir
+        }
+        with open(work / "stdout.txt", "w") as out, open(work / "stderr.txt", "w") as err:
+            process = subprocess.Popen(work.command, stdout=out, stderr=err, cwd=cwd, env=work.env)
+            fault = threading.Thread(target=case.during, args=(work, process), daemon=True) if case.during else None
+            if fault:
+                fault.start()
+            try:
+                process.wait(timeout=600)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if fault:
+                fault.join(timeout=600)
+        read = lambda name: (work / name).read_text(errors="backslashreplace")  # noqa: E731 - a name in invalid UTF-8 printed back
+        done = subprocess.CompletedProcess(work.command, process.returncode, read("stdout.txt"), read("stderr.txt"))
         found = judge(case, work, results, done, before)
-        in_home = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
-        if in_home:
-            found["home_written"] = in_home[:5]
+        leave_out = allowed | {work / "stdout.txt", work / "stderr.txt", work / "second.txt"}
+        outside = sorted(str(p.relative_to(work)) for p in _files(work, allowed) - outside_before if p not in leave_out)
+        if outside:
+            found["written_outside"] = outside[:5]
             found["verdict"] = "partial" if found["verdict"] == "strict" else found["verdict"]
         return found
     finally:
@@ -620,7 +1312,10 @@ def judge(case: Case, work: Path, results: Path, done: subprocess.CompletedProce
             verdict = "failed"
     else:
         good = extra_ok and not traceback and not temporaries
-        status_ok = done.returncode in ((0,) if case.expect in ("skipped", "works") else (1,))
+        status_ok = (
+            done.returncode
+            in {"skipped": (0,), "works": (0,), "recorded": (1,), "interrupted": (130, 143)}[case.expect]
+        )
         verdict = (
             "strict" if good and status_ok else "partial" if extra_ok and (status_ok or not traceback) else "failed"
         )
@@ -633,13 +1328,19 @@ def main() -> None:
     parser.add_argument("--checkout", type=Path, default=Path(__file__).resolve().parent.parent)
     parser.add_argument("--only", nargs="*", help="run only the cases whose name contains one of these")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--kind", nargs="*", help="run only the cases of these kinds (data, disk, fault, knob, ...)")
+    parser.add_argument("--keep", type=Path, help="run the cases in this folder and keep what they left")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from sweep_speed import machine
 
-    cases = [c for c in corpus() if not args.only or any(o in c.name for o in args.only)]
+    cases = [
+        c
+        for c in corpus()
+        if (not args.only or any(o in c.name for o in args.only)) and (not args.kind or c.kind in args.kind)
+    ]
     found = []
-    with tempfile.TemporaryDirectory(prefix="bad-inputs-") as scratch:
+    with nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory(prefix="bad-inputs-") as scratch:
         for case in cases:
             result = run_case(case, args.checkout.resolve(), Path(scratch))
             found.append(result)

@@ -127,8 +127,10 @@ def write_images(folder: Path, count: int, size: tuple[int, int] = (40, 30), see
 
 
 def write_bare_record(run_dir: Path, **fields) -> None:
-    """A record with only what a RunRecord needs (a completed run named after its folder), and `fields` on top."""
+    """A record with only what a RunRecord needs (a completed run named after its folder, with a score), and
+    `fields` on top."""
     base = dict(
+        best_val_accuracy=0.5 if fields.get("status", "completed") == "completed" else None,
         name=run_dir.parent.name,
         run_name=run_dir.name,
         status="completed",

@@ -17,12 +17,11 @@ both predictions under each) and mcnemar.json (the exact McNemar test: do they d
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
 
-from harness.errors import UserError
+from harness.errors import ArgumentParser, UserError
 from harness.process.homes import tool_homes
 from harness.records.record import RECORD, is_record_file
 from harness.reports.analysis.experiment import experiment_tables
@@ -33,7 +32,7 @@ log = logging.getLogger("harness.analyze")
 
 
 def compare(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m harness.analyze compare", description="two runs, image by image, and McNemar's exact test"
     )
     parser.add_argument("run_a", type=Path)
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    parser = argparse.ArgumentParser(prog="python -m harness.analyze", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m harness.analyze", description=__doc__.split("\n\n")[0])
     parser.add_argument("path", help="a run directory (with record.json) or an experiment directory")
     parser.add_argument("--split", choices=["val", "test"], default="val")
     parser.add_argument("--top", type=int, default=6, help="images per class in each of the three selections")

@@ -12,7 +12,6 @@ convert, or a disk that fills, leaves nothing behind.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -24,16 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import UserError
+from harness.errors import ArgumentParser, UserError
 from harness.process.homes import tool_homes
 
 log = logging.getLogger(__name__)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> ArgumentParser:
     from harness.models.convert import QUANTIZATIONS, TARGETS
 
-    parser = argparse.ArgumentParser(prog="python -m harness.deploy", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m harness.deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a run folder with record.json and model.keras")
     parser.add_argument("--to", choices=TARGETS, default="tflite", help="the format (default: tflite)")
     parser.add_argument(
@@ -161,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     tool_homes([])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its INFO "generated new fontManager" is not ours
     try:
         result = deploy(args)
     except UserError as exc:

@@ -17,7 +17,7 @@ from harness.config.identity import HOW_NOT_WHAT, HYPERPARAMETER_SECTIONS, confi
 from harness.config.naming import TUNER_UNNAMED
 from harness.errors import UserError
 from harness.records.record import read_record
-from harness.storage.atomic import write_atomic
+from harness.storage.atomic import read_text, write_atomic
 
 IDENTITY = "search.json"  # in the search's folder: search_identity of the config it was started with
 
@@ -103,8 +103,8 @@ def check_best_preset(path: Path) -> None:
     from harness.errors import ConfigError
 
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(read_text(Path(path)))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(str(path), None, f"a readable best-trial preset ({str(exc).splitlines()[0]})") from None
     allowed = (
         f"a best-trial preset holds only {', '.join(BEST_KEYS)}, as values (no hydra section, _target_ or ${{...}})"
@@ -133,7 +133,7 @@ def check_same_search(cfg: DictConfig, exp_dir: Path) -> None:
     mine, file = search_identity(cfg), exp_dir / IDENTITY
     if file.exists() and not cfg.tuner.overwrite:
         try:
-            theirs = json.loads(file.read_text())
+            theirs = json.loads(read_text(file))
         except (OSError, ValueError):
             theirs = None
         if isinstance(theirs, dict) and theirs != mine:

@@ -16,12 +16,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 from harness.process import devices, stopping
@@ -48,6 +51,7 @@ def _start_worker(parent: int, threads: int | None = None, env: dict[str, str] |
     die_with_parent(parent)
     stopping.install_in_worker()
     os.environ.update(env or {})  # its GPU and how it shares it: read by TensorFlow when it starts, just below
+    tempfile.tempdir = None  # read TMPDIR (its own folder, from env) again
     import_tensorflow()  # while the parent composes the first job, not after it has handed it over
     devices.apply_memory_limit()
     if threads:
@@ -61,22 +65,35 @@ def _pid_and_rss() -> tuple[int, float]:
     return os.getpid(), _rss_mb()
 
 
-def _starting_pool(threads: int | None = None, env: dict[str, str] | None = None) -> tuple[ProcessPoolExecutor, Future]:
+def _starting_pool(
+    threads: int | None = None, env: dict[str, str] | None = None
+) -> tuple[ProcessPoolExecutor, Future, Path]:
     """A one-process pool starting in the background (with `threads` intra-op threads, None: TensorFlow's default,
-    and `env` set before TensorFlow starts), and the future of its process's pid and resident memory once started."""
+    and `env` set before TensorFlow starts), the future of its process's pid and resident memory once started, and
+    its temporary folder.
+
+    Each worker has a temporary folder of its own (in the temporary directory as usual), removed with the worker
+    (`_remove`): TensorFlow's autograph writes a source file there for every traced function and deletes them only
+    when its process exits normally, so a worker killed mid-run (OOM, kill -9) would leave them behind for good."""
+    scratch = Path(tempfile.mkdtemp(prefix="harness-worker-"))
     pool = ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(os.getpid(), threads, env),
+        initargs=(os.getpid(), threads, {**(env or {}), "TMPDIR": str(scratch)}),
     )
-    return pool, pool.submit(_pid_and_rss)
+    return pool, pool.submit(_pid_and_rss), scratch
 
 
-def _pool() -> tuple[ProcessPoolExecutor, int]:
-    """A one-process pool and that process's pid (which a stop request is passed on to)."""
-    pool, started = _starting_pool()
-    return pool, started.result()[0]
+def _remove(scratch: Path | None) -> None:
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _pool() -> tuple[ProcessPoolExecutor, int, Path]:
+    """A one-process pool, that process's pid (which a stop request is passed on to) and its temporary folder."""
+    pool, started, scratch = _starting_pool()
+    return pool, started.result()[0], scratch
 
 
 def in_fresh_process(fn: Callable[..., Any], *args: Any, stoppable: bool = True) -> Any | None:
@@ -87,12 +104,15 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any, stoppable: bool = True)
     """
     import cloudpickle
 
-    pool, pid = _pool()
-    with pool, stopping.child(pid) if stoppable else nullcontext():
-        try:
-            return pool.submit(_call_quietly, cloudpickle.dumps((fn, args))).result()
-        except BrokenProcessPool:
-            return None
+    pool, pid, scratch = _pool()
+    try:
+        with pool, stopping.child(pid) if stoppable else nullcontext():
+            try:
+                return pool.submit(_call_quietly, cloudpickle.dumps((fn, args))).result()
+            except BrokenProcessPool:
+                return None
+    finally:
+        _remove(scratch)
 
 
 def _call_quietly(payload: bytes) -> Any:
@@ -130,6 +150,7 @@ class Worker:
         self._pool: ProcessPoolExecutor | None = None
         self._process: multiprocessing.process.BaseProcess | None = None  # the pool's one process, once spawned
         self._starting: Future | None = None
+        self._scratch: Path | None = None  # the process's temporary folder
         self._pid, self._runs, self._idle_rss, self._base_rss = 0, 0, 0.0, 0.0
         self.started = 0  # processes started so far
 
@@ -137,7 +158,7 @@ class Worker:
         """Start the process (spawn and TensorFlow import, about 6 s on 2 cores) without waiting for it."""
         if self._pool is None:
             before = set(multiprocessing.active_children())
-            self._pool, self._starting = _starting_pool(self.threads, self.env)
+            self._pool, self._starting, self._scratch = _starting_pool(self.threads, self.env)
             self._process = next(iter(set(multiprocessing.active_children()) - before), None)
             self._runs, self._base_rss, self.started = 0, 0.0, self.started + 1
 
@@ -180,12 +201,15 @@ class Worker:
     def close(self, wait: bool = True) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=True)
-            self._pool, self._starting, self._process = None, None, None
+            if wait or self._process is None or not self._process.is_alive():
+                _remove(self._scratch)
+            self._pool, self._starting, self._process, self._scratch = None, None, None, None
 
     def kill(self) -> None:
         """End the process now, whatever it is doing (a prestarted worker still importing TensorFlow)."""
         if self._process is not None:
             self._process.kill()
+            self._process.join(timeout=5)
         self.close(wait=False)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.storage.atomic import write_atomic
+from harness.storage.atomic import read_text, write_atomic
 
 PLANNED = "planned.json"
 
@@ -23,7 +23,7 @@ def write_planned(folder: Path, runs: list[str]) -> None:
 def planned_runs(folder: Path) -> list[str] | None:
     """The run paths the last command planned here, or None where no command left a plan (an older folder)."""
     try:
-        runs = json.loads((Path(folder) / PLANNED).read_text())["runs"]
+        runs = json.loads(read_text(Path(folder) / PLANNED))["runs"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not isinstance(runs, list) or not all(_inside(r) for r in runs):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from harness.config.identity import HOW_NOT_WHAT, HYPERPARAMETER_SECTIONS, flatten
-from harness.storage.atomic import write_atomic
+from harness.storage.atomic import read_text, write_atomic
 
 RECORD = "record.json"
 
@@ -251,18 +251,22 @@ _warned: set[str] = set()
 
 
 def well_formed(record: Any) -> bool:
-    """Whether JSON read from a record file has a record's shape (not a list, a status it knows, typed fields)."""
+    """Whether JSON read from a record file has a record's shape (not a list, a status it knows, typed fields, and
+    a completed run's score: a "completed" record without one would be skipped as done and rank as nothing)."""
     if not isinstance(record, dict) or record.get("status") not in STATUSES:
         return False
     if not all(isinstance(record[k], t) for k, t in _SHAPE.items() if record.get(k) is not None):
         return False
-    return all(isinstance(v, list) for v in (record.get("history") or {}).values())
+    history = record.get("history") or {}
+    if not all(isinstance(v, list) for v in history.values()):
+        return False
+    return not Status(record["status"]).scored or isinstance(record.get("best_val_accuracy"), (int, float))
 
 
 def is_record_file(path: Path) -> bool:
     """Whether a file is a record.json this harness wrote, read quietly (no warning for one that is not)."""
     try:
-        return well_formed(json.loads(Path(path).read_text()))
+        return well_formed(json.loads(read_text(Path(path))))
     except (OSError, ValueError):
         return False
 
@@ -272,7 +276,7 @@ def read_record(run_dir: Path) -> RunRecord | None:
     finished: the run is trained again, and nothing that reads results trips over it)."""
     path = Path(run_dir) / RECORD
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(read_text(path))
     except (OSError, ValueError):
         return None
     if well_formed(record):

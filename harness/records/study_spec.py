@@ -7,13 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.storage.atomic import read_text
+
 SPEC = "study.json"
 
 
 def read_spec(study_dir: Path) -> dict[str, Any] | None:
     """The study's spec, or None where the folder holds none (or one of another shape): not a study folder."""
     try:
-        spec = json.loads((Path(study_dir) / SPEC).read_text())
+        spec = json.loads(read_text(Path(study_dir) / SPEC))
     except (OSError, ValueError):
         return None
     return spec if isinstance(spec, dict) and isinstance(spec.get("experiments"), dict) else None

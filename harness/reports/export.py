@@ -6,12 +6,12 @@ per run and epoch) for any results directory: one run, one experiment or many.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from harness.errors import ArgumentParser
 from harness.reports.tables import CONCISE_COLUMNS, load_history, load_table
 from harness.storage.atomic import replacing, write_atomic
 
@@ -59,7 +59,7 @@ def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.export", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m harness.export", description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="a results directory (a run, an experiment, or many)")
     parser.add_argument("--format", choices=FORMATS, default="markdown")
     parser.add_argument("--out", type=Path, help="output file (default: standard output; required for parquet)")
@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         print("export: --format parquet needs --out FILE (it is binary)", file=sys.stderr)
         return 2
     frame = load_history(args.path) if args.history else load_table(args.path)
+    if frame.empty:
+        print(f"export: {args.path} holds no run (no readable <run>/record.json)", file=sys.stderr)
+        return 2
     choice = args.columns or ("concise" if args.format == "markdown" else "all")
     if choice == "concise" and not args.history:
         frame = frame[concise_columns(frame)]

@@ -8,7 +8,6 @@ Runs when a study's multirun ends and on its own: `python -m harness.report resu
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import re
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.errors import ArgumentParser
 from harness.records.planned import planned_runs
 from harness.records.record import Status
 from harness.records.study_spec import read_spec
@@ -355,7 +355,7 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__)
+    parser = ArgumentParser(prog="python -m harness.report", description=__doc__)
     parser.add_argument("study", type=Path, help="a study folder: results/<study>")
     args = parser.parse_args(argv)
     if read_spec(args.study) is None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.errors import ArgumentParser
 from harness.process import stopping
 from harness.records.hparams import compare_lines, write_hparams_experiment
 from harness.records.planned import not_started, planned_runs
@@ -446,7 +447,7 @@ def _positive(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__)
+    parser = ArgumentParser(prog="python -m harness.report", description=__doc__)
     parser.add_argument("experiment", type=Path, help="an experiment directory: results/<name>")
     parser.add_argument("--latency-budget-ms", type=_positive, help="the most accurate run within this ms/image")
     parser.add_argument("--size-budget-mb", type=_positive, help="... and within this many MB of weights")

@@ -1,9 +1,11 @@
-"""Files appear whole or not at all: every writer fills a temporary sibling and renames it into place."""
+"""Files appear whole or not at all: every writer fills a temporary sibling and renames it into place; and a
+reader of the small files the harness writes (records, plans, claims, cache indexes) reads only such a file."""
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,3 +76,20 @@ def remove_temporaries(folder: Path) -> None:
     """Remove what writers killed or failed mid-write left in `folder` (their hidden .tmp siblings)."""
     for stale in (p for p in Path(folder).glob(".*") if is_temporary(p)):
         stale.unlink(missing_ok=True)
+
+
+# The largest small file read back: a record of thousands of epochs is under 1 MB.
+READ_LIMIT = 64 * 1024 * 1024
+
+
+def read_text(path: Path, limit: int = READ_LIMIT) -> str:
+    """A small file's text, or OSError when `path` is not a regular file of at most `limit` bytes: a FIFO or a
+    device put (or linked) where a record or a claim belongs would otherwise hang the reader or fill its memory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if found.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
+        return f.read(limit + 1).decode()

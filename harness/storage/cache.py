@@ -26,7 +26,7 @@ import numpy as np
 
 from harness.process import stopping
 from harness.storage import claims
-from harness.storage.atomic import no_space, replacing
+from harness.storage.atomic import no_space, read_text, replacing
 
 T = TypeVar("T")
 
@@ -96,7 +96,7 @@ def json_entry(
 def _json(path: Path, valid: Callable[[Any], bool]) -> Any | None:
     if path.exists():
         try:
-            value = json.loads(path.read_text())
+            value = json.loads(read_text(path))
         except (OSError, ValueError):  # only a foreign writer (or a directory in its place) leaves this
             value = None
         else:
@@ -149,7 +149,7 @@ def _verified(path: Path) -> bool:
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _VERIFIED:
         try:
-            expected = _sum_file(path).read_text().strip()
+            expected = read_text(_sum_file(path)).strip()
         except OSError:
             expected = None
         _VERIFIED[key] = expected == checksum(path)

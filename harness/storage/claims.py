@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -22,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from harness.storage.atomic import read_text
 
 CLAIM = ".claim"
 HEARTBEAT_S = 10.0
@@ -82,7 +85,7 @@ def holder(run_dir: Path) -> Owner | None:
 
 def _read(path: Path) -> Owner | None:
     try:
-        return Owner(**json.loads(path.read_text()))
+        return Owner(**json.loads(read_text(path)))
     except (OSError, ValueError, TypeError):
         return None
 
@@ -146,6 +149,9 @@ def _take_over(path: Path, dead: Owner | None) -> None:
     try:
         os.rename(path, stale)  # only one of several processes taking over gets to rename it
     except FileNotFoundError:
+        return
+    if stale.is_dir() and not stale.is_symlink():  # a folder under the claim's name: no owner made it
+        shutil.rmtree(stale, ignore_errors=True)
         return
     if _read(stale) != dead:  # a live owner claimed it between our read and the rename: give it back
         try:

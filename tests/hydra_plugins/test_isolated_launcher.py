@@ -177,6 +177,37 @@ def test_a_worker_is_replaced_once_it_has_grown_since_its_first_call_that_built_
         worker.close()
 
 
+def _leave_a_temporary_file_and_die() -> None:
+    import signal
+    import tempfile
+
+    tempfile.NamedTemporaryFile(delete=False).close()  # what TensorFlow's autograph leaves when killed
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _temporary_folder() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
+@pytest.mark.slow
+def test_a_worker_has_its_own_temporary_folder_removed_with_it_even_when_it_is_killed(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    worker = Worker()
+    try:
+        own = Path(worker.call(_temporary_folder))
+        assert own.parent == tmp_path and own.name.startswith("harness-worker-")
+        assert worker.call(_leave_a_temporary_file_and_die) is None  # the worker died: its folder goes with it
+        assert not own.exists() and list(tmp_path.iterdir()) == []
+        again = Path(worker.call(_temporary_folder))
+        assert again != own and again.exists()
+    finally:
+        worker.close()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_sweep_s_command_line_is_recognised_before_anything_is_imported():
     from harness.__main__ import reads_as_sweep
 

@@ -53,7 +53,14 @@ def test_a_record_round_trips_with_non_finite_numbers_as_null(tmp_path):
 
 
 def test_a_record_of_an_older_version_reads_typed_without_what_it_lacks_or_what_is_no_longer_kept(tmp_path):
-    old = {"name": "e", "run_name": "r", "status": "completed", "config": {}, "sweep": {"knob": "k", "gone": 1}}
+    old = {
+        "name": "e",
+        "run_name": "r",
+        "status": "completed",
+        "best_val_accuracy": 0.5,
+        "config": {},
+        "sweep": {"knob": "k", "gone": 1},
+    }
     (tmp_path / RECORD).write_text(json.dumps({**old, "a_field_of_another_version": 3}))
     back = read_record(tmp_path)
     assert isinstance(back, RunRecord) and back.status.scored and back.sweep.knob == "k"
@@ -125,3 +132,11 @@ def test_valid_json_of_another_shape_is_no_record_and_trips_no_reader(tmp_path, 
     (tmp_path / "exp" / "run").mkdir(parents=True)
     (tmp_path / "exp" / "run" / "record.json").write_text(text)
     assert read_record(tmp_path / "exp" / "run") is None and load_table(tmp_path).empty
+
+
+def test_a_completed_record_without_a_score_is_no_record(tmp_path):
+    """It would be skipped as done by every resume and rank as nothing: the run is trained again instead."""
+    (tmp_path / "record.json").write_text(
+        json.dumps({"status": "completed", "best_val_accuracy": None, "history": {}, "config": {}})
+    )
+    assert read_record(tmp_path) is None

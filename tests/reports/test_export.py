@@ -42,3 +42,17 @@ def test_markdown_is_concise_by_default_and_whole_with_columns_all(tmp_path, cap
     assert "model.unfreeze" not in header and "config_hash" not in header and len(header) < 20
     assert export.main([str(tmp_path), "--format", "markdown", "--columns", "all"]) == 0
     assert "config_hash" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_a_folder_without_runs_is_refused_in_one_line(tmp_path, capsys):
+    assert export.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no run" in err
+
+
+def test_a_bad_argument_is_one_line_naming_it_and_what_is_allowed(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        export.main([str(tmp_path), "--format", "xlsx"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert "--format: invalid choice: 'xlsx' (choose from" in err and err.startswith("python -m harness.export")

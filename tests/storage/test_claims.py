@@ -102,3 +102,11 @@ def test_a_claim_being_written_right_now_is_waited_for_not_taken(tmp_path, monke
     started = time.monotonic()
     assert claims.claim(tmp_path) is None  # nobody wrote it within the grace period: ours, but not before it passed
     assert time.monotonic() - started >= 0.25
+
+
+def test_a_folder_where_the_claim_belongs_is_removed_and_the_claim_taken(tmp_path):
+    (tmp_path / claims.CLAIM).mkdir()
+    (tmp_path / claims.CLAIM / "x").write_text("")
+    old = time.time() - claims.UNREADABLE_S - 1
+    os.utime(tmp_path / claims.CLAIM, (old, old))
+    assert claims.claim(tmp_path) is None and claims.holder(tmp_path) == claims.me()

@@ -198,6 +198,13 @@ def compare_runs(run_a: Path, run_b: Path, split_name: str = "val", out: Path | 
     names = tuple(r.run_name or d.name for r, d in zip(records, (run_a, run_b)))
     if run_a.resolve() == run_b.resolve():
         raise UserError(f"both runs are {run_a}: give two different runs")
+    datasets = [r.config.get("dataset") for r in records]
+    if datasets[0] != datasets[1] or records[0].class_names != records[1].class_names:
+        # Checked before either run is analysed: nothing is written for a comparison that cannot be made.
+        raise UserError(
+            f"the two runs were trained on different data ({_data_name(records[0])} and {_data_name(records[1])}): "
+            "compare runs of the same dataset and classes"
+        )
     both = paired(predictions_of(run_a, split_name), predictions_of(run_b, split_name))
     cfg = OmegaConf.create(records[0].config)
     root = cache.root(cfg.cache_dir, cfg.train.cache)
@@ -206,6 +213,11 @@ def compare_runs(run_a: Path, run_b: Path, split_name: str = "val", out: Path | 
     images = {str(i): pixels[k] for k, i in enumerate(split.ids)}
     out = out or run_a.parent / "compare" / f"{names[0]}_vs_{names[1]}"
     return out, write_comparison(both, images, names, out)
+
+
+def _data_name(record: RunRecord) -> str:
+    dataset = record.config.get("dataset") or {}
+    return f"{dataset.get('name')}: {', '.join(record.class_names or [])}"
 
 
 def after_run(run_dir: Path, prepared: Prepared, record: RunRecord) -> dict[str, Any]:

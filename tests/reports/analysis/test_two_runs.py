@@ -49,6 +49,17 @@ def test_runs_of_other_images_are_not_compared():
         paired(_predictions([True, True]), _predictions([True, True], ids=["x", "y"]))
 
 
+def test_runs_of_other_data_are_refused_before_either_is_analysed(tmp_path):
+    from harness.reports.analysis.runs import compare_runs
+    from tests.helpers import write_bare_record
+
+    write_bare_record(tmp_path / "e" / "a", config={"dataset": {"name": "flowers"}}, class_names=["daisy", "rose"])
+    write_bare_record(tmp_path / "e" / "b", config={"dataset": {"name": "pets"}}, class_names=["cat", "dog"])
+    with pytest.raises(UserError, match="different data .flowers: daisy, rose and pets: cat, dog."):
+        compare_runs(tmp_path / "e" / "a", tmp_path / "e" / "b")
+    assert sorted(p.name for p in (tmp_path / "e").rglob("*")) == ["a", "b", "record.json", "record.json"]
+
+
 def test_disagreements_list_only_images_one_run_alone_gets_right():
     a, b = _predictions([True, True, False, False]), _predictions([True, False, True, False])
     rows = disagreements(paired(a, b))

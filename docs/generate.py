@@ -351,21 +351,58 @@ def _automl(d: dict) -> list[str]:
 
 
 def _bad_inputs(d: dict) -> list[str]:
-    totals = d["totals"]
-    out = [f"{sum(totals.values())} cases: " + ", ".join(f"{n} {k}" for k, n in totals.items()), ""]
-    before = d.get("before")
+    verdicts = ("strict", "partial", "failed", "skipped")
+    before = d.get("before") or {}
+
+    def line(totals: dict) -> str:
+        return f"{sum(totals.values())} cases: " + ", ".join(f"{totals.get(v, 0)} {v}" for v in verdicts)
+
+    out = [line(d["totals"]), ""]
     if before:
+        out += [f"The same corpus on commit {before['commit']} ({before['command']}): {line(before['totals'])}", ""]
+    earlier = {c["case"]: c["verdict"] for c in before.get("cases", [])}
+    kinds = list(dict.fromkeys(c["kind"] for c in d["cases"]))
+
+    def counts(cases: list[dict]) -> str:
+        return ", ".join(f"{n} {v}" for v in verdicts if (n := sum(c["verdict"] == v for c in cases)))
+
+    out += _table(
+        ["kind", "cases", "outcome", *(["before"] if before else [])],
+        [
+            [
+                kind,
+                sum(c["kind"] == kind for c in d["cases"]),
+                counts([c for c in d["cases"] if c["kind"] == kind]),
+                *(
+                    [counts([c for c in before.get("cases", []) if c["kind"] == kind]) or "(not in the corpus)"]
+                    if before
+                    else []
+                ),
+            ]
+            for kind in kinds
+        ],
+    )
+    knobs = [c for c in d["cases"] if c["kind"] == "knob"]
+    if knobs:
         out += [
-            f"The same corpus on commit {before['commit']} ({before['command']}): "
-            + ", ".join(f"{n} {k}" for k, n in before["totals"].items()),
+            "",
+            f"The {len(knobs)} knob cases give every knob of the schema a value of the wrong type and values just "
+            "outside its range (`train.epochs=1.5`, `model.alpha=nan`, `data.augment=bogus`, ...); each one's "
+            "outcome is in the JSON. The others, one by one:",
             "",
         ]
-    earlier = {c["case"]: c["verdict"] for c in (before or {}).get("cases", [])}
     return out + _table(
         ["kind", "case", "outcome", "exit", *(["before"] if before else [])],
         [
-            [c["kind"], c["case"], c["verdict"], c.get("exit", ""), *([earlier.get(c["case"], "")] if before else [])]
+            [
+                c["kind"],
+                c["case"],
+                c["verdict"],
+                c.get("exit", ""),
+                *([earlier.get(c["case"], "new")] if before else []),
+            ]
             for c in d["cases"]
+            if c["kind"] != "knob"
         ],
     )
 

@@ -131,3 +131,26 @@ def test_the_scale_benchmarks_folder_has_varied_sizes_and_aspect_ratios_and_ever
         assert scale.stages(records) == {"data": 1.5, "images": 2.0, "features": 3.0, "epochs": 1.8}
     finally:
         sys.modules.pop("scale", None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    [
+        "SIGINT during training",
+        "kill -9 of a sweep's training worker",
+        "record.json a FIFO",
+        "a claim that is a directory",
+        "a completed record without its scores",
+        "export on /proc",
+        "analyze compare of runs on different classes",
+    ],
+)
+def test_the_bad_input_corpus_case_is_handled_strictly(case, monkeypatch, tmp_path):
+    """A few of benchmarks/bad_inputs.py's cases, run as the corpus runs them (a fresh process, a fresh $HOME,
+    empty working and temporary folders that must stay empty): faults mid-run, tampered files, the tools."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bad_inputs
+
+    found = bad_inputs.run_case(next(c for c in bad_inputs.corpus() if c.name == case), ROOT, tmp_path)
+    assert found["verdict"] == "strict", found

@@ -13,6 +13,7 @@ incomplete and re-run on resume; the next job gets a new worker.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
@@ -88,6 +89,19 @@ def _starting_pool(
 def _remove(scratch: Path | None) -> None:
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+# Folders of workers closed without waiting (their TensorFlow teardown overlaps the sweep's last runs and its
+# report): removed once each has ended, at the latest when this process exits.
+_ending: list[tuple[multiprocessing.process.BaseProcess, Path]] = []
+
+
+@atexit.register
+def remove_ended() -> None:
+    for process, scratch in _ending:
+        process.join(timeout=10)
+        _remove(scratch)
+    _ending.clear()
 
 
 def _pool() -> tuple[ProcessPoolExecutor, int, Path]:
@@ -203,6 +217,8 @@ class Worker:
             self._pool.shutdown(wait=wait, cancel_futures=True)
             if wait or self._process is None or not self._process.is_alive():
                 _remove(self._scratch)
+            elif self._scratch is not None:
+                _ending.append((self._process, self._scratch))
             self._pool, self._starting, self._process, self._scratch = None, None, None, None
 
     def kill(self) -> None:

@@ -13,7 +13,7 @@ from hydra.core.plugins import Plugins
 from hydra.errors import ConfigCompositionException
 from hydra.plugins.sweeper import Sweeper
 
-from harness.process.workers import Worker
+from harness.process.workers import Worker, remove_ended
 from hydra_plugins.harness_isolated_launcher._core import in_order
 from hydra_plugins.harness_isolated_launcher.isolated_launcher import IsolatedLauncher
 from tests.helpers import FAST, experiment_dir, records, run_cli
@@ -204,7 +204,8 @@ def test_a_worker_has_its_own_temporary_folder_removed_with_it_even_when_it_is_k
         again = Path(worker.call(_temporary_folder))
         assert again != own and again.exists()
     finally:
-        worker.close()
+        worker.close(wait=False)  # as a sweep ends: the worker's teardown overlaps the report
+    remove_ended()  # at the latest when the sweep's process exits
     assert list(tmp_path.iterdir()) == []
 
 

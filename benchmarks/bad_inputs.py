@@ -1191,14 +1191,29 @@ def again(work: Work, *extra: str) -> subprocess.CompletedProcess:
 
 
 def _files(folder: Path, leave_out: set[Path]) -> set[Path]:
+    """Every file and folder under `folder` but those in leave_out (an empty folder made is something written)."""
     found = set()
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if Path(dirpath, d) not in leave_out]
-        found.update(Path(dirpath, f) for f in filenames)
+        found.update(Path(dirpath, f) for f in filenames + dirnames)
     return found
 
 
-def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
+def _limits(memory_gb: float | None):
+    """Caps the case's address space (an old checkout reading /dev/zero into memory must not take the machine)."""
+    if memory_gb is None:
+        return None
+
+    def limit() -> None:
+        import resource
+
+        size = int(memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    return limit
+
+
+def run_case(case: Case, checkout: Path, scratch: Path, timeout: float = 600, memory_gb: float | None = None) -> dict:
     work = Work(scratch / "".join(c if c.isalnum() else "_" for c in case.name)[:60])
     work.checkout = checkout
     work.mkdir(parents=True)
@@ -1255,12 +1270,14 @@ def run_case(case: Case, checkout: Path, scratch: Path) -> dict:
             **({"HARNESS_CACHE_DIR": str(work / "own_cache")} if tool else {}),  # the tools' cache_dir
         }
         with open(work / "stdout.txt", "w") as out, open(work / "stderr.txt", "w") as err:
-            process = subprocess.Popen(work.command, stdout=out, stderr=err, cwd=cwd, env=work.env)
+            process = subprocess.Popen(
+                work.command, stdout=out, stderr=err, cwd=cwd, env=work.env, preexec_fn=_limits(memory_gb)
+            )
             fault = threading.Thread(target=case.during, args=(work, process), daemon=True) if case.during else None
             if fault:
                 fault.start()
             try:
-                process.wait(timeout=600)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -1329,6 +1346,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only the cases whose name contains one of these")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--kind", nargs="*", help="run only the cases of these kinds (data, disk, fault, knob, ...)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds a case may run (a hang is failed)")
+    parser.add_argument("--memory-limit-gb", type=float, help="address space of each case's process")
+    parser.add_argument("--resume", action="store_true", help="keep the cases --out already holds; run the rest")
     parser.add_argument("--keep", type=Path, help="run the cases in this folder and keep what they left")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -1339,32 +1359,41 @@ def main() -> None:
         for c in corpus()
         if (not args.only or any(o in c.name for o in args.only)) and (not args.kind or c.kind in args.kind)
     ]
-    found = []
+    found: list[dict] = []
+    if args.resume and args.out and args.out.exists():
+        found = json.loads(args.out.read_text())["cases"]
+        cases = [c for c in cases if c.name not in {r["case"] for r in found}]
+
+    def write() -> dict:  # after every case: a long corpus stopped half-way keeps what it found
+        totals = {v: sum(1 for r in found if r["verdict"] == v) for v in ("strict", "partial", "failed", "skipped")}
+        if args.out:
+            args.out.write_text(
+                json.dumps(
+                    {
+                        "benchmark": "bad_inputs",
+                        "machine": machine(),
+                        "checkout": str(args.checkout),
+                        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "command": "python " + " ".join(sys.argv),
+                        "totals": totals,
+                        "cases": found,
+                    },
+                    indent=2,
+                )
+            )
+        return totals
+
     with nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory(prefix="bad-inputs-") as scratch:
         for case in cases:
-            result = run_case(case, args.checkout.resolve(), Path(scratch))
+            result = run_case(case, args.checkout.resolve(), Path(scratch), args.timeout, args.memory_limit_gb)
             found.append(result)
+            write()
             print(
                 f"{result['verdict']:8} {case.kind:6} {case.name}: exit {result.get('exit')}, {result.get('first_line', result.get('why', ''))[:150]}",
                 flush=True,
             )
-    totals = {v: sum(1 for r in found if r["verdict"] == v) for v in ("strict", "partial", "failed", "skipped")}
+    totals = write()
     print(f"\n{len(found)} cases: " + ", ".join(f"{n} {v}" for v, n in totals.items()))
-    if args.out:
-        args.out.write_text(
-            json.dumps(
-                {
-                    "benchmark": "bad_inputs",
-                    "machine": machine(),
-                    "checkout": str(args.checkout),
-                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "command": "python " + " ".join(sys.argv),
-                    "totals": totals,
-                    "cases": found,
-                },
-                indent=2,
-            )
-        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,20 @@ def test_tool_homes_are_set_only_where_the_user_has_not(monkeypatch, tmp_path):
     monkeypatch.delenv("KERAS_HOME", raising=False)
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mine"))
     base = tool_homes([f"cache_dir={tmp_path / 'cache'}"])
-    assert os.environ["KERAS_HOME"] == str(tmp_path / "cache" / "tools" / "keras") and base.is_dir()
+    assert os.environ["KERAS_HOME"] == str(tmp_path / "cache" / "tools" / "keras") == str(base / "keras")
     assert os.environ["MPLCONFIGDIR"] == str(tmp_path / "mine")
+    assert list(tmp_path.iterdir()) == []  # made by Keras and matplotlib when they write, not before
+
+
+def test_a_cache_dir_that_does_not_resolve_yet_names_no_folder(monkeypatch, tmp_path):
+    """`cache_dir=${oc.env:UNSET}` is refused by the config's check a moment later: it must not have made a
+    folder of that name in the working directory first."""
+    monkeypatch.delenv("HARNESS_CACHE_DIR", raising=False)
+    monkeypatch.delenv("HARNESS_UNSET", raising=False)
+    monkeypatch.setenv("SCRATCH_FOR_TEST", str(tmp_path / "scratch"))
+    assert cache_folder(["cache_dir=${oc.env:SCRATCH_FOR_TEST}/cache"]) == tmp_path / "scratch" / "cache"
+    assert cache_folder(["cache_dir=${oc.env:HARNESS_UNSET}"]) == cache_folder([])
+    assert cache_folder(["cache_dir=${results_dir}/cache"]) == cache_folder([])
 
 
 @pytest.mark.slow

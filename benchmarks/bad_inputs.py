@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -572,7 +573,7 @@ def resumes(status: str, error: str = ""):
         if not (record and record.get("status") == status and error in (record.get("error") or "")):
             return False
         done = again(work)
-        records = [json.loads(p.read_text()) for p in (work / "results").rglob("record.json")]
+        records = [r for p in (work / "results").rglob("record.json") if (r := _json(p)) is not None]
         return done.returncode == 0 and bool(records) and all(r.get("status") == "completed" for r in records)
 
     return check
@@ -726,7 +727,7 @@ def fault_cases() -> list[Case]:
                     pass
 
     def freed_and_resumed(work, record):
-        records = [json.loads(p.read_text()) for p in (work / "results").rglob("record.json")]
+        records = [r for p in (work / "results").rglob("record.json") if (r := _json(p)) is not None]
         if any(r.get("status") == "completed" for r in records):
             return False  # the run did not finish: nothing may say it did
         (work / "results" / "filler").unlink(missing_ok=True)
@@ -817,11 +818,8 @@ def record_path(work: Path) -> Path:
 
 def retrained(work, record) -> bool:
     """Trained again and recorded whole: a completed record of this run's config with its scores."""
-    try:
-        found = json.loads(record_path(work).read_text())
-    except (OSError, ValueError):
-        return False
-    return found.get("status") == "completed" and found.get("best_val_accuracy") is not None
+    found = _json(record_path(work))
+    return isinstance(found, dict) and found.get("status") == "completed" and found.get("best_val_accuracy") is not None
 
 
 def file_cases() -> list[Case]:
@@ -887,7 +885,7 @@ def file_cases() -> list[Case]:
             [],
             "refuse",
             tampered_record(rewrite(lambda r: r.update(config_hash="0" * len(r.get("config_hash", "0"))))),
-            lambda work, record: json.loads(record_path(work).read_text())["config_hash"].strip("0") == "",
+            lambda work, record: (_json(record_path(work)) or {}).get("config_hash", "x").strip("0") == "",
         )
     )
 
@@ -1137,7 +1135,7 @@ def knob_cases() -> list[Case]:
 
 
 def completed_runs(work: Path) -> list[dict]:
-    records = [json.loads(p.read_text()) for p in (work / "results").rglob("record.json")]
+    records = [r for p in (work / "results").rglob("record.json") if (r := _json(p)) is not None]
     return [r for r in records if r.get("status") == "completed"]
 
 
@@ -1158,6 +1156,17 @@ class Work(type(Path())):  # a Path that also carries the checkout the case runs
     env: dict[str, str]
 
 
+def _json(path: Path):
+    """A JSON file's content; None for one that is not a regular file (a FIFO an old checkout left would block
+    the reader) or not JSON."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def output(work: Path) -> str:
     return "".join((work / name).read_text(errors="backslashreplace") for name in ("stdout.txt", "stderr.txt"))
 
@@ -1174,10 +1183,10 @@ def wait_for(condition: Callable[[], bool], timeout: float = 180) -> bool:
 def children(pid: int) -> list[int]:
     """The processes whose parent is pid."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for status in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
+            if int(status.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(status.parent.name))
         except (OSError, IndexError, ValueError):
             continue
     return found
@@ -1307,7 +1316,7 @@ def judge(case: Case, work: Path, results: Path, done: subprocess.CompletedProce
     err = _lines(done.stderr)
     traceback = "Traceback" in done.stderr or "Traceback" in done.stdout
     written = results.exists() and any(p for p in results.rglob("*") if p.is_file() and p not in before)
-    records = [json.loads(p.read_text()) for p in results.rglob("record.json")] if results.exists() else []
+    records = [r for p in results.rglob("record.json") if (r := _json(p)) is not None] if results.exists() else []
     record = next((r for r in records if isinstance(r, dict) and isinstance(r.get("config"), dict)), None)
     temporaries = [p.name for p in work.rglob(".*") if ".tmp" in p.name]
     out = {

@@ -359,7 +359,11 @@ def _bad_inputs(d: dict) -> list[str]:
 
     out = [line(d["totals"]), ""]
     if before:
-        out += [f"The same corpus on commit {before['commit']} ({before['command']}): {line(before['totals'])}", ""]
+        note = f"; {before['note']}" if before.get("note") else ""
+        out += [
+            f"The same corpus on commit {before['commit']} ({before['command']}{note}): {line(before['totals'])}",
+            "",
+        ]
     earlier = {c["case"]: c["verdict"] for c in before.get("cases", [])}
     kinds = list(dict.fromkeys(c["kind"] for c in d["cases"]))
 
@@ -374,7 +378,7 @@ def _bad_inputs(d: dict) -> list[str]:
                 sum(c["kind"] == kind for c in d["cases"]),
                 counts([c for c in d["cases"] if c["kind"] == kind]),
                 *(
-                    [counts([c for c in before.get("cases", []) if c["kind"] == kind]) or "(not in the corpus)"]
+                    [counts([c for c in before.get("cases", []) if c.get("kind") == kind]) or "(not in the corpus)"]
                     if before
                     else []
                 ),

@@ -359,6 +359,13 @@ class TrainConfig:
         choices=("float32", "float16"),
         ignored_by=("autokeras",),
     )
+    class_weight: str = knob(
+        "none",
+        "balanced: each class weighs in the loss as if the classes were equal (Keras's class_weight at "
+        "n / (classes x count), scikit-learn's 'balanced'); none: every image alike",
+        choices=("none", "balanced"),
+        ignored_by=("autokeras",),
+    )
     save_model: bool = knob(
         False,
         "write model.keras (raw 0..255 pixels in, probabilities out) into the run's folder",

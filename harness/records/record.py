@@ -126,6 +126,8 @@ class RunRecord:
     seconds_per_epoch: Optional[float] = None
     test_accuracy: Optional[float] = None
     test_loss: Optional[float] = None
+    test_balanced_accuracy: Optional[float] = None  # mean recall over the test split's classes
+    test_macro_f1: Optional[float] = None
     test_correct: Optional[str] = None  # which test images it got right, in split order: pack_correct's hex
     wall_seconds: Optional[float] = None  # data, model, training and test: what the run itself took
     total_seconds: Optional[float] = (

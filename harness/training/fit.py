@@ -180,6 +180,7 @@ def fit(
     backbone: keras.Model | None = None,
     steps_per_epoch: int | None = None,
     soft_labels: bool = False,
+    class_weight: dict[int, float] | None = None,
 ) -> TrainResult:
     """Fits by the `train` section in one phase, or two with train.fine_tune: the head first with the backbone
     frozen, then the backbone's trainable layers as the model was built.
@@ -187,7 +188,8 @@ def fit(
     `backbone` is the full backbone whose layers `model` trains when `model` is the part above a cached
     frozen prefix. `steps_per_epoch`: batches per epoch of a repeating train_ds (None: one pass). `soft_labels`:
     the datasets' labels are one-hot rows (data.mix), not class indices. `test_labels`: the class of each image of
-    test_ds, in its order (the test split is predicted once, and scored from those predictions).
+    test_ds, in its order (the test split is predicted once, and scored from those predictions). `class_weight`:
+    Keras's, a weight per class index (`balanced_class_weights`).
     """
     options = options or FitOptions()
     result = TrainResult()
@@ -215,6 +217,7 @@ def fit(
                 initial_epoch=done,
                 epochs=until if phase == 0 else done + until,
                 steps_per_epoch=steps_per_epoch,
+                class_weight=class_weight,
                 callbacks=_callbacks(train, result.history, guard, log_dir, list(options.callbacks)),
                 verbose=train.verbose,
                 shuffle=False,  # the tf.data pipeline shuffles
@@ -256,3 +259,29 @@ def scored(output: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     labels = np.asarray(labels, dtype=int)
     true = np.clip(p[np.arange(len(labels)), labels], 1e-7, 1 - 1e-7)
     return float(-np.log(true).mean()), float((p.argmax(axis=1) == labels).mean())
+
+
+def balanced_class_weights(labels: np.ndarray, classes: int) -> dict[int, float]:
+    """train.class_weight=balanced: n / (classes x count) per class, as scikit-learn's
+    compute_class_weight("balanced"), so every class weighs as much in the loss as if the classes were equal."""
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=classes)
+    if (counts == 0).any():
+        missing = ", ".join(str(c) for c in np.flatnonzero(counts == 0))
+        raise ValueError(f"train.class_weight=balanced needs training images of every class (none of class {missing})")
+    return {c: float(len(labels) / (classes * n)) for c, n in enumerate(counts)}
+
+
+def class_scores(predicted: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(balanced accuracy, macro-F1) of predicted classes against true ones, as scikit-learn computes them: the
+    mean recall over the classes the labels hold, and the mean F1 over the classes either holds (0 where a
+    class is never predicted or never right). Unlike accuracy, both stay low for a model that predicts the
+    majority class of an imbalanced split."""
+    predicted, labels = np.asarray(predicted, dtype=int), np.asarray(labels, dtype=int)
+    true_classes = np.unique(labels)
+    recalls = [float((predicted[labels == c] == c).mean()) for c in true_classes]
+    f1 = []
+    for c in np.union1d(true_classes, np.unique(predicted)):
+        hits = int(((predicted == c) & (labels == c)).sum())
+        claimed, actual = int((predicted == c).sum()), int((labels == c).sum())
+        f1.append(2 * hits / (claimed + actual) if claimed + actual else 0.0)
+    return float(np.mean(recalls)), float(np.mean(f1))

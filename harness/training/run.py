@@ -189,13 +189,23 @@ def input_seconds(batches, steps: int, sample: int = 20) -> float:
     return round((time.perf_counter() - started) / taken * steps, 3)
 
 
+def _class_scores(predicted, labels) -> dict[str, float]:
+    """The test split's balanced accuracy and macro-F1, where the run predicted one."""
+    from harness.training.fit import class_scores
+
+    if predicted is None or labels is None:
+        return {}
+    balanced, macro_f1 = class_scores(predicted, labels)
+    return {"test_balanced_accuracy": balanced, "test_macro_f1": macro_f1}
+
+
 def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dict[str, Any]):
     """Train on the cheapest inputs that give the same model; (TrainResult, status, error), with what the
     record says of the inputs and the compiled model put in `facts`. Never raises: one bad run must not take a
     sweep down."""
     from harness.models.build import backbone_of
     from harness.training import compiled, features
-    from harness.training.fit import TrainResult, fit
+    from harness.training.fit import TrainResult, balanced_class_weights, fit
 
     result = TrainResult()
     try:
@@ -244,6 +254,11 @@ def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dic
             backbone=backbone_of(prepared.model),
             steps_per_epoch=steps,
             soft_labels=data.soft_labels(cfg.data),
+            class_weight=(
+                balanced_class_weights(splits.train.labels, splits.num_classes)
+                if cfg.train.class_weight == "balanced"
+                else None
+            ),
         )
         cache_report["compiled"] = compiled.last()
         if result.diverged:
@@ -351,6 +366,7 @@ def run(
             test_correct=None if result.test_predicted is None else result.test_predicted == test.labels,
             test_accuracy=result.test_accuracy,
             test_loss=result.test_loss,
+            **_class_scores(result.test_predicted, test.labels if test is not None else None),
             wall_seconds=wall,
             total_seconds=startup + time.perf_counter() - started,
             memory=used,

@@ -14,7 +14,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from harness.records.record import RunRecord, read_record, session_hparams
+from harness.records.record import RunRecord, read_record, record_files, session_hparams
 from harness.records.tensorboard import hparam_values, hparams_experiment, write_events, write_hparams
 
 FOLDER = "_hparams"
@@ -37,7 +37,7 @@ def write_session(log_dir: Path, record: RunRecord) -> None:
 
 def run_records(results_dir: Path) -> list[tuple[Path, RunRecord]]:
     """(run folder, record) of every run under results_dir (<experiment>/<run>, <study>/<experiment>/<run>)."""
-    found = ((p.parent, read_record(p.parent)) for p in sorted(Path(results_dir).rglob("record.json")))
+    found = ((p.parent, read_record(p.parent)) for p in record_files(Path(results_dir)))
     return [(d, r) for d, r in found if r is not None]
 
 
@@ -96,7 +96,7 @@ HPARAMS_PAGE = 100
 def compare_lines(results_dir: Path | str) -> str:
     """`compare: tensorboard --logdir ...`, and where the folder holds more runs than the HParams tab lists on one
     page, how to see them all: a folder of 128 runs otherwise shows 100 in the table and parallel coordinates."""
-    runs = sum(1 for _ in Path(results_dir).rglob("record.json"))
+    runs = len(record_files(Path(results_dir)))
     line = f"compare: {tensorboard_command(results_dir)}"
     if runs <= HPARAMS_PAGE:
         return line

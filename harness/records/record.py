@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from dataclasses import MISSING, asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -263,6 +264,17 @@ def well_formed(record: Any) -> bool:
     if not all(isinstance(v, list) for v in history.values()):
         return False
     return not Status(record["status"]).scored or isinstance(record.get("best_val_accuracy"), (int, float))
+
+
+def record_files(root: Path) -> list[Path]:
+    """Every record.json under root, sorted. A folder that vanishes or cannot be read during the walk (a run
+    deleted meanwhile, a process ending under /proc) is passed over, where Path.rglob would raise; links to
+    folders are not followed, as rglob does not."""
+    found = []
+    for folder, _, files in os.walk(root):
+        if RECORD in files:
+            found.append(Path(folder) / RECORD)
+    return sorted(found)
 
 
 def is_record_file(path: Path) -> bool:

@@ -14,7 +14,16 @@ import numpy as np
 import pandas as pd
 
 from harness.config.identity import HYPERPARAMETER_SECTIONS, canonical
-from harness.records.record import HISTORY_KEYS, RECORD, RunRecord, Status, hyperparameters, read_record, varied
+from harness.records.record import (
+    HISTORY_KEYS,
+    RECORD,
+    RunRecord,
+    Status,
+    hyperparameters,
+    read_record,
+    record_files,
+    varied,
+)
 
 # `sweep` holds the sweep's name (learning_rate), `config_key` the key it varies (train.learning_rate).
 LEAD_COLUMNS = [
@@ -56,7 +65,7 @@ HISTORY_COLUMNS = list(HISTORY_KEYS)
 def iter_records(path: str | Path) -> Iterator[tuple[Path, RunRecord]]:
     """(run directory, record) for every readable record under path (or path itself if it is a run)."""
     path = Path(path)
-    candidates = [path / RECORD] if (path / RECORD).exists() else sorted(path.rglob(RECORD))
+    candidates = [path / RECORD] if (path / RECORD).exists() else record_files(path)
     for file in candidates:
         record = read_record(file.parent)
         if record is not None:

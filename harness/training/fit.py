@@ -261,6 +261,11 @@ def scored(output: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return float(-np.log(true).mean()), float((p.argmax(axis=1) == labels).mean())
 
 
+def class_weights(choice: str, labels: np.ndarray, classes: int) -> dict[int, float] | None:
+    """Keras's class_weight for train.class_weight=`choice` (none: None, every image alike)."""
+    return balanced_class_weights(labels, classes) if choice == "balanced" else None
+
+
 def balanced_class_weights(labels: np.ndarray, classes: int) -> dict[int, float]:
     """train.class_weight=balanced: n / (classes x count) per class, as scikit-learn's
     compute_class_weight("balanced"), so every class weighs as much in the loss as if the classes were equal."""

@@ -205,7 +205,7 @@ def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dic
     sweep down."""
     from harness.models.build import backbone_of
     from harness.training import compiled, features
-    from harness.training.fit import TrainResult, balanced_class_weights, fit
+    from harness.training.fit import TrainResult, class_weights, fit
 
     result = TrainResult()
     try:
@@ -254,11 +254,7 @@ def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dic
             backbone=backbone_of(prepared.model),
             steps_per_epoch=steps,
             soft_labels=data.soft_labels(cfg.data),
-            class_weight=(
-                balanced_class_weights(splits.train.labels, splits.num_classes)
-                if cfg.train.class_weight == "balanced"
-                else None
-            ),
+            class_weight=class_weights(cfg.train.class_weight, splits.train.labels, splits.num_classes),
         )
         cache_report["compiled"] = compiled.last()
         if result.diverged:

@@ -15,6 +15,7 @@ from harness.config import schema
 from harness.data.pipeline import epoch_steps
 from harness.errors import ConfigError
 from harness.storage import cache
+from harness.training.fit import class_weights
 from tests.helpers import make_cfg, write_images
 
 WEIGHTS: list[Path] = []  # the weights file of the test that runs (conftest's weights_file)
@@ -191,6 +192,7 @@ EXERCISES: dict[str, Callable[[str, Path], Any]] = {
     "train.budget": lambda choice, tmp: epoch_steps(10, 100, 5, choice),  # 10 of 100 images, batches of 5
     "train.cache": lambda choice, tmp: cache.root(str(tmp), choice),
     "train.feature_dtype": _feature_dtype,
+    "train.class_weight": lambda choice, tmp: class_weights(choice, np.array([0, 0, 0, 1]), 2),
     "model.backbone": _backbone,
     "model.unfrozen_bn": _unfrozen_bn,
     "tuner.algorithm": _tuner("algorithm"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,15 @@ def test_a_completed_record_without_a_score_is_no_record(tmp_path):
         json.dumps({"status": "completed", "best_val_accuracy": None, "history": {}, "config": {}})
     )
     assert read_record(tmp_path) is None
+
+
+def test_record_files_are_found_sorted_and_a_folder_that_cannot_be_read_is_passed_over(tmp_path):
+    from harness.records.record import record_files
+
+    for run in ("b", "a/x"):
+        (tmp_path / run).mkdir(parents=True)
+        (tmp_path / run / "record.json").write_text("{}")
+    (tmp_path / "link").symlink_to(tmp_path / "a")  # not followed: "a/x" once
+    assert record_files(tmp_path) == [tmp_path / "a" / "x" / "record.json", tmp_path / "b" / "record.json"]
+    assert record_files(tmp_path / "gone") == []
+    assert record_files(Path("/proc")) == []  # its folders come and go while it is walked

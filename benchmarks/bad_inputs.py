@@ -225,19 +225,7 @@ def corpus() -> list[Case]:
 
     def zeroed(work):  # the image cache filled once, then zeroed at the same shape
         dataset(work)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "harness",
-                *folder_args(work),
-                f"results_dir={work}/warm",
-                f"cache_dir={work}/cache",
-            ],
-            capture_output=True,
-            cwd=work.checkout,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(work.checkout)},
-        )
+        warm(work, results="warm", cache="cache")
         for entry in (work / "cache").rglob("*.npy"):
             array = np.lib.format.open_memmap(entry, mode="r+")
             array[:] = 0
@@ -770,17 +758,21 @@ def fault_cases() -> list[Case]:
     return cases
 
 
-def warm(work: Path, *extra: str) -> None:
-    """The case's folder run once into results/ and own_cache/ (what a tampered file was before it was tampered)."""
+def warm(work: Path, *extra: str, data: str = "data", results: str = "results", cache: str = "own_cache") -> None:
+    """A tiny run of the case's folder `data` into `results` and `cache` before the case (what a tampered file was
+    before it was tampered)."""
     subprocess.run(
         [
             sys.executable,
             "-m",
             "harness",
-            *folder_args(work),
+            "dataset=folder",
+            f"dataset.path={work / data}",
+            "model.weights=null",
+            *TINY,
             *extra,
-            f"results_dir={work}/results",
-            f"cache_dir={work}/own_cache",
+            f"results_dir={work / results}",
+            f"cache_dir={work / cache}",
         ],
         capture_output=True,
         cwd=work.checkout,
@@ -1043,23 +1035,7 @@ def file_cases() -> list[Case]:
         for c, name in enumerate(("cats", "dogs")):
             images(other / "train" / name, 6, c)
             images(other / "val" / name, 3, c, seed=10)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "harness",
-                "dataset=folder",
-                f"dataset.path={other}",
-                "model.weights=null",
-                *TINY,
-                "train.save_model=true",
-                f"results_dir={work}/results",
-                f"cache_dir={work}/own_cache",
-            ],
-            capture_output=True,
-            cwd=work.checkout,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(work.checkout)},
-        )
+        warm(work, "train.save_model=true", data="other")
 
     for name, module, args, setup, expect in (
         ("report on a folder that does not exist", "harness.report", ["{work}/nope"], lambda w: None, "refuse"),

@@ -267,26 +267,29 @@ def class_weights(choice: str, labels: np.ndarray, classes: int) -> dict[int, fl
 
 
 def balanced_class_weights(labels: np.ndarray, classes: int) -> dict[int, float]:
-    """train.class_weight=balanced: n / (classes x count) per class, as scikit-learn's
-    compute_class_weight("balanced"), so every class weighs as much in the loss as if the classes were equal."""
-    counts = np.bincount(np.asarray(labels, dtype=int), minlength=classes)
-    if (counts == 0).any():
-        missing = ", ".join(str(c) for c in np.flatnonzero(counts == 0))
-        raise ValueError(f"train.class_weight=balanced needs training images of every class (none of class {missing})")
-    return {c: float(len(labels) / (classes * n)) for c, n in enumerate(counts)}
+    """train.class_weight=balanced: scikit-learn's compute_class_weight("balanced"), n / (classes x count) per
+    class, so every class weighs as much in the loss as if the classes were equal."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.asarray(labels, dtype=int)
+    missing = np.setdiff1d(np.arange(classes), labels)
+    if missing.size:
+        names = ", ".join(str(c) for c in missing)
+        raise ValueError(f"train.class_weight=balanced needs training images of every class (none of class {names})")
+    weights = compute_class_weight("balanced", classes=np.arange(classes), y=labels)
+    return {c: float(w) for c, w in enumerate(weights)}
 
 
 def class_scores(predicted: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """(balanced accuracy, macro-F1) of predicted classes against true ones, as scikit-learn computes them: the
-    mean recall over the classes the labels hold, and the mean F1 over the classes either holds (0 where a
-    class is never predicted or never right). Unlike accuracy, both stay low for a model that predicts the
-    majority class of an imbalanced split."""
-    predicted, labels = np.asarray(predicted, dtype=int), np.asarray(labels, dtype=int)
-    true_classes = np.unique(labels)
-    recalls = [float((predicted[labels == c] == c).mean()) for c in true_classes]
-    f1 = []
-    for c in np.union1d(true_classes, np.unique(predicted)):
-        hits = int(((predicted == c) & (labels == c)).sum())
-        claimed, actual = int((predicted == c).sum()), int((labels == c).sum())
-        f1.append(2 * hits / (claimed + actual) if claimed + actual else 0.0)
-    return float(np.mean(recalls)), float(np.mean(f1))
+    """(balanced accuracy, macro-F1) of predicted classes against true ones, scikit-learn's: the mean recall over
+    the classes the labels hold, and the mean F1 over the classes either holds (0 where a class is never
+    predicted or never right). Unlike accuracy, both stay low for a model that predicts the majority class of an
+    imbalanced split."""
+    import warnings
+
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true": the definition, not a fault
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = balanced_accuracy_score(labels, predicted)
+    return float(balanced), float(f1_score(labels, predicted, average="macro", zero_division=0))

@@ -191,6 +191,43 @@ def corpus() -> list[Case]:
         ],
     )
 
+    def leaking(work):  # a training image copied into val: the same pixels in two splits
+        dataset(work)
+        shutil.copy(work / "data" / "train" / "red" / "img_000.jpg", work / "data" / "val" / "red" / "copy.jpg")
+
+    cases.append(
+        Case(
+            "dataset.duplicates=error on a folder whose val copies train",
+            "data",
+            ["{folder}", "dataset.duplicates=error"],
+            "refuse",
+            leaking,
+        )
+    )
+
+    def one_image_class(work):  # carving val at 60 % takes the one image of class c out of train
+        for c, (name, count) in enumerate((("a", 4), ("b", 4), ("c", 1))):
+            images(work / "data" / name, count, c)
+
+    cases.append(
+        Case(
+            "train.class_weight=balanced with a class that has no training images",
+            "data",
+            ["{folder}", "dataset.val_fraction=0.6", "dataset.test_fraction=0", "train.class_weight=balanced"],
+            "refuse",
+            one_image_class,
+        )
+    )
+    cases.append(
+        Case(
+            "explain.occlusion_patch larger than the image",
+            "small",
+            ["{folder}", "analysis=true", "explain.occlusion_patch=40"],
+            "refuse",
+            dataset,
+        )
+    )
+
     cases.append(
         Case(
             "cache_dir on a full filesystem",

@@ -119,7 +119,17 @@ SECTIONS = [
         schema.CostConfig,
         "What a run records of its model's inference cost ([Choosing a model to ship](deploy.md)).",
     ),
-    ("report", schema.ReportConfig, "What an experiment's report answers ([Choosing a model to ship](deploy.md))."),
+    (
+        "report",
+        schema.ReportConfig,
+        "What an experiment's report answers ([Choosing a model to ship](deploy.md), "
+        "[Inspecting the data](inspecting-data.md)).",
+    ),
+    (
+        "explain",
+        schema.ExplainConfig,
+        "What `analysis=true` shows of why the model decides ([Inspecting the data](inspecting-data.md)).",
+    ),
 ]
 
 
@@ -519,7 +529,112 @@ def _deploy_study(d: dict) -> list[str]:
     ]
 
 
+def _interval(i: dict, scale: float = 100) -> str:
+    if i.get("low") is None or i["low"] != i["low"]:
+        return f"{i['mean'] * scale:.1f}"
+    return f"{i['mean'] * scale:.1f} [{i['low'] * scale:.1f}, {i['high'] * scale:.1f}]"
+
+
+def _counts(found: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in found.items())
+
+
+def _data_inspection(d: dict) -> list[str]:
+    out: list[str] = []
+    if d.get("folders"):
+        out += ["**Copies in the shared folders**", ""]
+        out += _table(
+            [
+                "folder",
+                "val/test images with a copy in an earlier split",
+                "copies inside splits",
+                "pairs by bits",
+                "distinct photos no nearer than",
+            ],
+            [
+                [
+                    f["folder"],
+                    ", ".join(f"{k} {v} ({f['shared_exact'].get(k, 0)} exact)" for k, v in f["shared"].items())
+                    or "none",
+                    ", ".join(f"{k} {v}" for k, v in f["within"].items()),
+                    ", ".join(f"{b}: {n}" for b, n in enumerate(f["pairs_by_bits"]) if n) or "none",
+                    f"{f['nearest_other_bits']} bits",
+                ]
+                for f in d["folders"]
+            ],
+        )
+    if d.get("crops"):
+        within = d["crops"]["within"]
+        bits = list(next(iter(within.values())))
+        out += ["", f"**Crops of flowers12's photos found** ({d['crops']['photos']} photos), by threshold", ""]
+        out += _table(
+            ["crop a side", *(f"within {b}" for b in bits)],
+            [[c, *(f"{v[b]:.0%}" for b in bits)] for c, v in within.items()],
+        )
+    for p in d.get("planted") or []:
+        runs = {policy: [r for r in p["runs"] if r["policy"] == policy] for policy in ("warn", "drop")}
+        out += [
+            "",
+            f"**Copies planted in {p['folder']}'s test split** ({p['planted']}): found {_counts(p['found'])}; shared before planting: {_counts(p['shared_before_planting']) or 'none'}",
+            "",
+        ]
+        out += _table(
+            ["dataset.duplicates", "test images", "test accuracy per seed", "mean"],
+            [
+                [
+                    policy,
+                    rs[0]["num_test"],
+                    ", ".join(f"{r['test_accuracy']:.4f}" for r in rs),
+                    f"{sum(r['test_accuracy'] for r in rs) / len(rs):.4f}",
+                ]
+                for policy, rs in runs.items()
+                if rs
+            ],
+        )
+        out.append(
+            f"\nCopies kept minus left out, points of test accuracy (95% interval over seeds): {_interval(p['inflation'])}"
+        )
+    if d.get("imbalance"):
+        i = d["imbalance"]
+        metrics = list(next(iter(i["by_weighting"].values())))
+        out += [
+            "",
+            f"**Imbalanced chest_xray** (train: {_counts(i['images']['train'])}; test: {_counts(i['images']['test'])}), mean [95% interval] over seeds, %",
+            "",
+        ]
+        out += _table(
+            ["metric", *(f"class_weight={w}" for w in i["by_weighting"])],
+            [[m, *(_interval(s[m]) for s in i["by_weighting"].values())] for m in metrics],
+        )
+        out.append(
+            "\nbalanced minus none, points: "
+            + "; ".join(f"{m} {_interval(v)}" for m, v in i["balanced_minus_none"].items())
+        )
+    if d.get("cost"):
+        c = d["cost"]
+        out += ["", f"**Cost on {c['images']:,} images**", ""]
+        out += _table(
+            ["", "without fingerprints", "with fingerprints and the copy search", "added"],
+            [
+                [
+                    "scan + image cache (best of 2)",
+                    f"{c['preparation_seconds']['without']:.1f} s",
+                    f"{c['preparation_seconds']['with']:.1f} s",
+                    f"{c['added_fraction']:+.0%}",
+                ],
+                [
+                    "a whole first run, one epoch (best of 2)",
+                    f"{min(c['first_run_seconds']['without']):.1f} s",
+                    f"{min(c['first_run_seconds']['with']):.1f} s",
+                    f"{c['first_run_added_fraction']:+.0%}",
+                ],
+            ],
+        )
+    return out
+
+
 RENDER: dict[str, Callable[[dict], list[str]]] = {
+    "data_inspection": _data_inspection,
     "scale": _scale,
     "study_speed": _study_speed,
     "sweep_speed": _sweep_speed,

@@ -126,6 +126,62 @@ def write_images(folder: Path, count: int, size: tuple[int, int] = (40, 30), see
         Image.fromarray(pixels).save(folder / f"img_{i:03d}.{ext}")
 
 
+def smooth_image(seed: int, size: int = 128) -> Image.Image:
+    """A photo-like image (a smooth background, eight soft-edged blobs, a faint coarse texture): what a perceptual
+    hash is made for."""
+    from PIL import ImageDraw, ImageFilter
+
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.integers(0, 256, size=(3, 3, 3), dtype=np.uint8)).resize((size, size), Image.BICUBIC)
+    draw = ImageDraw.Draw(image)
+    for _ in range(8):
+        x, y = rng.integers(0, size, 2)
+        r = rng.integers(size // 16, size // 4)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    texture = rng.integers(0, 256, size=(size // 4, size // 4, 3), dtype=np.uint8)
+    image = Image.blend(image, Image.fromarray(texture).resize((size, size), Image.BICUBIC), 0.25)
+    return image.filter(ImageFilter.GaussianBlur(1))
+
+
+def copies_of(image: Image.Image) -> dict[str, Image.Image]:
+    """What a folder holds twice in real life: a resized, a re-encoded and a slightly (1.5 % a side) cropped copy."""
+    import io
+
+    w, h = image.size
+    encoded = io.BytesIO()
+    image.save(encoded, "JPEG", quality=60)
+    margin_w, margin_h = round(w * 0.015), round(h * 0.015)
+    return {
+        "resized": image.resize((w * 2 // 3, h * 2 // 3), Image.LANCZOS),
+        "reencoded": Image.open(encoded).convert("RGB"),
+        "cropped": image.crop((margin_w, margin_h, w - margin_w, h - margin_h)),
+    }
+
+
+def write_photos(folder: Path, seeds: list[int], ext: str = "png") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"photo_{seed:04d}.{ext}" for seed in seeds]
+    for seed, path in zip(seeds, paths):
+        smooth_image(seed).save(path)
+    return paths
+
+
+def write_leaking_folder(root: Path, planted: bool = True) -> Path:
+    """train/{a,b}/ 6 photos each, val/ and test/ 3 each, all distinct; `planted` adds to val/a a resized copy of
+    a train/a photo, to test/b a re-encoded copy of a train/b photo and an exact copy (as PNG) of a val/b photo."""
+    for c, name in enumerate("ab"):
+        write_photos(root / "train" / name, [100 * c + i for i in range(6)])
+        write_photos(root / "val" / name, [100 * c + 10 + i for i in range(3)])
+        write_photos(root / "test" / name, [100 * c + 20 + i for i in range(3)])
+    if planted:
+        made = copies_of(smooth_image(0))
+        made["resized"].save(root / "val" / "a" / "copy_of_train_a_0.png")
+        made = copies_of(smooth_image(101))
+        made["reencoded"].save(root / "test" / "b" / "copy_of_train_b_1.png")
+        smooth_image(110).save(root / "test" / "b" / "copy_of_val_b_0.png")
+    return root
+
+
 def write_bare_record(run_dir: Path, **fields) -> None:
     """A record with only what a RunRecord needs (a completed run named after its folder, with a score), and
     `fields` on top."""

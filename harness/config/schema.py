@@ -148,6 +148,22 @@ class DatasetConfig:
         "classes every split has and lists the others in the record",
         choices=("error", "drop"),
     )
+    duplicates: str = knob(
+        "warn",
+        "copies of one image across splits (exact, or near: see near_duplicate_bits), which inflate val/test "
+        "accuracy: warn says so (data_report.md, one console line); drop leaves them out of the later split "
+        "(val's copies of train, test's of train or val) and lists them; error refuses; off does not look. "
+        "Carving val/test keeps copies together in any case",
+        choices=("warn", "drop", "error", "off"),
+    )
+    near_duplicate_bits: int = knob(
+        40,
+        "near copies: 256-bit perceptual hashes that differ in at most this many bits (0: equal hashes). 40 finds "
+        "resized and re-encoded copies and 9 in 10 crops of 2 % a side; no two distinct photos of flowers12 or "
+        "chest_xray come within 46",
+        low=0,
+        high=128,
+    )
 
 
 @dataclass
@@ -469,6 +485,12 @@ class CostConfig:
 
 @dataclass
 class ReportConfig:
+    metric: str = knob(
+        "accuracy",
+        "what normalized accuracy, study verdicts and rankings compare: accuracy, or balanced_accuracy (the mean of "
+        "per-class recall: a model that favours a large class cannot inflate it; for imbalanced classes)",
+        choices=("accuracy", "balanced_accuracy"),
+    )
     latency_budget_ms: Optional[float] = knob(
         None,
         "the most accurate run whose median ms per image (batch 1, this CPU) is within this; null: no budget",
@@ -477,6 +499,19 @@ class ReportConfig:
     )
     size_budget_mb: Optional[float] = knob(
         None, "... and whose weights (MB, float32) are within this; null: no budget", low=0, low_open=True
+    )
+
+
+@dataclass
+class ExplainConfig:
+    occlusion: bool = knob(
+        True,
+        "analysis=true: occlusion sensitivity beside Grad-CAM for the images it shows (one prediction per patch "
+        "position and image)",
+    )
+    occlusion_patch: int = knob(16, "the grey patch's side, in pixels of the model's input", low=1)
+    occlusion_stride: Optional[int] = knob(
+        None, "pixels between patch positions, at most the patch's side; null: the patch's side (no overlap)", low=1
     )
 
 
@@ -498,6 +533,9 @@ class Config:
     )
     report: ReportConfig = knob(
         factory=ReportConfig, doc="what an experiment's report answers: the best run within a budget", identity=False
+    )
+    explain: ExplainConfig = knob(
+        factory=ExplainConfig, doc="what analysis=true shows of why the model decides", identity=False
     )
     preset: str = knob("baseline", "the experiment preset's name; part of the experiment's name", identity=False)
     results_dir: str = knob("results", "output root: <results_dir>/<name>/<run_name>/", identity=False)
@@ -536,6 +574,7 @@ SCHEMAS: dict[str, type] = {
     "study": StudyConfig,
     "cost": CostConfig,
     "report": ReportConfig,
+    "explain": ExplainConfig,
 }
 
 

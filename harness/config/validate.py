@@ -29,6 +29,7 @@ from harness.config.schema import (
     CostConfig,
     DataConfig,
     DatasetConfig,
+    ExplainConfig,
     Finding,
     ReportConfig,
     ScratchModel,
@@ -273,6 +274,22 @@ def _train(cfg: DictConfig) -> None:
         raise ConfigError("train.fine_tune.enabled", True, "false for model=scratch (nothing to fine-tune)")
 
 
+def _explain(cfg: DictConfig) -> None:
+    """Occlusion's patch fits the input it slides over, and its positions leave no pixel uncovered."""
+    patch, stride = _get(cfg, "explain.occlusion_patch"), _get(cfg, "explain.occlusion_stride")
+    if stride is not None and stride > patch:
+        raise ConfigError("explain.occlusion_stride", stride, f"at most explain.occlusion_patch ({patch}) or null")
+    if _get(cfg, "analysis") and _get(cfg, "explain.occlusion"):
+        h, w = target_hw(_get(cfg, "data.image_size"), _get(cfg, "data.aspect_ratio"))
+        if patch > min(h, w):
+            raise ConfigError(
+                "explain.occlusion_patch",
+                patch,
+                f"at most the input's shorter side, {min(h, w)} px (data.image_size, data.aspect_ratio); or "
+                f"explain.occlusion=false",
+            )
+
+
 def _listed(words: tuple[str, ...]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
@@ -379,11 +396,13 @@ def validate(cfg: DictConfig) -> DictConfig:
         (StudyConfig, "study"),
         (CostConfig, "cost"),
         (ReportConfig, "report"),
+        (ExplainConfig, "explain"),
     ):
         declared(schema, checked.get(section), f"{section}.")
     _dataset(checked)
     _data(checked, _model(checked))
     _train(checked)
+    _explain(checked)
     if checked.tuner is not None:
         _tuner(checked)
     if checked.study is not None:

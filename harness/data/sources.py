@@ -25,7 +25,9 @@ from harness.config.folders import (
     utf8,
 )
 from harness.config.reachable import network_available
-from harness.data.splits import Pool, Splits, assemble
+from harness.data import duplicates, fingerprints, inspection
+from harness.data.fingerprints import Fingerprints
+from harness.data.splits import Pool, Source, Splits, assemble
 from harness.errors import OFFLINE_HINT, ConfigError, UserError
 from harness.process import quiet, stopping
 from harness.process.progress import Meter
@@ -42,7 +44,9 @@ def decode(contents):
     return image
 
 
-def _files_pool(paths: list[str], labels: list[int], sizes: list[tuple[int, int]], fingerprint: str) -> Pool:
+def _files_pool(
+    paths: list[str], labels: list[int], sizes: list[tuple[int, int]], found: list, fingerprint: str
+) -> Pool:
     import tensorflow as tf
 
     paths_arr = np.asarray(paths)
@@ -53,7 +57,9 @@ def _files_pool(paths: list[str], labels: list[int], sizes: list[tuple[int, int]
         return ds.map(lambda p: then(decode(tf.io.read_file(p))), num_parallel_calls=tf.data.AUTOTUNE)
 
     sizes_arr = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
-    return Pool(np.asarray(labels, dtype=np.int64), paths_arr, load, sizes_arr, fingerprint)
+    return Pool(
+        np.asarray(labels, dtype=np.int64), paths_arr, load, sizes_arr, fingerprint, Fingerprints.from_lists(found)
+    )
 
 
 # What libjpeg says, on stderr only, when a JPEG's data is damaged: it still returns pixels (grey or garbage),
@@ -63,54 +69,63 @@ _JPEG = (".jpg", ".jpeg")
 PROBE_CHUNK = 256  # files decoded together; only a chunk in which libjpeg complained is decoded again one by one
 
 
-def _decoded_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) if TensorFlow, the decoder training uses, decodes the file to an image, else None."""
+def _decoded(path: Path) -> tuple[tuple[int, int], tuple] | None:
+    """((width, height), what its fingerprints are made of) if TensorFlow, the decoder training uses, decodes the
+    file to an image, else None. The fingerprints are taken here, from the one decode the scan makes anyway."""
     import tensorflow as tf
 
     try:
-        shape = decode(tf.io.read_file(str(path))).shape
+        image = decode(tf.io.read_file(str(path)))
     except (tf.errors.OpError, ValueError):
         return None
-    return int(shape[1]), int(shape[0])
+    return (int(image.shape[1]), int(image.shape[0])), fingerprints.taken(image.numpy())
 
 
-def _probe_chunk(files: list[Path]) -> list[tuple[int, int] | None]:
-    """Each file's size as decoded by TensorFlow, None where it does not decode or libjpeg calls it damaged."""
+def _probe_chunk(files: list[Path]) -> list[tuple | None]:
+    """Each file's size and fingerprints as decoded by TensorFlow, None where it does not decode or libjpeg calls
+    it damaged."""
     # TensorFlow's eager ops release the GIL, so threads decode in parallel.
     with ThreadPoolExecutor(max_workers=8) as pool, quiet.native_stderr_captured() as said:
-        sizes = list(pool.map(_decoded_size, files))
+        sizes = list(pool.map(_decoded, files))
     if not any(_DAMAGED.search(line) for line in said):
         return sizes
     for i, f in enumerate(files):  # which one: libjpeg's message names no file
         if sizes[i] is not None and f.suffix.lower() in _JPEG:
             with quiet.native_stderr_captured() as one:
-                _decoded_size(f)
+                _decoded(f)
             if any(_DAMAGED.search(line) for line in one):
                 sizes[i] = None
     return sizes
 
 
-def _probe_all(candidates: list[tuple[Path, int]], skipped: list[str]) -> tuple[list, list, list, list]:
+def _probe_all(candidates: list[tuple[Path, int]], skipped: list[str]) -> tuple[list, list, list, list, list]:
     """One decoder decides: a file is trained on only if the training pipeline's decoder reads it cleanly."""
     files, probed = [f for f, _ in candidates], []
     meter = Meter("checking that every file decodes", len(files))
     for i in range(0, len(files), PROBE_CHUNK):
-        probed += _probe_chunk(files[i : i + PROBE_CHUNK])
+        chunk = _probe_chunk(files[i : i + PROBE_CHUNK])
+        read = [d for d in chunk if d is not None]  # thumbnails hashed a chunk at a time, never all held at once
+        rows = iter(fingerprints.assembled([d[1] for d in read]).as_lists())
+        probed += [None if d is None else (d[0], next(rows)) for d in chunk]
         meter.update(len(files[i : i + PROBE_CHUNK]))
         stopping.check()  # minutes on a big folder; nothing is stored until every file is checked
-    paths, labels, sizes, skipped = [], [], [], list(skipped)
-    for (f, label), size in zip(candidates, probed):
-        if size is None:
+    paths, labels, sizes, skipped, found = [], [], [], list(skipped), []
+    for (f, label), decoded in zip(candidates, probed):
+        if decoded is None:
             skipped.append(str(f))
             continue
         paths.append(str(f))
         labels.append(label)
-        sizes.append(list(size))
-    return paths, labels, sizes, skipped
+        sizes.append(list(decoded[0]))
+        found.append(decoded[1])
+    return paths, labels, sizes, skipped, found
 
 
-def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) -> tuple[list, list, list, list, str]:
-    """(paths, labels, (width, height) sizes, skipped files, fingerprint) of one split folder.
+def _scan_folder(
+    root: Path, class_names: list[str], cache_root: Path | None
+) -> tuple[list, list, list, list, list, str]:
+    """(paths, labels, (width, height) sizes, skipped files, each image's fingerprints, the folder's fingerprint)
+    of one split folder.
 
     Checking that every file decodes costs a full decode; with a cache the result is kept, keyed by
     every file's path, size, modification and inode change time, so only a changed folder is checked again.
@@ -128,7 +143,7 @@ def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) ->
                 candidates.append((f, label))
             else:  # not an image, a link that leads nowhere, a name not in UTF-8: left out and said so
                 skipped.append(str(f))
-    fingerprint = cache.digest("folder-scan-3", cache.file_listing(f for f, _ in candidates), class_names, skipped)
+    fingerprint = cache.digest("folder-scan-7", cache.file_listing(f for f, _ in candidates), class_names, skipped)
     if cache_root is None:
         return (*_probe_all(candidates, skipped), fingerprint)
     files = len(candidates) + len(skipped)
@@ -141,17 +156,19 @@ def _scan_folder(root: Path, class_names: list[str], cache_root: Path | None) ->
 
 
 def _is_scan(value: object, files: int) -> bool:
-    """What _probe_all makes of `files` files: paths, labels and sizes of the readable ones, the skipped ones."""
+    """What _probe_all makes of `files` files: paths, labels, sizes and fingerprints of the readable ones, the
+    skipped ones."""
     return (
         isinstance(value, list)
-        and len(value) == 4
+        and len(value) == 5
         and all(isinstance(part, list) for part in value)
-        and len(value[0]) == len(value[1]) == len(value[2])
+        and len(value[0]) == len(value[1]) == len(value[2]) == len(value[4])
         and len(value[0]) + len(value[3]) == files
+        and all(_is_fingerprint(f) for f in value[4])
     )
 
 
-def _load_folder(dataset: DictConfig, data: DictConfig, cache_root: Path | None) -> Splits:
+def _load_folder(dataset: DictConfig, cache_root: Path | None) -> Source:
     path = Path(str(dataset.path)).expanduser()
     train_root, others = folder_layout(path)
     class_names = [d.name for d in class_dirs(train_root)]
@@ -183,8 +200,8 @@ def _load_folder(dataset: DictConfig, data: DictConfig, cache_root: Path | None)
             ", ..." if len(skipped) > 5 else "",
         )
     _check_readable_classes(scanned["train"], class_names, path)
-    pools = {split: _files_pool(*s[:3], s[4]) for split, s in scanned.items()}
-    return assemble(dataset, data, pools, class_names, skipped, notes)
+    pools = {split: _files_pool(*s[:3], s[4], s[5]) for split, s in scanned.items()}
+    return Source(pools, class_names, skipped, notes)
 
 
 def _check_readable_classes(train: tuple, class_names: list[str], path: Path) -> None:
@@ -202,7 +219,7 @@ def _check_readable_classes(train: tuple, class_names: list[str], path: Path) ->
         )
 
 
-def _load_digits(dataset: DictConfig, data: DictConfig, cache_root: Path | None) -> Splits:
+def _load_digits(dataset: DictConfig, cache_root: Path | None) -> Source:
     import sklearn
     import tensorflow as tf
     from sklearn.datasets import load_digits
@@ -219,7 +236,7 @@ def _load_digits(dataset: DictConfig, data: DictConfig, cache_root: Path | None)
     ids = np.asarray([f"digits:{i}" for i in range(len(rgb))])
     sizes = np.full((len(rgb), 2), 8, dtype=np.int64)
     pool = Pool(digits.target.astype(np.int64), ids, load, sizes, f"digits:{sklearn.__version__}")
-    return assemble(dataset, data, {"train": pool}, [str(c) for c in digits.target_names])
+    return Source({"train": pool}, [str(c) for c in digits.target_names])
 
 
 def _tfds_pool(builder, split: str) -> Pool:
@@ -248,7 +265,7 @@ def _tfds_pool(builder, split: str) -> Pool:
     )
 
 
-def _load_tfds(dataset: DictConfig, data: DictConfig, cache_root: Path | None) -> Splits:
+def _load_tfds(dataset: DictConfig, cache_root: Path | None) -> Source:
     import tensorflow_datasets as tfds
 
     tfds.disable_progress_bar()
@@ -270,11 +287,51 @@ def _load_tfds(dataset: DictConfig, data: DictConfig, cache_root: Path | None) -
     for split in ("val", "test"):
         if dataset.splits[split]:
             pools[split] = _tfds_pool(builder, dataset.splits[split])
-    return assemble(dataset, data, pools, class_names)
+    return Source(pools, class_names)
+
+
+def _fingerprint(pools: dict[str, Pool], cache_root: Path | None) -> None:
+    """Fingerprints for the pools no scan took them for (TFDS, digits): one pass, kept by the pool's content."""
+    for pool in pools.values():
+        if pool.fingerprints is not None:
+            continue
+
+        def taken(pool=pool):
+            images = pool.load(np.arange(len(pool.labels)), None)
+            return fingerprints.of_dataset(images).as_lists()
+
+        if cache_root is None:
+            rows = taken()
+        else:
+            rows, _ = cache.json_entry(
+                cache_root / "fingerprints" / f"{cache.digest('fingerprints-4', pool.fingerprint)}.json",
+                taken,
+                lambda value, n=len(pool.labels): _is_fingerprints(value, n),
+            )
+        pool.fingerprints = Fingerprints.from_lists(rows)
+
+
+def _is_fingerprints(value: object, count: int) -> bool:
+    return isinstance(value, list) and len(value) == count and all(_is_fingerprint(f) for f in value)
+
+
+def _is_fingerprint(value: object) -> bool:
+    return isinstance(value, list) and len(value) == fingerprints.WORDS + 2 and all(isinstance(i, int) for i in value)
 
 
 def load_splits(dataset: DictConfig, data: DictConfig, cache_root: Path | None = None) -> Splits:
-    """Train/val/test of the `dataset` section, carved and subset by the `data` section; folder scans are
-    kept under cache_root (None: no cache)."""
+    """Train/val/test of the `dataset` section, carved and subset by the `data` section, its copies across splits
+    dealt with as dataset.duplicates says, and the data report that says what was found; folder scans,
+    fingerprints and duplicate pairs are kept under cache_root (None: no cache)."""
     loaders = {"tfds": _load_tfds, "folder": _load_folder, "digits": _load_digits}
-    return loaders[dataset.source](dataset, data, cache_root)
+    source = loaders[dataset.source](dataset, cache_root)
+    policy = dataset.duplicates
+    if policy != "off":
+        _fingerprint(source.pools, cache_root)
+        duplicates.find(source.pools, dataset.near_duplicate_bits, cache_root)
+    splits = assemble(dataset, data, source.pools, source.class_names, source.skipped, source.notes)
+    splits = duplicates.apply(splits, policy, dataset.near_duplicate_bits)
+    splits.report = inspection.inspect(splits, policy, dataset.near_duplicate_bits)
+    for line in inspection.concerns(splits.report):
+        log.warning("%s", line)
+    return splits

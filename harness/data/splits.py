@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from omegaconf import DictConfig
 
+from harness.data.fingerprints import Fingerprints
 from harness.errors import ConfigError, UserError
+from harness.records.record import DatasetReport
 
 
 @dataclass
@@ -25,6 +27,19 @@ class Pool:
     load: Callable[[np.ndarray, Callable | None], tf.data.Dataset]  # noqa: F821
     sizes: np.ndarray | None = None  # original (width, height) per example, where known without decoding twice
     fingerprint: str = ""  # identity of the source content: part of every cache key built on this pool
+    fingerprints: Fingerprints | None = None  # per image, where taken (harness.data.fingerprints)
+    exact_groups: np.ndarray | None = None  # per image, ids shared by copies (harness.data.duplicates.find)
+    near_groups: np.ndarray | None = None
+
+
+@dataclass
+class Source:
+    """What a source gives before splitting: its pools by split name (train, and val/test where it has them)."""
+
+    pools: dict[str, Pool]
+    class_names: list[str]
+    skipped: list[str] = field(default_factory=list)  # unreadable or non-image files left out of a folder dataset
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,17 +72,19 @@ class Splits:
     skipped: list[str] = field(default_factory=list)  # unreadable or non-image files left out of a folder dataset
     notes: list[str] = field(default_factory=list)
     full_train: int | None = None  # training images before the samples_per_class subset (None: no subset)
+    dropped: list[str] = field(default_factory=list)  # val/test images left out as copies (dataset.duplicates=drop)
+    report: DatasetReport | None = None  # what the data holds, found before training (harness.data.inspection)
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
 
-def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> list[np.ndarray]:
-    """Split positions 0..n-1 into len(fractions)+1 sorted parts (the last gets the rest), stratified by label.
+def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Positions 0..n-1 in an order that takes every class in proportion (within one example) at any prefix.
 
     Each example gets a key = (its rank within its shuffled class + 0.5) / class size, so taking
-    examples in key order takes every class in proportion (within one example), even when classes are tiny.
+    examples in key order takes every class in proportion, even when classes are tiny.
     """
     rng = np.random.default_rng(seed)
     n = len(labels)
@@ -76,14 +93,41 @@ def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> l
         members = np.flatnonzero(labels == label)
         rng.shuffle(members)
         keys[members] = (np.arange(len(members)) + 0.5) / len(members)
-    order = np.lexsort((rng.random(n), keys))  # equal keys (classes of equal size) in seeded random order
-    parts, start = [], 0
-    for fraction in fractions:
-        count = int(round(n * fraction))
-        parts.append(np.sort(order[start : start + count]))
-        start += count
-    parts.append(np.sort(order[start:]))
-    return parts
+    return np.lexsort((rng.random(n), keys))  # equal keys (classes of equal size) in seeded random order
+
+
+def stratified_split(
+    labels: np.ndarray, fractions: list[float], seed: int, groups: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Split positions 0..n-1 into len(fractions)+1 sorted parts (the last gets the rest), stratified by label.
+
+    `groups` (an id per example; copies of one image share one) keeps each group in one part: the groups are
+    ordered as examples would be, labelled by their first member, and each part takes whole groups until it holds
+    its share (one group may take it past). Without groups of two or more, the split is the ungrouped one.
+    """
+    n = len(labels)
+    if groups is None or len(np.unique(groups)) == n:
+        order = stratified_order(labels, seed)
+        parts, start = [], 0
+        for fraction in fractions:
+            count = int(round(n * fraction))
+            parts.append(np.sort(order[start : start + count]))
+            start += count
+        parts.append(np.sort(order[start:]))
+        return parts
+    _, first, group_of = np.unique(groups, return_index=True, return_inverse=True)
+    sizes = np.bincount(group_of)
+    order = stratified_order(labels[first], seed)
+    part_of_group = np.full(len(first), len(fractions))
+    at = 0
+    for part, fraction in enumerate(fractions):
+        target, count = int(round(n * fraction)), 0
+        while count < target and at < len(order):
+            part_of_group[order[at]] = part
+            count += sizes[order[at]]
+            at += 1
+    part_of = part_of_group[group_of.reshape(-1)]
+    return [np.flatnonzero(part_of == part) for part in range(len(fractions) + 1)]
 
 
 def per_class_subset(labels: np.ndarray, k: int, seed: int, class_names: list[str]) -> np.ndarray:
@@ -116,7 +160,7 @@ def assemble(
         carve.append(("val", dataset.val_fraction))
     if "test" not in pools and dataset.test_fraction > 0:
         carve.append(("test", dataset.test_fraction))
-    parts = stratified_split(train_pool.labels, [f for _, f in carve], data.seed)
+    parts = stratified_split(train_pool.labels, [f for _, f in carve], data.seed, train_pool.near_groups)
     splits = {"train": Split(train_pool, parts[-1])}
     for (split, _), index in zip(carve, parts):
         splits[split] = Split(train_pool, index)

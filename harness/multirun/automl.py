@@ -46,7 +46,7 @@ from harness.records import lifecycle
 from harness.records.record import RunRecord, Status, read_record
 from harness.reports.sweep_report import write_report
 from harness.storage.atomic import replacing, write_atomic
-from harness.training.fit import EpochLog, early_stopping, epoch_curves, predicted_classes, scored
+from harness.training.fit import EpochLog, class_scores, early_stopping, epoch_curves, predicted_classes, scored
 from harness.training.run import cache_root, clear_outputs, data_facts, load_data
 
 log = logging.getLogger(__name__)
@@ -263,10 +263,13 @@ def trial_log(trials: Trials, batch_size: int):
             if x is not None and len(x):
                 output = self.model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0)
                 loss, accuracy = scored(output, y)
+                balanced, macro_f1 = class_scores(predicted_classes(output), y)
                 trials.test = {
                     "test_loss": loss,
                     "test_accuracy": accuracy,
                     "test_correct": predicted_classes(output) == y,
+                    "test_balanced_accuracy": balanced,
+                    "test_macro_f1": macro_f1,
                 }
 
     return TrialLog()

@@ -23,6 +23,8 @@ METRICS = (
     ("best_val_accuracy", "", "best val accuracy"),
     ("normalized_accuracy", "normalized", "normalized accuracy"),
     ("test_accuracy", "", "test accuracy"),
+    ("val_balanced_accuracy", "", "val balanced accuracy"),
+    ("test_balanced_accuracy", "", "test balanced accuracy"),
     ("epoch_accuracy", "validation", "val accuracy (last epoch)"),
     ("latency_ms", "", "ms per image (batch 1, this CPU)"),
     ("macs_millions", "", "MMACs per image"),
@@ -53,6 +55,8 @@ def declared_metrics(runs: list[tuple[Path, RunRecord]]) -> list[tuple[str, str,
     completed = [(d, r) for d, r in runs if r.status.scored]
     has = {
         "test_accuracy": lambda d, r: r.test_accuracy is not None,
+        "val_balanced_accuracy": lambda d, r: r.val_balanced_accuracy is not None,
+        "test_balanced_accuracy": lambda d, r: r.test_balanced_accuracy is not None,
         "normalized_accuracy": lambda d, r: (d / "tb" / "normalized").is_dir(),
         "latency_ms": lambda d, r: r.cost is not None and r.cost.latency_ms is not None,
         "macs_millions": lambda d, r: r.cost is not None,

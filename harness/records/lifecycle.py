@@ -146,7 +146,13 @@ def publish_events(run_dir: Path, record: RunRecord) -> None:
     write_session(log_dir, record)
     tensorboard.write_scalars(
         log_dir,
-        {"best_val_accuracy": record.best_val_accuracy, "test_accuracy": record.test_accuracy, **cost_scalars(record)},
+        {
+            "best_val_accuracy": record.best_val_accuracy,
+            "test_accuracy": record.test_accuracy,
+            "val_balanced_accuracy": record.val_balanced_accuracy,
+            "test_balanced_accuracy": record.test_balanced_accuracy,
+            **cost_scalars(record),
+        },
     )
 
 

@@ -89,6 +89,25 @@ class Cost:
 
 
 @dataclass
+class DatasetReport:
+    """A record's `dataset`: what the data held, found before training (harness.data.inspection). Copies are
+    counted in the later split (val's with train, test's with train or val); near includes exact."""
+
+    images: dict[str, dict[str, int]]  # split -> class -> images, as trained and scored
+    imbalance: Optional[float] = None  # the training split's largest class over its smallest
+    image_sizes: dict[str, Any] = field(default_factory=dict)  # width, height, aspect: min, median, max
+    skipped: dict[str, int] = field(default_factory=dict)  # why -> files left out
+    duplicates: str = "off"  # the policy: warn | drop | error | off (not checked)
+    near_duplicate_bits: Optional[int] = None
+    shared: dict[str, int] = field(default_factory=dict)  # "val~train": images of val with a copy in train
+    shared_exact: dict[str, int] = field(default_factory=dict)  # ... of them, with an exact copy
+    within: dict[str, int] = field(default_factory=dict)  # split -> images that copy another of the same split
+    conflicting_labels: int = 0  # groups of copies labelled with more than one class
+    dropped: list[str] = field(default_factory=list)  # left out of val/test (dataset.duplicates=drop)
+    examples: list[list[str]] = field(default_factory=list)  # a few copies across splits: [later, earlier]
+
+
+@dataclass
 class RunRecord:
     """record.json. Made and ended only by harness.records.lifecycle, for every kind of run."""
 
@@ -129,6 +148,8 @@ class RunRecord:
     test_loss: Optional[float] = None
     test_balanced_accuracy: Optional[float] = None  # mean recall over the test split's classes
     test_macro_f1: Optional[float] = None
+    val_balanced_accuracy: Optional[float] = None  # the kept model's (the best epoch's) on val
+    val_macro_f1: Optional[float] = None
     test_correct: Optional[str] = None  # which test images it got right, in split order: pack_correct's hex
     wall_seconds: Optional[float] = None  # data, model, training and test: what the run itself took
     total_seconds: Optional[float] = (
@@ -138,6 +159,7 @@ class RunRecord:
     analysis: Optional[dict[str, Any]] = None
     copied_from: Optional[str] = None  # a study's run with the config of a run trained in another experiment: that run
     cost: Optional[Cost] = None  # what the trained model costs per image (harness.models.cost); None before 0.4
+    dataset: Optional[DatasetReport] = None  # the data report (harness.data.inspection); None in older records
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -147,6 +169,8 @@ class RunRecord:
             self.sweep = SweepIdentity(**_known(self.sweep, SweepIdentity))
         if isinstance(self.cost, dict):
             self.cost = Cost(**_known(self.cost, Cost))
+        if isinstance(self.dataset, dict):
+            self.dataset = DatasetReport(**_known(self.dataset, DatasetReport))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:

@@ -96,14 +96,14 @@ def shared_images_se(better: float, worse: float, images: float, relative: bool 
 
 def scores(table: pd.DataFrame, metric: str = "test_accuracy") -> pd.DataFrame:
     """One row per run of a study's table: experiment, value (canonical text), seed, the metric as scored
-    (a diverged run at chance level; failed and unfinished runs NaN) and the best val accuracy."""
+    (a diverged run at chance level; failed and unfinished runs NaN) and its val counterpart that picks values (the
+    best val accuracy, or the val balanced accuracy for a balanced metric)."""
     status = table["status"]
-    images = "num_test" if metric == "test_accuracy" else "num_val"
+    images = "num_test" if metric.startswith("test_") else "num_val"
     score = pd.to_numeric(table[metric], errors="coerce").where(status == Status.COMPLETED)
     score = score.where(status != Status.DIVERGED, pd.to_numeric(table["chance"], errors="coerce"))
-    val = pd.to_numeric(table["best_val_accuracy"], errors="coerce").where(
-        status.isin([Status.COMPLETED, Status.DIVERGED])
-    )
+    picks = "val_balanced_accuracy" if metric.endswith("balanced_accuracy") else "best_val_accuracy"
+    val = pd.to_numeric(table[picks], errors="coerce").where(status.isin([Status.COMPLETED, Status.DIVERGED]))
     return pd.DataFrame(
         {
             "experiment": table["sweep"].astype(str),

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.data.inspection import IMBALANCE_SAID
 from harness.errors import ArgumentParser
 from harness.records.planned import planned_runs
 from harness.records.record import Status
@@ -27,7 +28,7 @@ from harness.records.study_spec import read_spec
 from harness.records.tensorboard import text, write_events
 from harness.reports.compare import MIN_SEEDS, findings, knob_ranking, value_effects
 from harness.reports.sweep_report import per_value_table, status_words, write_report
-from harness.reports.tables import iter_records, load_table, summarize
+from harness.reports.tables import iter_records, load_table, metric_columns, summarize
 from harness.storage.atomic import write_atomic
 
 REPORT_TB = "_report"
@@ -42,7 +43,8 @@ def study_tables(study_dir: Path) -> dict[str, Any]:
     if spec is None:
         raise FileNotFoundError(f"{study_dir} has no study.json: not a study folder")
     runs = load_table(study_dir)
-    metric = "test_accuracy" if runs["test_accuracy"].notna().any() else "best_val_accuracy"
+    val, test = metric_columns(runs)
+    metric = test if runs[test].notna().any() else val
     return {
         "spec": spec,
         "runs": runs,
@@ -192,7 +194,34 @@ HOW_TO_READ = (
 
 
 def _metric_words(metric: str) -> str:
-    return "test accuracy" if metric == "test_accuracy" else "best val accuracy (no test split: optimistic)"
+    return {
+        "test_accuracy": "test accuracy",
+        "best_val_accuracy": "best val accuracy (no test split: optimistic)",
+        "test_balanced_accuracy": "test balanced accuracy (the mean of per-class recall)",
+        "val_balanced_accuracy": "val balanced accuracy (the mean of per-class recall; no test split: optimistic)",
+    }[metric]
+
+
+def metric_note(runs: pd.DataFrame, metric: str) -> str | None:
+    """Which metric the verdicts use and why, where the choice matters: classes of unequal size in training."""
+    imbalance = pd.to_numeric(runs.get("imbalance", pd.Series(dtype=float)), errors="coerce").max()
+    balanced = metric.endswith("balanced_accuracy")
+    uneven = np.isfinite(imbalance) and imbalance >= IMBALANCE_SAID
+    if balanced:
+        why = (
+            f"the training classes are imbalanced (largest to smallest {imbalance:.1f}), and accuracy would reward "
+            f"a model for favouring the larger ones"
+            if uneven
+            else "as report.metric=balanced_accuracy asks"
+        )
+        return f"Verdicts use **balanced accuracy** (the mean of per-class recall; report.metric=balanced_accuracy): {why}."
+    if uneven:
+        return (
+            f"The training classes are imbalanced (largest to smallest {imbalance:.1f}): accuracy, which the verdicts "
+            f"use, rewards a model for favouring the larger classes. report.metric=balanced_accuracy compares the "
+            f"mean of per-class recall instead (both are in the tables)."
+        )
+    return None
 
 
 def _markdown(
@@ -319,7 +348,15 @@ def write_study_report(study_dir: Path) -> dict[str, Any]:
         outcome["unfinished"] += counts["not_started"] + sum(counts.get(s, 0) for s in Status if not s.finished)
     tables = study_tables(study_dir)
     status = status_words(outcome["runs"], outcome["incomplete"], outcome["not_started"])
-    notes = [note for note in (unfinished_note(outcome), few_seeds_note(int(spec["seeds"]))) if note]
+    notes = [
+        note
+        for note in (
+            unfinished_note(outcome),
+            few_seeds_note(int(spec["seeds"])),
+            metric_note(tables["runs"], tables["metric"]),
+        )
+        if note
+    ]
     if not forest(tables["effects"], study_dir / EFFECTS, _metric_words(tables["metric"])):
         (study_dir / EFFECTS).unlink(missing_ok=True)
     write_atomic(study_dir / "report.md", _markdown(study_dir, tables, status, notes, costs))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.data.inspection import concerns
 from harness.errors import ArgumentParser
 from harness.process import stopping
 from harness.records.hparams import compare_lines, write_hparams_experiment
@@ -26,7 +27,7 @@ from harness.records.tensorboard import scalar, write_events
 from harness.reports import fronts
 from harness.reports.analysis.experiment import experiment_tables
 from harness.reports.compare import MIN_SEEDS
-from harness.reports.tables import load_history, load_table, summarize, trial_table
+from harness.reports.tables import iter_records, load_history, load_table, summarize, trial_table
 from harness.storage import claims
 from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing, write_atomic
 
@@ -407,6 +408,7 @@ def write_report(
     outcome["cost"] = verdict
     print(
         f"{line}\n"
+        + "".join(f"data: {concern}\n" for concern in data_concerns(exp_dir))
         + (f"noise: {noise}\n" if noise else "")
         + (f"cost: {verdict}\n" if verdict else "")
         + f"summary: {exp_dir / 'summary.md'}\n"
@@ -414,6 +416,16 @@ def write_report(
         flush=True,
     )
     return outcome
+
+
+def data_concerns(exp_dir: Path) -> list[str]:
+    """What the runs' data reports say is off (harness.data.inspection.concerns), each once: a sweep's verdict
+    rests on its splits, and a leak or a lopsided class is worth a line beside it."""
+    said: dict[str, None] = {}
+    for _, record in iter_records(exp_dir):
+        if record.dataset is not None:
+            said.update(dict.fromkeys(concerns(record.dataset)))
+    return list(said)
 
 
 def wait_for_others(run_dirs: list[Path], poll: float = 2.0) -> None:

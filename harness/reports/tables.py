@@ -42,6 +42,8 @@ LEAD_COLUMNS = [
     "normalized_test_accuracy",
     "test_balanced_accuracy",
     "test_macro_f1",
+    "val_balanced_accuracy",
+    "val_macro_f1",
     "chance",
     "above_chance",
     "best_epoch",
@@ -88,6 +90,7 @@ def _row(run_dir: Path, record: RunRecord) -> dict[str, Any]:
         "normalized_test_accuracy": np.nan,
         "copied_from": record.copied_from,
         "baseline": sweep.baseline,
+        "report_metric": ((config.get("report") or {}).get("metric")) or "accuracy",
     }
     for key in (
         "best_val_accuracy",
@@ -95,6 +98,8 @@ def _row(run_dir: Path, record: RunRecord) -> dict[str, Any]:
         "test_accuracy",
         "test_balanced_accuracy",
         "test_macro_f1",
+        "val_balanced_accuracy",
+        "val_macro_f1",
         "best_epoch",
         "epochs_run",
         "seconds_per_epoch",
@@ -116,6 +121,7 @@ def _row(run_dir: Path, record: RunRecord) -> dict[str, Any]:
         }
     )
     row.update(_cost(record))
+    row.update(_dataset(record))
     row.update({k: str(v) if isinstance(v, list) else v for k, v in hyperparameters(config).items()})
     row["path"] = str(run_dir)
     return row
@@ -129,6 +135,23 @@ def _cost(record: RunRecord) -> dict[str, Any]:
     cost = record.cost
     numbers = {c: getattr(cost, c) if cost is not None else None for c in COST_COLUMNS[:-1]}
     return {**{k: np.nan if v is None else v for k, v in numbers.items()}, "cost_cpu": cost.cpu if cost else None}
+
+
+DATASET_COLUMNS = ("imbalance", "shared_images", "dropped_images")
+
+
+def _dataset(record: RunRecord) -> dict[str, Any]:
+    """The data report's numbers to filter on: the largest-to-smallest training class ratio, val/test images with a
+    copy in an earlier split, and those dataset.duplicates=drop left out (NaN where not checked or not recorded)."""
+    report = record.dataset
+    if report is None:
+        return dict.fromkeys(DATASET_COLUMNS, np.nan)
+    checked = report.duplicates != "off"
+    return {
+        "imbalance": np.nan if report.imbalance is None else report.imbalance,
+        "shared_images": sum(report.shared.values()) if checked else np.nan,
+        "dropped_images": len(report.dropped) if checked else np.nan,
+    }
 
 
 def epochs_to(curve: list, fraction: float) -> float:
@@ -151,15 +174,31 @@ def _chance(record: RunRecord) -> dict[str, Any]:
     return {"chance": chance, "above_chance": bool(best > chance + 2 * np.sqrt(chance * (1 - chance) / n_val))}
 
 
+# What each report.metric compares: (on val, on test).
+METRICS = {
+    "accuracy": ("best_val_accuracy", "test_accuracy"),
+    "balanced_accuracy": ("val_balanced_accuracy", "test_balanced_accuracy"),
+}
+
+
+def metric_columns(table: pd.DataFrame) -> tuple[str, str]:
+    """(val column, test column) of the report.metric the table's runs were made with (the newest choice where
+    they differ; accuracy for records made before the knob)."""
+    chosen = table["report_metric"].dropna() if "report_metric" in table else pd.Series(dtype=object)
+    return METRICS.get(chosen.iloc[-1] if len(chosen) else "accuracy", METRICS["accuracy"])
+
+
 def normalize(table: pd.DataFrame) -> pd.DataFrame:
     """normalized_accuracy = best_val_accuracy / the best completed run's of the same experiment, and
-    normalized_test_accuracy the same for test accuracy.
+    normalized_test_accuracy the same for test accuracy; with report.metric=balanced_accuracy, of the val and test
+    balanced accuracies instead.
 
     Diverged, failed and unfinished runs are left out of the maximum and get NaN.
     """
     table = table.copy()
     completed = table["status"] == Status.COMPLETED
-    for metric, column in (("best_val_accuracy", "normalized_accuracy"), ("test_accuracy", "normalized_test_accuracy")):
+    val, test = metric_columns(table)
+    for metric, column in ((val, "normalized_accuracy"), (test, "normalized_test_accuracy")):
         values = pd.to_numeric(table[metric], errors="coerce")
         denominator = table["name"].map(values[completed].groupby(table["name"]).max())
         table[column] = np.where(completed & (denominator > 0), values / denominator, np.nan)

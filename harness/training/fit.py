@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig
 
+from harness.errors import ConfigError
 from harness.models.build import FrozenBackbone, backbone_of
 from harness.process import stopping
 from harness.records.record import HISTORY_KEYS
@@ -112,6 +113,7 @@ class TrainResult:
     test_loss: float | None = None
     test_accuracy: float | None = None
     test_predicted: np.ndarray | None = None  # the class predicted for each test image, in split order
+    val_predicted: np.ndarray | None = None  # ... for each val image, by the model kept (the best epoch's)
 
     @property
     def epochs_run(self) -> int:
@@ -176,6 +178,7 @@ def fit(
     log_dir: Path | None = None,
     test_ds=None,
     test_labels: np.ndarray | None = None,
+    predict_val: bool = False,
     options: FitOptions | None = None,
     backbone: keras.Model | None = None,
     steps_per_epoch: int | None = None,
@@ -188,7 +191,8 @@ def fit(
     `backbone` is the full backbone whose layers `model` trains when `model` is the part above a cached
     frozen prefix. `steps_per_epoch`: batches per epoch of a repeating train_ds (None: one pass). `soft_labels`:
     the datasets' labels are one-hot rows (data.mix), not class indices. `test_labels`: the class of each image of
-    test_ds, in its order (the test split is predicted once, and scored from those predictions). `class_weight`:
+    test_ds, in its order (the test split is predicted once, and scored from those predictions). `predict_val`: the
+    kept model's class for each val image too (val balanced accuracy and macro-F1). `class_weight`:
     Keras's, a weight per class index (`balanced_class_weights`).
     """
     options = options or FitOptions()
@@ -229,6 +233,8 @@ def fit(
             return result
         if stopping.requested() is not None:  # the caller records the run as interrupted
             return result
+    if predict_val:
+        result.val_predicted = predicted_classes(fitted.predict(val_ds, verbose=0))
     if test_ds is not None:
         probabilities = fitted.predict(test_ds, verbose=0)
         result.test_loss, result.test_accuracy = scored(probabilities, test_labels)
@@ -261,21 +267,29 @@ def scored(output: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return float(-np.log(true).mean()), float((p.argmax(axis=1) == labels).mean())
 
 
-def class_weights(choice: str, labels: np.ndarray, classes: int) -> dict[int, float] | None:
+def class_weights(
+    choice: str, labels: np.ndarray, classes: int, names: list[str] | None = None
+) -> dict[int, float] | None:
     """Keras's class_weight for train.class_weight=`choice` (none: None, every image alike)."""
-    return balanced_class_weights(labels, classes) if choice == "balanced" else None
+    return balanced_class_weights(labels, classes, names) if choice == "balanced" else None
 
 
-def balanced_class_weights(labels: np.ndarray, classes: int) -> dict[int, float]:
+def balanced_class_weights(labels: np.ndarray, classes: int, names: list[str] | None = None) -> dict[int, float]:
     """train.class_weight=balanced: scikit-learn's compute_class_weight("balanced"), n / (classes x count) per
-    class, so every class weighs as much in the loss as if the classes were equal."""
+    class, so every class weighs as much in the loss as if the classes were equal. A class without training
+    images has no such weight: bad input, refused before training."""
     from sklearn.utils.class_weight import compute_class_weight
 
     labels = np.asarray(labels, dtype=int)
     missing = np.setdiff1d(np.arange(classes), labels)
     if missing.size:
-        names = ", ".join(str(c) for c in missing)
-        raise ValueError(f"train.class_weight=balanced needs training images of every class (none of class {names})")
+        name = names[missing[0]] if names else str(missing[0])
+        raise ConfigError(
+            "train.class_weight",
+            "balanced",
+            f"a training split with images of every class (class {name!r} has none); train.class_weight=none "
+            f"trains without weights",
+        )
     weights = compute_class_weight("balanced", classes=np.arange(classes), y=labels)
     return {c: float(w) for c, w in enumerate(weights)}
 

@@ -34,13 +34,13 @@ from harness.process.stopping import Interrupted
 from harness.records import lifecycle, provenance
 from harness.records.record import RECORD, Cost, RunRecord, Status, SweepIdentity, read_record, write_record
 from harness.storage import cache
-from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing
+from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing, write_atomic
 from harness.training.inputs import Prepared, training_inputs
 
 log = logging.getLogger(__name__)
 
 # What a run owns in its directory; cleared when the run starts again (Hydra's .hydra/ and log stay).
-RUN_OUTPUTS = ("record.json", "tb", "model.keras", "analysis")
+RUN_OUTPUTS = ("record.json", "tb", "model.keras", "analysis", "data_report.md")
 # Called at the end of a completed run with (run_dir, prepared, record); returns what the record keeps of it.
 AfterRun = Callable[[Path, Prepared, RunRecord], dict]
 
@@ -94,9 +94,12 @@ def build(cfg: DictConfig, splits: Splits, input_shape: tuple[int, int, int], *,
 
 
 def prepare(cfg: DictConfig) -> Prepared:
+    from harness.training.fit import class_weights
+
     started = time.perf_counter()
     splits, geo = load_data(cfg), geometry(cfg.data)
     data_seconds = time.perf_counter() - started
+    class_weights(cfg.train.class_weight, splits.train.labels, splits.num_classes, splits.class_names)  # refused now
     return Prepared(splits, geo, build(cfg, splits, geo.shape), cache_root(cfg), data_seconds=data_seconds)
 
 
@@ -142,6 +145,7 @@ def data_facts(splits: Splits, input_shape: tuple[int, ...]) -> dict[str, Any]:
         skipped_paths=splits.skipped,
         data_notes=splits.notes,
         input_shape=list(input_shape),
+        dataset=splits.report,
     )
 
 
@@ -189,14 +193,14 @@ def input_seconds(batches, steps: int, sample: int = 20) -> float:
     return round((time.perf_counter() - started) / taken * steps, 3)
 
 
-def _class_scores(predicted, labels) -> dict[str, float]:
-    """The test split's balanced accuracy and macro-F1, where the run predicted one."""
+def _class_scores(split: str, predicted, labels) -> dict[str, float]:
+    """A split's balanced accuracy and macro-F1 (`val_...`, `test_...`), where the run predicted it."""
     from harness.training.fit import class_scores
 
     if predicted is None or labels is None:
         return {}
     balanced, macro_f1 = class_scores(predicted, labels)
-    return {"test_balanced_accuracy": balanced, "test_macro_f1": macro_f1}
+    return {f"{split}_balanced_accuracy": balanced, f"{split}_macro_f1": macro_f1}
 
 
 def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dict[str, Any]):
@@ -250,11 +254,14 @@ def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dic
             log_dir=log_dir,
             test_ds=test_ds,
             test_labels=splits.test.labels if splits.test is not None else None,
+            predict_val=True,
             options=options,
             backbone=backbone_of(prepared.model),
             steps_per_epoch=steps,
             soft_labels=data.soft_labels(cfg.data),
-            class_weight=class_weights(cfg.train.class_weight, splits.train.labels, splits.num_classes),
+            class_weight=class_weights(
+                cfg.train.class_weight, splits.train.labels, splits.num_classes, splits.class_names
+            ),
         )
         cache_report["compiled"] = compiled.last()
         if result.diverged:
@@ -324,6 +331,7 @@ def run(
         clear_outputs(run_dir)
         # a run killed from here on leaves status "running": resumable, never mistaken for done
         _write_or_explain(run_dir, record)
+        _write_data_report(cfg, prepared.splits, run_dir)
     else:  # killed, the record still says what the earlier part completed, which is true
         clear_for_continuation(run_dir)
     log.info(
@@ -362,7 +370,8 @@ def run(
             test_correct=None if result.test_predicted is None else result.test_predicted == test.labels,
             test_accuracy=result.test_accuracy,
             test_loss=result.test_loss,
-            **_class_scores(result.test_predicted, test.labels if test is not None else None),
+            **_class_scores("test", result.test_predicted, test.labels if test is not None else None),
+            **_class_scores("val", result.val_predicted, prepared.splits.val.labels),
             wall_seconds=wall,
             total_seconds=startup + time.perf_counter() - started,
             memory=used,
@@ -404,6 +413,21 @@ def run(
         record.total_seconds,
     )
     return record
+
+
+def _write_data_report(cfg: DictConfig, splits: Splits, run_dir: Path) -> None:
+    """data_report.md beside the record: what the data holds (harness.data.inspection)."""
+    from harness.data.inspection import markdown
+
+    if splits.report is None:
+        return
+    root = Path(str(cfg.dataset.path)).expanduser() if cfg.dataset.source == "folder" else None
+    try:
+        write_atomic(run_dir / "data_report.md", markdown(splits.report, cfg.dataset.name, root))
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        raise Unrecorded(f"run {cfg.name}/{cfg.run_name} cannot be recorded: {no_space(run_dir)}") from None
 
 
 class Unrecorded(UserError):

@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from harness.config import schema
 from harness.data.pipeline import epoch_steps
 from harness.errors import ConfigError
+from harness.reports.tables import metric_columns
 from harness.storage import cache
 from harness.training.fit import class_weights
-from tests.helpers import make_cfg, write_images
+from tests.helpers import make_cfg, write_images, write_leaking_folder
 
 WEIGHTS: list[Path] = []  # the weights file of the test that runs (conftest's weights_file)
 
@@ -69,6 +71,19 @@ def _unmatched(choice: str, tmp: Path) -> Any:
     except ConfigError:
         return "refused"
     return "kept the classes every split has"
+
+
+def _duplicates(choice: str, tmp: Path) -> Any:
+    from harness.training.run import load_data
+
+    cfg = make_cfg(
+        "dataset=folder", f"dataset.path={write_leaking_folder(tmp / 'leaky')}", f"dataset.duplicates={choice}"
+    )
+    try:
+        splits = load_data(cfg)
+    except ConfigError:
+        return "refused"
+    return len(splits.val), len(splits.test), splits.report.shared
 
 
 def _resize(choice: str, tmp: Path) -> Any:
@@ -185,6 +200,7 @@ def _finding(choice: str, tmp: Path) -> Any:
 EXERCISES: dict[str, Callable[[str, Path], Any]] = {
     "dataset.source": _source,
     "dataset.unmatched_classes": _unmatched,
+    "dataset.duplicates": _duplicates,
     "data.resize_mode": _resize,
     "data.augment": lambda choice, tmp: _augmenting(choice, "none")[0].tobytes(),
     "data.mix": lambda choice, tmp: _augmenting("none", choice)[1].tobytes(),
@@ -198,6 +214,7 @@ EXERCISES: dict[str, Callable[[str, Path], Any]] = {
     "tuner.algorithm": _tuner("algorithm"),
     "tuner.objective": _tuner("objective"),
     "study.findings[].test": _finding,
+    "report.metric": lambda choice, tmp: metric_columns(pd.DataFrame({"report_metric": [choice]})),
 }
 
 

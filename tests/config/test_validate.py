@@ -35,6 +35,11 @@ from tests.helpers import make_cfg, write_images
         (["model=scratch", "train.fine_tune.enabled=true"], "train.fine_tune.enabled"),
         (["dataset=folder"], "dataset.path"),
         (["dataset=folder", "dataset.path=/no/such/dir"], "dataset.path"),
+        (["dataset.near_duplicate_bits=129"], "dataset.near_duplicate_bits"),
+        (["dataset.duplicates=ignore"], "dataset.duplicates"),
+        (["report.metric=f1"], "report.metric"),
+        (["analysis=true", "data.image_size=32", "explain.occlusion_patch=40"], "explain.occlusion_patch"),
+        (["explain.occlusion_patch=8", "explain.occlusion_stride=9"], "explain.occlusion_stride"),
     ],
 )
 def test_bad_values_name_the_key(overrides, key):

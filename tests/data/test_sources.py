@@ -112,8 +112,8 @@ def folder_cfg(folder: Path, tmp_path: Path, *overrides: str):
 
 def test_a_folder_is_checked_by_decoding_once_per_state(image_folder, tmp_path, monkeypatch):
     probed = []
-    real = sources._decoded_size
-    monkeypatch.setattr(sources, "_decoded_size", lambda path: probed.append(path) or real(path))
+    real = sources._decoded
+    monkeypatch.setattr(sources, "_decoded", lambda path: probed.append(path) or real(path))
     cfg = folder_cfg(image_folder, tmp_path)
     first = splits_of(cfg)
     count = len(probed)

@@ -208,3 +208,14 @@ def test_a_cost_metric_is_declared_only_where_every_completed_run_has_it(tmp_pat
     for run_dir, record in run_records(tmp_path):
         write_record(run_dir, dataclasses.replace(record, cost=Cost(1, 1, 100, 0.5, [32, 32], 1.5)))
     assert {"latency_ms", "macs_millions", "weights_mb"} <= {m[0] for m in declared_metrics(run_records(tmp_path))}
+
+
+def test_balanced_accuracies_are_declared_only_where_every_completed_run_has_them(tmp_path):
+    from harness.records.hparams import declared_metrics, run_records
+
+    mixed_results(tmp_path)
+    assert "val_balanced_accuracy" not in [m[0] for m in declared_metrics(run_records(tmp_path))]
+    for run_dir, record in run_records(tmp_path):
+        write_record(run_dir, dataclasses.replace(record, val_balanced_accuracy=0.5))
+    declared = {m[0] for m in declared_metrics(run_records(tmp_path))}
+    assert "val_balanced_accuracy" in declared and "test_balanced_accuracy" not in declared

@@ -138,3 +138,46 @@ def test_an_experiment_whose_values_cost_different_amounts_shows_accuracy_agains
     assert "**Accuracy and cost**: most accurate within no budget: 0.01" in markdown
     assert "learning_rate/accuracy_cost.png" in markdown and "optimizer/accuracy_cost.png" not in markdown
     assert "<strong>Accuracy and cost</strong>" in (study / "report.html").read_text()
+
+
+def _imbalanced_runs(study, metric: str | None):
+    from harness.records.record import DatasetReport
+
+    imbalanced = DatasetReport(images={"train": {"a": 90, "b": 10}}, imbalance=9.0)
+    for value, best, balanced in ((0.1, 0.5, 0.55), (0.01, 0.8, 0.6)):
+        config = {"dataset": {"name": "d"}, "train": {"learning_rate": value, "seed": 42}}
+        if metric:
+            config["report"] = {"metric": metric}
+        fake_run(
+            study / "learning_rate",
+            f"learning_rate={value}",
+            value,
+            best,
+            config=config,
+            dataset=imbalanced,
+            num_test=10,
+            test_accuracy=best,
+            test_balanced_accuracy=balanced,
+            val_balanced_accuracy=balanced,
+        )
+    write_planned(study, PLANNED[:2])
+
+
+def test_a_study_on_imbalanced_classes_says_its_verdicts_use_accuracy_and_what_would_not(tmp_path):
+    study = _study(tmp_path)
+    _imbalanced_runs(study, None)
+    study_report.main([str(study)])
+    assert study_report.study_tables(study)["metric"] == "test_accuracy"
+    assert "imbalanced (largest to smallest 9.0): accuracy, which the verdicts use" in (study / "report.md").read_text()
+
+
+def test_report_metric_balanced_accuracy_makes_the_verdicts_compare_the_mean_per_class_recall(tmp_path):
+    study = _study(tmp_path)
+    _imbalanced_runs(study, "balanced_accuracy")
+    study_report.main([str(study)])
+    tables = study_report.study_tables(study)
+    assert tables["metric"] == "test_balanced_accuracy"
+    assert tables["values"] is not None and tables["runs"]["normalized_test_accuracy"].max() == 1.0
+    assert sorted(tables["runs"]["normalized_test_accuracy"].round(4)) == [round(0.55 / 0.6, 4), 1.0]
+    markdown = (study / "report.md").read_text()
+    assert "Verdicts use **balanced accuracy**" in markdown and "test balanced accuracy" in markdown

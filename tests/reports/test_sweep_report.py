@@ -229,3 +229,25 @@ def test_a_report_on_a_folder_with_no_runs_or_garbage_is_one_line_and_exit_2(tmp
         assert len(err) == 1 and err[0].startswith("error: ")
     assert planned_runs(garbage) is None  # a plan pointing outside the folder is no plan
     assert not (empty / "summary.md").exists() and not (garbage / "summary.md").exists()
+
+
+def test_the_sweep_report_says_what_the_runs_data_reports_found_once(tmp_path, capsys):
+    from harness.records.record import DatasetReport
+
+    exp = tmp_path / "lr"
+    leaky = DatasetReport(
+        images={"train": {"a": 5, "b": 5}, "val": {"a": 2, "b": 2}},
+        imbalance=1.0,
+        duplicates="warn",
+        near_duplicate_bits=40,
+        shared={"val~train": 2},
+        shared_exact={"val~train": 1},
+    )
+    for value, best in ((0.1, 0.5), (0.01, 0.8)):
+        fake_run(exp, f"learning_rate={value}", value, best, dataset=leaky)
+    report.write_report(exp)
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("data: ")]
+    assert said == [
+        "data: val shares images with train (2), 1 of them exact copies (near: perceptual hashes within 40 bits): its "
+        "accuracy is inflated; dataset.duplicates=drop leaves them out (listed in data_report.md)"
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,3 +111,17 @@ def test_spreads_are_over_distinct_seeds_never_over_repeats_of_one(tmp_path):
         summary.loc["0.01", "best_val_accuracy_ci_low"]
     )
     assert summary.loc["0.001", "seeds"] == 2 and summary.loc["0.001", "best_val_accuracy_std"] > 0
+
+
+def test_normalized_accuracy_follows_report_metric(tmp_path):
+    exp = tmp_path / "lr"
+    for value, best, balanced in ((0.1, 0.9, 0.5), (0.01, 0.8, 0.7)):
+        config = {"dataset": {"name": "d"}, "train": {"learning_rate": value, "seed": 42}}
+        fake_run(exp, f"v{value}", value, best, val_balanced_accuracy=balanced, config=config)
+    assert sorted(load_table(tmp_path)["normalized_accuracy"].round(4)) == [round(0.8 / 0.9, 4), 1.0]
+    for run in ("v0.1", "v0.01"):
+        record = json.loads((exp / run / "record.json").read_text())
+        record["config"]["report"] = {"metric": "balanced_accuracy"}
+        (exp / run / "record.json").write_text(json.dumps(record))
+    table = load_table(tmp_path).set_index("run")
+    assert table.loc["v0.01", "normalized_accuracy"] == 1.0 and table.loc["v0.1", "normalized_accuracy"] == 0.5 / 0.7

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.errors import ConfigError
 from harness.reports.tables import load_table
 from harness.training.run import run
 from tests.helpers import FAST, make_cfg
@@ -101,8 +102,8 @@ def test_balanced_class_weights_are_scikit_learns_and_need_every_class():
     assert list(weights.values()) == pytest.approx(
         list(compute_class_weight("balanced", classes=np.arange(3), y=labels))
     )
-    with pytest.raises(ValueError, match="none of class 2"):
-        balanced_class_weights(np.array([0, 1, 1]), 3)
+    with pytest.raises(ConfigError, match="train.class_weight='balanced' is not allowed: .*class 'c' has none"):
+        balanced_class_weights(np.array([0, 1, 1]), 3, ["a", "b", "c"])
 
 
 def test_class_weights_weigh_the_loss_as_keras_sample_weights_do():

@@ -12,6 +12,7 @@ import tensorflow_datasets as tfds
 import harness.training.fit
 from harness.data import sources
 from harness.records.record import read_record
+from harness.reports.tables import load_table
 from harness.training.run import run, run_dir_for
 from tests.helpers import FAST, make_cfg
 
@@ -116,6 +117,19 @@ def folder_run(image_folder, results_dir, *extra: str):
     return run(
         make_cfg(*common, "data.image_size=32", "train.batch_size=4", "train.epochs=2", "train.verbose=0", *extra)
     )
+
+
+def test_a_run_writes_its_data_report_beside_its_record_and_the_table_can_filter_on_it(tmp_path, results_dir):
+    from tests.helpers import write_leaking_folder
+
+    record = folder_run(write_leaking_folder(tmp_path / "leaky"), results_dir, "train.epochs=1")
+    run_dir = Path(results_dir) / record.name / record.run_name
+    assert "| val | train | 1 | 0 |" in (run_dir / "data_report.md").read_text()
+    saved = json.loads((run_dir / "record.json").read_text())["dataset"]
+    assert saved["shared"] == {"val~train": 1, "test~train": 1, "test~val": 1} and saved["imbalance"] == 1.0
+    assert 0 <= record.val_balanced_accuracy <= 1 and 0 <= record.test_macro_f1 <= 1
+    row = load_table(results_dir).iloc[0]
+    assert (row.imbalance, row.shared_images, row.dropped_images) == (1.0, 3, 0)
 
 
 @pytest.mark.parametrize("budget, steps", [("full_data", 5), ("subset", 2)])

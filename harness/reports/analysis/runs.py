@@ -23,6 +23,7 @@ from harness.records.tensorboard import image, write_events
 from harness.reports.analysis.embeddings import with_embeddings, write_projector
 from harness.reports.analysis.experiment import ANALYSIS
 from harness.reports.analysis.gradcam import gradcam, overlay
+from harness.reports.analysis.occlusion import border_area, border_share, occlusion
 from harness.reports.analysis.pictures import aspect_png, confusion_png, grid
 from harness.reports.analysis.tables import KINDS, by_aspect_ratio, confusion, prediction_table, select
 from harness.reports.analysis.two_runs import McNemar, paired, write_comparison
@@ -41,6 +42,15 @@ def original_sizes(split) -> np.ndarray:
 
     shapes = split.images().map(lambda im: tf.shape(im)[:2], num_parallel_calls=tf.data.AUTOTUNE)
     return np.asarray([[w, h] for h, w in shapes.as_numpy_iterator()], dtype=np.int64).reshape(-1, 2)
+
+
+def explain_section(cfg) -> dict[str, Any]:
+    """The run's `explain` section, the schema's defaults for a record made before it had one."""
+    from dataclasses import asdict
+
+    from harness.config.schema import ExplainConfig
+
+    return {**asdict(ExplainConfig()), **(OmegaConf.to_container(cfg.explain) if "explain" in cfg else {})}
 
 
 def _load_model(run_dir: Path):
@@ -66,26 +76,75 @@ def _selection_grids(chosen: pd.DataFrame, images: np.ndarray, class_names: list
         grid(rows, f"{label} ({title})", out / f"{kind}.png")
 
 
-def _gradcam_grid(
-    model, chosen: pd.DataFrame, images: np.ndarray, class_names: list[str], cams: int, title: str, path: Path
-) -> None:
-    """Per class, its most confident wrong predictions first, then its most confident correct ones."""
-    rows = []
+def _explained(chosen: pd.DataFrame, class_names: list[str], cams: int) -> pd.DataFrame:
+    """The images the explanations show: per predicted class, its most confident wrong predictions first, then its
+    most confident correct ones, `cams` at most."""
+    parts = []
     for name in class_names:
         part = chosen[
             (chosen["class"] == name) & chosen["kind"].isin(["most_confident_wrong", "most_confident_correct"])
         ]
-        part = part.sort_values(["kind", "rank"], ascending=[False, True]).drop_duplicates("row").head(cams)
-        picked = part["row"].to_numpy(dtype=int)
-        cells = []
-        if len(picked):
-            maps = gradcam(model, images[picked].astype(np.float32), part["predicted_index"].to_numpy())
-            cells = [
-                (overlay(images[i], m), f"p={r.probability:.2f}" + ("" if r.correct else f" true: {r.true}"))
-                for i, m, r in zip(picked, maps, part.itertuples())
-            ]
+        parts.append(part.sort_values(["kind", "rank"], ascending=[False, True]).drop_duplicates("row").head(cams))
+    return pd.concat(parts, ignore_index=True) if parts else chosen.iloc[:0]
+
+
+def _explanation_grid(
+    shown: pd.DataFrame, images: np.ndarray, maps: np.ndarray, class_names: list[str], title: str, path: Path
+) -> None:
+    rows = []
+    for name in class_names:
+        cells = [
+            (overlay(images[r.row], maps[k]), f"p={r.probability:.2f}" + ("" if r.correct else f" true: {r.true}"))
+            for k, (r, predicted) in enumerate(zip(shown.itertuples(), shown["class"]))
+            if predicted == name
+        ]
         rows.append((f"as {name}", cells))
-    grid(rows, f"Grad-CAM for the predicted class ({title})", path)
+    grid(rows, title, path)
+
+
+def _mean(values: pd.Series) -> float | None:
+    finite = pd.to_numeric(values, errors="coerce").dropna()
+    return float(finite.mean()) if len(finite) else None
+
+
+def _explain(
+    model, shown: pd.DataFrame, images: np.ndarray, class_names: list[str], explain: dict, title: str, out: Path
+) -> dict[str, Any]:
+    """Grad-CAM (for the predicted class) and occlusion sensitivity (for the true class) of the shown images, as
+    grids, and how much of each map lies on the border band (explanations.csv; the summary's means)."""
+    picked = shown["row"].to_numpy(dtype=int)
+    pixels = images[picked].astype(np.float32)
+    h, w = images.shape[1:3]
+    maps = {
+        "gradcam": gradcam(model, pixels, shown["predicted_index"].to_numpy()) if len(picked) else np.zeros((0, h, w))
+    }
+    _explanation_grid(
+        shown, images, maps["gradcam"], class_names, f"Grad-CAM for the predicted class ({title})", out / "gradcam.png"
+    )
+    (out / "occlusion.png").unlink(missing_ok=True)
+    if explain["occlusion"]:
+        patch, stride = explain["occlusion_patch"], explain["occlusion_stride"] or explain["occlusion_patch"]
+        maps["occlusion"], drops = occlusion(model, pixels, shown["true_index"].to_numpy(), patch, stride)
+        _explanation_grid(
+            shown,
+            images,
+            maps["occlusion"],
+            class_names,
+            f"Occlusion sensitivity for the true class, {patch} px grey patch every {stride} px ({title})",
+            out / "occlusion.png",
+        )
+    table = shown[["id", "class", "true", "correct", "probability"]].rename(columns={"class": "predicted"})
+    for method, found in maps.items():
+        table[f"border_share_{method}"] = border_share(found) if len(found) else []
+    if "occlusion" in maps:
+        table["largest_drop_occlusion"] = drops  # of the true class's margin, in logits: near 0, the map says little
+    table.to_csv(out / "explanations.csv", index=False)
+    return {
+        "images": len(table),
+        "border_area": border_area(h, w),
+        # the mean over the images whose map is not empty (an image nothing in the map explains: NaN in the table)
+        "border_share": {m: _mean(table[f"border_share_{m}"]) for m in maps},
+    }
 
 
 def _write_tables(table: pd.DataFrame, class_names: list[str], out: Path) -> None:
@@ -148,7 +207,15 @@ def analyze_run(
     chosen.to_csv(out / "selections.csv", index=False)
     title = f"{split_name}, {record.name}/{record.run_name}"
     _selection_grids(chosen, images, splits.class_names, title, out)
-    _gradcam_grid(model, chosen, images, splits.class_names, cams, split_name, out / "gradcam.png")
+    explained = _explain(
+        model,
+        _explained(chosen, splits.class_names, cams),
+        images,
+        splits.class_names,
+        explain_section(cfg),
+        split_name,
+        out,
+    )
     log_dir = run_dir / "tb" / ANALYSIS
     tensorboard_views(log_dir, out, probabilities, split.labels, splits.class_names)
     write_projector(log_dir, vectors, table, images, f"{split_name} penultimate layer")
@@ -157,6 +224,7 @@ def analyze_run(
         "split": split_name,
         "images": len(table),
         "accuracy": float(table["correct"].mean()),
+        "explanations": explained,
     }
     (out / SUMMARY).write_text(json.dumps(summary, indent=2))
     log.info(
@@ -228,14 +296,13 @@ def after_run(run_dir: Path, prepared: Prepared, record: RunRecord) -> dict[str,
 def tensorboard_views(
     log_dir: Path, out: Path, probabilities: np.ndarray, labels: np.ndarray, class_names: list[str]
 ) -> None:
-    """The confusion matrix, aspect-ratio chart, grids and Grad-CAM as TensorBoard images (Images tab), and a
+    """The confusion matrix, aspect-ratio chart, grids, Grad-CAM and occlusion as TensorBoard images (Images tab), and a
     precision-recall curve per class, one class against the rest (PR Curves tab)."""
     from tensorboard.plugins.pr_curve import summary as pr_curve
 
     shutil.rmtree(log_dir, ignore_errors=True)  # re-analysing replaces, never duplicates
-    pictures = [
-        (0, image(name, out / f"{name}.png")) for name in ("confusion_matrix", "aspect_ratio", "gradcam", *KINDS)
-    ]
+    shown = ("confusion_matrix", "aspect_ratio", "gradcam", "occlusion", *KINDS)
+    pictures = [(0, image(name, out / f"{name}.png")) for name in shown if (out / f"{name}.png").exists()]
     curves = [
         (
             0,

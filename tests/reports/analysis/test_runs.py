@@ -46,12 +46,19 @@ def test_a_run_with_analysis_writes_every_table_and_picture(image_folder, tmp_pa
         "aspect_ratio.csv",
         "aspect_ratio.png",
         "gradcam.png",
+        "occlusion.png",
+        "explanations.csv",
         *(f"{k}.png" for k in KINDS),
     ):
         assert (out / name).exists(), name
     board = EventAccumulator(str(run_dir / "tb" / "analysis"), size_guidance={"tensors": 0}).Reload()
     images = {t for t in board.Tags()["tensors"] if board.SummaryMetadata(t).plugin_data.plugin_name == "images"}
-    assert {"confusion_matrix", "gradcam", "aspect_ratio"} <= images
+    assert {"confusion_matrix", "gradcam", "occlusion", "aspect_ratio"} <= images
+    explained = pd.read_csv(out / "explanations.csv")
+    assert len(explained) == record.analysis["explanations"]["images"] > 0
+    shares = explained[["border_share_gradcam", "border_share_occlusion"]]
+    assert (shares.isna() | ((shares >= 0) & (shares <= 1))).all().all()  # NaN: a map with nothing in it
+    assert set(record.analysis["explanations"]["border_share"]) == {"gradcam", "occlusion"}
     curves = {t for t in board.Tags()["tensors"] if board.SummaryMetadata(t).plugin_data.plugin_name == "pr_curves"}
     assert curves == {"red/pr_curves", "green/pr_curves", "blue/pr_curves"}
     width, height, png = tensor_util.make_ndarray(board.Tensors("gradcam")[0].tensor_proto)

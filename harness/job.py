@@ -197,6 +197,8 @@ def searcher(algorithm: str):
     brings TensorFlow, so it is imported only for a search)."""
     if algorithm == "autokeras":
         from harness.multirun.automl import search
+    elif algorithm == "optuna":
+        from harness.multirun.optuna_search import search
     else:
         from harness.multirun.search import search
     return search

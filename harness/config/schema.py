@@ -29,7 +29,9 @@ CONF_DIR = _PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.paren
 
 AUGMENT_POLICIES = ("none", "flip", "basic", "randaugment", "trivialaugment", "autoaugment")
 OPTIMIZERS = ("adam", "sgd", "momentum", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
-ALGORITHMS = ("random", "hyperband", "bayesian", "autokeras")
+ALGORITHMS = ("random", "hyperband", "bayesian", "autokeras", "optuna")
+# What a tuner=optuna search may optimize: a curve's best (val_accuracy, val_loss) or the record's cost.
+OPTUNA_OBJECTIVES = ("val_accuracy", "val_loss", "latency_ms", "macs", "weights_mb", "total_params")
 # What a run logs per epoch that a search can optimize (val_loss and loss are minimized, the rest maximized).
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 
@@ -406,14 +408,17 @@ class SweepConfig:
 class TunerConfig:
     name: str = knob(MISSING, "the search's name; part of the experiment's name")
     algorithm: str = knob(
-        MISSING, "Keras Tuner's algorithm, or autokeras: AutoKeras's own search (the automl extra)", choices=ALGORITHMS
+        MISSING,
+        "Keras Tuner's algorithm, autokeras: AutoKeras's own search (the automl extra), or optuna: Optuna's samplers and "
+        "pruners (the optuna extra)",
+        choices=ALGORITHMS,
     )
     objective: str = knob("val_accuracy", "what the search optimizes (a loss is minimized)", choices=OBJECTIVES)
     max_trials: Optional[int] = knob(
         None,
         "trials in all (a resumed search may raise it)",
         low=1,
-        used_by=("random", "bayesian", "autokeras"),
+        used_by=("random", "bayesian", "autokeras", "optuna"),
         required=True,
     )
     max_seconds: Optional[float] = knob(
@@ -422,7 +427,7 @@ class TunerConfig:
         " next batch (null: no limit)",
         low=0,
         low_open=True,
-        used_by=("autokeras",),
+        used_by=("autokeras", "optuna"),
     )
     executions_per_trial: int = knob(1, "runs of each trial, each with its own seed", low=1)
     max_consecutive_failed_trials: int = knob(3, "Keras Tuner stops after this many failed trials in a row", low=1)
@@ -439,6 +444,35 @@ class TunerConfig:
     )
     hyperband_iterations: Optional[int] = knob(
         None, "how many times the whole algorithm runs", low=1, used_by=("hyperband",), required=True
+    )
+    sampler: Optional[str] = knob(
+        None,
+        "tuner=optuna: how the next trial's values are drawn (TPE, random, a Gaussian process, NSGA-II for several "
+        "objectives)",
+        choices=("tpe", "random", "gp", "nsga2"),
+        used_by=("optuna",),
+        required=True,
+    )
+    pruner: Optional[str] = knob(
+        None,
+        "tuner=optuna: what ends an unpromising trial early, from its val accuracy after each epoch",
+        choices=("none", "median", "successive_halving", "hyperband"),
+        used_by=("optuna",),
+        required=True,
+    )
+    objectives: Optional[list[str]] = knob(
+        None,
+        "tuner=optuna: what the search optimizes, one or more of "
+        + ", ".join(OPTUNA_OBJECTIVES)
+        + " (val_accuracy maximized, the rest minimized); null: tuner.objective. Several: a Pareto front "
+        "(tuner.sampler=nsga2 or random)",
+        used_by=("optuna",),
+    )
+    storage: Optional[str] = knob(
+        None,
+        "tuner=optuna: the study's storage, an SQLAlchemy URL (postgresql://..., sqlite:///...); null: a journal file "
+        "in the experiment folder (optuna.journal), which several processes on one machine share",
+        used_by=("optuna",),
     )
     space: dict[str, Any] = knob(factory=dict, doc="config keys -> Keras Tuner hyperparameters (harness.config.space)")
 

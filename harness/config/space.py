@@ -155,7 +155,7 @@ def check_space(cfg: DictConfig) -> dict[str, dict]:
             )
     for key, spec in space.items():
         _check_condition(f"tuner.space.{key}", spec, space)
-    _parents_first(space)  # a cycle of conditions is a config error now, not at the first trial
+    parents_first(space)  # a cycle of conditions is a config error now, not at the first trial
     return space
 
 
@@ -212,7 +212,7 @@ def searchable(cfg: DictConfig, space: dict[str, dict]) -> tuple[dict[str, dict]
     return {k: v for k, v in space.items() if k not in why}, why
 
 
-def _parents_first(space: dict[str, dict]) -> list[str]:
+def parents_first(space: dict[str, dict]) -> list[str]:
     """Keras Tuner needs a parent declared before its conditional children."""
     ordered: list[str] = []
 
@@ -242,7 +242,7 @@ def declare(hp, space: dict[str, dict]) -> dict[str, Any]:
     """Register every entry of the space on `hp` (a kt.HyperParameters); returns the values of the active
     ones (a conditional entry whose parent has another value is left out: the base config's value holds)."""
     values = {}
-    for key in _parents_first(space):
+    for key in parents_first(space):
         spec = dict(space[key])
         kind = spec.pop("type")
         condition = {k: spec.pop(k) for k in CONDITION if k in spec}

@@ -24,6 +24,7 @@ from harness.config.folders import class_dirs, count_images, folder_layout, spli
 from harness.config.geometry import target_hw
 from harness.config.identity import canonical
 from harness.config.schema import (
+    OPTUNA_OBJECTIVES,
     Allowed,
     Config,
     CostConfig,
@@ -315,6 +316,8 @@ def _tuner(cfg: DictConfig) -> None:
             "unset: tuner=autokeras searches AutoKeras's own space (the head, optimizer, learning rate) and the "
             "backbone's unfreeze fraction",
         )
+    if algorithm == "optuna":
+        _optuna(cfg)
     if algorithm == "hyperband" and "train.epochs" in check_space(cfg):
         raise ConfigError(
             "tuner.space.train.epochs",
@@ -323,6 +326,54 @@ def _tuner(cfg: DictConfig) -> None:
         )
     plain = OmegaConf.to_container(cfg, resolve=True)
     check_values(OmegaConf.create({**plain, "tuner": None}), check_space(cfg), validate)
+
+
+def _optuna(cfg: DictConfig) -> None:
+    """What tuner=optuna takes beyond the schema: objectives it knows (several only with a sampler that keeps a
+    Pareto front), a storage URL SQLAlchemy can parse, one execution per trial, a space Optuna can draw from."""
+    objectives = _get(cfg, "tuner.objectives")
+    if objectives is not None:
+        unknown = [o for o in objectives if o not in OPTUNA_OBJECTIVES]
+        if not objectives or unknown or len(set(objectives)) != len(objectives):
+            raise ConfigError(
+                "tuner.objectives", list(objectives), f"a list of distinct names among {', '.join(OPTUNA_OBJECTIVES)}"
+            )
+        if len(objectives) > 1 and _get(cfg, "tuner.sampler") not in ("nsga2", "random"):
+            raise ConfigError(
+                "tuner.sampler",
+                _get(cfg, "tuner.sampler"),
+                f"nsga2 or random for {len(objectives)} objectives (tuner.sampler={_get(cfg, 'tuner.sampler')} "
+                "optimizes one)",
+            )
+    if len(objectives or [None]) > 1 and _get(cfg, "tuner.pruner") != "none":
+        raise ConfigError(
+            "tuner.pruner", _get(cfg, "tuner.pruner"), "none with several objectives (Optuna prunes on one)"
+        )
+    for key, spec in check_space(cfg).items():
+        if spec.get("sampling") == "log" and spec.get("step"):
+            raise ConfigError(f"tuner.space.{key}.step", spec["step"], "unset with sampling: log (Optuna takes one)")
+    storage = _get(cfg, "tuner.storage")
+    if storage is not None:
+        try:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+        except ImportError:  # without the optuna extra: the search says what to install
+            return
+        try:
+            make_url(str(storage))
+        except ArgumentError:
+            raise ConfigError(
+                "tuner.storage", storage, "an SQLAlchemy URL (postgresql://user@host/db, sqlite:///path) or null"
+            ) from None
+    if _get(cfg, "tuner.executions_per_trial") != 1:
+        raise ConfigError(
+            "tuner.executions_per_trial", _get(cfg, "tuner.executions_per_trial"), "1: tuner=optuna runs a trial once"
+        )
+    for key, spec in check_space(cfg).items():
+        if spec.get("sampling") == "reverse_log":
+            raise ConfigError(
+                f"tuner.space.{key}.sampling", "reverse_log", "linear or log: tuner=optuna has no reverse_log"
+            )
 
 
 def ignored_knobs(algorithm: str, model_kind: str = "transfer") -> dict[str, Any]:

@@ -220,15 +220,18 @@ def best_overrides_file(cfg: DictConfig, trial, exp_dir: Path, choices: dict[str
     values = {k: as_meant(v) for k, v in trial.hyperparameters.values.items() if k in check_space(cfg)}
     if EPOCHS in trial.hyperparameters.values:  # Hyperband's: the epochs the best trial trained to
         values["train.epochs"] = trial.hyperparameters.values[EPOCHS]
+    score = trial.score if trial.score is not None else float("nan")
+    best = f"Best trial #{trial_number(trial.trial_id)} of {exp_dir.name}: {cfg.tuner.objective} = {score:.4f}"
+    return best_preset(cfg, values, best, exp_dir, choices)
+
+
+def best_preset(cfg: DictConfig, values: dict[str, Any], best: str, exp_dir: Path, choices) -> Path:
+    """experiment/best.yaml of any search: the base config with the best trial's `values`, headed by `best` (which
+    trial, what it scored) and the command that retrains it."""
     tcfg = trial_config(cfg, values)
     sections = {k: OmegaConf.to_container(tcfg[k], resolve=True) for k in ("dataset", *HYPERPARAMETER_SECTIONS)}
     groups = [{f"override /{g}": choices[g]} for g in ("dataset", "model") if choices and choices.get(g)]
-    score = trial.score if trial.score is not None else float("nan")
-    header = (
-        "# @package _global_\n"
-        f"# Best trial #{trial_number(trial.trial_id)} of {exp_dir.name}: {cfg.tuner.objective} = {score:.4f}\n"
-        f"# Retrain it: {retrain_command(exp_dir)}\n"
-    )
+    header = f"# @package _global_\n# {best}\n# Retrain it: {retrain_command(exp_dir)}\n"
     placed = {"preset": "best", "results_dir": str(Path(cfg.results_dir).resolve()), "name": f"{exp_dir.name}_best"}
     body = {"defaults": groups, **placed, **sections} if groups else {**placed, **sections}
     path = exp_dir / "experiment" / "best.yaml"

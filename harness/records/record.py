@@ -29,6 +29,7 @@ class Status(str, Enum):
     DIVERGED = "diverged"  # the loss stopped being finite
     FAILED = "failed"  # training raised, the run could not start, or its disk filled
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: re-run on resume
+    PRUNED = "pruned"  # a search's pruner ended it early (tuner=optuna): a trial done, its epochs kept, never ranked
 
     __hash__ = str.__hash__  # a key of a dict of plain status strings finds it (Enum hashes its name on Python 3.10)
 
@@ -37,9 +38,9 @@ class Status(str, Enum):
 
     @property
     def finished(self) -> bool:
-        """The run came to an end of its own (completed, diverged or failed): a search counts it as a trial done.
+        """The run came to an end of its own (completed, diverged, failed or pruned): a search counts it as a trial done.
         Running and interrupted runs are not finished: whoever resumes trains them again."""
-        return self in (Status.COMPLETED, Status.DIVERGED, Status.FAILED)
+        return self in (Status.COMPLETED, Status.DIVERGED, Status.FAILED, Status.PRUNED)
 
     @property
     def scored(self) -> bool:

@@ -357,6 +357,10 @@ def noise_note(table: pd.DataFrame) -> str:
             f"on {int(images)} val images, two accuracies near {accuracy:.2f} differ by up to {apart * 100:.1f} "
             "points by chance alone (95 %): a smaller difference is no clear effect"
         )
+    if (
+        search and (completed.get("search_algorithm", pd.Series(dtype=object)) == "optuna").any()
+    ):  # Optuna runs a trial once: retraining the best with seeds is the way to its spread
+        return f"{head}: {chance}. Retrain the best trial with train.seed=1,2,3 (-m) for its seed spread."
     return f"{head}: {chance}. {more}={MIN_SEEDS} repeats each {'trial' if search else 'value'} and gives intervals."
 
 

@@ -91,6 +91,7 @@ def _row(run_dir: Path, record: RunRecord) -> dict[str, Any]:
         "copied_from": record.copied_from,
         "baseline": sweep.baseline,
         "report_metric": ((config.get("report") or {}).get("metric")) or "accuracy",
+        "search_algorithm": (config.get("tuner") or {}).get("algorithm"),  # a search's trial: which search made it
     }
     for key in (
         "best_val_accuracy",

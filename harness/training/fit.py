@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,6 +168,7 @@ class FitOptions:
     callbacks: list = field(default_factory=list)
     epochs: int | None = None  # None: train.epochs
     initial_epoch: int = 0
+    pruned: Callable[[], str | None] | None = None  # why a search's pruner stopped the run early, if it did
 
 
 def fit(

@@ -266,6 +266,9 @@ def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dic
         cache_report["compiled"] = compiled.last()
         if result.diverged:
             return result, Status.DIVERGED, f"loss became non-finite in epoch {result.epochs_run}"
+        pruned = options.pruned() if options.pruned is not None else None
+        if pruned:
+            return result, Status.PRUNED, pruned
         return result, Status.COMPLETED, None
     except Exception as exc:
         if disk_full(exc):

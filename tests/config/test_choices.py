@@ -158,6 +158,17 @@ def _backbone(choice: str, tmp: Path) -> Any:
     return getattr(keras.applications, schema.BACKBONES[choice].app)
 
 
+def _optuna(key: str):
+    def exercise(choice: str, tmp: Path) -> Any:
+        from harness.multirun import optuna_search
+
+        cfg = make_cfg("tuner=optuna", f"tuner.{key}={choice}")
+        made = optuna_search.make_sampler(cfg) if key == "sampler" else optuna_search.make_pruner(cfg)
+        return type(made).__name__
+
+    return exercise
+
+
 def _tuner(key: str):
     def exercise(choice: str, tmp: Path) -> Any:
         import keras
@@ -168,7 +179,7 @@ def _tuner(key: str):
 
         algorithm = choice if key == "algorithm" else "random"
         objective = choice if key == "objective" else "val_accuracy"
-        if algorithm == "autokeras":
+        if algorithm in ("autokeras", "optuna"):
             return searcher(algorithm).__module__
 
         class Tiny(kt.HyperModel):
@@ -213,6 +224,8 @@ EXERCISES: dict[str, Callable[[str, Path], Any]] = {
     "model.unfrozen_bn": _unfrozen_bn,
     "tuner.algorithm": _tuner("algorithm"),
     "tuner.objective": _tuner("objective"),
+    "tuner.sampler": _optuna("sampler"),
+    "tuner.pruner": _optuna("pruner"),
     "study.findings[].test": _finding,
     "report.metric": lambda choice, tmp: metric_columns(pd.DataFrame({"report_metric": [choice]})),
 }

@@ -36,8 +36,8 @@ def record(**fields) -> RunRecord:
     return RunRecord(**{**base, **fields})
 
 
-def test_a_status_outside_the_five_is_refused():
-    assert STATUSES == ("running", "completed", "diverged", "failed", "interrupted")
+def test_a_status_outside_the_six_is_refused():
+    assert STATUSES == ("running", "completed", "diverged", "failed", "interrupted", "pruned")
     with pytest.raises(ValueError, match="status 'done'"):
         record(status="done")
 
@@ -153,3 +153,7 @@ def test_record_files_are_found_sorted_and_a_folder_that_cannot_be_read_is_passe
     assert record_files(tmp_path) == [tmp_path / "a" / "x" / "record.json", tmp_path / "b" / "record.json"]
     assert record_files(tmp_path / "gone") == []
     assert record_files(Path("/proc")) == []  # its folders come and go while it is walked
+
+
+def test_a_pruned_run_is_a_trial_done_but_never_a_result_to_rank():
+    assert Status.PRUNED.finished and not Status.PRUNED.scored

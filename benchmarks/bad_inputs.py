@@ -338,6 +338,18 @@ def corpus() -> list[Case]:
         ),
     ):
         cases.append(Case(f"search space: {name}", "space", [*space, f"+tuner.space={entry}", *TINY[1:]], "refuse"))
+    searching = ["experiment=quickstart", "tuner=optuna", "tuner.max_trials=1", *TINY[1:]]
+    for name, extra in (
+        ("an objective the records do not have", ["tuner.objectives=[val_accuracy,speed]", "tuner.sampler=nsga2"]),
+        ("two objectives with a single-objective sampler", ["tuner.objectives=[val_accuracy,latency_ms]"]),
+        ("a malformed storage URL", ["tuner.storage=not a url"]),
+        ("a storage server that cannot be reached", ["tuner.storage=postgresql://nobody@127.0.0.1:9/nothing"]),
+        (
+            "reverse_log sampling",
+            ["tuner.space.train.learning_rate={type:float,min:0.001,max:0.1,sampling:reverse_log}"],
+        ),
+    ):
+        cases.append(Case(f"tuner=optuna: {name}", "space", [*searching, *extra], "refuse"))
     cases.append(
         Case(
             "search space over train.epochs is applied",

@@ -57,6 +57,19 @@ def make_cfg(*overrides: str, searchpath: Path | None = None):
         return compose("config", overrides=[*extra, *overrides])
 
 
+def start_cli(*args: str, env: dict | None = None, new_session: bool = False) -> subprocess.Popen:
+    """`python -m harness ...` started in the background from the checkout, its output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        env=env or {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HYDRA_FULL_ERROR": "0"},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=new_session,
+    )
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(

@@ -8,13 +8,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import FAST, ROOT, experiment_dir, records, run_cli, single_run_dir, sweep_line
+from tests.helpers import FAST, experiment_dir, records, run_cli, single_run_dir, start_cli, sweep_line
 
 # Runs long enough (about 5 s of training each) to be caught in the middle.
 SLOW_RUN = [*FAST, "train.epochs=2", "train.steps_per_epoch=30"]
@@ -25,15 +24,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", *args],
-        cwd=ROOT,
-        env=ENV,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    return start_cli(*args, env=ENV, new_session=True)
 
 
 def _wait_for_status(run_dir: Path, status: str, timeout: float = 240) -> dict:

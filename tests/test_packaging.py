@@ -62,7 +62,7 @@ def harness(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
 def test_the_harness_command_works_from_another_directory(tmp_path):
     helped = harness("--help", cwd=tmp_path)
     assert helped.returncode == 0 and helped.stdout.startswith("harness:"), helped.stderr[-2000:]
-    assert "tuner: autokeras, bayesian, hyperband, random" in helped.stdout and "_schema" not in helped.stdout
+    assert "tuner: autokeras, bayesian, hyperband, optuna, random" in helped.stdout and "_schema" not in helped.stdout
     shown = harness("experiment=quickstart", "train.learning_rate=0.01", "--cfg", "job", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "run_name: learning_rate=0.01" in shown.stdout and "name: digits" in shown.stdout

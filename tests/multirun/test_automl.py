@@ -35,7 +35,7 @@ def test_autokeras_takes_its_budgets_and_no_keras_tuner_space():
     validate(make_cfg(*TINY, "tuner.max_seconds=60"))
     with pytest.raises(ConfigError, match="tuner=autokeras searches AutoKeras's own space"):
         validate(make_cfg(*TINY, "+tuner.space={train:{learning_rate:{type:float,min:0.001,max:0.1}}}"))
-    with pytest.raises(ConfigError, match=r"only autokeras does\)"):
+    with pytest.raises(ConfigError, match=r"only autokeras and optuna do\)"):
         validate(make_cfg("experiment=quickstart", "tuner=random", "tuner.max_seconds=60"))
 
 

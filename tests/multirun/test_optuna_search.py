@@ -27,6 +27,34 @@ def optuna_cfg(results_dir, *overrides):
     return cfg, Path(cfg.results_dir) / cfg.name
 
 
+def dashboard(journal: Path) -> dict:
+    """optuna-dashboard started on the journal file, on loopback: its first study as its API serves it."""
+    import shutil
+    import subprocess
+    import time
+
+    from tests.helpers import _free_port, get_json
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [shutil.which("optuna-dashboard") or "optuna-dashboard", str(journal), "--port", str(port), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                get_json(f"http://127.0.0.1:{port}/api/studies")
+                break
+            except OSError:
+                time.sleep(0.2)
+        study = get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"][0]["study_id"]
+        return get_json(f"http://127.0.0.1:{port}/api/studies/{study}?after=0")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def records(exp: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in exp.glob("trial=*/record.json")}
 
@@ -49,6 +77,9 @@ def test_a_tpe_search_records_every_trial_as_a_run_and_resumes_without_redoing_t
     before = {run: r["finished_at"] for run, r in found.items()}
     optuna_search.search(cfg, exp)  # the same command again: nothing left to run
     assert {run: r["finished_at"] for run, r in records(exp).items()} == before
+    # optuna-dashboard reads the journal as it is, over its HTTP API (what its pages draw from)
+    shown = dashboard(exp / optuna_search.JOURNAL)
+    assert [t["state"] for t in shown["trials"]] == ["Complete"] * 3 and shown["name"] == exp.name
 
 
 def test_a_pruned_trial_is_recorded_as_pruned_with_the_epochs_it_ran_and_never_wins(results_dir, monkeypatch):
@@ -142,3 +173,23 @@ def test_a_stop_request_records_the_trial_interrupted_and_queues_its_values_agai
     trials = optuna.load_study(study_name=exp.name, storage=optuna_search.storage(cfg, exp)).trials
     assert trials[1].params == trials[0].params and trials[1].state == optuna.trial.TrialState.COMPLETE
     assert len([t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]) == 2
+
+
+@pytest.mark.slow
+def test_two_processes_started_with_the_same_command_share_one_study_and_split_its_trials(results_dir):
+    from tests.helpers import experiment_dir, start_cli
+
+    args = [*SCRATCH, "tuner=optuna", "tuner.max_trials=6", f"results_dir={results_dir}", "~tuner.space", SPACE]
+    workers = [start_cli(*args) for _ in range(2)]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    exp = experiment_dir(*args)
+    found = records(exp)
+    study = optuna.load_study(study_name=exp.name, storage=optuna_search.storage(make_cfg(*args), exp))
+    numbers = sorted(t.number for t in study.trials)
+    assert sorted(found) == [f"trial={n:03d}" for n in numbers]  # one folder, one run, per trial of the study
+    assert (
+        6 <= len(found) <= 7
+    )  # a trial each process starts as the sixth ends may overshoot by one, as Optuna's MaxTrialsCallback
+    assert all(r["status"] == "completed" for r in found.values())
+    assert len({r["host"]["pid"] for r in found.values()}) == 2  # both processes ran trials

@@ -642,6 +642,7 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "gc_cost": _gc_cost,
     "shared_mount_check": _checks,
     "slurm_check": _checks,
+    "postgres_check": _checks,
     "samples_per_class": _samples_per_class,
     "augment_study": _augment_study,
     "automl_vs_hyperband": _automl,

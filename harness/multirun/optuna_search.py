@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from harness.training.run import record_failure, run
 log = logging.getLogger(__name__)
 
 JOURNAL = "optuna.journal"
+OPENING_TRIES = 5  # a storage whose tables another worker is creating is opened again, a second apart
 # Which way each objective is better, and where a record holds it.
 MAXIMIZED = ("val_accuracy", "accuracy")
 RETRIED = "retry_of"  # a trial's system attribute: the number of the dead trial whose values it tries again
@@ -147,11 +149,17 @@ def storage(cfg: DictConfig, exp_dir: Path):
 
         exp_dir.mkdir(parents=True, exist_ok=True)
         return opt.storages.JournalStorage(JournalFileBackend(str(exp_dir / JOURNAL)))
-    try:
-        return opt.storages.RDBStorage(str(cfg.tuner.storage))
-    except Exception as exc:  # SQLAlchemy's errors for an unknown driver, a refused connection, a missing database
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError("tuner.storage", cfg.tuner.storage, f"a storage Optuna can open ({first})") from None
+    for attempt in range(OPENING_TRIES):
+        try:
+            return opt.storages.RDBStorage(str(cfg.tuner.storage))
+        except Exception as exc:  # SQLAlchemy's: an unknown driver, a refused connection, a missing database
+            # Workers started together on an empty database race to create Optuna's tables (PostgreSQL: a unique
+            # violation in pg_type, measured by benchmarks/postgres_check.py): the loser opens them once made.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if attempt + 1 < OPENING_TRIES and ("duplicate key" in first or "already exists" in first):
+                time.sleep(1.0)
+                continue
+            raise ConfigError("tuner.storage", cfg.tuner.storage, f"a storage Optuna can open ({first})") from None
 
 
 def _trial_dir(exp_dir: Path, number: int) -> Path:

@@ -193,3 +193,19 @@ def test_two_processes_started_with_the_same_command_share_one_study_and_split_i
     )  # a trial each process starts as the sixth ends may overshoot by one, as Optuna's MaxTrialsCallback
     assert all(r["status"] == "completed" for r in found.values())
     assert len({r["host"]["pid"] for r in found.values()}) == 2  # both processes ran trials
+
+
+def test_a_storage_whose_tables_another_worker_is_creating_is_opened_again(results_dir, monkeypatch):
+    cfg, exp = optuna_cfg(results_dir, "tuner.max_trials=1", "tuner.storage=sqlite:///" + str(results_dir / "s.db"))
+    real, tries = optuna.storages.RDBStorage, []
+
+    def racing(url, *args, **kwargs):  # what PostgreSQL says to the second of two workers creating the tables
+        tries.append(url)
+        if len(tries) == 1:
+            raise RuntimeError('duplicate key value violates unique constraint "pg_type_typname_nsp_index"')
+        return real(url, *args, **kwargs)
+
+    results_dir.mkdir(parents=True)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(optuna_search.time, "sleep", lambda s: None)
+    assert optuna_search.storage(cfg, exp) is not None and len(tries) == 2

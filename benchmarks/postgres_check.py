@@ -18,7 +18,6 @@ Stops the server and removes its folder at the end. Prints each check and writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -29,7 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from shared_mount_check import check, leftovers, records
+from shared_mount_check import check, leftovers, records, written
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIALS = 4
@@ -157,10 +156,7 @@ def main() -> int:
         as_postgres("pg_ctl", "-D", str(work / "pg" / "data"), "-m", "fast", "stop")
         shutil.rmtree(work, ignore_errors=True)
     out["seconds"] = time.perf_counter() - started
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    failed = [c["check"] for c in out["checks"] if not c["ok"]]
-    print(f"{len(out['checks']) - len(failed)} of {len(out['checks'])} checks passed; JSON in {args.out}")
-    return 1 if failed else 0
+    return written(out, Path(args.out))
 
 
 if __name__ == "__main__":

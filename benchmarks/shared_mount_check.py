@@ -119,6 +119,14 @@ def check(results: dict, name: str, ok: bool, detail: str = "") -> None:
     print(f"{'ok ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
 
 
+def written(out: dict, path: Path) -> int:
+    """A check script's end: its JSON written, a line of how many checks passed, exit status 1 if any failed."""
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    failed = [c["check"] for c in out["checks"] if not c["ok"]]
+    print(f"{len(out['checks']) - len(failed)} of {len(out['checks'])} checks passed; JSON in {path}")
+    return 1 if failed else 0
+
+
 def leftovers(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for pattern in (".claim", "*.building") for p in folder.rglob(pattern))
 
@@ -256,10 +264,7 @@ def main() -> int:
         phase_node_dies(sshd, shared, work, out)
     finally:
         sshd.stop()
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    failed = [c["check"] for c in out["checks"] if not c["ok"]]
-    print(f"{len(out['checks']) - len(failed)} of {len(out['checks'])} checks passed; JSON in {args.out}")
-    return 1 if failed else 0
+    return written(out, Path(args.out))
 
 
 if __name__ == "__main__":

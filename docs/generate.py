@@ -633,7 +633,42 @@ def _data_inspection(d: dict) -> list[str]:
     return out
 
 
+def _search_compare(d: dict) -> list[str]:
+    def shown(p: dict, scale: float = 100, digits: int = 1) -> str:
+        if p.get("low") is None or p["low"] != p["low"]:
+            return f"{p['mean'] * scale:.{digits}f}"
+        return f"{p['mean'] * scale:.{digits}f} [{p['low'] * scale:.{digits}f}, {p['high'] * scale:.{digits}f}]"
+
+    rows = []
+    for label, s in d["summary"].items():
+        if label == "pruning":
+            continue
+        rows.append(
+            [
+                label,
+                shown(s["best_val_accuracy"]),
+                shown(s["its_test_accuracy"]),
+                shown(s["test_minus_random"]) if "test_minus_random" in s else "",
+                shown(s["wall_seconds"], 1, 0),
+            ]
+        )
+    out = [
+        f"{d['trials']} trials of at most {d['epochs']} epochs per search; mean [95% interval] over the search seeds",
+        "",
+    ]
+    out += _table(
+        ["search", "best val accuracy, %", "its test accuracy, %", "test minus random, points", "wall, s"], rows
+    )
+    p = d["summary"]["pruning"]
+    out.append(
+        f"\nMedian pruner against TPE alone: wall time x{shown(p['wall_ratio'], 1, 2)}, epochs trained "
+        f"x{shown(p['epochs_ratio'], 1, 2)}, best val accuracy {shown(p['val_difference'])} points."
+    )
+    return out
+
+
 RENDER: dict[str, Callable[[dict], list[str]]] = {
+    "search_compare": _search_compare,
     "data_inspection": _data_inspection,
     "scale": _scale,
     "study_speed": _study_speed,

@@ -138,24 +138,40 @@ def test_a_results_folder_that_cannot_be_written_is_one_line_exit_2_before_any_t
         ), done.stderr
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_a_search_with_130_and_a_rerun_runs_the_interrupted_trial_again(results_dir):
-    args = ["experiment=quickstart", "tuner=random", "tuner.max_trials=2", f"results_dir={results_dir}", *SLOW_RUN]
-    exp = experiment_dir(*args)
+def _interrupted_search(args: list[str], trial_dir: Path) -> tuple[subprocess.Popen, str, int]:
+    """A search started, Ctrl-C (SIGINT to its process group) a second after the given trial starts training:
+    (the process, its stderr, the trial's pid)."""
     proc = _start(*args)
     try:
-        trial = _wait_for_status(exp / "trial=002", "running")["host"]["pid"]
+        trial = _wait_for_status(trial_dir, "running")["host"]["pid"]
         time.sleep(1.0)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err[-3000:]
-    assert err.strip().splitlines()[-1].startswith(f"stopped by SIGINT: search {exp.name} has 2 trial(s)")
-    assert records(exp, "trial=*")["trial=002"]["status"] == "interrupted" and _gone(trial)
+    return proc, err, trial
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "tuner, stopped, trials",
+    [
+        ("random", "trial=002", ["trial=001", "trial=002"]),  # Keras Tuner: one process per trial, numbered from 1
+        ("optuna", "trial=001", ["trial=000", "trial=001"]),  # Optuna: retried in the interrupted trial's folder
+    ],
+)
+def test_ctrl_c_stops_a_search_with_130_and_a_rerun_runs_the_interrupted_trial_again(
+    results_dir, tuner, stopped, trials
+):
+    args = ["experiment=quickstart", f"tuner={tuner}", "tuner.max_trials=2", f"results_dir={results_dir}", *SLOW_RUN]
+    exp = experiment_dir(*args)
+    proc, err, trial = _interrupted_search(args, exp / stopped)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    if tuner == "random":
+        assert err.strip().splitlines()[-1].startswith(f"stopped by SIGINT: search {exp.name} has 2 trial(s)")
+    assert records(exp, "trial=*")[stopped]["status"] == "interrupted" and _gone(trial)
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert {r["status"] for r in records(exp, "trial=*").values()} == {"completed"} and len(
-        records(exp, "trial=*")
-    ) == 2
+    found = records(exp, "trial=*")
+    assert sorted(found) == trials and {r["status"] for r in found.values()} == {"completed"}

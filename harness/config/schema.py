@@ -460,6 +460,12 @@ class TunerConfig:
         used_by=("optuna",),
         required=True,
     )
+    seed: Optional[int] = knob(
+        None,
+        "tuner=optuna: the sampler's seed, so a search can be repeated with other draws over the same models; null: "
+        "train.seed",
+        used_by=("optuna",),
+    )
     objectives: Optional[list[str]] = knob(
         None,
         "tuner=optuna: what the search optimizes, one or more of "

@@ -30,6 +30,7 @@ from harness.process import stopping
 from harness.records.record import RunRecord, Status, SweepIdentity, searched_text
 from harness.reports.sweep_report import write_report
 from harness.storage import claims
+from harness.storage.atomic import write_atomic
 from harness.training.fit import FitOptions
 from harness.training.run import record_failure, run
 
@@ -122,7 +123,7 @@ class ReportsEpochs:
 
 def make_sampler(cfg: DictConfig):
     samplers = optuna().samplers
-    seed = int(cfg.train.seed)
+    seed = int(cfg.tuner.seed if cfg.tuner.seed is not None else cfg.train.seed)
     return {
         "tpe": lambda: samplers.TPESampler(seed=seed),
         "random": lambda: samplers.RandomSampler(seed=seed),
@@ -166,6 +167,12 @@ def _trial_dir(exp_dir: Path, number: int) -> Path:
     return exp_dir / f"trial={number:03d}"
 
 
+def folder_of(exp_dir: Path, trial) -> Path:
+    """A trial's run folder: its own number's, or for a retry the folder of the trial it tries again (so the
+    interrupted record there is replaced by the retry's, not left beside it)."""
+    return _trial_dir(exp_dir, trial.user_attrs.get(RETRIED, trial.number))
+
+
 STARTING_S = 60.0  # a running trial younger than this may not have claimed its folder yet
 
 
@@ -178,7 +185,7 @@ def retry_dead(study, exp_dir: Path) -> None:
     opt = optuna()
     for trial in study.get_trials(deepcopy=False, states=(opt.trial.TrialState.RUNNING,)):
         young = trial.datetime_start and datetime.now() - trial.datetime_start < timedelta(seconds=STARTING_S)
-        claim = _trial_dir(exp_dir, trial.number) / claims.CLAIM
+        claim = folder_of(exp_dir, trial) / claims.CLAIM
         owner = claims.holder(claim.parent)
         if young or (owner is not None and claims.alive(owner, claim)):
             continue
@@ -188,8 +195,10 @@ def retry_dead(study, exp_dir: Path) -> None:
 
 
 def again(study, trial) -> None:
-    """Put a trial's values first in the study's queue, marked as a retry (it does not count twice)."""
-    study.enqueue_trial(dict(trial.params), user_attrs={RETRIED: trial.number}, skip_if_exists=False)
+    """Put a trial's values first in the study's queue, marked as a retry of the trial whose folder it runs in (it
+    does not count twice)."""
+    origin = trial.user_attrs.get(RETRIED, trial.number)
+    study.enqueue_trial(dict(trial.params), user_attrs={RETRIED: origin}, skip_if_exists=False)
 
 
 class Objective:
@@ -202,7 +211,7 @@ class Objective:
     def __call__(self, trial):
         opt = optuna()
         values = suggest(trial, self.space)
-        run_dir = _trial_dir(self.exp_dir, trial.number)
+        run_dir = folder_of(self.exp_dir, trial)
         identity = SweepIdentity(
             name="tuner", value=trial.number, seed=int(self.cfg.train.seed), hyperparameters=values
         )
@@ -250,8 +259,16 @@ def _counted(study) -> int:
     dead trial's first attempt does not)."""
     states = optuna().trial.TrialState
     ended = study.get_trials(deepcopy=False, states=(states.COMPLETE, states.PRUNED, states.FAIL))
-    retried = {t.user_attrs.get(RETRIED) for t in study.get_trials(deepcopy=False)} - {None}
+    retried = {t.number for t in ended if t.state == optuna().trial.TrialState.FAIL and _was_retried(study, t)}
     return sum(1 for t in ended if t.number not in retried)
+
+
+def _was_retried(study, failed) -> bool:
+    """Whether a later trial tries this failed one's values again in its folder."""
+    origin = failed.user_attrs.get(RETRIED, failed.number)
+    return any(
+        t.user_attrs.get(RETRIED) == origin and t.number > failed.number for t in study.get_trials(deepcopy=False)
+    )
 
 
 def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None) -> dict[str, Any]:
@@ -303,6 +320,8 @@ def search(cfg: DictConfig, exp_dir: Path, choices: dict[str, str] | None = None
                 gc_after_trial=True,
             )
     summary["trials"] = len(study.trials)
+    # Optuna's own table of the study (every trial's number, state, values, params, times): its history.
+    write_atomic(exp_dir / "optuna_trials.csv", study.trials_dataframe().to_csv(index=False))
     summary.update(_report(cfg, study, exp_dir, choices))
     summary.update(write_report(exp_dir))
     return summary
@@ -320,7 +339,7 @@ def _report(cfg: DictConfig, study, exp_dir: Path, choices) -> dict[str, Any]:
     lines = [f"{'Pareto front' if len(names) > 1 else 'best trial'} of {len(done)} completed ({', '.join(names)}):"]
     for trial in best:
         shown = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, trial.values))
-        lines.append(f"  {_trial_dir(exp_dir, trial.number).name}  {shown}  {searched_text(trial.params)}")
+        lines.append(f"  {folder_of(exp_dir, trial).name}  {shown}  {searched_text(trial.params)}")
     if len(done) > 1 and len(names) == 1:
         try:
             importances = opt.importance.get_param_importances(study)
@@ -331,7 +350,7 @@ def _report(cfg: DictConfig, study, exp_dir: Path, choices) -> dict[str, Any]:
             log.info("no parameter importances: %s", exc)
     first = best[0]
     out["best_trial"] = first.number
-    out["best_run"] = _trial_dir(exp_dir, first.number).name
+    out["best_run"] = folder_of(exp_dir, first).name
     out["best_score"] = first.values[0]
     out["front"] = [t.number for t in best] if len(names) > 1 else None
     values = {k: as_meant(v) for k, v in first.params.items()}

@@ -121,7 +121,8 @@ def test_a_trial_left_running_by_a_dead_process_is_tried_again_with_its_values(r
     assert trials[0].state == optuna.trial.TrialState.FAIL
     assert trials[1].user_attrs[optuna_search.RETRIED] == 0 and trials[1].params == trials[0].params
     assert {k: optuna_search.as_meant(v) for k, v in trials[1].params.items()} == values
-    assert sorted(records(exp)) == ["trial=001", "trial=002"]  # two trials run: the retry and one more
+    assert sorted(records(exp)) == ["trial=000", "trial=002"]  # the retry ran in the dead trial's folder, then one more
+    assert (exp / "optuna_trials.csv").read_text().count("\n") == 4  # Optuna's table of the study: 3 trials
 
 
 @pytest.mark.parametrize(

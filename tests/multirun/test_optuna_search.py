@@ -31,15 +31,17 @@ def dashboard(journal: Path) -> dict:
     """optuna-dashboard started on the journal file, on loopback: its first study as its API serves it."""
     import shutil
     import subprocess
+    import sys
     import time
 
     from tests.helpers import _free_port, get_json
 
     port = _free_port()
+    # the extra's console script: beside this Python (a venv used without activating it), or on PATH
+    beside = Path(sys.executable).parent / "optuna-dashboard"
+    command = str(beside) if beside.exists() else shutil.which("optuna-dashboard") or "optuna-dashboard"
     server = subprocess.Popen(
-        [shutil.which("optuna-dashboard") or "optuna-dashboard", str(journal), "--port", str(port), "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [command, str(journal), "--port", str(port), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         for _ in range(100):

@@ -65,14 +65,12 @@ def _pairs(found: Fingerprints, max_bits: int, key: str, cache_root: Path | None
     def find():
         return [exact_pairs(found.exact).tolist(), near_pairs(found, max_bits).tolist()]
 
-    if cache_root is None:
-        value = find()
-    else:
-        value, _ = cache.json_entry(
-            cache_root / "duplicates" / f"{key}.json",
-            find,
-            lambda v: isinstance(v, list) and len(v) == 2 and all(_is_pairs(p, len(found)) for p in v),
-        )
+    value = cache.json_value(
+        cache_root,
+        f"duplicates/{key}.json",
+        find,
+        lambda v: isinstance(v, list) and len(v) == 2 and all(_is_pairs(p, len(found)) for p in v),
+    )
     return tuple(np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in value)
 
 

@@ -144,13 +144,9 @@ def _scan_folder(
             else:  # not an image, a link that leads nowhere, a name not in UTF-8: left out and said so
                 skipped.append(str(f))
     fingerprint = cache.digest("folder-scan-7", cache.file_listing(f for f, _ in candidates), class_names, skipped)
-    if cache_root is None:
-        return (*_probe_all(candidates, skipped), fingerprint)
     files = len(candidates) + len(skipped)
-    scanned, _ = cache.json_entry(
-        cache_root / "scans" / f"{fingerprint}.json",
-        lambda: _probe_all(candidates, skipped),
-        lambda value: _is_scan(value, files),
+    scanned = cache.json_value(
+        cache_root, f"scans/{fingerprint}.json", lambda: _probe_all(candidates, skipped), lambda v: _is_scan(v, files)
     )
     return (*scanned, fingerprint)
 
@@ -300,14 +296,12 @@ def _fingerprint(pools: dict[str, Pool], cache_root: Path | None) -> None:
             images = pool.load(np.arange(len(pool.labels)), None)
             return fingerprints.of_dataset(images).as_lists()
 
-        if cache_root is None:
-            rows = taken()
-        else:
-            rows, _ = cache.json_entry(
-                cache_root / "fingerprints" / f"{cache.digest('fingerprints-4', pool.fingerprint)}.json",
-                taken,
-                lambda value, n=len(pool.labels): _is_fingerprints(value, n),
-            )
+        rows = cache.json_value(
+            cache_root,
+            f"fingerprints/{cache.digest('fingerprints-4', pool.fingerprint)}.json",
+            taken,
+            lambda value, n=len(pool.labels): _is_fingerprints(value, n),
+        )
         pool.fingerprints = Fingerprints.from_lists(rows)
 
 

@@ -93,6 +93,13 @@ def json_entry(
     return once(path, lambda: _json(path, valid), lambda: _store_json(path, build()))
 
 
+def json_value(
+    root: Path | None, relative: str, build: Callable[[], Any], valid: Callable[[Any], bool] = lambda value: True
+) -> Any:
+    """json_entry's value at root/relative, or build() itself where there is no cache (root None)."""
+    return build() if root is None else json_entry(root / relative, build, valid)[0]
+
+
 def _json(path: Path, valid: Callable[[Any], bool]) -> Any | None:
     if path.exists():
         try:

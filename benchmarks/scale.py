@@ -9,6 +9,11 @@ partial-unfreeze run (`model.unfreeze=0.33`, 5 epochs) on the cache the sweep bu
 time (the folder's scan, the decoded-image cache, the frozen prefix's features, the epochs) from the records,
 images per second, the peak resident memory of every process (polled from /proc), and the ratios between sizes;
 and, as the yardstick for the image cache, how fast `tf.data` with AUTOTUNE decodes and resizes the same files.
+
+    python benchmarks/scale.py --sizes 100000 --work /tmp/scale --sweep-only --before <checkout> --out ...
+
+runs only each size's first sweep, and the same sweep first with the code at <checkout> (a git worktree of an
+earlier commit) on its own fresh cache: the ratio of the two, measured in one invocation.
 """
 
 from __future__ import annotations
@@ -111,11 +116,12 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def harness(args: list[str], env: dict[str, str]) -> dict:
-    """One `python -m harness` command, its wall time and the peak resident memory of each of its processes."""
+def harness(args: list[str], env: dict[str, str], checkout: Path = ROOT) -> dict:
+    """One `python -m harness` command (of the code at `checkout`), its wall time and the peak resident memory of
+    each of its processes."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", *args],
-        cwd=ROOT,
+        cwd=checkout,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -162,11 +168,39 @@ def stages(found: list[dict]) -> dict:
     return {k: round(v, 1) for k, v in out.items()}
 
 
-def measure(size: int, work: Path, weights: str | None) -> dict:
+def first_sweep(common: list[str], results: Path, cache: Path, env: dict, checkout: Path = ROOT) -> dict:
+    """The frozen learning-rate sweep on a fresh cache and results folder (nothing built is reused): wall time,
+    peak memory, each stage's seconds summed over the runs, and how fast the folder became cached images."""
+    for stale in (results, cache):
+        shutil.rmtree(stale, ignore_errors=True)
+    sweep = harness(
+        [*common, "model.unfreeze=0", "sweep=learning_rate", f"results_dir={results}"],
+        {**env, "HARNESS_CACHE_DIR": str(cache), "PYTHONPATH": str(checkout)},
+        checkout,
+    )
+    found = records(results)
+    # the run that read the folder first: its scan (and, before one decode did both, its image cache) took the time
+    first = max(found, key=lambda r: r["cache"]["seconds"]["data"] + r["cache"]["seconds"]["images"])
+    decoding = first["cache"]["seconds"]["data"] + first["cache"]["seconds"]["images"]
+    return {
+        **sweep,
+        "stages": stages(found),
+        "runs": len(found),
+        "epoch_seconds": [round(float(np.mean(r["history"]["seconds"][1:])), 3) for r in found],
+        "statuses": sorted({r["status"] for r in found}),
+        "worker_peak_rss_mb": max(r["memory"]["peak_rss_mb"] for r in found),
+        "scan_and_image_cache_images_per_second": round((first["num_train"] + first["num_val"]) / decoding, 1),
+        "best_val_accuracy": {
+            str(r["config"]["train"]["learning_rate"]): round(r["best_val_accuracy"], 4) for r in found
+        },
+    }
+
+
+def measure(size: int, work: Path, weights: str | None, before: Path | None = None, sweep_only: bool = False) -> dict:
     folder = work / f"folder_{size}"
     generated = generate(folder, size, CLASSES.get(size, 10))
     train = sum(1 for _ in (folder / "train").rglob("*.jpg"))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HARNESS_CACHE_DIR": str(work / f"cache_{size}")}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     common = [
         "dataset=folder",
         f"dataset.path={folder}",
@@ -175,55 +209,60 @@ def measure(size: int, work: Path, weights: str | None) -> dict:
         "train.verbose=0",
         *([f"model.weights={weights}"] if weights else []),
     ]
-    results = work / f"results_{size}"
-    for stale in (results, work / f"cache_{size}"):  # a fresh cache and results folder: nothing built is reused
-        shutil.rmtree(stale, ignore_errors=True)
-    sweep = harness([*common, "model.unfreeze=0", "sweep=learning_rate", f"results_dir={results}/sweep"], env)
-    sweep_records = records(results / "sweep")
-    unfreeze = harness([*common, "model.unfreeze=0.33", f"results_dir={results}/unfreeze"], env)
+    results, cache = work / f"results_{size}", work / f"cache_{size}"
+    report: dict = {"images": size, "train_images": train, "classes": CLASSES.get(size, 10)}
+    report["generated_seconds"] = round(generated, 1)
+    if before is not None:  # the same sweep with the earlier code, first, on its own fresh cache
+        report["sweep_before"] = first_sweep(common, results / "before", cache, env, before)
+        report["before_commit"] = _commit(before)
+    report["sweep"] = first_sweep(common, results / "sweep", cache, env)
+    if before is not None:
+        report["sweep_wall_ratio"] = round(report["sweep"]["wall_seconds"] / report["sweep_before"]["wall_seconds"], 3)
+    if sweep_only:
+        return report
+    unfreeze = harness(
+        [*common, "model.unfreeze=0.33", f"results_dir={results}/unfreeze"], {**env, "HARNESS_CACHE_DIR": str(cache)}
+    )
     unfreeze_records = records(results / "unfreeze")
     yardstick = [tfdata_rate(folder) for _ in range(3)]  # its speed varies from try to try: the median of three
-    first = next(r for r in sweep_records if (r["cache"]["images"] or {}).get("train") == "built")
-    image_rate = (first["num_train"] + first["num_val"]) / max(first["cache"]["seconds"]["images"], 1e-9)
-    return {
-        "images": size,
-        "train_images": train,
-        "classes": CLASSES.get(size, 10),
-        "generated_seconds": round(generated, 1),
-        "sweep": {
-            **sweep,
-            "stages": stages(sweep_records),
-            "runs": len(sweep_records),
-            "epoch_seconds": [round(float(np.mean(r["history"]["seconds"][1:])), 3) for r in sweep_records],
-            "statuses": sorted({r["status"] for r in sweep_records}),
-            "worker_peak_rss_mb": max(r["memory"]["peak_rss_mb"] for r in sweep_records),
-        },
-        "unfreeze": {
-            **unfreeze,
-            "stages": stages(unfreeze_records),
-            "epoch_seconds": round(float(np.mean(unfreeze_records[0]["history"]["seconds"][1:])), 3),
-            "worker_peak_rss_mb": unfreeze_records[0]["memory"]["peak_rss_mb"],
-        },
-        "image_cache_images_per_second": round(image_rate, 1),
-        "tfdata_images_per_second": round(float(np.median(yardstick)), 1),
-        "tfdata_tries": [round(r, 1) for r in yardstick],
+    report["unfreeze"] = {
+        **unfreeze,
+        "stages": stages(unfreeze_records),
+        "epoch_seconds": round(float(np.mean(unfreeze_records[0]["history"]["seconds"][1:])), 3),
+        "worker_peak_rss_mb": unfreeze_records[0]["memory"]["peak_rss_mb"],
     }
+    report["image_cache_images_per_second"] = report["sweep"]["scan_and_image_cache_images_per_second"]
+    report["tfdata_images_per_second"] = round(float(np.median(yardstick)), 1)
+    report["tfdata_tries"] = [round(r, 1) for r in yardstick]
+    return report
+
+
+def _commit(checkout: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def show(report: dict) -> None:
     rows = report["sizes"]
-    print(
-        f"\n{'images':>8} {'scan s':>7} {'cache s':>8} {'img/s':>7} {'tf.data':>8} {'feat s':>7} {'epochs s':>9} "
-        f"{'sweep s':>8} {'sweep RSS':>10} {'unfreeze s':>11} {'unfr. RSS':>10}"
-    )
     for r in rows:
-        s, u = r["sweep"], r["unfreeze"]
-        print(
-            f"{r['images']:>8} {s['stages']['data']:>7} {s['stages']['images']:>8} {r['image_cache_images_per_second']:>7.0f} "
-            f"{r['tfdata_images_per_second']:>8.0f} {s['stages']['features']:>7} {s['stages']['epochs']:>9} {s['wall_seconds']:>8} "
-            f"{max(s['peak_rss_mb']):>8} MB {u['wall_seconds']:>11} {max(u['peak_rss_mb']):>8} MB"
-        )
-    for small, large in zip(rows, rows[1:]):
+        for kind in ("sweep_before", "sweep"):
+            if kind in r:
+                s = r[kind]
+                print(
+                    f"{r['images']:>8} images, {kind}: scan {s['stages']['data']} s, image cache {s['stages']['images']} s "
+                    f"({s['scan_and_image_cache_images_per_second']:.0f} img/s both), features {s['stages']['features']} s, "
+                    f"epochs {s['stages']['epochs']} s, wall {s['wall_seconds']} s, peak RSS {max(s['peak_rss_mb'])} MB"
+                )
+        if "sweep_wall_ratio" in r:
+            print(
+                f"{r['images']:>8} images: first sweep x{r['sweep_wall_ratio']:.3f} the time of the code at {r['before_commit']}"
+            )
+        if "unfreeze" in r:
+            u = r["unfreeze"]
+            print(f"{r['images']:>8} images, unfreeze: wall {u['wall_seconds']} s, peak RSS {max(u['peak_rss_mb'])} MB")
+    full = [r for r in rows if "unfreeze" in r]
+    for small, large in zip(full, full[1:]):
         per = lambda r, k: r[k]["wall_seconds"] / r["images"]  # noqa: E731
         print(
             f"{large['images']} vs {small['images']}: time per image x{per(large, 'sweep') / per(small, 'sweep'):.2f} (sweep), "
@@ -240,6 +279,14 @@ def main() -> None:
     )
     parser.add_argument("--weights", help="a no-top weights file (default: the bundled ImageNet weights)")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of earlier code: each size's first sweep is also run with it, for the ratio",
+    )
+    parser.add_argument(
+        "--sweep-only", action="store_true", help="only the first sweep (no unfreeze run, no tf.data yardstick)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from sweep_speed import stamp
@@ -247,7 +294,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     report = {**stamp("scale"), "sizes": []}
     for size in args.sizes:
-        report["sizes"].append(measure(size, args.work, args.weights))
+        report["sizes"].append(measure(size, args.work, args.weights, args.before, args.sweep_only))
         print(json.dumps(report["sizes"][-1]), flush=True)
         if args.out:
             args.out.write_text(json.dumps(report, indent=2) + "\n")

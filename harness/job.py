@@ -28,7 +28,7 @@ from harness.records.hparams import compare_lines, write_hparams_experiment
 from harness.records.record import RunRecord, Status, write_record
 from harness.storage import cache, claims
 from harness.storage.atomic import disk_full, no_space
-from harness.training.run import Unrecorded, completed_record, record_failure, run
+from harness.training.run import Unrecorded, record_failure, run
 
 log = logging.getLogger("harness")
 
@@ -131,7 +131,7 @@ def _claimed_run(cfg: DictConfig, run_dir: Path, overrides: list[str], identity)
 
 
 def _unless_done(cfg: DictConfig, run_dir: Path, overrides: list[str], identity):
-    done = None if cfg.overwrite else completed_record(run_dir, cfg)
+    done = None if cfg.overwrite else lifecycle.completed_record(run_dir, cfg)
     if done is not None:
         if cfg.analysis:
             analyse_saved(run_dir, done)

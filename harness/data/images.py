@@ -1,4 +1,10 @@
-"""A split's decoded+resized images as one uint8 array, kept in the on-disk cache across runs and processes."""
+"""A split's decoded+resized images as one uint8 array, kept in the on-disk cache across runs and processes.
+
+An image folder's scan decodes every file anyway (to find the broken ones); on a first run it also fits each image
+to the run's geometry and keeps the whole pool's images (`resized_path`), so no image is decoded twice: a split
+that is the whole pool is that entry, and one that takes part of it (a carved val, a samples_per_class subset)
+copies its rows from it.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,30 @@ from harness.process.progress import Meter
 from harness.storage import cache
 
 
+def resized_key(fingerprint: str, geometry: Geometry) -> str:
+    """Identity of a whole pool's images fitted to the geometry, in the pool's order: its content (the pool's
+    fingerprint), the geometry, the code versions."""
+    return cache.digest(
+        "pool-images", fingerprint, geometry.height, geometry.width, geometry.resize_mode, cache.versions()
+    )
+
+
+def resized_path(cache_root: Path, fingerprint: str, geometry: Geometry) -> Path:
+    return cache_root / "images" / f"{resized_key(fingerprint, geometry)}.npy"
+
+
+def _whole(split: Split) -> bool:
+    count = len(split.pool.labels)
+    return len(split) == count and np.array_equal(split.index, np.arange(count))
+
+
+COPY_ROWS = 1024  # rows a subset copies from its pool's entry at a time
+
+
 def image_key(split: Split, geometry: Geometry) -> str:
     """Identity of a split's decoded+resized images: source content, which examples, geometry, code versions."""
+    if _whole(split):
+        return resized_key(split.pool.fingerprint, geometry)
     return cache.digest(
         "images",
         split.pool.fingerprint,
@@ -33,6 +61,11 @@ def image_array(split: Split, geometry: Geometry, cache_root: Path) -> tuple[np.
     def fill(out) -> None:
         import tensorflow as tf
 
+        whole = resized_path(cache_root, split.pool.fingerprint, geometry)
+        pool = cache.found(whole, (len(split.pool.labels), *geometry.shape), "uint8")
+        if pool is not None:  # the scan kept the pool's images: this split is part of them
+            copied(pool, out)
+            return
         start, meter = 0, Meter("decoding images for the cache", len(split))
         # Decoded on every core, 256 at a time; the next batch is assembled while this one is written. With tf.data's
         # autotuner deciding, the writes in between led it to decode on one of 2 cores in 3 of 7 builds of 8,000
@@ -45,6 +78,14 @@ def image_array(split: Split, geometry: Geometry, cache_root: Path) -> tuple[np.
             start += len(batch)
             meter.update(len(batch))
             stopping.check()  # the entry is a temporary file until it is complete
+
+    def copied(pool: np.ndarray, out) -> None:
+        meter = Meter("copying images from the folder's cache", len(split))
+        for start in range(0, len(split), COPY_ROWS):
+            rows = split.index[start : start + COPY_ROWS]
+            out[start : start + len(rows)] = pool[rows]
+            meter.update(len(rows))
+            stopping.check()
 
     path = cache_root / "images" / f"{image_key(split, geometry)}.npy"
     return cache.array_entry(path, (len(split), *geometry.shape), "uint8", fill)

@@ -6,6 +6,7 @@ images are, the `data` section how to carve and subset them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +25,12 @@ from harness.config.folders import (
     unmatched_classes,
     utf8,
 )
+from harness.config.geometry import Geometry, geometry
 from harness.config.reachable import network_available
 from harness.data import duplicates, fingerprints, inspection
 from harness.data.fingerprints import Fingerprints
+from harness.data.images import resized_path
+from harness.data.pipeline import resize
 from harness.data.splits import Pool, Source, Splits, assemble
 from harness.errors import OFFLINE_HINT, ConfigError, UserError
 from harness.process import quiet, stopping
@@ -69,44 +73,69 @@ _JPEG = (".jpg", ".jpeg")
 PROBE_CHUNK = 256  # files decoded together; only a chunk in which libjpeg complained is decoded again one by one
 
 
-def _decoded(path: Path) -> tuple[tuple[int, int], tuple] | None:
-    """((width, height), what its fingerprints are made of) if TensorFlow, the decoder training uses, decodes the
-    file to an image, else None. The fingerprints are taken here, from the one decode the scan makes anyway."""
+@functools.lru_cache(maxsize=8)
+def _decode_and_fit(geometry: Geometry):
+    """A file decoded, and fitted to `geometry` as the training pipeline fits it, as one traced function: the same
+    bytes as the pipeline's (both are graphs of the same ops), at a third of what the fitting costs as eager ops."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def decode_and_fit(path):
+        image = decode(tf.io.read_file(path))
+        return image, resize(image, *geometry)
+
+    return decode_and_fit
+
+
+def _decoded(path: Path, geometry: Geometry | None) -> tuple[tuple[int, int], tuple, np.ndarray | None] | None:
+    """((width, height), what its fingerprints are made of, the image fitted to `geometry`) if TensorFlow, the
+    decoder training uses, decodes the file to an image, else None. The fingerprints and the fitted image are taken
+    here, from the one decode the scan makes anyway."""
     import tensorflow as tf
 
     try:
-        image = decode(tf.io.read_file(str(path)))
+        if geometry is None:
+            image, fitted = decode(tf.io.read_file(str(path))), None
+        else:
+            image, fitted = _decode_and_fit(geometry)(tf.constant(str(path)))
+            fitted = fitted.numpy()
     except (tf.errors.OpError, ValueError):
         return None
-    return (int(image.shape[1]), int(image.shape[0])), fingerprints.taken(image.numpy())
+    return (int(image.shape[1]), int(image.shape[0])), fingerprints.taken(image.numpy()), fitted
 
 
-def _probe_chunk(files: list[Path]) -> list[tuple | None]:
-    """Each file's size and fingerprints as decoded by TensorFlow, None where it does not decode or libjpeg calls
-    it damaged."""
+def _probe_chunk(files: list[Path], geometry: Geometry | None) -> list[tuple | None]:
+    """Each file's size, fingerprints and fitted image as decoded by TensorFlow, None where it does not decode or
+    libjpeg calls it damaged."""
     # TensorFlow's eager ops release the GIL, so threads decode in parallel.
     with ThreadPoolExecutor(max_workers=8) as pool, quiet.native_stderr_captured() as said:
-        sizes = list(pool.map(_decoded, files))
+        decoded = list(pool.map(lambda f: _decoded(f, geometry), files))
     if not any(_DAMAGED.search(line) for line in said):
-        return sizes
+        return decoded
     for i, f in enumerate(files):  # which one: libjpeg's message names no file
-        if sizes[i] is not None and f.suffix.lower() in _JPEG:
+        if decoded[i] is not None and f.suffix.lower() in _JPEG:
             with quiet.native_stderr_captured() as one:
-                _decoded(f)
+                _decoded(f, None)
             if any(_DAMAGED.search(line) for line in one):
-                sizes[i] = None
-    return sizes
+                decoded[i] = None
+    return decoded
 
 
-def _probe_all(candidates: list[tuple[Path, int]], skipped: list[str]) -> tuple[list, list, list, list, list]:
-    """One decoder decides: a file is trained on only if the training pipeline's decoder reads it cleanly."""
-    files, probed = [f for f, _ in candidates], []
+def _probe_all(
+    candidates: list[tuple[Path, int]], skipped: list[str], images=None, geometry: Geometry | None = None
+) -> tuple[list, list, list, list, list]:
+    """One decoder decides: a file is trained on only if the training pipeline's decoder reads it cleanly. With
+    `images` (rows to write into) each readable file's image fitted to `geometry` is written there, in order."""
+    files, probed, written = [f for f, _ in candidates], [], 0
     meter = Meter("checking that every file decodes", len(files))
     for i in range(0, len(files), PROBE_CHUNK):
-        chunk = _probe_chunk(files[i : i + PROBE_CHUNK])
+        chunk = _probe_chunk(files[i : i + PROBE_CHUNK], geometry if images is not None else None)
         read = [d for d in chunk if d is not None]  # thumbnails hashed a chunk at a time, never all held at once
         rows = iter(fingerprints.assembled([d[1] for d in read]).as_lists())
         probed += [None if d is None else (d[0], next(rows)) for d in chunk]
+        if images is not None and read:
+            images[written : written + len(read)] = np.stack([d[2] for d in read])
+            written += len(read)
         meter.update(len(files[i : i + PROBE_CHUNK]))
         stopping.check()  # minutes on a big folder; nothing is stored until every file is checked
     paths, labels, sizes, skipped, found = [], [], [], list(skipped), []
@@ -121,8 +150,26 @@ def _probe_all(candidates: list[tuple[Path, int]], skipped: list[str]) -> tuple[
     return paths, labels, sizes, skipped, found
 
 
+def _probed(
+    candidates: list[tuple[Path, int]], skipped: list[str], fingerprint: str, cache_root: Path | None, geometry
+) -> tuple[list, list, list, list, list]:
+    """What _probe_all finds; with a cache, the readable images fitted to `geometry` are kept from the same decode
+    as the pool's image entry (harness.data.images), unless it is there already."""
+    if cache_root is None or geometry is None:
+        return _probe_all(candidates, skipped)
+    scanned: list = []
+
+    def write(out) -> int:
+        scanned.append(_probe_all(candidates, skipped, out, geometry))
+        return len(scanned[0][0])
+
+    path = resized_path(cache_root, fingerprint, geometry)
+    cache.rows_entry(path, len(candidates), geometry.shape, "uint8", write)
+    return scanned[0] if scanned else _probe_all(candidates, skipped)
+
+
 def _scan_folder(
-    root: Path, class_names: list[str], cache_root: Path | None
+    root: Path, class_names: list[str], cache_root: Path | None, geometry: Geometry | None = None
 ) -> tuple[list, list, list, list, list, str]:
     """(paths, labels, (width, height) sizes, skipped files, each image's fingerprints, the folder's fingerprint)
     of one split folder.
@@ -146,7 +193,10 @@ def _scan_folder(
     fingerprint = cache.digest("folder-scan-7", cache.file_listing(f for f, _ in candidates), class_names, skipped)
     files = len(candidates) + len(skipped)
     scanned = cache.json_value(
-        cache_root, f"scans/{fingerprint}.json", lambda: _probe_all(candidates, skipped), lambda v: _is_scan(v, files)
+        cache_root,
+        f"scans/{fingerprint}.json",
+        lambda: _probed(candidates, skipped, fingerprint, cache_root, geometry),
+        lambda v: _is_scan(v, files),
     )
     return (*scanned, fingerprint)
 
@@ -164,7 +214,7 @@ def _is_scan(value: object, files: int) -> bool:
     )
 
 
-def _load_folder(dataset: DictConfig, cache_root: Path | None) -> Source:
+def _load_folder(dataset: DictConfig, cache_root: Path | None, geometry: Geometry | None = None) -> Source:
     path = Path(str(dataset.path)).expanduser()
     train_root, others = folder_layout(path)
     class_names = [d.name for d in class_dirs(train_root)]
@@ -180,9 +230,9 @@ def _load_folder(dataset: DictConfig, cache_root: Path | None) -> Source:
     if unnamed:
         notes.append(f"skipped class folder(s) whose names are not valid UTF-8: {', '.join(unnamed)}")
         log.warning("%s", notes[-1])
-    scanned = {"train": _scan_folder(train_root, class_names, cache_root)}
+    scanned = {"train": _scan_folder(train_root, class_names, cache_root, geometry)}
     for split, root in others.items():
-        scanned[split] = _scan_folder(root, class_names, cache_root)
+        scanned[split] = _scan_folder(root, class_names, cache_root, geometry)
     skipped = [f for s in scanned.values() for f in s[3]]
     if skipped:
         shown = ", ".join(
@@ -317,8 +367,10 @@ def load_splits(dataset: DictConfig, data: DictConfig, cache_root: Path | None =
     """Train/val/test of the `dataset` section, carved and subset by the `data` section, its copies across splits
     dealt with as dataset.duplicates says, and the data report that says what was found; folder scans,
     fingerprints and duplicate pairs are kept under cache_root (None: no cache)."""
-    loaders = {"tfds": _load_tfds, "folder": _load_folder, "digits": _load_digits}
-    source = loaders[dataset.source](dataset, cache_root)
+    if dataset.source == "folder":  # its scan keeps the images at the run's geometry from the decode it makes anyway
+        source = _load_folder(dataset, cache_root, geometry(data))
+    else:
+        source = {"tfds": _load_tfds, "digits": _load_digits}[dataset.source](dataset, cache_root)
     policy = dataset.duplicates
     if policy != "off":
         _fingerprint(source.pools, cache_root)

@@ -59,6 +59,11 @@ class Progress:
         with self.lock:
             self.finished += 1
 
+    def skip(self) -> None:
+        """A job found done before it started: counted as done, not in the ETA's pace."""
+        with self.lock:
+            self.done += 1
+
 
 class Meter:
     """How far a long stage over many items has come, logged at most every `every` seconds and only once it has run

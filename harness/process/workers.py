@@ -167,6 +167,7 @@ class Worker:
         self._scratch: Path | None = None  # the process's temporary folder
         self._pid, self._runs, self._idle_rss, self._base_rss = 0, 0, 0.0, 0.0
         self.started = 0  # processes started so far
+        self.used = 0  # of those, how many ran a call
 
     def start(self) -> None:
         """Start the process (spawn and TensorFlow import, about 6 s on 2 cores) without waiting for it."""
@@ -184,6 +185,7 @@ class Worker:
         try:
             if self._starting is not None:
                 (self._pid, self._idle_rss), self._starting = self._starting.result(), None
+                self.used += 1
             with stopping.child(self._pid):
                 result, rss = self._pool.submit(_measured, fn, *args).result()
         except (BrokenProcessPool, stopping.Interrupted):
@@ -220,6 +222,14 @@ class Worker:
             elif self._scratch is not None:
                 _ending.append((self._process, self._scratch))
             self._pool, self._starting, self._process, self._scratch = None, None, None, None
+
+    def retire(self) -> None:
+        """Let the process go once this worker has nothing more to run, without waiting for its exit; one that never
+        ran a call (its jobs were done elsewhere meanwhile) is stopped, as its TensorFlow import would be for nothing."""
+        if self._starting is not None:
+            self.kill()
+        else:
+            self.close(wait=False)
 
     def kill(self) -> None:
         """End the process now, whatever it is doing (a prestarted worker still importing TensorFlow)."""

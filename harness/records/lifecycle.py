@@ -21,7 +21,15 @@ from omegaconf import DictConfig, OmegaConf
 from harness.config.identity import config_hash
 from harness.records import provenance, tensorboard
 from harness.records.hparams import write_session
-from harness.records.record import RunRecord, Status, SweepIdentity, pack_correct, write_record
+from harness.records.record import RunRecord, Status, SweepIdentity, pack_correct, read_record, write_record
+
+
+def completed_record(run_dir: Path, cfg: DictConfig | dict) -> RunRecord | None:
+    """The run's record if it already completed with exactly this config (what a resumed sweep skips)."""
+    record = read_record(run_dir)
+    if record and record.status.scored and record.config_hash == config_hash(cfg):
+        return record
+    return None
 
 
 def now() -> str:

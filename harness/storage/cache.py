@@ -134,6 +134,23 @@ def array_entry(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[
     return once(path, lambda: _array(path, shape, dtype), lambda: _fill(path, shape, dtype, fill))
 
 
+def rows_entry(
+    path: Path, rows: int, row_shape: tuple[int, ...], dtype: str, write: Callable[[Any], int]
+) -> tuple[np.ndarray, bool]:
+    """As array_entry, for an entry whose length is known only once it is written: `write(out)` writes at most
+    `rows` rows, in order from the first, and returns how many it wrote; the entry holds those. Returns (array, built).
+    """
+    return once(
+        path, lambda: _array(path, (None, *row_shape), dtype), lambda: _fill(path, (rows, *row_shape), dtype, write)
+    )
+
+
+def found(path: Path, shape: tuple[int | None, ...], dtype: str) -> np.ndarray | None:
+    """The complete, intact entry at `path` of this shape (a None length: any) and dtype, else None; nothing is
+    built or waited for."""
+    return _array(path, shape, dtype)
+
+
 def checksum(path: Path) -> str:
     """CRC-32 of a file's bytes, read in chunks."""
     crc = 0
@@ -163,11 +180,14 @@ def _verified(path: Path) -> bool:
     return _VERIFIED[key]
 
 
-def _array(path: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
+def _array(path: Path, shape: tuple[int | None, ...], dtype: str) -> np.ndarray | None:
+    """The entry at `path` if it is an array of this shape (a None length: any) and dtype whose bytes are its
+    builder's, else None."""
     if path.exists():
         try:
             array = np.load(path, mmap_mode="r")
-            if array.shape == tuple(shape) and array.dtype == np.dtype(dtype):
+            fits = len(array.shape) == len(shape) and all(n in (None, m) for n, m in zip(shape, array.shape))
+            if fits and array.dtype == np.dtype(dtype):
                 if _verified(path):
                     return array
                 log.warning("cache entry %s fails its checksum (changed after it was written); rebuilding it", path)
@@ -249,25 +269,48 @@ class _RowWriter:
         os.close(self.fd)
 
 
-def _fill(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[Any], None]) -> np.ndarray:
+def _shortened(path: Path, rows: int) -> None:
+    """Cut a .npy to its first `rows` rows: its header rewritten in place (numpy leaves room in it for the length to
+    change) and the file truncated."""
+    fmt = np.lib.format
+    headers = {
+        (1, 0): (fmt.read_array_header_1_0, fmt.write_array_header_1_0),
+        (2, 0): (fmt.read_array_header_2_0, fmt.write_array_header_2_0),
+    }
+    with open(path, "r+b") as f:
+        read, write = headers[fmt.read_magic(f)]
+        shape, fortran, dtype = read(f)
+        offset = f.tell()
+        f.seek(0)
+        write(f, {"descr": fmt.dtype_to_descr(dtype), "fortran_order": fortran, "shape": (rows, *shape[1:])})
+        if f.tell() != offset:
+            raise ValueError(f"the header of {path} changed length")
+        f.truncate(offset + rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
+
+
+def _fill(path: Path, shape: tuple[int, ...], dtype: str, fill: Callable[[Any], Any]) -> np.ndarray:
+    """The entry built by `fill(out)`; where fill returns a row count (rows_entry), the entry holds that many rows."""
     try:
         with replacing(path) as tmp:
             out = _RowWriter(tmp, shape, dtype)
             try:
                 _reserve(tmp)
-                fill(out)
+                written = fill(out)
             finally:
                 out.close()
+            whole = written is None or written == shape[0]
+            if not whole:
+                _shortened(tmp, written)
             with replacing(_sum_file(path)) as sums:  # in place before the entry, so no reader sees one without it
-                sums.write_text(out.checksum() or checksum(tmp))
+                sums.write_text((out.checksum() if whole else None) or checksum(tmp))
         st = path.stat()
         _VERIFIED[(str(path), st.st_size, st.st_mtime_ns)] = True  # this process wrote these bytes: not read back
         return np.load(path, mmap_mode="r")
     except FileNotFoundError:  # the cache folder was deleted meanwhile ("safe to delete at any time"): build in memory
         log.warning("the cache folder disappeared while %s was built; this run goes on without it", path.name)
         array = np.empty(tuple(shape), dtype=dtype)
-        fill(array)
-        return array
+        written = fill(array)
+        return array if written is None else array[:written]
 
 
 def file_listing(files: Iterable[Path]) -> list[tuple[str, int, int, int]]:

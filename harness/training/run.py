@@ -23,7 +23,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness import data
 from harness.config.geometry import geometry
-from harness.config.identity import config_hash
 from harness.config.validate import validate
 from harness.data.rows import changed_entry
 from harness.data.sources import load_splits
@@ -32,7 +31,7 @@ from harness.errors import UserError
 from harness.process import memory, stopping
 from harness.process.stopping import Interrupted
 from harness.records import lifecycle, provenance
-from harness.records.record import RECORD, Cost, RunRecord, Status, SweepIdentity, read_record, write_record
+from harness.records.record import RECORD, Cost, RunRecord, Status, SweepIdentity, write_record
 from harness.storage import cache
 from harness.storage.atomic import disk_full, no_space, remove_temporaries, replacing, write_atomic
 from harness.training.inputs import Prepared, training_inputs
@@ -47,14 +46,6 @@ AfterRun = Callable[[Path, Prepared, RunRecord], dict]
 
 def run_dir_for(cfg: DictConfig) -> Path:
     return Path(cfg.results_dir) / cfg.name / cfg.run_name
-
-
-def completed_record(run_dir: Path, cfg: DictConfig) -> RunRecord | None:
-    """The run's record if it already completed with exactly this config (what a resumed sweep skips)."""
-    record = read_record(run_dir)
-    if record and record.status.scored and record.config_hash == config_hash(cfg):
-        return record
-    return None
 
 
 def cache_root(cfg: DictConfig) -> Path | None:

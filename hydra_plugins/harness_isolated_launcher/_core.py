@@ -3,6 +3,7 @@ composed here, in order, ahead of the workers, as Hydra's basic launcher compose
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.multirun.jobs import execute_job
@@ -20,6 +21,7 @@ from harness.process import devices, stopping
 from harness.process.progress import Progress, label
 from harness.process.quiet import import_tensorflow
 from harness.process.workers import Worker, adopted
+from harness.records.lifecycle import completed_record
 from harness.storage import claims
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,22 @@ def _held_elsewhere(sweep_config: DictConfig) -> claims.Owner | None:
     if owner is None or owner == claims.me() or not claims.alive(owner, run_dir / claims.CLAIM):
         return None
     return owner
+
+
+def _completed(sweep_config: DictConfig) -> bool:
+    """Whether the job's run folder holds a record that completed with exactly this config. The job would only
+    say so, and it would say so in a worker: one started, or replaced after its memory grew, only for that costs a
+    TensorFlow import. A job that does something with a completed run (overwrite, analysis) or a search is run."""
+    try:
+        if sweep_config.overwrite or sweep_config.analysis or OmegaConf.select(sweep_config, "tuner") is not None:
+            return False
+        run_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+        task = copy.deepcopy(sweep_config)  # what the job's task function gets (Hydra's run_job drops hydra too)
+        with read_write(task), open_dict(task):
+            del task["hydra"]
+        return completed_record(run_dir, task) is not None
+    except OmegaConfBaseException:
+        return False
 
 
 def _not_run(overrides: Sequence[str]) -> JobReturn:
@@ -126,9 +144,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
         )
         for w in range(n_jobs)
     ]
-    workers = [adopted(*settings[0]), *(Worker(*s) for s in settings[1:])]  # the first may be running already
-    for worker in workers:
-        worker.start()
+    # The first may be running already; the others start with the first job handed to them, so a job found done
+    # (completed, or run by another process) starts no process.
+    workers = [adopted(*settings[0]), *(Worker(*s) for s in settings[1:])]
+    workers[0].start()
     log.info(
         "Launching %d jobs, each in its own process (%d at a time%s)",
         len(job_overrides),
@@ -138,6 +157,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     state = Singleton.get_state()
     loader = launcher.hydra_context.config_loader
     failed: list[BaseException] = []
+    skipped: list[int] = []
     with ThreadPoolExecutor(max_workers=1) as composer:  # one: Hydra's config loader is not made for threads
         composed = [composer.submit(loader.load_sweep_config, config, list(o)) for o in job_overrides]
 
@@ -147,6 +167,14 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             except BaseException as exc:
                 failed.append(exc)
                 raise
+            if _completed(sweep_config):
+                log.info(
+                    "%s already completed with this config: skipped (overwrite=true re-runs it)",
+                    label(job_overrides[i]),
+                )
+                progress.skip()
+                skipped.append(i)
+                return _not_run(job_overrides[i])
             owner = _held_elsewhere(sweep_config)
             if owner is not None:  # Hydra would write its .hydra/ files into the folder of a run another process trains
                 log.info("%s is being run by %s: left to it", label(job_overrides[i]), owner.describe())
@@ -172,10 +200,15 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
                 run,
                 stopped=lambda: bool(failed) or stopping.requested() is not None,
                 # each worker's exit (TensorFlow teardown, ~1 s) overlaps the others' last runs and the report
-                finished=lambda w: workers[w].close(wait=False),
+                finished=lambda w: workers[w].retire(),
             )
         finally:
             for future in composed:
                 future.cancel()
-    log.info("%d job(s) ran in %d worker process(es)", len(done), sum(w.started for w in workers))
+    log.info(
+        "%d job(s) ran in %d worker process(es)%s",
+        len(done) - len(skipped),
+        sum(w.used for w in workers),
+        f"; {len(skipped)} had completed already" if skipped else "",
+    )
     return [done[i] for i in range(len(job_overrides)) if i in done]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from harness.config.geometry import geometry
+from harness.data import images
 from harness.data.images import image_array, image_key
 from harness.data.pipeline import resized
 from harness.training.run import cache_root
@@ -51,12 +54,53 @@ def test_image_keys_change_with_geometry_subset_and_content_and_nothing_else(ima
     assert keys(folder_cfg(image_folder, tmp_path))[1] != edited[1]
 
 
+def uncached(split, geo) -> np.ndarray:
+    return np.concatenate(list(resized(split, geo).batch(64).as_numpy_iterator()))
+
+
 def test_cached_images_are_the_bytes_the_uncached_pipeline_makes(image_folder, tmp_path):
     cfg = folder_cfg(image_folder, tmp_path, "data.aspect_ratio=1.5", "data.resize_mode=crop")
     splits = splits_of(cfg)
     geo, root = geometry(cfg.data), cache_root(cfg)
+    shutil.rmtree(root / "images")  # no folder scan's images: the entry is decoded here
     array, built = image_array(splits.train, geo, root)
     again, built_again = image_array(splits.train, geo, root)
-    uncached = np.concatenate(list(resized(splits.train, geo).batch(64).as_numpy_iterator()))
     assert built and not built_again and isinstance(again, np.memmap)
-    np.testing.assert_array_equal(array, uncached)
+    np.testing.assert_array_equal(array, uncached(splits.train, geo))
+
+
+@pytest.mark.parametrize("resize_mode", ["squash", "pad", "crop"])
+def test_a_folder_is_decoded_once_its_scan_keeps_the_images_every_split_takes(
+    image_folder, tmp_path, monkeypatch, resize_mode
+):
+    """The scan decodes every file to check it; the images it fits to the run's geometry from that decode are the
+    bytes the training pipeline makes, whole splits use them as they are, and subsets (a carved val, a
+    samples_per_class train) copy their rows: nothing is decoded a second time. Files the scan skips (a broken
+    JPEG, a truncated PNG) leave no row."""
+    (image_folder / "train" / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (image_folder / "train" / "blue" / "truncated.png").write_bytes(
+        (image_folder / "train" / "blue" / "img_001.png").read_bytes()[:60]
+    )
+    wholes = folder_cfg(image_folder, tmp_path, "data.aspect_ratio=1.5", f"data.resize_mode={resize_mode}")
+    carved = folder_cfg(  # the same train/ folder, scanned once, carved and subset
+        image_folder / "train",
+        tmp_path,
+        "data.samples_per_class=2",
+        "dataset.val_fraction=0.3",
+        "data.aspect_ratio=1.5",
+        f"data.resize_mode={resize_mode}",
+    )
+    expected = {}
+    for cfg in (wholes, carved):
+        splits = splits_of(cfg)
+        expected[cfg.dataset.path] = [
+            (split, uncached(split, geometry(cfg.data))) for split in (splits.train, splits.val)
+        ]
+    assert len(splits_of(wholes).train) == 18, "the broken files are not rows"
+    monkeypatch.setattr(images, "resized", lambda *a: pytest.fail("an image was decoded a second time"))
+    for cfg in (wholes, carved):
+        for split, pixels in expected[cfg.dataset.path]:
+            array, built = image_array(split, geometry(cfg.data), cache_root(cfg))
+            np.testing.assert_array_equal(array, pixels)
+    entries = list((cache_root(wholes) / "images").glob("*.npy"))
+    assert len(entries) == 3 + 2, "train, val and test of the folder, and the carved run's two subsets"

@@ -9,8 +9,12 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from harness.config.geometry import geometry
 from harness.data import sources
+from harness.data.images import image_array
+from harness.data.pipeline import resized
 from harness.errors import ConfigError, UserError
+from harness.training.run import cache_root
 from tests.helpers import FAST, batches, make_cfg, splits_of, write_bmp, write_garbled_jpeg, write_images
 
 
@@ -113,7 +117,7 @@ def folder_cfg(folder: Path, tmp_path: Path, *overrides: str):
 def test_a_folder_is_checked_by_decoding_once_per_state(image_folder, tmp_path, monkeypatch):
     probed = []
     real = sources._decoded
-    monkeypatch.setattr(sources, "_decoded", lambda path: probed.append(path) or real(path))
+    monkeypatch.setattr(sources, "_decoded", lambda path, geometry: probed.append(path) or real(path, geometry))
     cfg = folder_cfg(image_folder, tmp_path)
     first = splits_of(cfg)
     count = len(probed)
@@ -140,13 +144,16 @@ def test_a_scan_that_is_not_what_the_harness_wrote_is_scanned_again(image_folder
 
 
 def test_a_refused_folder_keeps_only_its_scans_in_the_cache(image_folder, tmp_path):
-    """What docs/bad-input.md says a refusal keeps: the scans (keyed by every file's path, size and times, so
-    a changed folder is scanned again), so fixing one class does not decode the others again."""
+    """What docs/bad-input.md says a refusal keeps: the scans and the images their decode kept (keyed by every
+    file's path, size and times, so a changed folder is scanned again), so fixing one class does not decode the
+    others again."""
     _unreadable(image_folder / "train" / "green", 4)
     with pytest.raises(ConfigError):
         splits_of(folder_cfg(image_folder, tmp_path))
     kept = [p.relative_to(tmp_path / "cache") for p in (tmp_path / "cache").rglob("*") if p.is_file()]
-    assert kept and all(p.parts[-2] == "scans" and p.suffix == ".json" for p in kept), kept
+    scans = [p for p in kept if p.parts[-2] == "scans" and p.suffix == ".json"]
+    images = [p for p in kept if p.parts[-2] == "images" and p.name.endswith((".npy", ".npy.crc32"))]
+    assert len(scans) == 3 and len(images) == 2 * 3 and len(kept) == len(scans) + len(images), kept
 
 
 def _unreadable(folder: Path, count: int) -> None:
@@ -192,14 +199,23 @@ def _bad_formats(folder: Path) -> list[str]:
     return ["dangling.jpg", "garbled.jpg", "loop.jpg", "one_bit.bmp", "rle8.bmp", "sixteen_bit.bmp"]
 
 
-def test_one_decoder_decides_a_file_trains_or_is_skipped_and_listed_never_both(image_folder, tmp_path):
+@pytest.mark.parametrize("cache", ["off", "auto"])
+def test_one_decoder_decides_a_file_trains_or_is_skipped_and_listed_never_both(image_folder, tmp_path, cache):
+    """With the cache on, the scan's one decode also keeps the images it passed: the same files, the same bytes."""
     expected = _bad_formats(image_folder / "train" / "red")
-    cfg = folder_cfg(image_folder, tmp_path, "train.cache=off")
+    cfg = folder_cfg(image_folder, tmp_path, f"train.cache={cache}")
     splits = splits_of(cfg)
     assert sorted(Path(f).name for f in splits.skipped) == expected
     # Every file kept decodes in the training pipeline (a 16-bit PNG is one TensorFlow reads: it trains).
     assert "sixteen_bit.png" in {Path(f).name for f in splits.train.ids}
     assert sum(len(y) for _, y in batches(splits.train, cfg, True)) == len(splits.train) == 19
+    if cache == "auto":
+        geo = geometry(cfg.data)
+        kept, built = image_array(splits.train, geo, cache_root(cfg))
+        assert not built, "kept by the scan"
+        np.testing.assert_array_equal(
+            kept, np.concatenate(list(resized(splits.train, geo).batch(64).as_numpy_iterator()))
+        )
 
 
 def test_names_that_are_not_valid_utf8_are_skipped_and_listed_without_a_traceback(image_folder, capfd):

@@ -92,3 +92,8 @@ def test_equal_compile_options_made_afresh_share_one_trace():
     assert compiled.last() == "reused" and compiled.kept() == 1
     compiled.compiled(model(), keras.optimizers.Adam(), 0.01, **options(0.1))
     assert compiled.last() == "traced" and compiled.kept() == 2
+    other_loss = dict(loss=keras.losses.KLDivergence(), metrics=["accuracy"])
+    compiled.compiled(model(), keras.optimizers.Adam(), 0.01, **other_loss)
+    assert compiled.last() == "traced" and compiled.kept() == 3, "another loss is another trace"
+    compiled.compiled(model(), keras.optimizers.Adam(), 0.01, **dict(other_loss, loss=keras.losses.KLDivergence()))
+    assert compiled.last() == "reused" and compiled.kept() == 3

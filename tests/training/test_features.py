@@ -85,7 +85,8 @@ def test_augmentation_or_a_fully_trainable_backbone_trains_on_cached_images_only
         "train.epochs=1",
         "train.steps_per_epoch=1",
     )
-    assert augmented.feature_cache == "none" and augmented.cache["images"]["train"] == "built"
+    # the folder's scan kept the images it decoded: the run trains on them
+    assert augmented.feature_cache == "none" and augmented.cache["images"]["train"] == "hit"
     assert augmented.cache["input_seconds_per_epoch"] > 0, "the record shows what augmented inputs cost"
     mixed = fitted(
         image_folder,

@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from omegaconf import OmegaConf
 from sweep_speed import (
     IMAGE_EXTENSIONS,
@@ -218,7 +220,9 @@ def run_plain(args: argparse.Namespace, work: Path) -> dict:
     return {"seconds": seconds, **json.loads(out.strip().splitlines()[-1])}
 
 
-def run_harness(args: argparse.Namespace, work: Path) -> dict:
+def run_harness(args: argparse.Namespace, work: Path, checkout: Path = ROOT) -> dict:
+    """The study through `python -m harness` with the code at `checkout`, from an empty cache."""
+    work.mkdir(parents=True, exist_ok=True)
     results = work / "results"
     cmd = [
         sys.executable,
@@ -240,8 +244,13 @@ def run_harness(args: argparse.Namespace, work: Path) -> dict:
         f"cache_dir={work / 'cache'}",
         *args.harness_args,
     ]
-    seconds, _ = _timed(cmd, work / "harness.log")
+    seconds, _ = _timed(cmd, work / "harness.log", checkout)
     records = [json.loads(p.read_text()) for p in results.glob("*/*/*/record.json")]
+    return {**summary(records), "seconds": seconds, "profile": profile(records)}
+
+
+def summary(records: list[dict]) -> dict:
+    """Each run of a study, as the table prints it."""
     runs = [
         {
             "experiment": r["sweep"]["name"],
@@ -258,7 +267,37 @@ def run_harness(args: argparse.Namespace, work: Path) -> dict:
         }
         for r in records
     ]
-    return {"seconds": seconds, "runs": sorted(runs, key=lambda r: (r["experiment"], str(r["value"])))}
+    return {"runs": sorted(runs, key=lambda r: (r["experiment"], str(r["value"])))}
+
+
+def profile(records: list[dict]) -> dict:
+    """Where the trained runs' time went, summed over them (worker-seconds), from what each record says: reading
+    the folder, the image and feature caches, the first epoch's excess over the later ones (tracing), the epochs at
+    steady speed, the rest of the run (building the model, test and val predictions), and what follows it (saving,
+    analysis, the cost measurement, TensorBoard; and a worker's start-up for its first run). Copied runs cost
+    only their copy and are counted apart."""
+    trained = [r for r in records if not r.get("copied_from") and r.get("wall_seconds") is not None]
+    totals = dict.fromkeys(
+        ("data", "images", "features", "first_epoch_excess", "steady_epochs", "build_and_test", "after_run"), 0.0
+    )
+    for r in trained:
+        cached = (r.get("cache") or {}).get("seconds") or {}
+        epochs = (r.get("history") or {}).get("seconds") or []
+        excess = max(0.0, epochs[0] - float(np.median(epochs[1:]))) if len(epochs) > 1 else 0.0
+        for stage in ("data", "images", "features"):
+            totals[stage] += cached.get(stage, 0.0)
+        totals["first_epoch_excess"] += excess
+        totals["steady_epochs"] += sum(epochs) - excess
+        totals["build_and_test"] += (
+            r["wall_seconds"] - sum(cached.get(k, 0.0) for k in ("data", "images", "features")) - sum(epochs)
+        )
+        totals["after_run"] += (r.get("total_seconds") or r["wall_seconds"]) - r["wall_seconds"]
+    return {
+        "trained_runs": len(trained),
+        "copied_runs": len(records) - len(trained),
+        "seconds": {k: round(v, 1) for k, v in totals.items()},
+        "total_seconds": round(sum(totals.values()), 1),
+    }
 
 
 def epoch_share(runs: list[dict]) -> dict:
@@ -289,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--data-seed", type=int, default=0)
         p.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--sides", default="plain,harness")
+    parser.add_argument("--before", type=Path, help="a checkout of earlier code: its harness side too (profile, ratio)")
     add_common_options(parser, "study_speed.json")
     args = parser.parse_args(argv)
     if args.mode == "plain":
@@ -306,6 +346,9 @@ def main(argv: list[str] | None = None) -> None:
         "work_dir": str(work),
     }
     sides = args.sides.split(",")
+    if args.before:  # the earlier code's harness side first, for the profile before and after
+        report["harness_before"] = run_harness(args, work / "before", args.before)
+        report["harness_before"]["commit"] = _commit(args.before)
     if "harness" in sides:
         report["harness"] = run_harness(args, work)
     if "plain" in sides:
@@ -315,6 +358,11 @@ def main(argv: list[str] | None = None) -> None:
     if "harness" in sides and "plain" in sides:
         report["speedup"] = report["plain"]["seconds"] / report["harness"]["seconds"]
     write_report(report, Path(args.out), print_table)
+
+
+def _commit(checkout: Path) -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def _test(run: dict) -> str:
@@ -333,9 +381,13 @@ def print_table(report: dict) -> None:
         p, h = plain.get(key, {}), ours.get(key, {})
         how = "copied" if h.get("copied") else f"{h.get('feature_cache')}, {h.get('compiled')}" if h else ""
         print(f"{'='.join(key):<36} {_test(p):>10} {_test(h):>13}  {how}")
-    for side in ("plain", "harness"):
+    for side in ("plain", "harness_before", "harness"):
         if side in report:
             print(f"{side}: {report[side]['seconds']:.1f} s for {len(report[side]['runs'])} runs")
+    for side in ("harness_before", "harness"):
+        if side in report:
+            p = report[side]["profile"]
+            print(f"{side} profile ({p['trained_runs']} trained runs, worker-seconds): {p['seconds']}")
     if "speedup" in report:
         print(f"speedup: {report['speedup']:.2f}x")
     share = report.get("harness", {}).get("epoch_share")

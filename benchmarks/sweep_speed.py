@@ -141,10 +141,11 @@ def _peak_rss_mb() -> float:
 # --- the parent: time each side as a whole process ------------------------------------------------------
 
 
-def _timed(cmd: list[str], log: Path) -> tuple[float, str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+def _timed(cmd: list[str], log: Path, checkout: Path = ROOT) -> tuple[float, str]:
+    """Run `cmd` in `checkout` (its code first on the path): wall seconds and its output."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **({"PYTHONPATH": str(checkout)} if checkout != ROOT else {})}
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     log.write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:

@@ -1,0 +1,128 @@
+"""Two identical sweeps started at once into one results folder: how much CPU do they use together, against one
+sweep alone? Each run is trained once either way; what the second sweep adds is its own fixed cost.
+
+    python benchmarks/concurrent_sweeps.py --before <checkout> --out benchmarks/results/concurrent_sweeps.json
+
+The sweep is `python -m harness experiment=quickstart sweep=learning_rate` (scikit-learn's digits, MobileNet 0.25,
+4 runs, 2 workers) on a cache a first, unmeasured sweep built, each measured case into a fresh results folder. CPU
+is user + system time of every process the commands started, workers included: this process is their subreaper,
+so a worker that outlives its sweep's process is reaped and counted here too. Cases are interleaved (alone, then
+two at once), `--repeats` times; with `--before` the same cases run with the code at that checkout (a git
+worktree of an earlier commit) in the same invocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEP = ["experiment=quickstart", "sweep=learning_rate", "train.verbose=0"]
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _reap() -> None:
+    """Wait for every descendant left (workers that outlived their sweep), so their CPU is counted."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def sweeps(count: int, results: Path, cache: Path, checkout: Path) -> dict:
+    """`count` identical sweeps started together: wall seconds, CPU seconds of all their processes, and whether
+    every run was recorded once."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HARNESS_CACHE_DIR": str(cache), "PYTHONPATH": str(checkout)}
+    shutil.rmtree(results, ignore_errors=True)
+    cpu, started = _cpu(), time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "harness", *SWEEP, f"results_dir={results}"],
+            cwd=checkout,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    outputs = [p.communicate()[0] for p in procs]
+    wall = time.perf_counter() - started
+    _reap()
+    if any(p.returncode for p in procs):
+        raise SystemExit("a sweep failed:\n" + "\n".join(o[-2000:] for o in outputs))
+    recorded = [json.loads(p.read_text()) for p in results.rglob("record.json")]
+    return {
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(_cpu() - cpu, 2),
+        "runs": len(recorded),
+        "completed": sum(r["status"] == "completed" for r in recorded),
+        "trained_by_processes": len({r["host"]["pid"] for r in recorded}),
+    }
+
+
+def measure(checkout: Path, work: Path, repeats: int) -> dict:
+    cache = work / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    sweeps(1, work / "warm", cache, checkout)  # builds the caches; not measured
+    cases: dict[str, list] = {"alone": [], "two_at_once": []}
+    for i in range(repeats):
+        cases["alone"].append(sweeps(1, work / f"alone_{i}", cache, checkout))
+        cases["two_at_once"].append(sweeps(2, work / f"two_{i}", cache, checkout))
+    alone = float(np.median([c["cpu_seconds"] for c in cases["alone"]]))
+    two = float(np.median([c["cpu_seconds"] for c in cases["two_at_once"]]))
+    return {**cases, "cpu_ratio": round(two / alone, 3), "cpu_alone_median": alone, "cpu_two_median": two}
+
+
+def _commit(checkout: Path) -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="a checkout of earlier code, measured the same way")
+    parser.add_argument("--work", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from sweep_speed import stamp
+
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    work = args.work or Path(tempfile.mkdtemp(prefix="concurrent-sweeps-"))
+    report: dict = {**stamp("concurrent_sweeps"), "sweep": " ".join(SWEEP), "repeats": args.repeats}
+    checkouts = {"before": args.before, "after": ROOT} if args.before else {"after": ROOT}
+    for name, checkout in checkouts.items():
+        report[name] = {"commit": _commit(checkout), **measure(checkout, work / name, args.repeats)}
+        r = report[name]
+        print(
+            f"{name} ({r['commit']}): one sweep {r['cpu_alone_median']:.1f} CPU s, two at once {r['cpu_two_median']:.1f} "
+            f"CPU s: x{r['cpu_ratio']:.2f}",
+            flush=True,
+        )
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

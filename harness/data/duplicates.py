@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 POLICIES = ("warn", "drop", "error", "off")
 SPLIT_ORDER = ("train", "val", "test")  # a copy is charged to the later split: val shares with train, test with both
-_ROWS = 256  # rows of the all-pairs comparison held at once (256 x 100k hashes compared: 200 MB)
+_ROWS, _COLUMNS = 256, 4096  # a tile of the all-pairs comparison: 8 MB of XORs, in a 2-core machine's cache
 
 
 def exact_pairs(exact: np.ndarray) -> np.ndarray:
@@ -36,17 +36,42 @@ def exact_pairs(exact: np.ndarray) -> np.ndarray:
 
 
 def near_pairs(found: Fingerprints, max_bits: int) -> np.ndarray:
-    """(i, j) positions, i < j, of comparable images whose perceptual hashes differ in at most max_bits bits."""
+    """(i, j) positions, i < j, of comparable images whose perceptual hashes differ in at most max_bits bits, in
+    (i, j) order.
+
+    All pairs are compared, a tile of hashes against another at a time (small enough to stay in the processor's
+    cache), on their first two words first: two distinct images differ there in about 64 of 128 bits, so all
+    but a few pairs are ruled out before the other words are read (the bits of a part never exceed the whole's).
+    On 100,000 images this took 38 s with all four words of a whole row block at once; the same pairs come out."""
     positions = np.flatnonzero(found.comparable)
-    hashes = found.perceptual[positions]
-    pairs = []
-    for start in range(0, len(hashes), _ROWS):
-        block = hashes[start : start + _ROWS]
-        distance = fingerprints.distance(block[:, None], hashes[None, start:])
-        rows, cols = np.nonzero(distance <= max_bits)
-        later = cols > rows  # the upper triangle: each pair once, no image with itself
-        pairs.append(np.stack([positions[start + rows[later]], positions[start + cols[later]]], axis=1))
-    return np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+    words = [np.ascontiguousarray(found.perceptual[positions, w]) for w in range(fingerprints.WORDS)]
+    count, pairs = len(positions), []
+    xor = np.empty((_ROWS, _COLUMNS), np.uint64)
+    bits, more = np.empty((_ROWS, _COLUMNS), np.uint8), np.empty((_ROWS, _COLUMNS), np.uint8)
+    for start in range(0, count, _ROWS):
+        rows = slice(start, min(start + _ROWS, count))
+        for first in range(start, count, _COLUMNS):
+            cols = slice(first, min(first + _COLUMNS, count))
+            shape = (rows.stop - rows.start, cols.stop - cols.start)
+            x, b, m = xor[: shape[0], : shape[1]], bits[: shape[0], : shape[1]], more[: shape[0], : shape[1]]
+            np.bitwise_count(np.bitwise_xor(words[0][rows, None], words[0][None, cols], out=x), out=b)
+            np.bitwise_count(np.bitwise_xor(words[1][rows, None], words[1][None, cols], out=x), out=m)
+            near = np.add(b, m, out=b) <= max_bits  # at most 128: no overflow
+            if not near.any():
+                continue
+            i, j = np.nonzero(near)
+            later = j + first > i + start  # the upper triangle: each pair once, no image with itself
+            i, j = i[later], j[later]
+            distance = b[i, j].astype(np.uint16)
+            i, j = i + start, j + first
+            for word in words[2:]:
+                distance += np.bitwise_count(word[i] ^ word[j])
+            close = distance <= max_bits
+            pairs.append(np.stack([positions[i[close]], positions[j[close]]], axis=1))
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64)
+    found_pairs = np.concatenate(pairs)
+    return found_pairs[np.lexsort((found_pairs[:, 1], found_pairs[:, 0]))]
 
 
 def components(count: int, pairs: np.ndarray) -> np.ndarray:

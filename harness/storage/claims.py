@@ -91,15 +91,23 @@ def _read(path: Path) -> Owner | None:
 
 
 def claim(run_dir: Path) -> Owner | None:
-    """Claim the run for this process. Returns None when it is ours now, else the live owner who holds it."""
+    """Claim the run for this process. Returns None when it is ours now, else the live owner who holds it.
+    A run claimed by the process that started this one is this one's too: a launcher claims a run before it
+    hands it to its worker, so that no other sweep takes it while the worker starts (and releases it after)."""
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    return claim_file(Path(run_dir) / CLAIM)
+    return claim_file(Path(run_dir) / CLAIM, inherited=True)
 
 
-def claim_file(path: Path) -> Owner | None:
+def parent() -> Owner:
+    pid = os.getppid()
+    return Owner(pid, socket.gethostname(), _process_start(pid))
+
+
+def claim_file(path: Path, inherited: bool = False) -> Owner | None:
     """Create the claim file `path` for this process (its folder must exist). Returns None when it is ours
-    now, else the live owner who holds it."""
+    now, else the live owner who holds it. `inherited`: one the parent process holds is ours too."""
     mine = me()
+    ours = (mine, parent()) if inherited else (mine,)
     for _ in range(int(UNREADABLE_S / 0.1) + 10):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -111,7 +119,7 @@ def claim_file(path: Path) -> Owner | None:
                     continue
                 _take_over(path, None)  # empty or garbage for seconds: its writer died
                 continue
-            if owner == mine:
+            if owner in ours:
                 return None
             if alive(owner, path):
                 return owner

@@ -54,27 +54,24 @@ def _run_one(worker: Worker, payload: bytes, overrides: Sequence[str], progress:
     return _not_run(overrides)
 
 
-def _held_elsewhere(sweep_config: DictConfig) -> claims.Owner | None:
-    """The live owner of the job's run folder when another process holds it, else None (also where the folder is
-    named after what only running the job sets, as Hydra's default `${hydra.job.num}`)."""
+def _run_dir(sweep_config: DictConfig) -> Path | None:
+    """The job's run folder, unless it is named after what only running the job sets (as Hydra's default
+    `${hydra.job.num}`)."""
     try:
-        run_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+        return Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
     except OmegaConfBaseException:
         return None
-    owner = claims.holder(run_dir)
-    if owner is None or owner == claims.me() or not claims.alive(owner, run_dir / claims.CLAIM):
-        return None
-    return owner
 
 
-def _completed(sweep_config: DictConfig) -> bool:
+def _completed(sweep_config: DictConfig, run_dir: Path | None) -> bool:
     """Whether the job's run folder holds a record that completed with exactly this config. The job would only
     say so, and it would say so in a worker: one started, or replaced after its memory grew, only for that costs a
     TensorFlow import. A job that does something with a completed run (overwrite, analysis) or a search is run."""
     try:
-        if sweep_config.overwrite or sweep_config.analysis or OmegaConf.select(sweep_config, "tuner") is not None:
+        if run_dir is None or sweep_config.overwrite or sweep_config.analysis:
             return False
-        run_dir = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
+        if OmegaConf.select(sweep_config, "tuner") is not None:
+            return False
         task = copy.deepcopy(sweep_config)  # what the job's task function gets (Hydra's run_job drops hydra too)
         with read_write(task), open_dict(task):
             del task["hydra"]
@@ -167,7 +164,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             except BaseException as exc:
                 failed.append(exc)
                 raise
-            if _completed(sweep_config):
+            run_dir = _run_dir(sweep_config)
+            if _completed(sweep_config, run_dir):
                 log.info(
                     "%s already completed with this config: skipped (overwrite=true re-runs it)",
                     label(job_overrides[i]),
@@ -175,10 +173,26 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
                 progress.skip()
                 skipped.append(i)
                 return _not_run(job_overrides[i])
-            owner = _held_elsewhere(sweep_config)
+            # Claimed here, before a worker is started or handed the job, so that another sweep into the same folder
+            # does not take the run while a worker starts for it (the worker's job takes the claim over as its own).
+            claimed = (
+                run_dir is not None and OmegaConf.select(sweep_config, "tuner") is None
+            )  # a search claims its trials
+            owner = claims.claim(run_dir) if claimed else None
             if owner is not None:  # Hydra would write its .hydra/ files into the folder of a run another process trains
                 log.info("%s is being run by %s: left to it", label(job_overrides[i]), owner.describe())
                 return _not_run(job_overrides[i])
+            try:
+                if _completed(sweep_config, run_dir):  # by another process, between the look and the claim
+                    progress.skip()
+                    skipped.append(i)
+                    return _not_run(job_overrides[i])
+                return _dispatched(w, i, sweep_config)
+            finally:
+                if claimed:
+                    claims.release(run_dir)
+
+        def _dispatched(w: int, i: int, sweep_config: DictConfig) -> JobReturn:
             payload = cloudpickle.dumps(
                 (
                     initial_job_idx + i,

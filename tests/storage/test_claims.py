@@ -44,6 +44,24 @@ def test_a_live_owner_keeps_its_claim(tmp_path, other_process):
     assert claims.held_by_others([tmp_path]) == {tmp_path: owner}
 
 
+def test_a_run_claimed_by_the_parent_process_is_the_child_s_and_still_the_parent_s_to_release(tmp_path):
+    """A launcher claims a run before its worker starts; the worker's job takes it as its own, a process the
+    launcher did not start does not, and the worker's release leaves the launcher's claim in place."""
+    run_dir = tmp_path / "run"
+    assert claims.claim(run_dir) is None
+    child = (
+        "import sys; from harness.storage import claims; "
+        "owner = claims.claim(sys.argv[1]); claims.release(sys.argv[1]); print(owner)"
+    )
+    said = subprocess.run([sys.executable, "-c", child, str(run_dir)], capture_output=True, text=True, check=True)
+    assert said.stdout.strip() == "None" and claims.holder(run_dir) == claims.me()
+    grandchild = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}, sys.argv[1]])"
+    said = subprocess.run([sys.executable, "-c", grandchild, str(run_dir)], capture_output=True, text=True, check=True)
+    assert said.stdout.strip() == repr(claims.me()), "only the process that started it"
+    claims.release(run_dir)
+    assert claims.holder(run_dir) is None
+
+
 def test_a_dead_owners_claim_is_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -46,11 +46,12 @@ def _reap() -> None:
             return
 
 
-def sweeps(count: int, results: Path, cache: Path, checkout: Path) -> dict:
-    """`count` identical sweeps started together: wall seconds, CPU seconds of all their processes, and whether
-    every run was recorded once."""
+def sweeps(count: int, results: Path, cache: Path, checkout: Path, fresh: bool = True) -> dict:
+    """`count` identical sweeps started together (into a fresh results folder unless not `fresh`): wall seconds,
+    CPU seconds of all their processes, and whether every run was recorded once."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HARNESS_CACHE_DIR": str(cache), "PYTHONPATH": str(checkout)}
-    shutil.rmtree(results, ignore_errors=True)
+    if fresh:
+        shutil.rmtree(results, ignore_errors=True)
     cpu, started = _cpu(), time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -82,13 +83,20 @@ def measure(checkout: Path, work: Path, repeats: int) -> dict:
     cache = work / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     sweeps(1, work / "warm", cache, checkout)  # builds the caches; not measured
-    cases: dict[str, list] = {"alone": [], "two_at_once": []}
+    cases: dict[str, list] = {"alone": [], "two_at_once": [], "again": []}
     for i in range(repeats):
         cases["alone"].append(sweeps(1, work / f"alone_{i}", cache, checkout))
         cases["two_at_once"].append(sweeps(2, work / f"two_{i}", cache, checkout))
-    alone = float(np.median([c["cpu_seconds"] for c in cases["alone"]]))
-    two = float(np.median([c["cpu_seconds"] for c in cases["two_at_once"]]))
-    return {**cases, "cpu_ratio": round(two / alone, 3), "cpu_alone_median": alone, "cpu_two_median": two}
+        # the same command on the finished folder: every run skipped, what a sweep costs that trains nothing
+        cases["again"].append(sweeps(1, work / f"two_{i}", cache, checkout, fresh=False))
+    median = {name: float(np.median([c["cpu_seconds"] for c in runs])) for name, runs in cases.items()}
+    return {
+        **cases,
+        "cpu_ratio": round(median["two_at_once"] / median["alone"], 3),
+        "cpu_alone_median": median["alone"],
+        "cpu_two_median": median["two_at_once"],
+        "cpu_again_median": median["again"],
+    }
 
 
 def _commit(checkout: Path) -> str:
@@ -115,7 +123,7 @@ def main() -> None:
         r = report[name]
         print(
             f"{name} ({r['commit']}): one sweep {r['cpu_alone_median']:.1f} CPU s, two at once {r['cpu_two_median']:.1f} "
-            f"CPU s: x{r['cpu_ratio']:.2f}",
+            f"CPU s: x{r['cpu_ratio']:.2f}; the same sweep again, every run done: {r['cpu_again_median']:.1f} CPU s",
             flush=True,
         )
     if args.out:

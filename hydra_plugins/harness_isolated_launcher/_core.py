@@ -154,7 +154,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     state = Singleton.get_state()
     loader = launcher.hydra_context.config_loader
     failed: list[BaseException] = []
-    skipped: list[int] = []
+    skipped: list[int] = []  # completed before they were dispatched
+    elsewhere: list[int] = []  # run by another process
     with ThreadPoolExecutor(max_workers=1) as composer:  # one: Hydra's config loader is not made for threads
         composed = [composer.submit(loader.load_sweep_config, config, list(o)) for o in job_overrides]
 
@@ -181,6 +182,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             owner = claims.claim(run_dir) if claimed else None
             if owner is not None:  # Hydra would write its .hydra/ files into the folder of a run another process trains
                 log.info("%s is being run by %s: left to it", label(job_overrides[i]), owner.describe())
+                elsewhere.append(i)
                 return _not_run(job_overrides[i])
             try:
                 if _completed(sweep_config, run_dir):  # by another process, between the look and the claim
@@ -220,9 +222,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
             for future in composed:
                 future.cancel()
     log.info(
-        "%d job(s) ran in %d worker process(es)%s",
-        len(done) - len(skipped),
+        "%d job(s) ran in %d worker process(es)%s%s",
+        len(done) - len(skipped) - len(elsewhere),
         sum(w.used for w in workers),
         f"; {len(skipped)} had completed already" if skipped else "",
+        f"; {len(elsewhere)} left to another process" if elsewhere else "",
     )
     return [done[i] for i in range(len(job_overrides)) if i in done]

@@ -84,7 +84,7 @@ def _decode_and_fit(geometry: Geometry):
         image = decode(tf.io.read_file(path))
         return image, resize(image, *geometry)
 
-    return decode_and_fit
+    return decode_and_fit.get_concrete_function()  # traced once here, not by each decoding thread that calls it first
 
 
 def _decoded(path: Path, geometry: Geometry | None) -> tuple[tuple[int, int], tuple, np.ndarray | None] | None:

@@ -272,25 +272,27 @@ def summary(records: list[dict]) -> dict:
 
 def profile(records: list[dict]) -> dict:
     """Where the trained runs' time went, summed over them (worker-seconds), from what each record says: reading
-    the folder, the image and feature caches, the first epoch's excess over the later ones (tracing), the epochs at
-    steady speed, the rest of the run (building the model, test and val predictions), and what follows it (saving,
-    analysis, the cost measurement, TensorBoard; and a worker's start-up for its first run). Copied runs cost
-    only their copy and are counted apart."""
+    the folder, building the model, the image and feature caches, the first epoch's excess over the later ones
+    (tracing), the epochs at steady speed, predicting val and test, the rest of the run (compiling or taking a kept
+    compiled model, the input pipelines, the record's start), and what follows it (saving, analysis, the cost
+    measurement, TensorBoard; and a worker's start-up for its first run). Records written before the model and
+    prediction stages were timed count them in the rest. Copied runs cost only their copy and are counted apart."""
     trained = [r for r in records if not r.get("copied_from") and r.get("wall_seconds") is not None]
+    timed = ("data", "model", "images", "features")
     totals = dict.fromkeys(
-        ("data", "images", "features", "first_epoch_excess", "steady_epochs", "build_and_test", "after_run"), 0.0
+        (*timed, "first_epoch_excess", "steady_epochs", "predictions", "rest_of_run", "after_run"), 0.0
     )
     for r in trained:
         cached = (r.get("cache") or {}).get("seconds") or {}
         epochs = (r.get("history") or {}).get("seconds") or []
         excess = max(0.0, epochs[0] - float(np.median(epochs[1:]))) if len(epochs) > 1 else 0.0
-        for stage in ("data", "images", "features"):
+        for stage in timed:
             totals[stage] += cached.get(stage, 0.0)
         totals["first_epoch_excess"] += excess
         totals["steady_epochs"] += sum(epochs) - excess
-        totals["build_and_test"] += (
-            r["wall_seconds"] - sum(cached.get(k, 0.0) for k in ("data", "images", "features")) - sum(epochs)
-        )
+        totals["predictions"] += cached.get("predictions", 0.0)
+        staged = sum(cached.get(k, 0.0) for k in (*timed, "predictions"))
+        totals["rest_of_run"] += r["wall_seconds"] - staged - sum(epochs)
         totals["after_run"] += (r.get("total_seconds") or r["wall_seconds"]) - r["wall_seconds"]
     return {
         "trained_runs": len(trained),

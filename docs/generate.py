@@ -233,11 +233,85 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 def _study_speed(d: dict) -> list[str]:
     rows = [["plain Keras (one script, every run by hand)", f"{d['plain']['seconds']:.0f} s"]] if d.get("plain") else []
+    if d.get("harness_before"):
+        rows.append([f"the harness at {d['harness_before']['commit']}", f"{d['harness_before']['seconds']:.0f} s"])
     rows.append(["the harness (`study=chapter5 study.seeds=1`)", f"{d['harness']['seconds']:.0f} s"])
     out = _table(["side", "wall time"], rows)
     if d.get("speedup"):
         out.append(f"\nSpeed-up: **{d['speedup']:.2f}x**, the same {len(d['harness']['runs'])} runs.")
+    sides = [(name, d[name]) for name in ("harness_before", "harness") if d.get(name, {}).get("profile")]
+    if sides:
+        stages = list(sides[0][1]["profile"]["seconds"])
+        out += [
+            "",
+            "Where the trained runs' time went, summed over them (worker-seconds, from their records):",
+            "",
+            *_table(
+                ["stage", *(side.get("commit", "this version") for _, side in sides)],
+                [
+                    [stage.replace("_", " "), *(f"{side['profile']['seconds'][stage]:.1f} s" for _, side in sides)]
+                    for stage in stages
+                ]
+                + [["all", *(f"{side['profile']['total_seconds']:.1f} s" for _, side in sides)]]
+                + [
+                    [
+                        "trained / copied runs",
+                        *(f"{side['profile']['trained_runs']} / {side['profile']['copied_runs']}" for _, side in sides),
+                    ]
+                ],
+            ),
+        ]
     return out
+
+
+def _scale_first_sweep(d: dict) -> list[str]:
+    rows = []
+    for r in d["sizes"]:
+        for kind, name in (("sweep_before", f"code at {r.get('before_commit', 'before')}"), ("sweep", "this version")):
+            if kind in r:
+                s = r[kind]
+                rows.append(
+                    [
+                        f"{r['images']:,}",
+                        name,
+                        f"{s['stages']['data']:.1f} s",
+                        f"{s['stages']['images']:.1f} s",
+                        f"{s['scan_and_image_cache_images_per_second']:.0f}",
+                        f"{s['stages']['features']:.1f} s",
+                        f"{s['stages']['epochs']:.1f} s",
+                        f"{s['wall_seconds']:.0f} s",
+                        f"{s['worker_peak_rss_mb']:.0f} MB",
+                    ]
+                )
+    out = _table(
+        ["images", "code", "scan", "image cache", "both, img/s", "features", "epochs", "sweep wall", "worker peak RSS"],
+        rows,
+    )
+    for r in d["sizes"]:
+        if "sweep_wall_ratio" in r:
+            same = r["sweep"]["best_val_accuracy"] == r["sweep_before"]["best_val_accuracy"]
+            out.append(
+                f"\n{r['images']:,} images: the first sweep took x{r['sweep_wall_ratio']:.3f} the time of the code at "
+                f"{r['before_commit']}; best val accuracy per learning rate {'the same' if same else 'DIFFERENT'}."
+            )
+    return out
+
+
+def _concurrent_sweeps(d: dict) -> list[str]:
+    rows = [
+        [
+            f"{name} ({d[name]['commit']})",
+            f"{d[name]['cpu_alone_median']:.1f} s",
+            f"{d[name]['cpu_two_median']:.1f} s",
+            f"x{d[name]['cpu_ratio']:.2f}",
+            f"{d[name]['cpu_again_median']:.1f} s" if "cpu_again_median" in d[name] else "",
+        ]
+        for name in ("before", "after")
+        if name in d
+    ]
+    return _table(
+        ["code", "one sweep, CPU", "two identical at once, CPU", "ratio", "the same sweep again (all done), CPU"], rows
+    )
 
 
 def _sweep_speed(d: dict) -> list[str]:
@@ -671,6 +745,8 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "search_compare": _search_compare,
     "data_inspection": _data_inspection,
     "scale": _scale,
+    "scale_first_sweep": _scale_first_sweep,
+    "concurrent_sweeps": _concurrent_sweeps,
     "study_speed": _study_speed,
     "sweep_speed": _sweep_speed,
     "measured": _measured,

@@ -115,6 +115,7 @@ class TrainResult:
     test_accuracy: float | None = None
     test_predicted: np.ndarray | None = None  # the class predicted for each test image, in split order
     val_predicted: np.ndarray | None = None  # ... for each val image, by the model kept (the best epoch's)
+    predict_seconds: float = 0.0  # predicting val and test after training
 
     @property
     def epochs_run(self) -> int:
@@ -235,12 +236,14 @@ def fit(
             return result
         if stopping.requested() is not None:  # the caller records the run as interrupted
             return result
+    started = time.perf_counter()
     if predict_val:
         result.val_predicted = predicted_classes(fitted.predict(val_ds, verbose=0))
     if test_ds is not None:
         probabilities = fitted.predict(test_ds, verbose=0)
         result.test_loss, result.test_accuracy = scored(probabilities, test_labels)
         result.test_predicted = predicted_classes(probabilities)
+    result.predict_seconds = time.perf_counter() - started
     return result
 
 

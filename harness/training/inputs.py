@@ -33,6 +33,7 @@ class Prepared:
     cache_root: Path | None
     release: bool = True  # drop the model's graphs after the run (False: the caller still needs it)
     data_seconds: float = 0.0  # reading the source: a folder's scan (or its cached result), a TFDS split's labels
+    model_seconds: float = 0.0  # building the model (or taking the one an earlier run of the process kept)
 
 
 def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dict]:
@@ -43,18 +44,17 @@ def training_inputs(cfg: DictConfig, prepared: Prepared) -> tuple[Any, dict, dic
 
     splits, geometry, root = prepared.splits, prepared.geometry, prepared.cache_root
     named = {"train": splits.train, "val": splits.val, "test": splits.test}
+    # Seconds in each stage, for the record: reading the source (harness.training.run.prepare), building the model,
+    # the decoded-image cache (built, or found), the frozen prefix's features (computed, or found; the images they
+    # needed not counted); the run adds its predictions.
+    seconds = {"data": round(prepared.data_seconds, 3), "model": round(prepared.model_seconds, 3)}
     if root is None:
         arrays = dict.fromkeys(named)
-        return (
-            prepared.model,
-            arrays,
-            {"feature_cache": "none", "images": "off", "inputs": _held(named, arrays, cfg, geometry)},
-        )
+        report = {"feature_cache": "none", "images": "off", "seconds": seconds}
+        return prepared.model, arrays, {**report, "inputs": _held(named, arrays, cfg, geometry)}
     plan = features.plan(prepared.model, cfg.train.feature_dtype, augmented(cfg.data))
     arrays: dict = {"test": None}
-    # Seconds in each stage, for the record: reading the source (harness.training.run.prepare), the decoded-image
-    # cache (built, or found), the frozen prefix's features (computed, or found; the images they needed not counted).
-    seconds = {"data": round(prepared.data_seconds, 3), "images": 0.0, "features": 0.0}
+    seconds.update(images=0.0, features=0.0)
     report: dict = {"feature_cache": plan.kind if plan else "none", "images": {}, "seconds": seconds}
 
     def timed_images(split, geometry, root):

@@ -91,7 +91,11 @@ def prepare(cfg: DictConfig) -> Prepared:
     splits, geo = load_data(cfg), geometry(cfg.data)
     data_seconds = time.perf_counter() - started
     class_weights(cfg.train.class_weight, splits.train.labels, splits.num_classes, splits.class_names)  # refused now
-    return Prepared(splits, geo, build(cfg, splits, geo.shape), cache_root(cfg), data_seconds=data_seconds)
+    started = time.perf_counter()
+    model = build(cfg, splits, geo.shape)
+    return Prepared(
+        splits, geo, model, cache_root(cfg), data_seconds=data_seconds, model_seconds=time.perf_counter() - started
+    )
 
 
 def clear_outputs(run_dir: Path) -> None:
@@ -255,6 +259,7 @@ def _fit(cfg: DictConfig, prepared: Prepared, log_dir: Path, options, facts: dic
             ),
         )
         cache_report["compiled"] = compiled.last()
+        cache_report["seconds"]["predictions"] = round(result.predict_seconds, 3)
         if result.diverged:
             return result, Status.DIVERGED, f"loss became non-finite in epoch {result.epochs_run}"
         pruned = options.pruned() if options.pruned is not None else None

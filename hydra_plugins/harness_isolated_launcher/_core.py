@@ -22,6 +22,7 @@ from harness.process.progress import Progress, label
 from harness.process.quiet import import_tensorflow
 from harness.process.workers import Worker, adopted
 from harness.records.lifecycle import completed_record
+from harness.records.record import RECORD
 from harness.storage import claims
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,8 @@ def _completed(sweep_config: DictConfig, run_dir: Path | None) -> bool:
     say so, and it would say so in a worker: one started, or replaced after its memory grew, only for that costs a
     TensorFlow import. A job that does something with a completed run (overwrite, analysis) or a search is run."""
     try:
-        if run_dir is None or sweep_config.overwrite or sweep_config.analysis:
-            return False
+        if run_dir is None or not (run_dir / RECORD).exists() or sweep_config.overwrite or sweep_config.analysis:
+            return False  # no record (a new run): nothing to compare, and copying the config costs more than a look
         if OmegaConf.select(sweep_config, "tuner") is not None:
             return False
         task = copy.deepcopy(sweep_config)  # what the job's task function gets (Hydra's run_job drops hydra too)
@@ -167,32 +168,29 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
                 raise
             run_dir = _run_dir(sweep_config)
             if _completed(sweep_config, run_dir):
-                log.info(
-                    "%s already completed with this config: skipped (overwrite=true re-runs it)",
-                    label(job_overrides[i]),
-                )
-                progress.skip()
-                skipped.append(i)
-                return _not_run(job_overrides[i])
+                return _skipped(i)
             # Claimed here, before a worker is started or handed the job, so that another sweep into the same folder
-            # does not take the run while a worker starts for it (the worker's job takes the claim over as its own).
-            claimed = (
-                run_dir is not None and OmegaConf.select(sweep_config, "tuner") is None
-            )  # a search claims its trials
+            # does not take the run while a worker starts for it (the worker's job takes the claim as its own). A
+            # search claims its trials itself.
+            claimed = run_dir is not None and OmegaConf.select(sweep_config, "tuner") is None
             owner = claims.claim(run_dir) if claimed else None
             if owner is not None:  # Hydra would write its .hydra/ files into the folder of a run another process trains
                 log.info("%s is being run by %s: left to it", label(job_overrides[i]), owner.describe())
                 elsewhere.append(i)
                 return _not_run(job_overrides[i])
-            try:
-                if _completed(sweep_config, run_dir):  # by another process, between the look and the claim
-                    progress.skip()
-                    skipped.append(i)
-                    return _not_run(job_overrides[i])
-                return _dispatched(w, i, sweep_config)
+            try:  # completed by another process between the look and the claim?
+                return _skipped(i) if _completed(sweep_config, run_dir) else _dispatched(w, i, sweep_config)
             finally:
                 if claimed:
                     claims.release(run_dir)
+
+        def _skipped(i: int) -> JobReturn:
+            log.info(
+                "%s already completed with this config: skipped (overwrite=true re-runs it)", label(job_overrides[i])
+            )
+            progress.skip()
+            skipped.append(i)
+            return _not_run(job_overrides[i])
 
         def _dispatched(w: int, i: int, sweep_config: DictConfig) -> JobReturn:
             payload = cloudpickle.dumps(

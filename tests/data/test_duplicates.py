@@ -32,6 +32,24 @@ def test_pairs_within_the_bits_are_found_and_chains_become_one_group():
     assert len(set(groups[[0, 1, 2, 4]])) == 1 and groups[3] != groups[0]
 
 
+@pytest.mark.parametrize("max_bits", [0, 12, 40, 128])
+def test_the_tiled_search_finds_the_pairs_a_full_comparison_does_in_order(max_bits):
+    """Hashes in clusters (copies a few bits apart, look-alikes tens of bits apart) across several tiles, some not
+    comparable: every pair within max_bits, i < j, sorted, and nothing else."""
+    rng = np.random.default_rng(max_bits)
+    centres = rng.integers(0, 2**63, (40, fingerprints.WORDS), dtype=np.uint64)
+    count = duplicates._COLUMNS + 700
+    flips = rng.integers(0, 2**63, (count, fingerprints.WORDS), dtype=np.uint64)
+    hashes = centres[rng.integers(0, len(centres), count)] ^ (flips & (flips >> np.uint64(3)) & (flips >> np.uint64(7)))
+    found = fingerprints.Fingerprints(np.arange(count, dtype=np.uint64), hashes, rng.random(count) > 0.05)
+    positions = np.flatnonzero(found.comparable)
+    distance = fingerprints.distance(hashes[positions][:, None], hashes[positions][None, :])
+    i, j = np.nonzero(np.triu(distance <= max_bits, k=1))
+    np.testing.assert_array_equal(
+        duplicates.near_pairs(found, max_bits), np.stack([positions[i], positions[j]], axis=1)
+    )
+
+
 def test_planted_copies_are_found_across_splits_and_counted_in_the_later_split(tmp_path):
     splits = splits_of(folder_cfg(write_leaking_folder(tmp_path / "leaky")))
     report = splits.report

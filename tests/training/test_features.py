@@ -51,6 +51,10 @@ def test_training_on_cached_features_gives_the_uncached_model(image_folder, tmp_
     again = fitted(image_folder, tmp_path, weights_file, "again", *knobs, "train.feature_dtype=float32")
     assert again.cache["features"]["train"] == "hit" and again.cache["images"]["train"] == "unused"
     np.testing.assert_allclose(again.history["loss"], cached.history["loss"], rtol=1e-6)
+    # each record says where a run's time went besides its epochs, cached or not
+    staged = {"data", "model", "predictions"}
+    assert staged <= set(plain.cache["seconds"]) and staged | {"images", "features"} <= set(cached.cache["seconds"])
+    assert all(plain.cache["seconds"][k] >= 0 for k in staged) and cached.cache["seconds"]["predictions"] > 0
 
 
 def test_both_unfrozen_bn_settings_share_one_feature_cache_entry(weights_file):

@@ -20,6 +20,7 @@ import json
 import math
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -294,10 +295,15 @@ def profile(records: list[dict]) -> dict:
         staged = sum(cached.get(k, 0.0) for k in (*timed, "predictions"))
         totals["rest_of_run"] += r["wall_seconds"] - staged - sum(epochs)
         totals["after_run"] += (r.get("total_seconds") or r["wall_seconds"]) - r["wall_seconds"]
+    untimed = [
+        k
+        for k in ("model", "predictions")
+        if not any(k in ((r.get("cache") or {}).get("seconds") or {}) for r in trained)
+    ]
     return {
         "trained_runs": len(trained),
         "copied_runs": len(records) - len(trained),
-        "seconds": {k: round(v, 1) for k, v in totals.items()},
+        "seconds": {k: None if k in untimed else round(v, 1) for k, v in totals.items()},
         "total_seconds": round(sum(totals.values()), 1),
     }
 
@@ -337,6 +343,8 @@ def main(argv: list[str] | None = None) -> None:
         return plain_main(args)
     work = work_dir(parser, args, "study_speed_")
     report = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python " + " ".join(sys.argv),
         "machine": machine(),
         "dataset": str(Path(args.dataset_path).resolve()),
         "study": args.study,

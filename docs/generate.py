@@ -249,7 +249,7 @@ def _study_speed(d: dict) -> list[str]:
             *_table(
                 ["stage", *(side.get("commit", "this version") for _, side in sides)],
                 [
-                    [stage.replace("_", " "), *(f"{side['profile']['seconds'][stage]:.1f} s" for _, side in sides)]
+                    [stage.replace("_", " "), *(_stage(side["profile"]["seconds"][stage]) for _, side in sides)]
                     for stage in stages
                 ]
                 + [["all", *(f"{side['profile']['total_seconds']:.1f} s" for _, side in sides)]]
@@ -262,6 +262,10 @@ def _study_speed(d: dict) -> list[str]:
             ),
         ]
     return out
+
+
+def _stage(seconds: float | None) -> str:
+    return "not timed (in the rest)" if seconds is None else f"{seconds:.1f} s"
 
 
 def _scale_first_sweep(d: dict) -> list[str]:

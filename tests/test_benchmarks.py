@@ -57,6 +57,27 @@ def test_the_epoch_share_counts_trained_runs_at_their_steady_epoch_time_and_leav
     }
 
 
+def test_the_profile_sums_each_stage_of_the_trained_runs_and_says_which_stages_older_records_did_not_time(study_speed):
+    timed = {"data": 1.0, "model": 0.5, "images": 2.0, "features": 3.0, "predictions": 1.5}
+    trained = {
+        "cache": {"seconds": timed},
+        "history": {"seconds": [4.0, 1.0, 1.0, 1.0]},  # the first epoch traced: 3 s over the others
+        "wall_seconds": 20.0,
+        "total_seconds": 26.0,
+    }
+    copied = {**trained, "copied_from": "elsewhere"}
+    profile = study_speed.profile([trained, copied])
+    assert (profile["trained_runs"], profile["copied_runs"]) == (1, 1)
+    assert (
+        profile["seconds"]
+        == {**timed, "first_epoch_excess": 3.0, "steady_epochs": 4.0, "rest_of_run": 20.0 - 8.0 - 7.0, "after_run": 6.0}
+        and profile["total_seconds"] == 26.0
+    )
+    older = {**trained, "cache": {"seconds": {"data": 1.0, "images": 2.0, "features": 3.0}}}
+    seconds = study_speed.profile([older])["seconds"]
+    assert seconds["model"] is seconds["predictions"] is None and seconds["rest_of_run"] == 20.0 - 6.0 - 7.0
+
+
 def test_the_launcher_benchmarks_sweeps_compose_on_each_launcher(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import launcher_scaling  # noqa: F401  (the script imports)

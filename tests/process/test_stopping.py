@@ -144,17 +144,28 @@ def test_outside_a_submitit_job_the_process_keeps_its_handlers(monkeypatch):
 
 
 def test_a_stop_ends_a_long_cache_build_and_leaves_no_entry_or_lock_behind(image_folder, tmp_path):
+    """Both builds that decode a folder: the scan (which keeps the images at the run's size) and the image cache at
+    another size."""
     from harness.config.geometry import geometry
     from harness.data.images import image_array
     from harness.training.run import cache_root
     from tests.helpers import FAST, make_cfg, splits_of
 
     cfg = make_cfg("dataset=folder", f"dataset.path={image_folder}", f"cache_dir={tmp_path / 'cache'}", *FAST)
-    splits, root = splits_of(cfg), cache_root(cfg)
-    stopping._state["requested"] = signal.SIGTERM  # asked while the folder was being decoded for the cache
+    root = cache_root(cfg)
+    stopping._state["requested"] = signal.SIGTERM  # asked while the folder was being scanned
     with pytest.raises(stopping.Interrupted):
-        image_array(splits.train, geometry(cfg.data), root)
+        splits_of(cfg)
     assert [p.name for p in (root / "images").iterdir()] == [], "no entry, no temporary file, no .building lock"
+    assert [p.name for p in (root / "scans").iterdir()] == [], "nor a scan"
     stopping.reset()
-    _, built = image_array(splits.train, geometry(cfg.data), root)
+    splits = splits_of(cfg)
+    kept = sorted(p.name for p in (root / "images").iterdir())
+    other = geometry(make_cfg(*FAST, "data.image_size=40").data)
+    stopping._state["requested"] = signal.SIGTERM  # asked while the folder was decoded for the cache at 40 px
+    with pytest.raises(stopping.Interrupted):
+        image_array(splits.train, other, root)
+    assert sorted(p.name for p in (root / "images").iterdir()) == kept, "no entry, no temporary file, no lock"
+    stopping.reset()
+    _, built = image_array(splits.train, other, root)
     assert built, "the next run builds the entry from the start"

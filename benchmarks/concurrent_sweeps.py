@@ -6,9 +6,9 @@ sweep alone? Each run is trained once either way; what the second sweep adds is 
 The sweep is `python -m harness experiment=quickstart sweep=learning_rate` (scikit-learn's digits, MobileNet 0.25,
 4 runs, 2 workers) on a cache a first, unmeasured sweep built, each measured case into a fresh results folder. CPU
 is user + system time of every process the commands started, workers included: this process is their subreaper,
-so a worker that outlives its sweep's process is reaped and counted here too. Cases are interleaved (alone, then
-two at once), `--repeats` times; with `--before` the same cases run with the code at that checkout (a git
-worktree of an earlier commit) in the same invocation.
+so a worker that outlives its sweep's process is reaped and counted here too. Each repetition runs one sweep
+alone, two at once, and the same sweep again on their finished folder; with `--before` the code at that checkout
+(a git worktree of an earlier commit) takes its turn in every repetition, each code on its own cache.
 """
 
 from __future__ import annotations
@@ -79,24 +79,32 @@ def sweeps(count: int, results: Path, cache: Path, checkout: Path, fresh: bool =
     }
 
 
-def measure(checkout: Path, work: Path, repeats: int) -> dict:
-    cache = work / "cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    sweeps(1, work / "warm", cache, checkout)  # builds the caches; not measured
-    cases: dict[str, list] = {"alone": [], "two_at_once": [], "again": []}
+def measure(checkouts: dict[str, Path], work: Path, repeats: int) -> dict[str, dict]:
+    """Each code's cases, the codes taking turns within every repetition (a machine that drifts over minutes moves
+    them alike)."""
+    cases = {name: {"alone": [], "two_at_once": [], "again": []} for name in checkouts}
+    for name, checkout in checkouts.items():  # each code builds its own caches first; not measured
+        shutil.rmtree(work / name / "cache", ignore_errors=True)
+        sweeps(1, work / name / "warm", work / name / "cache", checkout)
     for i in range(repeats):
-        cases["alone"].append(sweeps(1, work / f"alone_{i}", cache, checkout))
-        cases["two_at_once"].append(sweeps(2, work / f"two_{i}", cache, checkout))
-        # the same command on the finished folder: every run skipped, what a sweep costs that trains nothing
-        cases["again"].append(sweeps(1, work / f"two_{i}", cache, checkout, fresh=False))
-    median = {name: float(np.median([c["cpu_seconds"] for c in runs])) for name, runs in cases.items()}
-    return {
-        **cases,
-        "cpu_ratio": round(median["two_at_once"] / median["alone"], 3),
-        "cpu_alone_median": median["alone"],
-        "cpu_two_median": median["two_at_once"],
-        "cpu_again_median": median["again"],
-    }
+        for name, checkout in checkouts.items():
+            where, cache = work / name, work / name / "cache"
+            cases[name]["alone"].append(sweeps(1, where / f"alone_{i}", cache, checkout))
+            cases[name]["two_at_once"].append(sweeps(2, where / f"two_{i}", cache, checkout))
+            # the same command on the finished folder: every run skipped, what a sweep costs that trains nothing
+            cases[name]["again"].append(sweeps(1, where / f"two_{i}", cache, checkout, fresh=False))
+    out = {}
+    for name, found in cases.items():
+        median = {case: float(np.median([c["cpu_seconds"] for c in runs])) for case, runs in found.items()}
+        out[name] = {
+            "commit": _commit(checkouts[name]),
+            **found,
+            "cpu_ratio": round(median["two_at_once"] / median["alone"], 3),
+            "cpu_alone_median": median["alone"],
+            "cpu_two_median": median["two_at_once"],
+            "cpu_again_median": median["again"],
+        }
+    return out
 
 
 def _commit(checkout: Path) -> str:
@@ -118,8 +126,8 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="concurrent-sweeps-"))
     report: dict = {**stamp("concurrent_sweeps"), "sweep": " ".join(SWEEP), "repeats": args.repeats}
     checkouts = {"before": args.before, "after": ROOT} if args.before else {"after": ROOT}
-    for name, checkout in checkouts.items():
-        report[name] = {"commit": _commit(checkout), **measure(checkout, work / name, args.repeats)}
+    report.update(measure(checkouts, work, args.repeats))
+    for name in checkouts:
         r = report[name]
         print(
             f"{name} ({r['commit']}): one sweep {r['cpu_alone_median']:.1f} CPU s, two at once {r['cpu_two_median']:.1f} "

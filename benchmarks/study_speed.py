@@ -308,22 +308,6 @@ def profile(records: list[dict]) -> dict:
     }
 
 
-def epoch_share(runs: list[dict]) -> dict:
-    """How much of the trained runs' time (summed over workers) went to epochs, at each run's own steady epoch
-    time (its later epochs; the first also traces), and how much to everything else a run does: build, trace,
-    feature caches, test. What caching and reuse can remove is at most the second part. A run that stopped
-    before its first epoch ended is all second part."""
-    trained = [r for r in runs if not r["copied"] and r.get("wall_seconds") is not None]
-    run_s = sum(r["wall_seconds"] for r in trained)
-    epochs_s = sum(r["epochs_run"] * (r.get("seconds_per_epoch") or 0.0) for r in trained)
-    return {
-        "trained_runs": len(trained),
-        "run_seconds": run_s,
-        "epoch_seconds": epochs_s,
-        "other_seconds": run_s - epochs_s,
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     parser, child = parsers(__doc__, "plain")
     for p in (parser, child):
@@ -363,8 +347,6 @@ def main(argv: list[str] | None = None) -> None:
         report["harness"] = run_harness(args, work)
     if "plain" in sides:
         report["plain"] = run_plain(args, work)
-    if "harness" in sides:
-        report["harness"]["epoch_share"] = epoch_share(report["harness"]["runs"])
     if "harness" in sides and "plain" in sides:
         report["speedup"] = report["plain"]["seconds"] / report["harness"]["seconds"]
     write_report(report, Path(args.out), print_table)
@@ -400,13 +382,6 @@ def print_table(report: dict) -> None:
             print(f"{side} profile ({p['trained_runs']} trained runs, worker-seconds): {p['seconds']}")
     if "speedup" in report:
         print(f"speedup: {report['speedup']:.2f}x")
-    share = report.get("harness", {}).get("epoch_share")
-    if share:
-        print(
-            f"harness runs: {share['run_seconds']:.0f} s summed over workers for {share['trained_runs']} trained runs, "
-            f"{share['epoch_seconds']:.0f} s ({share['epoch_seconds'] / share['run_seconds']:.0%}) of it in epochs "
-            f"at their steady speed; at most {share['other_seconds']:.0f} s is build, trace, caches and test"
-        )
 
 
 if __name__ == "__main__":

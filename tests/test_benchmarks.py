@@ -42,21 +42,6 @@ def test_the_plain_sides_baseline_is_the_harnesss_default(study_speed):
     assert study_speed.BASELINE == {key: _value(baseline, key) for key in study_speed.BASELINE}
 
 
-def test_the_epoch_share_counts_trained_runs_at_their_steady_epoch_time_and_leaves_copies_out(study_speed):
-    runs = [
-        {"copied": False, "wall_seconds": 30.0, "epochs_run": 20, "seconds_per_epoch": 1.0},  # 20 s of epochs
-        {"copied": False, "wall_seconds": 10.0, "epochs_run": 11, "seconds_per_epoch": 0.5},  # stopped early
-        {"copied": True, "wall_seconds": 30.0, "epochs_run": 20, "seconds_per_epoch": 1.0},  # the twin's numbers
-        {"copied": False, "wall_seconds": 5.0, "epochs_run": 0, "seconds_per_epoch": None},  # failed before an epoch
-    ]
-    assert study_speed.epoch_share(runs) == {
-        "trained_runs": 3,
-        "run_seconds": 45.0,
-        "epoch_seconds": 25.5,
-        "other_seconds": 19.5,
-    }
-
-
 def test_the_profile_sums_each_stage_of_the_trained_runs_and_says_which_stages_older_records_did_not_time(study_speed):
     timed = {"data": 1.0, "model": 0.5, "images": 2.0, "features": 3.0, "predictions": 1.5}
     trained = {
@@ -73,6 +58,11 @@ def test_the_profile_sums_each_stage_of_the_trained_runs_and_says_which_stages_o
         == {**timed, "first_epoch_excess": 3.0, "steady_epochs": 4.0, "rest_of_run": 20.0 - 8.0 - 7.0, "after_run": 6.0}
         and profile["total_seconds"] == 26.0
     )
+    # a run that stopped before its first epoch ended is all the rest of its run
+    failed = {"cache": {"seconds": {**timed, "predictions": 0.0}}, "history": {}, "wall_seconds": 9.0}
+    both = study_speed.profile([trained, failed])
+    assert both["trained_runs"] == 2 and both["seconds"]["rest_of_run"] == 5.0 + (9.0 - 6.5)
+    assert both["seconds"]["steady_epochs"] == 4.0 and both["seconds"]["after_run"] == 6.0
     older = {**trained, "cache": {"seconds": {"data": 1.0, "images": 2.0, "features": 3.0}}}
     seconds = study_speed.profile([older])["seconds"]
     assert seconds["model"] is seconds["predictions"] is None and seconds["rest_of_run"] == 20.0 - 6.0 - 7.0

@@ -109,6 +109,7 @@ def test_quickstart_learning_rate_sweep_end_to_end_and_resume(results_dir):
     ]
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 job(s) ran in 1 worker process(es)" in done.stdout + done.stderr
     exp = experiment_dir(*args)
     assert exp.name.startswith("quickstart_learning_rate_digits_mobilenet-") and "," not in exp.name
     assert sweep_line(done.stdout) == f"sweep {exp.name}: 2 runs, all completed"
@@ -124,9 +125,14 @@ def test_quickstart_learning_rate_sweep_end_to_end_and_resume(results_dir):
         assert (exp / name).exists()
     table = load_table(exp)
     assert table["normalized_accuracy"].max() == 1.0 and table["sweep"].unique().tolist() == ["learning_rate"]
+    # Resumed: each completed run is skipped before it is dispatched, so no worker is started (or replaced) to
+    # say so, and the worker started ahead of the launch is stopped.
     again = run_cli(*args)
-    assert again.returncode == 0 and again.stdout.count("skipped") + again.stderr.count("skipped") == 2
+    said = again.stdout + again.stderr
+    assert again.returncode == 0 and said.count("already completed with this config: skipped") == 2, said[-3000:]
+    assert "0 job(s) ran in 0 worker process(es); 2 had completed already" in said
     assert {k: r["finished_at"] for k, r in records(exp).items()} == {k: r["finished_at"] for k, r in first.items()}
+    assert records(exp) == first
 
 
 @pytest.mark.slow

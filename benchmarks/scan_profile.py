@@ -34,6 +34,7 @@ def profiled(folder: str, cache: str) -> dict:
     import pstats
 
     import keras  # noqa: F401  (a training process has it; its import is not the scan's cost)
+
     from harness.command import compose_cli
     from harness.training.run import load_data
 
